@@ -1,0 +1,158 @@
+"""Choose what goes into an issue: new articles, deduplicated, scored, placed in blocks.
+
+Every article considered gets a Decision (placed, or why not), and all of them are
+consumed when the issue is committed: what missed this issue is old news by the next.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from difflib import SequenceMatcher
+
+from .config import Config
+from .models import Article, CuratedIssue, Decision, Event
+
+HALF_LIFE_HOURS = 72.0
+NEAR = 0.92  # title similarity above which two articles are one story
+
+
+@dataclass(frozen=True)
+class NothingToBuild:
+    """Curate's answer when there is not enough news for an issue."""
+
+    reason: str
+    new_items: int
+
+
+def curate_issue(
+    articles: Sequence[Article], config: Config, number: int, now: datetime,
+    slot: str | None = None,
+) -> CuratedIssue | NothingToBuild:
+    editor, layout = config.editor, config.layout
+    decisions: list[Decision] = []
+    weights = {f.url: f.weight for f in config.feeds}
+
+    def drop(article: Article, section: str, reason: str) -> None:
+        decisions.append(Decision(article.id, section, len(decisions), reason))
+
+    pool: list[Article] = []
+    for article in articles:
+        excluded = _excluded_by(article, editor.exclude)
+        if excluded:
+            drop(article, "excluded", f"excluded by [editor] exclude {excluded!r}")
+        elif editor.max_age_days and article.when and (
+            now - article.when > timedelta(days=editor.max_age_days)
+        ):
+            drop(article, "too_old", f"older than [editor] max_age_days = {editor.max_age_days}")
+        else:
+            pool.append(article)
+
+    newest = max((a.when for a in pool if a.when), default=now)
+    scores = {a.id: _score(a, newest, weights.get(a.feed_url, 1.0), editor.boost) for a in pool}
+    ranked = sorted(pool, key=lambda a: (-scores[a.id], a.title, a.id))
+    unique: list[Article] = []
+    by_url: dict[str, Article] = {}
+    by_title: dict[str, Article] = {}
+    for article in ranked:
+        key = _title_key(article.title)
+        twin = ((by_url.get(article.url) if article.url else None)
+                or by_title.get(key) or _near_title(key, by_title))
+        if twin:
+            drop(article, "duplicate", f"same story as {twin.url}")
+            continue
+        unique.append(article)
+        by_url.setdefault(article.url, article)
+        by_title[key] = article
+
+    if len(unique) < config.schedule.min_new_items or not unique:
+        return NothingToBuild(
+            f"{len(unique)} new article(s), fewer than [schedule] min_new_items = "
+            f"{config.schedule.min_new_items}; no issue built",
+            len(unique),
+        )
+
+    remaining = list(unique)
+    big: Article | None = None
+    if layout.big_story:
+        pinned = [a for a in remaining if a.url in editor.pin]
+        with_image = [a for a in remaining if a.image]
+        big = (pinned or with_image or remaining)[0]
+        remaining.remove(big)
+        reason = "pinned by [editor] pin" if pinned else "highest score"
+        decisions.append(Decision(big.id, "big_story", 0, reason))
+    need = remaining[: layout.need_to_know]
+    remaining = remaining[layout.need_to_know :]
+    # Cards look best with a picture; take those first, in score order.
+    cards = sorted(remaining, key=lambda a: a.image is None)[: layout.read_more]
+    for i, a in enumerate(need):
+        decisions.append(Decision(a.id, "need_to_know", i, f"score {scores[a.id]:.3f}"))
+    for i, a in enumerate(cards):
+        decisions.append(Decision(a.id, "read_more", i, f"score {scores[a.id]:.3f}"))
+    for a in remaining:
+        if a not in cards:
+            drop(a, "passed_over", f"below the cut (score {scores[a.id]:.3f})")
+
+    today = now.date()
+    return CuratedIssue(
+        number=number,
+        date=now,
+        big_story=big,
+        need_to_know=tuple(need),
+        read_more=tuple(cards),
+        coming_up=upcoming(config, today),
+        decisions=tuple(decisions),
+        slot=slot,
+    )
+
+
+def upcoming(config: Config, today: date) -> tuple[Event, ...]:
+    events = sorted((e for e in config.coming_up if e.date >= today), key=lambda e: e.date)
+    return tuple(Event(e.date, e.event) for e in events)
+
+
+def _score(article: Article, newest: datetime, weight: float, boosts: Sequence[str]) -> float:
+    # Recency is measured from the newest candidate, not the clock: an issue built a
+    # day late ranks the same stories the same way.
+    age_hours = max(0.0, (newest - article.when).total_seconds() / 3600) if article.when else 240
+    score = weight * math.pow(0.5, age_hours / HALF_LIFE_HOURS)
+    if article.image:
+        score += 0.15
+    text = f"{article.title} {article.summary}".lower()
+    score += 0.5 * sum(1 for word in boosts if word.lower() in text)
+    return round(score, 6)
+
+
+def _excluded_by(article: Article, rules: Sequence[str]) -> str | None:
+    text = f"{article.title} {article.summary}".lower()
+    for rule in rules:
+        if rule.startswith(("http://", "https://")):
+            if article.url.rstrip("/") == rule.rstrip("/"):
+                return rule
+        elif rule.startswith("feed:"):
+            if rule[5:].strip().lower() in (article.feed_name.lower(), article.feed_url.lower()):
+                return rule
+        elif re.search(rf"\b{re.escape(rule.lower())}\b", text):
+            return rule
+    return None
+
+
+def _title_key(title: str) -> str:
+    return re.sub(r"[^\w]+", " ", title.lower()).strip()
+
+
+def _near_title(key: str, seen: dict[str, Article]) -> Article | None:
+    """A kept article whose title differs from this one only slightly."""
+    matcher = SequenceMatcher(None, b=key, autojunk=False)
+    numbers = re.findall(r"\d+", key)
+    for other, article in seen.items():
+        if re.findall(r"\d+", other) != numbers:
+            continue  # "exports rose 5%" and "exports rose 7%" are different stories
+        matcher.set_seq1(other)
+        if (matcher.real_quick_ratio() >= NEAR and matcher.quick_ratio() >= NEAR
+                and matcher.ratio() >= NEAR):
+            return article
+    return None

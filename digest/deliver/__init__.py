@@ -1,0 +1,1 @@
+"""Delivery: the outbox folder, and (see smtp.py) sending to subscribers."""

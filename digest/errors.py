@@ -1,0 +1,46 @@
+"""Every error digest raises on purpose.
+
+    DigestError                 base: the CLI prints its message and exits 1
+    ├── ConfigError             config.toml or a template is wrong (exit 2)
+    ├── FeedError               one feed could not be fetched or parsed
+    ├── StateError              the state database is unusable or newer than this code
+    ├── LockError               another digest process holds the lock
+    ├── OutboxError             an issue folder could not be written
+    └── DeliveryError           SMTP refused us (connection, TLS, auth)
+
+Messages name the feed, key, path or address involved and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base class: a failure we expected and can explain."""
+
+    exit_code = 1
+
+
+class ConfigError(DigestError):
+    """The configuration or a template is invalid."""
+
+    exit_code = 2
+
+
+class FeedError(DigestError):
+    """A feed could not be fetched or is not a feed."""
+
+
+class StateError(DigestError):
+    """The state database cannot be used."""
+
+
+class LockError(DigestError):
+    """Another digest process holds the state lock."""
+
+
+class OutboxError(DigestError):
+    """The outbox could not be written."""
+
+
+class DeliveryError(DigestError):
+    """Sending over SMTP failed in a way that stops the whole send."""

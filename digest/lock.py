@@ -1,0 +1,50 @@
+"""One digest process at a time: an exclusive lock file beside the state database."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import LockError
+
+
+def lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+@contextmanager
+def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
+    """Hold the lock for the block; wait up to `timeout` seconds for another holder."""
+    path = lock_path(state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                    raise LockError(
+                        f"another digest process holds {path} ({holder}); waited "
+                        f"{timeout:g}s. Try again when it finishes, or raise "
+                        "[state] lock_timeout"
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(_command())}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _command() -> list[str]:
+    args = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else ["digest"]
+    return args[:6]

@@ -1,0 +1,80 @@
+"""Typed, immutable values passed between the pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    alt: str = ""
+    caption: str = ""
+    credit: str = ""  # "Photographer | Agency"
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str  # stable: hash of feed url + guid
+    feed_url: str
+    feed_name: str
+    url: str  # canonical link to the source
+    title: str
+    summary: str  # plain text, short (the feed's description)
+    body_html: str  # sanitized HTML, the fullest content the feed gave
+    category: str = ""
+    author: str = ""
+    image: Image | None = None
+    published: datetime | None = None  # tz-aware UTC
+    first_seen: datetime | None = None  # set by the store
+
+    @property
+    def when(self) -> datetime | None:
+        return self.published or self.first_seen
+
+
+@dataclass(frozen=True)
+class Event:
+    """A "Coming up" calendar entry."""
+
+    date: date
+    event: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where one considered article went in an issue, and why."""
+
+    article_id: str
+    section: str  # big_story | need_to_know | read_more | passed_over | duplicate | excluded ...
+    position: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CuratedIssue:
+    number: int
+    date: datetime  # build time in the newsletter's time zone
+    big_story: Article | None
+    need_to_know: tuple[Article, ...]
+    read_more: tuple[Article, ...]
+    coming_up: tuple[Event, ...]
+    decisions: tuple[Decision, ...]
+    slot: str | None = None  # the schedule slot this issue is for, if any
+
+    @property
+    def placed(self) -> tuple[Article, ...]:
+        lead = (self.big_story,) if self.big_story else ()
+        return lead + self.need_to_know + self.read_more
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    issue: CuratedIssue
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    dropped_cards: int = 0  # Read More cards dropped to stay under the size budget
+    notes: tuple[str, ...] = field(default=())

@@ -1,0 +1,208 @@
+"""Wire the stages together: collect -> store -> curate -> render -> deliver.
+
+Nothing here decides layout or talks to the network itself; it calls the stages in
+order and makes the commit rule hold: the outbox folder is written first, then the
+database records the issue and consumes its articles; if that fails the folder goes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from .collect import FeedResult, collect_feeds, feed_state_after, make_client
+from .config import Config
+from .curate import NothingToBuild, curate_issue
+from .deliver.files import outbox_files
+from .deliver.outbox import (
+    PREVIEW,
+    issue_folder_name,
+    remove_issue_folder,
+    write_outbox,
+)
+from .errors import DigestError
+from .lock import state_lock
+from .models import Article, RenderedIssue
+from .recover import recover_outbox
+from .render import load_templates, render_issue
+from .store import Store, open_readonly, open_store, utcnow
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    name: str
+    url: str
+    status: str
+    new: int
+    seen: int
+    error: str | None
+    failures: int
+
+
+@dataclass(frozen=True)
+class CollectReport:
+    feeds: tuple[FeedReport, ...]
+
+    @property
+    def new(self) -> int:
+        return sum(f.new for f in self.feeds)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for f in self.feeds if f.status == "error")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    status: str  # "built" | "preview" | "nothing" | "exists"
+    message: str
+    path: Path | None = None
+    rendered: RenderedIssue | None = None
+    collected: CollectReport | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def now_in(config: Config) -> datetime:
+    """The build time in the newsletter's zone; DIGEST_NOW (ISO 8601) pins it for tests."""
+    pinned = os.environ.get("DIGEST_NOW")
+    moment = datetime.fromisoformat(pinned) if pinned else utcnow()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=config.tz)
+    return moment.astimezone(config.tz)
+
+
+def fetch_all(
+    config: Config, store: Store, client: httpx.Client | None,
+    on_feed: Callable[[FeedResult], None] | None,
+) -> list[FeedResult]:
+    own = client is None
+    client = client or make_client(config.collect)
+    try:
+        return collect_feeds(config.feeds, store.feed_states(), client, config.collect,
+                             config.base_dir, on_feed)
+    finally:
+        if own:
+            client.close()
+
+
+def collect(
+    config: Config, store: Store, client: httpx.Client | None = None,
+    on_feed: Callable[[FeedResult], None] | None = None,
+) -> CollectReport:
+    """Fetch every feed and store new articles and feed health, in one transaction."""
+    results = fetch_all(config, store, client, on_feed)
+    seen_at = utcnow()
+    stamp = seen_at.isoformat(timespec="seconds")
+    previous = store.feed_states()
+    reports = []
+    with store.transaction():
+        for result in results:
+            state = feed_state_after(result, previous.get(result.feed.url), stamp)
+            store.save_feed_state(state)
+            new = store.add_articles(result.articles, seen_at)
+            reports.append(_report(result, new, state.failures))
+    return CollectReport(tuple(reports))
+
+
+def _report(result: FeedResult, new: int, failures: int) -> FeedReport:
+    return FeedReport(result.feed.name, result.feed.url, result.status, new,
+                      len(result.articles) - new, result.error, failures)
+
+
+def build(
+    config: Config,
+    *,
+    fetch: bool = True,
+    slot: str | None = None,
+    client: httpx.Client | None = None,
+    on_feed: Callable[[FeedResult], None] | None = None,
+    after_write: Callable[[Path], None] | None = None,
+) -> BuildResult:
+    """Collect (unless fetch=False), curate, render, write the outbox, commit."""
+    templates = load_templates(config)  # a template error stops us before any work
+    with state_lock(config.state_path, config.state.lock_timeout):
+        store = open_store(config.state_path)
+        try:
+            notes = recover_outbox(store, config.outbox_path)
+            report = collect(config, store, client, on_feed) if fetch else None
+            if slot and (existing := store.issue_for_slot(slot)):
+                return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
+                                   f"built: {existing.outbox_path}", collected=report)
+            now = now_in(config)
+            number = store.next_issue_number()
+            curated = curate_issue(store.unused_articles(), config, number, now, slot)
+            if isinstance(curated, NothingToBuild):
+                return BuildResult("nothing", f"nothing new: {curated.reason}",
+                                   collected=report, notes=tuple(notes))
+            rendered = render_issue(curated, config, templates)
+            name = issue_folder_name(rendered, config.newsletter.slug)
+            files = outbox_files(rendered, config, name)
+            path = write_outbox(config.outbox_path, name, files)
+            try:
+                if after_write:
+                    after_write(path)
+                store.commit_issue(rendered.issue, rendered.subject, name)
+            except BaseException:
+                remove_issue_folder(path)
+                raise
+            return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
+                               report, tuple(notes) + rendered.notes)
+        finally:
+            store.close()
+
+
+def preview(
+    config: Config,
+    *,
+    fetch: bool = True,
+    client: httpx.Client | None = None,
+    on_feed: Callable[[FeedResult], None] | None = None,
+) -> BuildResult:
+    """The same build, written to outbox/preview/, changing no state at all."""
+    templates = load_templates(config)
+    store = open_readonly(config.state_path)
+    try:
+        articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
+        report = None
+        if fetch:
+            results = fetch_all(config, store, client, on_feed)
+            known = store.known_ids(a.id for r in results for a in r.articles)
+            seen_at = utcnow()
+            reports = []
+            for result in results:
+                fresh = [a for a in result.articles if a.id not in known]
+                for article in fresh:
+                    articles.setdefault(article.id, _first_seen(article, seen_at))
+                failures = (store.feed_states().get(result.feed.url) or _NoState).failures
+                reports.append(_report(result, len(fresh), failures + (result.status == "error")))
+            report = CollectReport(tuple(reports))
+        number = store.next_issue_number()
+    finally:
+        store.close()
+    ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
+    curated = curate_issue(ordered, config, number, now_in(config))
+    if isinstance(curated, NothingToBuild):
+        return BuildResult("nothing", f"nothing to preview: {curated.reason}", collected=report)
+    rendered = render_issue(curated, config, templates)
+    files = outbox_files(rendered, config, PREVIEW)
+    path = write_outbox(config.outbox_path, PREVIEW, files, replace=True)
+    return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
+                       rendered, report, rendered.notes)
+
+
+class _NoState:
+    failures = 0
+
+
+def _first_seen(article: Article, seen_at: datetime) -> Article:
+    from dataclasses import replace
+
+    return replace(article, first_seen=seen_at)
+
+
+__all__ = ["BuildResult", "CollectReport", "DigestError", "build", "collect", "preview"]

@@ -1,0 +1,233 @@
+"""Render a curated issue: Jinja2 -> MJML -> mjml2html -> premailer, plus a text part.
+
+One render per issue. Per-recipient values (address, name, unsubscribe link) are
+left in the output as sentinels that `personalize` replaces later, so sending to
+ten thousand people never renders ten thousand times.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import logging
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import mjml
+from markupsafe import Markup
+from premailer import Premailer
+
+from .config import Config
+from .errors import ConfigError
+from .models import Article, CuratedIssue, RenderedIssue
+from .text import cut, linkify, long_date, paragraphs, sentences, short_date, unlink
+
+# Sentinels for per-recipient values; they survive MJML and premailer untouched.
+RECIPIENT_FIELDS = ("email", "name", "unsubscribe_url")
+SENTINELS = {name: f"%%digest-{name.replace('_', '-')}%%" for name in RECIPIENT_FIELDS}
+PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
+DOCTYPE = "<!DOCTYPE html>"
+
+logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)  # premailer's cssutils is chatty
+
+
+def package_templates() -> Path:
+    """The bundled templates: inside the package when installed from a wheel, else the
+    repository's templates/ folder (editable installs)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "issue.mjml.j2").exists():
+            return candidate
+    raise ConfigError(f"bundled templates not found next to {here}; reinstall digest")
+
+
+def template_dirs(config: Config) -> list[Path]:
+    dirs = []
+    if config.layout.templates_dir:
+        user = config.path(config.layout.templates_dir)
+        if not user.is_dir():
+            raise ConfigError(
+                f"[layout] templates_dir: {user} is not a folder; create it or remove the key"
+            )
+        dirs.append(user)
+    dirs.append(package_templates())
+    return dirs
+
+
+def make_environment(config: Config) -> jinja2.Environment:
+    """The one Jinja environment: user templates first, bundled ones second."""
+    dirs = template_dirs(config)
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("j2",),
+                                            disabled_extensions=("txt.j2",)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    language = config.newsletter.language
+    env.filters["cut"] = cut
+    env.filters["sentences"] = sentences
+    env.filters["short_date"] = lambda d: short_date(d, language)
+    env.filters["wrap"] = _wrap
+    env.globals["template_dirs"] = [str(d) for d in dirs]
+    return env
+
+
+def _wrap(text: str, width: int = 72, indent: str = "") -> str:
+    return textwrap.fill(str(text), width=width, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+@dataclass(frozen=True)
+class Templates:
+    env: jinja2.Environment
+    html: jinja2.Template
+    text: jinja2.Template
+
+
+def load_templates(config: Config) -> Templates:
+    env = make_environment(config)
+    try:
+        return Templates(env, env.get_template("issue.mjml.j2"), env.get_template("issue.txt.j2"))
+    except jinja2.TemplateNotFound as e:
+        raise ConfigError(
+            f"template {e.name} not found; looked in: {', '.join(env.globals['template_dirs'])}"
+        ) from None
+    except jinja2.TemplateSyntaxError as e:
+        raise ConfigError(f"template {e.filename or e.name} line {e.lineno}: {e.message}") from None
+
+
+def check_templates(config: Config) -> None:
+    """Load every template so syntax errors and missing partials show up early."""
+    templates = load_templates(config)
+    for name in templates.env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+        try:
+            templates.env.get_template(name)
+        except jinja2.TemplateSyntaxError as e:
+            raise ConfigError(f"template {name} line {e.lineno}: {e.message}") from None
+
+
+def render_issue(issue: CuratedIssue, config: Config, templates: Templates | None = None
+                 ) -> RenderedIssue:
+    """Render HTML and text; drop Read More cards while the HTML is over the budget."""
+    templates = templates or load_templates(config)
+    budget = config.layout.max_html_kb * 1024
+    dropped = 0
+    while True:
+        context = _context(issue, config)
+        html = _to_html(_render(templates.html, context))
+        if len(html.encode()) <= budget or not issue.read_more:
+            break
+        issue = _without_last_card(issue)
+        dropped += 1
+    text = _render(templates.text, context)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    notes = ()
+    if dropped:
+        notes = (f"dropped {dropped} Read More card(s) to keep the HTML under "
+                 f"[layout] max_html_kb = {config.layout.max_html_kb}",)
+    if len(html.encode()) > budget:
+        notes += (f"HTML is {len(html.encode()) // 1024} KB, over [layout] max_html_kb = "
+                  f"{config.layout.max_html_kb} even without Read More cards; Gmail may clip "
+                  "the footer",)
+    return RenderedIssue(issue=issue, subject=context["subject"], preheader=context["preheader"],
+                         html=html, text=text, dropped_cards=dropped, notes=notes)
+
+
+def _without_last_card(issue: CuratedIssue) -> CuratedIssue:
+    from dataclasses import replace
+
+    last = issue.read_more[-1]
+    decisions = tuple(
+        d if d.article_id != last.id else replace(
+            d, section="dropped_for_size", reason="Read More card dropped: HTML over budget")
+        for d in issue.decisions
+    )
+    return replace(issue, read_more=issue.read_more[:-1], decisions=decisions)
+
+
+def _render(template: jinja2.Template, context: dict[str, Any]) -> str:
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as e:
+        raise ConfigError(f"template {template.name}: {e.message}") from None
+    except jinja2.TemplateNotFound as e:
+        raise ConfigError(f"template {e.name} not found (included from {template.name})") from None
+
+
+def _to_html(source: str) -> str:
+    html = mjml.mjml2html(source, disable_comments=True, fonts={})
+    inlined = Premailer(
+        html,
+        keep_style_tags=True,
+        strip_important=False,
+        allow_network=False,
+        disable_validation=True,
+        remove_classes=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform(pretty_print=False)
+    inlined = re.sub(r"^\s*<!doctype[^>]*>\s*", "", inlined, flags=re.I)
+    return f"{DOCTYPE}\n{_short_lines(inlined)}"
+
+
+def _short_lines(html: str) -> str:
+    """Break the HTML between tags so no line nears SMTP's 998-character limit."""
+    return re.sub(r"><(?=/?(?:table|tr|td|div|p|tbody|style|!--))", ">\n<", html)
+
+
+def _context(issue: CuratedIssue, config: Config) -> dict[str, Any]:
+    nl = config.newsletter
+    accent = config.layout.accent_color
+    headline = issue.big_story.title if issue.big_story else (
+        issue.placed[0].title if issue.placed else "")
+    subject = nl.subject.format(name=nl.name, headline=headline, number=issue.number,
+                                date=long_date(issue.date, nl.language))
+    intro = nl.intro.replace("{name}", nl.name)
+    copyright_line = nl.copyright or f"© {issue.date.year} {nl.name}"
+    return {
+        "issue": issue,
+        "newsletter": nl,
+        "layout": config.layout,
+        "labels": config.layout.labels,
+        "blocks": config.layout.blocks,
+        "accent": accent,
+        "accent_dark": _darken(accent),
+        "subject": subject,
+        "preheader": _preheader(issue),
+        "preheader_padding": PREHEADER_PADDING,
+        "issue_date": long_date(issue.date, nl.language),
+        "web_url": nl.web_url,
+        "intro": linkify(intro, f"color:{accent};"),
+        "intro_text": unlink(intro),
+        "copyright": copyright_line,
+        "recipient": SENTINELS if config.delivery.unsubscribe_url or
+        config.delivery.unsubscribe_mailto else {**SENTINELS, "unsubscribe_url": ""},
+        "story_paragraphs": lambda story: _story_paragraphs(story, config.layout.big_story_chars),
+    }
+
+
+def _story_paragraphs(story: Article, limit: int) -> list[str]:
+    paras = paragraphs(story.body_html, limit) if story.body_html else []
+    return paras or ([cut(story.summary, limit)] if story.summary else [])
+
+
+def _preheader(issue: CuratedIssue) -> str:
+    titles = [a.title for a in issue.placed[:3]]
+    return cut(" | ".join(titles), 100)
+
+
+def _darken(color: str, factor: float = 0.55) -> str:
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(int(c * factor) for c in (r, g, b)))
+
+
+def personalize(text: str, values: dict[str, str], *, html: bool) -> str:
+    """Put one recipient's values into a rendered part."""
+    for name, sentinel in SENTINELS.items():
+        value = values.get(name, "")
+        text = text.replace(sentinel, htmllib.escape(value) if html else value)
+    return text

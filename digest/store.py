@@ -1,0 +1,312 @@
+"""The state database: one SQLite file (WAL), schema versioned by PRAGMA user_version.
+
+Tables: feeds (validators, health), articles (everything collected, kept between
+runs), issues (committed issues), issue_articles (which article an issue consumed,
+where it went and why; an article belongs to at most one issue), plus the delivery
+tables added by later migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import StateError
+from .models import Article, CuratedIssue, Image
+
+MIGRATIONS: list[str] = [
+    # 1: feeds, articles, issues
+    """
+    CREATE TABLE feeds (
+        url TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        last_status TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_fetched TEXT,
+        last_ok TEXT
+    );
+    CREATE TABLE articles (
+        id TEXT PRIMARY KEY,
+        feed_url TEXT NOT NULL,
+        feed_name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        body_html TEXT NOT NULL,
+        category TEXT NOT NULL,
+        author TEXT NOT NULL,
+        image TEXT,
+        published TEXT,
+        first_seen TEXT NOT NULL
+    );
+    CREATE INDEX articles_url ON articles(url);
+    CREATE TABLE issues (
+        number INTEGER PRIMARY KEY,
+        slot TEXT UNIQUE,
+        date TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outbox_path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE issue_articles (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        article_id TEXT NOT NULL UNIQUE REFERENCES articles(id),
+        section TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    last_status: str | None
+    last_error: str | None
+    failures: int
+    last_fetched: str | None
+    last_ok: str | None
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    number: int
+    slot: str | None
+    date: str
+    subject: str
+    outbox_path: str
+    state: str
+    created_at: str
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Store:
+    """A connection to the state database. Use `open_store` / `open_readonly`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self.conn = conn
+        self.path = path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # feeds -----------------------------------------------------------------
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.conn.execute("SELECT * FROM feeds").fetchall()
+        return {r["url"]: FeedState(**dict(r)) for r in rows}
+
+    def save_feed_state(self, state: FeedState) -> None:
+        self.conn.execute(
+            """INSERT INTO feeds (url, name, etag, last_modified, last_status, last_error,
+                                  failures, last_fetched, last_ok)
+               VALUES (:url, :name, :etag, :last_modified, :last_status, :last_error,
+                       :failures, :last_fetched, :last_ok)
+               ON CONFLICT(url) DO UPDATE SET name=excluded.name, etag=excluded.etag,
+                 last_modified=excluded.last_modified, last_status=excluded.last_status,
+                 last_error=excluded.last_error, failures=excluded.failures,
+                 last_fetched=excluded.last_fetched, last_ok=excluded.last_ok""",
+            state.__dict__,
+        )
+
+    # articles --------------------------------------------------------------
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def add_articles(self, articles: Iterable[Article], seen_at: datetime) -> int:
+        """Insert articles not stored yet; return how many were new."""
+        cur = self.conn.executemany(
+            """INSERT OR IGNORE INTO articles (id, feed_url, feed_name, url, title, summary,
+                   body_html, category, author, image, published, first_seen)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (a.id, a.feed_url, a.feed_name, a.url, a.title, a.summary, a.body_html,
+                 a.category, a.author, _image_json(a.image), _iso(a.published), _iso(seen_at))
+                for a in articles
+            ],
+        )
+        return cur.rowcount
+
+    def unused_articles(self) -> list[Article]:
+        """Articles no committed issue has consumed yet."""
+        rows = self.conn.execute(
+            """SELECT a.* FROM articles a
+               WHERE NOT EXISTS (SELECT 1 FROM issue_articles ia WHERE ia.article_id = a.id)
+               ORDER BY a.first_seen, a.id"""
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(ids)
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(f"SELECT * FROM articles WHERE id IN ({marks})", ids)
+        return {r["id"]: _article(r) for r in rows}
+
+    # issues ----------------------------------------------------------------
+
+    def next_issue_number(self) -> int:
+        row = self.conn.execute("SELECT COALESCE(MAX(number), 0) FROM issues").fetchone()
+        return int(row[0]) + 1
+
+    def issue_for_slot(self, slot: str) -> IssueRecord | None:
+        row = self.conn.execute("SELECT * FROM issues WHERE slot = ?", (slot,)).fetchone()
+        return IssueRecord(**dict(row)) if row else None
+
+    def issues(self) -> list[IssueRecord]:
+        rows = self.conn.execute("SELECT * FROM issues ORDER BY number").fetchall()
+        return [IssueRecord(**dict(r)) for r in rows]
+
+    def get_issue(self, number: int) -> IssueRecord | None:
+        row = self.conn.execute("SELECT * FROM issues WHERE number = ?", (number,)).fetchone()
+        return IssueRecord(**dict(row)) if row else None
+
+    def commit_issue(self, issue: CuratedIssue, subject: str, outbox_path: str) -> None:
+        """Record a written issue and consume its articles, in one transaction."""
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO issues (number, slot, date, subject, outbox_path, state,
+                                       created_at) VALUES (?, ?, ?, ?, ?, 'built', ?)""",
+                (issue.number, issue.slot, issue.date.isoformat(timespec="seconds"), subject,
+                 outbox_path, _iso(utcnow())),
+            )
+            conn.executemany(
+                """INSERT INTO issue_articles (issue_number, article_id, section, position,
+                                               reason) VALUES (?, ?, ?, ?, ?)""",
+                [(issue.number, d.article_id, d.section, d.position, d.reason)
+                 for d in issue.decisions],
+            )
+
+    def issue_articles(self, number: int) -> list[tuple[str, str, int, str]]:
+        rows = self.conn.execute(
+            """SELECT article_id, section, position, reason FROM issue_articles
+               WHERE issue_number = ? ORDER BY section, position""",
+            (number,),
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def _image_json(image: Image | None) -> str | None:
+    return json.dumps(image.__dict__, sort_keys=True) if image else None
+
+
+def _article(row: sqlite3.Row) -> Article:
+    image = json.loads(row["image"]) if row["image"] else None
+    return Article(
+        id=row["id"], feed_url=row["feed_url"], feed_name=row["feed_name"], url=row["url"],
+        title=row["title"], summary=row["summary"], body_html=row["body_html"],
+        category=row["category"], author=row["author"],
+        image=Image(**image) if image else None,
+        published=_dt(row["published"]), first_seen=_dt(row["first_seen"]),
+    )
+
+
+def _connect(uri: str, path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+    except sqlite3.Error as e:
+        raise StateError(f"cannot open state database {path}: {e}; check [state] path") from None
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating and migrating as needed) the state database for writing."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StateError(f"cannot create {path.parent}: {e.strerror}; check [state] path") from None
+    conn = _connect(f"file:{path}", path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn, path)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise StateError(
+            f"state database {path} is unusable ({e}); move it aside to start afresh"
+        ) from None
+    return Store(conn, path)
+
+
+def open_readonly(path: Path) -> Store:
+    """Open the state database without changing a byte of it (for previews).
+
+    A missing database reads as an empty one (an in-memory copy of the schema)."""
+    if not path.exists():
+        conn = _connect("file::memory:", path)
+        _migrate(conn, path)
+        return Store(conn, None)
+    conn = _connect(f"file:{path}?mode=ro", path)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise StateError(
+            f"state database {path} is at schema {version}, this digest expects "
+            f"{SCHEMA_VERSION}; run `digest collect` once to migrate it"
+        )
+    return Store(conn, path)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"state database {path} is at schema {version}, newer than this digest "
+            f"({SCHEMA_VERSION}); upgrade digest"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
