@@ -105,16 +105,8 @@ def collect(ctx: click.Context) -> None:
         digest collect
     """
     config = get_config(ctx)
-    from .lock import state_lock
-    from .store import open_store
-
-    with failures(), state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
-        try:
-            with progress_bar(config) as on_feed:
-                report = pipeline.collect(config, store, on_feed=on_feed)
-        finally:
-            store.close()
+    with failures(), progress_bar(config) as on_feed:
+        report = pipeline.collect_locked(config, on_feed=on_feed)
     print_collect(report)
 
 

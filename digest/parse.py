@@ -87,7 +87,7 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: dict[str, str]) -> 
         feed_url=feed.url,
         feed_name=feed.name,
         url=canonical_url(link) if link else "",
-        title=_plain(entry.get("title", ""), "text/html") or "(untitled)",
+        title=_plain(entry.get("title", ""), _type(entry, "title_detail")) or "(untitled)",
         summary=summary,
         body_html=body_html,
         category=category.strip(),

@@ -109,6 +109,19 @@ def collect(
     return CollectReport(tuple(reports))
 
 
+def collect_locked(
+    config: Config, client: httpx.Client | None = None,
+    on_feed: Callable[[FeedResult], None] | None = None,
+) -> CollectReport:
+    """`collect` under the state lock, opening and closing the database."""
+    with state_lock(config.state_path, config.state.lock_timeout):
+        store = open_store(config.state_path)
+        try:
+            return collect(config, store, client, on_feed)
+        finally:
+            store.close()
+
+
 def _report(result: FeedResult, new: int, failures: int) -> FeedReport:
     return FeedReport(result.feed.name, result.feed.url, result.status, new,
                       len(result.articles) - new, result.error, failures)

@@ -1,0 +1,202 @@
+"""Whole builds through the front door: preview, build, nothing new, failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest import pipeline
+from digest.cli import main
+from digest.config import load_config
+from digest.store import open_store
+
+from .conftest import FeedServer, Route
+from .test_collect import rss
+
+
+def run(config: Path, *args: str, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(main, ["--config", str(config), *args], env=env)
+    return result
+
+
+def files_digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def two_feeds(feed_server: FeedServer, write_config) -> Path:
+    feed_server.routes["/a.xml"] = Route(rss(8, "Alpha"), etag='"a1"')
+    feed_server.routes["/b.xml"] = Route(rss(6, "Beta"))
+    return write_config([{"url": feed_server.url("/a.xml"), "name": "Alpha"},
+                         {"url": feed_server.url("/b.xml"), "name": "Beta", "weight": 0.5}])
+
+
+def test_build_then_nothing_new(two_feeds: Path, tmp_path: Path):
+    first = run(two_feeds, "build")
+    assert first.exit_code == 0, first.output
+    folders = [p for p in (tmp_path / "outbox").iterdir()]
+    assert len(folders) == 1 and folders[0].name.endswith("-the-china-connection-1")
+    assert "issue #1 written to" in first.output
+    assert sorted(p.name for p in folders[0].iterdir()) == [
+        "email.html", "email.txt", "issue.json", "message.eml"]
+
+    second = run(two_feeds, "build")
+    assert second.exit_code == 0, second.output
+    assert "nothing new: 0 new article(s), fewer than [schedule] min_new_items = 3" in \
+        second.output
+    assert len(list((tmp_path / "outbox").iterdir())) == 1
+
+
+def test_preview_changes_no_state(two_feeds: Path, tmp_path: Path):
+    assert run(two_feeds, "collect").exit_code == 0
+    db = tmp_path / ".digest" / "state.db"
+    before = {p.name: p.read_bytes() for p in db.parent.glob("state.db*")}
+
+    result = run(two_feeds, "build", "--preview")
+    assert result.exit_code == 0, result.output
+    preview = tmp_path / "outbox" / "preview"
+    assert str(preview / "email.html") in result.output
+    assert json.loads((preview / "issue.json").read_text())["number"] == 1
+
+    after = {p.name: p.read_bytes() for p in db.parent.glob("state.db*")}
+    assert after["state.db"] == before["state.db"]
+    assert after.get("state.db-wal", b"") == before.get("state.db-wal", b"")
+    # The preview took no number: the real build is still #1.
+    assert run(two_feeds, "build", "--no-collect").exit_code == 0
+    assert len(list((tmp_path / "outbox").glob("*-the-china-connection-1"))) == 1
+
+
+def test_preview_on_a_fresh_machine_creates_no_database(two_feeds: Path, tmp_path: Path):
+    result = run(two_feeds, "build", "--preview")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / ".digest").exists()
+    assert (tmp_path / "outbox" / "preview" / "email.html").stat().st_size > 10_000
+
+
+def test_no_article_is_in_two_issues(feed_server: FeedServer, two_feeds: Path, tmp_path: Path):
+    assert run(two_feeds, "build").exit_code == 0
+    feed_server.routes["/a.xml"] = Route(rss(8, "Alpha") .replace(b"</channel>", b"")
+                                         .replace(b"</rss>", b"") + rss(5, "Gamma")
+                                         .split(b"<link>https://news.example.com/</link>")[1],
+                                         etag='"a2"')
+    result = run(two_feeds, "build")
+    assert result.exit_code == 0, result.output
+    assert "issue #2 written" in result.output
+
+    store = open_store(tmp_path / ".digest" / "state.db")
+    rows = store.conn.execute(
+        "SELECT article_id, COUNT(*) FROM issue_articles GROUP BY article_id").fetchall()
+    placed_2 = store.issue_articles(2)
+    store.close()
+    assert rows and all(count == 1 for _, count in rows)
+    sections = json.loads(next((tmp_path / "outbox").glob("*-2")).joinpath(
+        "issue.json").read_text())["sections"]
+    titles = [a["title"] for key in ("big_story", "need_to_know", "read_more")
+              for a in sections[key]]
+    assert len(titles) == 5 and all(t.startswith("Gamma") for t in titles)
+    assert {section for _, section, _, _ in placed_2} >= {"big_story", "need_to_know"}
+
+
+def test_failure_after_outbox_write_leaves_nothing_behind(two_feeds: Path, tmp_path: Path):
+    config = load_config(two_feeds)
+    written: list[Path] = []
+
+    def explode(path: Path) -> None:
+        written.append(path)
+        assert (path / "issue.json").exists()  # the folder really was written
+        raise RuntimeError("disk full while committing")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.build(config, after_write=explode)
+    assert written and not written[0].exists()
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == []
+    store = open_store(config.state_path)
+    used = store.conn.execute("SELECT COUNT(*) FROM issue_articles").fetchone()[0]
+    issues = store.issues()
+    store.close()
+    assert used == 0 and issues == []
+
+    # The next build uses the same articles and the same number.
+    assert run(two_feeds, "build", "--no-collect").exit_code == 0
+    assert len(list((tmp_path / "outbox").glob("*-the-china-connection-1"))) == 1
+
+
+def test_killed_between_write_and_commit_is_recovered(two_feeds: Path, tmp_path: Path):
+    """A folder written by a run that died before its commit is adopted, not rebuilt."""
+    config = load_config(two_feeds)
+
+    class Killed(BaseException):
+        pass
+
+    def die(path: Path) -> None:
+        # Simulate the process dying: keep the folder, skip the commit.
+        import shutil
+
+        shutil.copytree(path, path.with_name(path.name + ".keep"))
+        raise Killed
+
+    with pytest.raises(Killed):
+        pipeline.build(config, after_write=die)
+    kept = next((tmp_path / "outbox").glob("*.keep"))
+    kept.rename(kept.with_name(kept.name.removesuffix(".keep")))
+
+    result = run(two_feeds, "build", "--no-collect")
+    assert result.exit_code == 0, result.output
+    assert "recovered issue #1" in result.output
+    assert "nothing new" in result.output
+    store = open_store(config.state_path)
+    assert [i.number for i in store.issues()] == [1]
+    store.close()
+
+
+def test_outbox_folder_is_never_overwritten(two_feeds: Path, tmp_path: Path):
+    config = load_config(two_feeds)
+    (tmp_path / "outbox").mkdir()
+    now = pipeline.now_in(config)
+    squatter = tmp_path / "outbox" / f"{now.date().isoformat()}-the-china-connection-1"
+    squatter.mkdir()
+    (squatter / "notes.txt").write_text("mine")
+    result = run(two_feeds, "build")
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert (squatter / "notes.txt").read_text() == "mine"
+    store = open_store(config.state_path)
+    assert store.issues() == []
+    store.close()
+
+
+def test_misspelled_key_exits_2_naming_it(write_config):
+    path = write_config(extra="[layout]\nread_mroe = 4\n")
+    result = run(path, "check")
+    assert result.exit_code == 2
+    assert "[layout] read_mroe: unknown key (did you mean 'read_more'?)" in result.output
+    assert run(path, "build", "--preview").exit_code == 2
+
+
+def test_check_accepts_a_good_config(two_feeds: Path):
+    result = run(two_feeds, "check")
+    assert result.exit_code == 0, result.output
+    assert "ok (2 feeds, delivery outbox)" in result.output
+
+
+def test_broken_template_is_a_config_error(two_feeds: Path, tmp_path: Path):
+    user = tmp_path / "my-templates" / "blocks"
+    user.mkdir(parents=True)
+    (user / "footer.mjml.j2").write_text("<mj-section>{% if %}</mj-section>")
+    with two_feeds.open("a") as f:
+        f.write('\n[layout]\ntemplates_dir = "my-templates"\n')
+    result = run(two_feeds, "check")
+    assert result.exit_code == 2
+    assert "blocks/footer.mjml.j2" in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    for name, command in main.commands.items():
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output, f"{name} --help has no example"
