@@ -148,6 +148,8 @@ class SmtpConfig:
     rate_per_second: float = 0.0  # 0 = unlimited
     timeout: float = 30.0
     max_attempts: int = 5
+    retry_delay: float = 2.0  # seconds before the first retry; doubles each time
+    ca_file: str = ""  # extra CA certificates (PEM) to trust, e.g. a private relay's
 
 
 @dataclass(frozen=True)
@@ -379,9 +381,26 @@ def _check(config: Config) -> None:
         )
     if config.smtp.connections < 1:
         raise ConfigError("[smtp] connections: must be at least 1")
+    if config.smtp.rate_per_second < 0:
+        raise ConfigError("[smtp] rate_per_second: must be 0 (no limit) or more")
+    if config.smtp.max_attempts < 1:
+        raise ConfigError("[smtp] max_attempts: must be at least 1")
+    if config.smtp.retry_delay < 0 or config.smtp.timeout <= 0:
+        raise ConfigError("[smtp] retry_delay and timeout: must be more than zero")
+    if not 1 <= config.smtp.port <= 65535:
+        raise ConfigError(f"[smtp] port: {config.smtp.port} is not a TCP port (1-65535)")
+    dkim = config.dkim
+    given = [k for k in ("key_file", "selector", "domain") if getattr(dkim, k)]
+    if given and len(given) < 3:
+        missing = [k for k in ("key_file", "selector", "domain") if k not in given]
+        raise ConfigError(f"[dkim] {', '.join(missing)}: missing; DKIM signing needs "
+                          "key_file, selector and domain (or none of them)")
     if config.schedule.min_new_items < 0:
         raise ConfigError("[schedule] min_new_items: must be 0 or more")
     parse_duration(config.schedule.collect_every, "[schedule] collect_every")
     parse_duration(config.schedule.misfire_grace, "[schedule] misfire_grace")
+    from .schedule import parse_crontab  # imported here: schedule imports this module
+
+    parse_crontab(config.schedule.issue, config.schedule_tz)
     if config.collect.timeout <= 0 or config.collect.max_bytes <= 0:
         raise ConfigError("[collect] timeout and max_bytes: must be more than zero")

@@ -62,8 +62,8 @@ def make_environment(config: Config) -> jinja2.Environment:
     dirs = template_dirs(config)
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("j2",),
-                                            disabled_extensions=("txt.j2",)),
+        # MJML is escaped like HTML; the plain-text part must not be.
+        autoescape=lambda name: bool(name) and not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,

@@ -65,6 +65,27 @@ MIGRATIONS: list[str] = [
         reason TEXT NOT NULL
     );
     """,
+    # 2: the delivery log (one row per issue x recipient) and the suppression list
+    """
+    CREATE TABLE deliveries (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'sending', 'delivered', 'deferred', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_reply TEXT,
+        message_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (issue_number, email)
+    );
+    CREATE INDEX deliveries_state ON deliveries(issue_number, state);
+    CREATE TABLE suppressions (
+        email TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

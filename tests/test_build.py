@@ -196,7 +196,7 @@ def test_broken_template_is_a_config_error(two_feeds: Path, tmp_path: Path):
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in main.commands.items():
+    for name in main.commands:
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example:" in result.output, f"{name} --help has no example"

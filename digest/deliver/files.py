@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from email.utils import getaddresses
 from typing import Any
+from urllib.parse import quote
 
 from ..config import Config
 from ..models import Article, RenderedIssue
@@ -27,7 +28,7 @@ def unsubscribe_url(config: Config, email: str) -> str:
             config.delivery.unsubscribe_mailto else ""
     secret = os.environ.get(config.delivery.secret_env, "")
     token = unsubscribe_token(secret, email) if email else ""
-    return template.replace("{token}", token).replace("{email}", email)
+    return template.replace("{token}", token).replace("{email}", quote(email, safe="@"))
 
 
 def outbox_files(rendered: RenderedIssue, config: Config, folder: str) -> OutboxFiles:
@@ -43,7 +44,8 @@ def outbox_files(rendered: RenderedIssue, config: Config, folder: str) -> Outbox
         subject=rendered.subject, sender=config.sender, to=to, text=text, html=html,
         date=issue.date, msg_id=message_id(issue_key(config, issue.number), to, config.sender),
     ).as_bytes()
-    return OutboxFiles(html, text, eml, manifest(rendered, config, folder))
+    return OutboxFiles(html, text, eml, manifest(rendered, config, folder),
+                       template_html=rendered.html, template_text=rendered.text)
 
 
 def manifest(rendered: RenderedIssue, config: Config, folder: str) -> dict[str, Any]:

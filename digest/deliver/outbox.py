@@ -1,4 +1,5 @@
-"""Write an issue folder: email.html, email.txt, message.eml, issue.json.
+"""Write an issue folder: email.html, email.txt, message.eml, issue.json (and the
+un-personalized email.template.html / .txt that SMTP sending reads).
 
 Written into a hidden temp folder and renamed into place, so a reader never sees a
 half-written issue; an existing issue folder is never overwritten.
@@ -18,6 +19,8 @@ from ..errors import OutboxError
 from ..models import RenderedIssue
 
 PREVIEW = "preview"
+TEMPLATE_HTML = "email.template.html"
+TEMPLATE_TEXT = "email.template.txt"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class OutboxFiles:
     text: str
     eml: bytes
     manifest: dict[str, Any]
+    # Both parts with the per-recipient sentinels still in: what SMTP sending reads.
+    template_html: str = ""
+    template_text: str = ""
 
 
 def issue_folder_name(rendered: RenderedIssue, slug: str) -> str:
@@ -49,6 +55,9 @@ def write_outbox(outbox: Path, name: str, files: OutboxFiles, *, replace: bool =
         _write(tmp / "email.html", files.html.encode("utf-8"))
         _write(tmp / "email.txt", files.text.encode("utf-8"))
         _write(tmp / "message.eml", files.eml)
+        if files.template_html or files.template_text:
+            _write(tmp / TEMPLATE_HTML, files.template_html.encode("utf-8"))
+            _write(tmp / TEMPLATE_TEXT, files.template_text.encode("utf-8"))
         manifest = json.dumps(files.manifest, indent=2, ensure_ascii=False, sort_keys=False)
         _write(tmp / "issue.json", (manifest + "\n").encode("utf-8"))
         os.chmod(tmp, 0o755)

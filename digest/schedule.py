@@ -1,0 +1,227 @@
+"""When the jobs run: the `[schedule]` crontab line read with cron's meaning, the
+collect interval, and the slot key that names each scheduled issue.
+
+APScheduler's ``CronTrigger.from_crontab`` numbers weekdays from Monday = 0 and ANDs the
+day-of-month and day-of-week fields; cron numbers them from Sunday = 0 (7 is Sunday too)
+and ORs the two fields when both are restricted. So the line is parsed here and the
+triggers are built field by field:
+
+    "0 8 * * 0"       Sundays at 08:00            (cron: 0 and 7 are Sunday)
+    "0 8 * * MON-FRI" weekdays at 08:00
+    "0 8 1 * MON"     the 1st of the month *and* every Monday (cron's OR rule)
+    "@weekly"         "0 0 * * 0"; also @hourly, @daily, @midnight, @monthly, @yearly
+    "*/5 0 8 * * MON" a sixth, leading field gives seconds (for tests and demos)
+
+An issue's slot key is its scheduled fire time as wall-clock time in the schedule's
+time zone, e.g. "2026-11-02T08:00:00". Every way of arriving at one slot (the DST
+fall-back hour firing twice, `digest run --once` beside the daemon, a restart) gives
+the same key, and the database keeps one issue per key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .config import Config, parse_duration
+from .errors import ConfigError
+
+ISSUE_KEY = "[schedule] issue"
+
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's 0..6
+_FIELD = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The two jobs: collect on an interval, publish on a cron trigger."""
+
+    collect_every: timedelta
+    issue: BaseTrigger
+    issue_line: str
+    misfire_grace: timedelta
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True)
+class FireTimes:
+    collect: list[datetime]
+    issue: list[datetime]
+
+
+def parse_crontab(line: str, tz: ZoneInfo, key: str = ISSUE_KEY) -> BaseTrigger:
+    """A cron line -> an APScheduler trigger that fires when cron would."""
+    text = " ".join(line.split())
+    expanded = _MACROS.get(text.lower(), text)
+    if expanded.startswith("@"):
+        raise ConfigError(f"{key}: {line!r} is not a crontab line: unknown macro; use one of "
+                          f"{', '.join(_MACROS)} or five fields like '0 8 * * MON'")
+    fields = expanded.split(" ")
+    if len(fields) == 5:
+        second, (minute, hour, dom, month, dow) = "0", fields
+    elif len(fields) == 6:
+        second, minute, hour, dom, month, dow = fields
+    else:
+        raise ConfigError(
+            f"{key}: {line!r} is not a crontab line: it has {len(fields)} field(s); write "
+            "five: minute hour day-of-month month day-of-week, e.g. '0 8 * * MON'"
+        )
+    try:
+        days = _day_of_week(dow)
+        common = dict(second=second, minute=minute, hour=hour, month=month.lower(),
+                      timezone=tz)
+        # cron: when both day fields are restricted, a day matching either one fires.
+        if not dom.startswith("*") and not dow.startswith("*"):
+            return OrTrigger([CronTrigger(day=dom, day_of_week="*", **common),
+                              CronTrigger(day="*", day_of_week=days, **common)])
+        return CronTrigger(day=dom, day_of_week=days, **common)
+    except ValueError as e:
+        raise ConfigError(f"{key}: {line!r} is not a crontab line: {_which(fields, e)}; write e.g. "
+                          "'0 8 * * MON' (minute hour day-of-month month day-of-week)") from None
+
+
+def _which(fields: list[str], error: ValueError) -> str:
+    """APScheduler's message names the value but not the field; name it."""
+    names = ["minute", "hour", "day", "month"]
+    values = fields[-5:-1]
+    for name, value in zip(names, values, strict=True):
+        try:
+            CronTrigger(**{name: value.lower()})
+        except ValueError as e:
+            label = {"day": "day-of-month"}.get(name, name)
+            return f"{label} {value!r}: {_bare(e)}"
+    if len(fields) == 6:
+        try:
+            CronTrigger(second=fields[0])
+        except ValueError as e:
+            return f"second {fields[0]!r}: {_bare(e)}"
+    return str(error)
+
+
+def _bare(error: ValueError) -> str:
+    return re.sub(r"^(Error validating expression )?'[^']*': ", "", str(error))
+
+
+def _day_of_week(field: str) -> str:
+    """cron's day-of-week field (0 or 7 = Sunday) -> APScheduler's (names, Monday first)."""
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    for part in field.split(","):
+        match = _FIELD.match(part.lower())
+        if not match:
+            raise ValueError(f"day-of-week {part!r} is not a day, range or step")
+        span, step = match.group(1), int(match.group(2) or 1)
+        if step < 1:
+            raise ValueError(f"day-of-week {part!r}: the step must be 1 or more")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            a, b = span.split("-")
+            first, last = _day(a.lower()), _day(b.lower())
+            if last == 0 and b.isdigit() and int(b) == 7:
+                last = 7  # "5-7" is Friday to Sunday
+            if first > last:
+                raise ValueError(f"day-of-week range {part!r} runs backwards")
+        else:
+            first = last = _day(span)  # already lower case
+            if match.group(2):
+                last = 6  # "1/2": from Monday, every other day
+        days.update(d % 7 for d in range(first, last + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def _day(text: str) -> int:
+    if text.isdigit():
+        if not 0 <= int(text) <= 7:
+            raise ValueError(f"day-of-week {text} is out of range (0-7, 0 and 7 are Sunday)")
+        return int(text) % 7
+    if text[:3] in _CRON_DAYS and len(text) == 3:
+        return _CRON_DAYS.index(text)
+    raise ValueError(f"day-of-week {text!r} is not a day; use 0-7 or SUN..SAT")
+
+
+def load_schedule(config: Config) -> Schedule:
+    tz = config.schedule_tz
+    return Schedule(
+        collect_every=timedelta(seconds=parse_duration(config.schedule.collect_every,
+                                                       "[schedule] collect_every")),
+        issue=parse_crontab(config.schedule.issue, tz),
+        issue_line=config.schedule.issue,
+        misfire_grace=timedelta(seconds=parse_duration(config.schedule.misfire_grace,
+                                                       "[schedule] misfire_grace")),
+        tz=tz,
+    )
+
+
+def slot_key(fire_time: datetime, tz: ZoneInfo) -> str:
+    """The wall-clock fire time in the schedule's zone; both 01:30s of a DST fall-back
+    night give one key. Going through UTC normalizes a time the spring-forward gap
+    skipped (01:30 that never happened becomes the 02:30 it fired at)."""
+    local = fire_time.astimezone(UTC).astimezone(tz)
+    return local.replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def issue_times(schedule: Schedule, after: datetime, n: int) -> list[datetime]:
+    """The next n issue fire times at or after `after`, in the schedule's zone."""
+    times: list[datetime] = []
+    fire = schedule.issue.get_next_fire_time(None, after)
+    while fire is not None and len(times) < n:
+        times.append(fire.astimezone(UTC).astimezone(schedule.tz))
+        fire = schedule.issue.get_next_fire_time(fire, fire)
+    return times
+
+
+def latest_slot(schedule: Schedule, now: datetime, within: timedelta) -> datetime | None:
+    """The most recent issue fire time in [now - within, now], or None."""
+    latest = None
+    fire = schedule.issue.get_next_fire_time(None, now - within)
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = schedule.issue.get_next_fire_time(fire, fire)
+    return latest.astimezone(UTC).astimezone(schedule.tz) if latest else None
+
+
+def collect_times(schedule: Schedule, now: datetime, last: datetime | None,
+                  n: int) -> list[datetime]:
+    """Next n collect runs: now if one is due, then every `collect_every`."""
+    first = now if collect_due(schedule, now, last) else last + schedule.collect_every  # type: ignore[operator]
+    return [(first + i * schedule.collect_every).astimezone(schedule.tz) for i in range(n)]
+
+
+def collect_due(schedule: Schedule, now: datetime, last: datetime | None) -> bool:
+    """Due when the last collect is `collect_every` old, less a little slack so an
+    hourly cron line that starts a second early doesn't skip an hour."""
+    if last is None:
+        return True
+    slack = min(timedelta(minutes=1), schedule.collect_every / 10)
+    return now - last >= schedule.collect_every - slack
+
+
+def collect_trigger(schedule: Schedule) -> IntervalTrigger:
+    return IntervalTrigger(seconds=schedule.collect_every.total_seconds(), timezone=schedule.tz)
+
+
+def next_fire_times(config: Config, n: int, now: datetime | None = None,
+                    last_collect: datetime | None = None) -> FireTimes:
+    """The next n runs of both jobs in the schedule's zone, as `digest schedule` shows."""
+    schedule = load_schedule(config)
+    now = (now or datetime.now(UTC)).astimezone(schedule.tz)
+    return FireTimes(collect_times(schedule, now, last_collect, n),
+                     issue_times(schedule, now, n))
