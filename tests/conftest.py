@@ -35,6 +35,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.static: Path | None = None  # serve files below this folder too
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,7 +43,7 @@ class FeedServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 server.requests.append((self.path, dict(self.headers)))
-                route = server.routes.get(self.path)
+                route = server.routes.get(self.path) or server.static_route(self.path)
                 if route is None:
                     self._send(404, b"not found", {"Content-Type": "text/plain"})
                     return
@@ -81,6 +82,16 @@ class FeedServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def static_route(self, path: str) -> Route | None:
+        if self.static is None:
+            return None
+        file = (self.static / path.split("?")[0].lstrip("/")).resolve()
+        if not file.is_file() or self.static.resolve() not in file.parents:
+            return None
+        types = {".xml": "application/rss+xml", ".atom": "application/atom+xml",
+                 ".jpg": "image/jpeg", ".png": "image/png", ".html": "text/html; charset=utf-8"}
+        return Route(file.read_bytes(), content_type=types.get(file.suffix, "text/plain"))
 
     @property
     def base(self) -> str:
