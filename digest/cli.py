@@ -115,8 +115,11 @@ def collect(ctx: click.Context) -> None:
 @click.option("--preview", is_flag=True,
               help="Write outbox/preview/ instead; change no state at all.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
+@click.option("--send", "send_after", is_flag=True,
+              help="Then send the new issue over SMTP (as `digest send`).")
 @click.pass_context
-def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool) -> None:
+def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool,
+          send_after: bool) -> None:
     """Collect, curate, render and write the next issue to the outbox.
 
     Fewer new articles than [schedule] min_new_items means no issue (exit 0).
@@ -125,7 +128,10 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
 
         digest build --preview --open   # look first
         digest build                    # then build it for real
+        digest build --send             # build and send it to the subscribers
     """
+    if send_after and preview:
+        raise click.UsageError("--send and --preview don't go together: a preview is never sent")
     config = get_config(ctx)
     with failures(), progress_bar(config, not no_collect) as on_feed:
         if preview:
@@ -141,6 +147,10 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         out.print(str(result.path / "email.html"))
         if open_browser:
             webbrowser.open((result.path / "email.html").resolve().as_uri())
+    if send_after and result.status == "built" and result.rendered:
+        from .cli_send import run_send
+
+        run_send(config, result.rendered.issue.number)
 
 
 @main.command()
@@ -172,3 +182,15 @@ def _local_exists(url: str, config: Config) -> bool:
 
 def run() -> None:  # pragma: no cover - console script shim
     sys.exit(main())
+
+
+from . import cli_run  # noqa: E402  (registered last: cli_run imports this module)
+
+main.add_command(cli_run.run)
+main.add_command(cli_run.schedule)
+from .cli_send import resubscribe, send, status, unsubscribe  # noqa: E402
+
+main.add_command(send)
+main.add_command(status)
+main.add_command(unsubscribe)
+main.add_command(resubscribe)

@@ -45,7 +45,7 @@ _MACROS = {
     "@hourly": "0 * * * *",
 }
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's 0..6
-_FIELD = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$")
+_FIELD = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _day_of_week(field: str) -> str:
         return "*"
     days: set[int] = set()
     for part in field.split(","):
-        match = _FIELD.match(part.lower())
+        match = _FIELD.match(part)
         if not match:
             raise ValueError(f"day-of-week {part!r} is not a day, range or step")
         span, step = match.group(1), int(match.group(2) or 1)
@@ -134,13 +134,13 @@ def _day_of_week(field: str) -> str:
             first, last = 0, 6
         elif "-" in span:
             a, b = span.split("-")
-            first, last = _day(a.lower()), _day(b.lower())
+            first, last = _day(a), _day(b)
             if last == 0 and b.isdigit() and int(b) == 7:
                 last = 7  # "5-7" is Friday to Sunday
             if first > last:
                 raise ValueError(f"day-of-week range {part!r} runs backwards")
         else:
-            first = last = _day(span)  # already lower case
+            first = last = _day(span)
             if match.group(2):
                 last = 6  # "1/2": from Monday, every other day
         days.update(d % 7 for d in range(first, last + 1, step))
@@ -152,8 +152,8 @@ def _day(text: str) -> int:
         if not 0 <= int(text) <= 7:
             raise ValueError(f"day-of-week {text} is out of range (0-7, 0 and 7 are Sunday)")
         return int(text) % 7
-    if text[:3] in _CRON_DAYS and len(text) == 3:
-        return _CRON_DAYS.index(text)
+    if text.lower() in _CRON_DAYS:
+        return _CRON_DAYS.index(text.lower())
     raise ValueError(f"day-of-week {text!r} is not a day; use 0-7 or SUN..SAT")
 
 

@@ -1,0 +1,315 @@
+"""`digest run`: collect on an interval and publish on the issue's schedule, unattended.
+
+Two jobs on an APScheduler 3 BackgroundScheduler, with fixed ids, coalescing, one
+instance each and `[schedule] misfire_grace`:
+
+    collect  every `collect_every`       pipeline.collect_locked
+    issue    on the `issue` crontab      pipeline.build(slot=<key>), then send (smtp)
+
+Every job takes the same state lock as the manual commands, so `digest build` typed
+beside the daemon waits for it (and the daemon for it). Jobs of this process also run
+one at a time, so they queue behind each other instead of timing out on the lock.
+
+The scheduler keeps no state of its own. What has run is read from the database: the
+last collect is the newest `feeds.last_fetched`, a slot is done when `issues.slot`
+holds its key. On start the daemon (and `digest run --once`) looks for the latest slot
+within the misfire grace; if no issue has its key, it is built at once. A send that was
+stopped is picked up the same way: the issue exists, so only its send resumes.
+
+SIGTERM or SIGINT sets one `threading.Event`: no new job starts, a running send
+finishes the message in hand and records it, the scheduler shuts down, exit 0.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from . import pipeline
+from .config import Config
+from .errors import DigestError, LockError
+from .lock import state_lock
+from .schedule import (
+    Schedule,
+    collect_due,
+    collect_trigger,
+    issue_times,
+    latest_slot,
+    load_schedule,
+    slot_key,
+)
+from .store import Store, open_store
+
+log = logging.getLogger("digest.run")
+
+COLLECT_JOB = "collect"
+ISSUE_JOB = "issue"
+# A job that starts a little late still finds its slot; the scheduler has already
+# dropped runs later than the grace.
+_SLOT_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the database says is owed at `now`."""
+
+    collect: bool
+    last_collect: datetime | None
+    slot: datetime | None  # the latest issue slot within the misfire grace
+    built: int | None  # the issue number already built for that slot
+
+    def publish(self, config: Config) -> bool:
+        # An smtp issue that exists may still have recipients to send to.
+        return self.slot is not None and (self.built is None or config.delivery.mode == "smtp")
+
+
+def check_due(config: Config, schedule: Schedule, now: datetime) -> Due:
+    with state_lock(config.state_path, config.state.lock_timeout):
+        store = open_store(config.state_path)  # opening migrates: same lock as writers
+        try:
+            last = last_collect(store)
+            slot = latest_slot(schedule, now, schedule.misfire_grace)
+            issue = store.issue_for_slot(slot_key(slot, schedule.tz)) if slot else None
+        finally:
+            store.close()
+    return Due(collect_due(schedule, now, last), last, slot, issue.number if issue else None)
+
+
+def last_collect(store: Store) -> datetime | None:
+    stamps = [s.last_fetched for s in store.feed_states().values() if s.last_fetched]
+    return max(datetime.fromisoformat(s) for s in stamps) if stamps else None
+
+
+# The jobs ------------------------------------------------------------------------
+
+
+def run_collect(config: Config) -> str:
+    report = pipeline.collect_locked(config)
+    failed = f", {report.failed} feed(s) failed" if report.failed else ""
+    return f"{report.new} new article(s) from {len(report.feeds)} feed(s){failed}"
+
+
+def run_issue(config: Config, schedule: Schedule, slot: datetime,
+              stop: threading.Event) -> str:
+    """Build the slot's issue (once per key, whoever asks) and send it when smtp."""
+    key = slot_key(slot, schedule.tz)
+    result = pipeline.build(config, slot=key)
+    if result.status == "built" and result.rendered:
+        issue = result.rendered.issue
+        count = (issue.big_story is not None) + len(issue.need_to_know) + len(issue.read_more)
+        number: int | None = issue.number
+        summary = f"built issue #{number} ({count} article(s)) in {result.path}"
+    elif result.status == "exists":
+        number = _issue_number(config, key)
+        summary = f"issue #{number} was already built for this slot"
+    else:
+        return f"slot {key}: {result.message}"
+    if config.delivery.mode == "smtp" and number is not None:
+        if stop.is_set():
+            summary += "; stopping, so not sent (the next start resumes the send)"
+        else:
+            summary += "; " + _send(config, number, stop)
+    return f"slot {key}: {summary}"
+
+
+def _issue_number(config: Config, key: str) -> int | None:
+    store = open_store(config.state_path)
+    try:
+        issue = store.issue_for_slot(key)
+        return issue.number if issue else None
+    finally:
+        store.close()
+
+
+def _send(config: Config, number: int, stop: threading.Event) -> str:
+    from .deliver.smtp import send_issue  # only smtp delivery needs it
+
+    report = send_issue(config, number, stop=stop)
+    parts = []
+    for name in ("sent", "skipped", "failed", "deferred", "in_flight"):
+        value = getattr(report, name, None)
+        if isinstance(value, int | tuple | list):
+            n = value if isinstance(value, int) else len(value)
+            parts.append(f"{n} {name.replace('_', ' ')}")
+    stopped = " (stopped early)" if stop.is_set() else ""
+    return "send: " + (", ".join(parts) or str(report)) + stopped
+
+
+# The daemon ---------------------------------------------------------------------
+
+
+class Daemon:
+    """`digest run` in the foreground until SIGTERM/SIGINT."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.schedule = load_schedule(config)
+        self.stop = threading.Event()
+        self._busy = threading.Lock()
+        grace = int(self.schedule.misfire_grace.total_seconds())
+        self.scheduler = BackgroundScheduler(
+            timezone=self.schedule.tz,
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
+        )
+
+    def run(self) -> int:
+        with run_lock(self.config), stop_on_signals(self.stop):
+            self._start()
+            while not self.stop.wait(0.5):
+                pass
+            log.info("stopping: letting a running job finish")
+            self.scheduler.shutdown(wait=True)
+        log.info("stopped")
+        return 0
+
+    def _start(self) -> None:
+        now = datetime.now(self.schedule.tz)
+        due = check_due(self.config, self.schedule, now)
+        catch_up = due.publish(self.config)
+        if catch_up or due.collect:
+            first_collect = now + self.schedule.collect_every if catch_up else now
+        else:
+            first_collect = due.last_collect + self.schedule.collect_every  # type: ignore[operator]
+        self.scheduler.add_job(self.collect_job, collect_trigger(self.schedule),
+                               id=COLLECT_JOB, name="collect", replace_existing=True,
+                               next_run_time=first_collect)
+        extra = {"next_run_time": now} if catch_up else {}
+        self.scheduler.add_job(self.issue_job, self.schedule.issue, id=ISSUE_JOB,
+                               name="issue", replace_existing=True, **extra)
+        next_issue = issue_times(self.schedule, now, 1)
+        log.info(
+            "digest run (pid %d): collect every %s, issue %r in %s, misfire grace %s; "
+            "first collect %s; %s",
+            os.getpid(), self.config.schedule.collect_every, self.schedule.issue_line,
+            self.schedule.tz.key, self.config.schedule.misfire_grace,
+            fmt(first_collect.astimezone(self.schedule.tz)),
+            (f"missed slot {slot_key(due.slot, self.schedule.tz)} runs now"
+             if catch_up and due.slot else
+             f"next issue {fmt(next_issue[0]) if next_issue else 'never'}"),
+        )
+        self.scheduler.start()
+
+    def collect_job(self) -> None:
+        self._job(COLLECT_JOB, lambda: run_collect(self.config))
+
+    def issue_job(self) -> None:
+        def publish() -> str:
+            now = datetime.now(self.schedule.tz)
+            slot = latest_slot(self.schedule, now, self.schedule.misfire_grace + _SLOT_MARGIN)
+            if slot is None:
+                return "no slot within the misfire grace; nothing to do"
+            return run_issue(self.config, self.schedule, slot, self.stop)
+
+        self._job(ISSUE_JOB, publish)
+
+    def _job(self, job_id: str, work: Any) -> None:
+        with self._busy:
+            if self.stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                summary, level = work(), logging.INFO
+            except DigestError as e:
+                summary, level = f"failed: {e}", logging.ERROR
+            except Exception as e:  # keep the daemon alive; the traceback goes to the log
+                log.exception("%s: unexpected error", job_id)
+                summary, level = f"failed: {type(e).__name__}: {e}", logging.ERROR
+            took = time.monotonic() - started
+            log.log(level, "%s: %s; took %.1fs; next %s at %s", job_id, summary, took,
+                    job_id, self._next(job_id))
+
+    def _next(self, job_id: str) -> str:
+        job = self.scheduler.get_job(job_id)
+        if job is None:
+            return "never"
+        fire = job.trigger.get_next_fire_time(None, datetime.now(self.schedule.tz))
+        return fmt(fire.astimezone(self.schedule.tz)) if fire else "never"
+
+
+def fmt(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop` instead of killing the process mid-message."""
+
+    def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            log.warning("%s again: still finishing the running job (SIGKILL forces)", name)
+        else:
+            log.info("%s received: finishing the running job, then stopping", name)
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread; the caller owns stopping then
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def run_lock(config: Config) -> Iterator[None]:
+    """One `digest run` per state database; held for the daemon's whole life."""
+    path = config.state_path.with_name(config.state_path.name + ".run.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 100, 0).decode(errors="replace").strip() or "unknown"
+            raise LockError(f"`digest run` is already running for {config.state_path} "
+                            f"({holder}); stop it first, or use `digest run --once`") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def run_once(config: Config, now: datetime | None = None) -> list[str]:
+    """Run whatever is due at `now` and return one line per job run (for system cron)."""
+    schedule = load_schedule(config)
+    now = (now or pipeline.now_in(config)).astimezone(schedule.tz)
+    stop = threading.Event()
+    due = check_due(config, schedule, now)
+    lines = []
+    with stop_on_signals(stop):
+        if due.publish(config) and due.slot:
+            lines.append(_timed("issue", lambda: run_issue(config, schedule, due.slot, stop)))
+        elif due.collect:
+            lines.append(_timed("collect", lambda: run_collect(config)))
+    if not lines:
+        last = fmt(due.last_collect.astimezone(schedule.tz)) if due.last_collect else "never"
+        upcoming = issue_times(schedule, now, 1)
+        lines.append(f"nothing due: last collect {last}, next issue "
+                     f"{fmt(upcoming[0]) if upcoming else 'never'}")
+    return lines
+
+
+def _timed(job: str, work: Any) -> str:
+    started = time.monotonic()
+    summary = work()
+    return f"{job}: {summary}; took {time.monotonic() - started:.1f}s"
+
+
+__all__ = ["Daemon", "Due", "check_due", "run_collect", "run_issue", "run_once"]
