@@ -7,7 +7,6 @@ database records the issue and consumes its articles; if that fails the folder g
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,12 +67,8 @@ class BuildResult:
 
 
 def now_in(config: Config) -> datetime:
-    """The build time in the newsletter's zone; DIGEST_NOW (ISO 8601) pins it for tests."""
-    pinned = os.environ.get("DIGEST_NOW")
-    moment = datetime.fromisoformat(pinned) if pinned else utcnow()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=config.tz)
-    return moment.astimezone(config.tz)
+    """The build time in the newsletter's zone (DIGEST_NOW pins it, see store.utcnow)."""
+    return utcnow().astimezone(config.tz)
 
 
 def fetch_all(

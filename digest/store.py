@@ -9,6 +9,7 @@ tables added by later migrations.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -115,6 +116,11 @@ class IssueRecord:
 
 
 def utcnow() -> datetime:
+    """The current time in UTC; DIGEST_NOW (ISO 8601 with offset) pins it for tests."""
+    pinned = os.environ.get("DIGEST_NOW")
+    if pinned:
+        moment = datetime.fromisoformat(pinned)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     return datetime.now(UTC)
 
 

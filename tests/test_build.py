@@ -42,8 +42,8 @@ def test_build_then_nothing_new(two_feeds: Path, tmp_path: Path):
     folders = [p for p in (tmp_path / "outbox").iterdir()]
     assert len(folders) == 1 and folders[0].name.endswith("-the-china-connection-1")
     assert "issue #1 written to" in first.output
-    assert sorted(p.name for p in folders[0].iterdir()) == [
-        "email.html", "email.txt", "issue.json", "message.eml"]
+    assert {p.name for p in folders[0].iterdir()} >= {
+        "email.html", "email.txt", "issue.json", "message.eml"}
 
     second = run(two_feeds, "build")
     assert second.exit_code == 0, second.output
