@@ -188,6 +188,7 @@ from . import cli_run  # noqa: E402  (registered last: cli_run imports this modu
 
 main.add_command(cli_run.run)
 main.add_command(cli_run.schedule)
+
 from .cli_send import resubscribe, send, status, unsubscribe  # noqa: E402
 
 main.add_command(send)

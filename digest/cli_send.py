@@ -1,0 +1,199 @@
+"""`digest send`, `status`, `unsubscribe`, `resubscribe`: thin wrappers over
+digest.deliver.smtp and digest.deliveries (registered at the end of cli.py)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from .cli import err, failures, get_config, out
+from .config import Config
+from .deliver.smtp import Progress as SendProgress
+from .deliver.smtp import SendReport, send_issue
+from .deliveries import DeliveryLog
+from .recipients import valid_address
+from .store import open_readonly, open_store
+
+
+@contextmanager
+def graceful_stop() -> Iterator[threading.Event]:
+    """SIGTERM or a first Ctrl-C sets the event: messages in progress finish, then stop."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        err.print("stopping after the messages in progress (again to abort)")
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def send_progress(enabled: bool) -> Iterator[Callable[[SendProgress], None] | None]:
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(p: SendProgress) -> None:
+            bar.update(task, total=p.total, completed=p.done, description=p.email)
+
+        yield update
+
+
+def print_report(report: SendReport) -> None:
+    for problem in report.problems:
+        err.print(f"warning: recipient list: {problem}")
+    out.print(report.message)
+    if report.in_flight:
+        shown = ", ".join(report.in_flight[:10])
+        more = f" and {len(report.in_flight) - 10} more" if len(report.in_flight) > 10 else ""
+        err.print(f"warning: {len(report.in_flight)} message(s) were in flight when an earlier "
+                  f"send stopped and are not re-sent: {shown}{more}. If they did not arrive, "
+                  "run `digest send --resend-in-flight`")
+    if report.deferred:
+        err.print(f"note: {report.deferred} deferred by the server; `digest send` later retries "
+                  "them")
+
+
+def run_send(config: Config, number: int | None, *, dry_run: bool = False,
+             resend_in_flight: bool = False) -> SendReport:
+    with failures(), graceful_stop() as stop, send_progress(not dry_run) as on_progress:
+        report = send_issue(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
+                            stop=stop, on_progress=on_progress)
+    print_report(report)
+    return report
+
+
+@click.command()
+@click.argument("issue", type=int, required=False)
+@click.option("--dry-run", is_flag=True,
+              help="Connect and log in, report what would be sent, send nothing.")
+@click.option("--resend-in-flight", is_flag=True,
+              help="Also re-send messages that were in flight when a send was killed "
+                   "(they may arrive twice).")
+@click.pass_context
+def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool) -> None:
+    """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
+    subscriber who has not had it yet.
+
+    Safe to run again: delivered recipients are skipped, deferred ones retried.
+    SIGTERM or Ctrl-C stops after the messages in progress.
+
+    Example:
+
+        digest send --dry-run           # check the server and the login
+        digest send                     # send the latest issue
+        digest send 12                  # resume issue 12
+    """
+    config = get_config(ctx)
+    run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight)
+
+
+@click.command()
+@click.argument("issue", type=int, required=False)
+@click.pass_context
+def status(ctx: click.Context, issue: int | None) -> None:
+    """Show delivery counts for ISSUE (default: the latest issue), and any message in
+    flight when a send was killed.
+
+    Example:
+
+        digest status
+        digest status 12
+    """
+    config = get_config(ctx)
+    with failures():
+        store = open_readonly(config.state_path)
+    try:
+        issues = store.issues()
+        if not issues:
+            out.print("no issues built yet")
+            return
+        record = next((i for i in issues if i.number == issue), None) if issue else issues[-1]
+        if record is None:
+            raise click.ClickException(f"issue #{issue} does not exist (issues: "
+                                       f"{issues[0].number}-{issues[-1].number})")
+        log = DeliveryLog(store.conn)
+        counts = log.counts(record.number)
+        out.print(f"issue #{record.number} ({record.outbox_path}): {record.state}")
+        out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+        out.print(f"  {log.suppression_count()} address(es) on the suppression list")
+        for state, label in (("sending", "in flight (sent, not confirmed; re-send with "
+                                         "`digest send --resend-in-flight`)"),
+                             ("failed", "failed permanently"), ("deferred", "deferred")):
+            rows = log.in_state(record.number, state)
+            if rows:
+                out.print(f"{label}:")
+                for row in rows[:20]:
+                    out.print(f"  {row.address}  {row.last_reply or ''}".rstrip())
+                if len(rows) > 20:
+                    out.print(f"  ... and {len(rows) - 20} more")
+    finally:
+        store.close()
+
+
+def _suppression_log(ctx: click.Context) -> tuple[DeliveryLog, Callable[[], None]]:
+    config = get_config(ctx)
+    with failures():
+        store = open_store(config.state_path)
+    return DeliveryLog(store.conn), store.close
+
+
+@click.command()
+@click.argument("email")
+@click.option("--reason", default="unsubscribed", show_default=True,
+              help="Why (kept in the suppression list).")
+@click.pass_context
+def unsubscribe(ctx: click.Context, email: str, reason: str) -> None:
+    """Add EMAIL to the suppression list: no send will mail it again.
+
+    Example:
+
+        digest unsubscribe reader@example.com
+    """
+    if not valid_address(email):
+        raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
+    log, close = _suppression_log(ctx)
+    try:
+        added = log.suppress(email, reason)
+    finally:
+        close()
+    out.print(f"{email} {'unsubscribed' if added else 'was already unsubscribed'}")
+
+
+@click.command()
+@click.argument("email")
+@click.pass_context
+def resubscribe(ctx: click.Context, email: str) -> None:
+    """Take EMAIL off the suppression list (it must still be on the recipient list).
+
+    Example:
+
+        digest resubscribe reader@example.com
+    """
+    log, close = _suppression_log(ctx)
+    try:
+        removed = log.unsuppress(email)
+    finally:
+        close()
+    out.print(f"{email} {'resubscribed' if removed else 'was not unsubscribed'}")
+
+
+COMMANDS = (send, status, unsubscribe, resubscribe)

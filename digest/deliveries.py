@@ -1,0 +1,152 @@
+"""The delivery log (one row per issue x recipient) and the suppression list.
+
+States of a delivery row:
+
+    pending ──> sending ──> delivered        the server said 250 to the message
+       │           │    └─> failed           5xx: permanent, never retried
+       │           └──────> (stays sending)  the process died, or the connection
+       │                                     dropped, after the message was sent but
+       │                                     before the server answered: in flight,
+       │                                     re-sent only with --resend-in-flight
+       └──> deferred ──> sending ...         4xx or a dropped connection before the
+                                             message went out: retried with backoff
+
+Each change is committed on its own as it happens (WAL, autocommit), so a killed
+process leaves the log exactly as far as the server got.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .store import utcnow
+
+STATES = ("pending", "sending", "delivered", "deferred", "failed")
+TO_SEND = ("pending", "deferred")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    issue_number: int
+    email: str  # lower case: the key
+    address: str  # as the list spells it
+    state: str
+    attempts: int
+    last_reply: str | None
+    message_id: str
+    updated_at: str
+
+
+def _now() -> str:
+    return utcnow().isoformat(timespec="milliseconds")
+
+
+class DeliveryLog:
+    """Queries over `deliveries` and `suppressions` on one connection.
+
+    Safe to share between threads when built with `open_shared`: one lock around the
+    connection, each write its own transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    @classmethod
+    def open_shared(cls, path: Path) -> DeliveryLog:
+        """A connection the SMTP worker threads share (the schema must be migrated)."""
+        conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=30,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return cls(conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # deliveries -------------------------------------------------------------
+
+    def rows(self, issue: int) -> dict[str, Delivery]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT * FROM deliveries WHERE issue_number = ?", (issue,)).fetchall()
+        return {r["email"]: Delivery(**dict(r)) for r in rows}
+
+    def in_state(self, issue: int, state: str) -> list[Delivery]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT * FROM deliveries WHERE issue_number = ? AND state = ? ORDER BY email",
+                (issue, state)).fetchall()
+        return [Delivery(**dict(r)) for r in rows]
+
+    def counts(self, issue: int) -> dict[str, int]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT state, COUNT(*) FROM deliveries WHERE issue_number = ? GROUP BY state",
+                (issue,)).fetchall()
+        found = {r[0]: r[1] for r in rows}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def add_pending(self, issue: int, rows: Iterable[tuple[str, str, str]]) -> int:
+        """(email key, address, message id) rows not logged yet; one transaction."""
+        now = _now()
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self.conn.executemany(
+                    """INSERT OR IGNORE INTO deliveries
+                         (issue_number, email, address, state, attempts, message_id, updated_at)
+                       VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
+                    [(issue, key, address, mid, now) for key, address, mid in rows])
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        return cur.rowcount
+
+    def mark(self, issue: int, email: str, state: str, reply: str | None = None, *,
+             attempt: bool = False) -> None:
+        """Record one step for one recipient, committed at once. `attempt` counts a try."""
+        with self.lock:
+            self.conn.execute(
+                """UPDATE deliveries SET state = ?, last_reply = COALESCE(?, last_reply),
+                     attempts = attempts + ?, updated_at = ?
+                   WHERE issue_number = ? AND email = ?""",
+                (state, reply, int(attempt), _now(), issue, email))
+
+    def set_issue_state(self, issue: int, state: str) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE issues SET state = ? WHERE number = ?", (state, issue))
+
+    # suppressions -----------------------------------------------------------
+
+    def suppressed(self) -> set[str]:
+        with self.lock:
+            return {r[0] for r in self.conn.execute("SELECT email FROM suppressions")}
+
+    def is_suppressed(self, email: str) -> bool:
+        with self.lock:
+            row = self.conn.execute("SELECT 1 FROM suppressions WHERE email = ?",
+                                    (email.lower(),)).fetchone()
+        return row is not None
+
+    def suppress(self, email: str, reason: str) -> bool:
+        """Add an address to the suppression list. False if it was already there."""
+        with self.lock:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)",
+                (email.lower(), reason, _now()))
+        return cur.rowcount == 1
+
+    def unsuppress(self, email: str) -> bool:
+        """Remove an address from the suppression list. False if it was not there."""
+        with self.lock:
+            cur = self.conn.execute("DELETE FROM suppressions WHERE email = ?", (email.lower(),))
+        return cur.rowcount == 1
+
+    def suppression_count(self) -> int:
+        with self.lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
