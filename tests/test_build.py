@@ -45,6 +45,13 @@ def test_build_then_nothing_new(two_feeds: Path, tmp_path: Path):
     assert {p.name for p in folders[0].iterdir()} >= {
         "email.html", "email.txt", "issue.json", "message.eml"}
 
+    html = (folders[0] / "email.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert max(len(line) for line in html.splitlines()) < 998
+    eml = (folders[0] / "message.eml").read_bytes()
+    assert max(len(line) for line in eml.split(b"\r\n")) <= 998
+    assert b"@media only screen" in eml  # the responsive rules survive inlining
+
     second = run(two_feeds, "build")
     assert second.exit_code == 0, second.output
     assert "nothing new: 0 new article(s), fewer than [schedule] min_new_items = 3" in \
@@ -200,3 +207,19 @@ def test_every_command_has_help_with_an_example():
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example:" in result.output, f"{name} --help has no example"
+
+
+def test_html_over_budget_drops_read_more_cards_and_says_so(sample_project: Path,
+                                                            tmp_path: Path):
+    with sample_project.open("a") as f:
+        f.write("\n[layout]\nmax_html_kb = 50\n")
+    result = run(sample_project, "build", "--preview")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "outbox" / "preview" / "issue.json").read_text())
+    dropped = manifest["dropped_cards"]
+    assert 0 < dropped < 6
+    assert f"dropped {dropped} Read More card(s)" in result.output
+    assert len(manifest["sections"]["read_more"]) == 6 - dropped
+    html = (tmp_path / "outbox" / "preview" / "email.html").read_bytes()
+    assert manifest["html_bytes"] <= 50 * 1024
+    assert b"Unsubscribe" in html and html.rstrip().endswith(b"</html>")
