@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email
 import hashlib
 import json
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,11 @@ def test_build_then_nothing_new(two_feeds: Path, tmp_path: Path):
     assert max(len(line) for line in html.splitlines()) < 998
     eml = (folders[0] / "message.eml").read_bytes()
     assert max(len(line) for line in eml.split(b"\r\n")) <= 998
-    assert b"@media only screen" in eml  # the responsive rules survive inlining
+    message = email.message_from_bytes(eml, policy=policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    html_part = message.get_body(("html",)).get_content()
+    assert "@media only screen" in html_part  # the responsive rules survive inlining
+    assert message["Message-ID"] and message["Date"] and message["To"] == "editor@example.com"
 
     second = run(two_feeds, "build")
     assert second.exit_code == 0, second.output
