@@ -50,7 +50,7 @@ from .schedule import (
     load_schedule,
     slot_key,
 )
-from .store import Store, open_store
+from .store import IssueRecord, Store, open_store
 
 log = logging.getLogger("digest.run")
 
@@ -67,12 +67,8 @@ class Due:
 
     collect: bool
     last_collect: datetime | None
-    slot: datetime | None  # the latest issue slot within the misfire grace
-    built: int | None  # the issue number already built for that slot
-
-    def publish(self, config: Config) -> bool:
-        # An smtp issue that exists may still have recipients to send to.
-        return self.slot is not None and (self.built is None or config.delivery.mode == "smtp")
+    slot: datetime | None  # the latest slot within the misfire grace, if it has no issue
+    resume: int | None  # smtp: a scheduled issue whose send is not finished
 
 
 def check_due(config: Config, schedule: Schedule, now: datetime) -> Due:
@@ -80,11 +76,19 @@ def check_due(config: Config, schedule: Schedule, now: datetime) -> Due:
         store = open_store(config.state_path)  # opening migrates: same lock as writers
         try:
             last = last_collect(store)
-            slot = latest_slot(schedule, now, schedule.misfire_grace)
-            issue = store.issue_for_slot(slot_key(slot, schedule.tz)) if slot else None
+            latest = latest_slot(schedule, now, schedule.misfire_grace)
+            issue = store.issue_for_slot(slot_key(latest, schedule.tz)) if latest else None
+            resume = None
+            if config.delivery.mode == "smtp":
+                if issue and issue.state != "sent":
+                    resume = issue.number  # built in time, never (fully) sent
+                else:  # a send that was stopped, however long ago: finish it
+                    begun = [i for i in store.issues() if i.slot and i.state == "sending"]
+                    resume = begun[-1].number if begun else None
         finally:
             store.close()
-    return Due(collect_due(schedule, now, last), last, slot, issue.number if issue else None)
+    return Due(collect_due(schedule, now, last), last, latest if issue is None else None,
+               resume)
 
 
 def last_collect(store: Store) -> datetime | None:
@@ -109,42 +113,34 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
     if result.status == "built" and result.rendered:
         issue = result.rendered.issue
         count = (issue.big_story is not None) + len(issue.need_to_know) + len(issue.read_more)
+        summary = f"built issue #{issue.number} ({count} article(s)) in {result.path}"
         number: int | None = issue.number
-        summary = f"built issue #{number} ({count} article(s)) in {result.path}"
     elif result.status == "exists":
-        number = _issue_number(config, key)
-        summary = f"issue #{number} was already built for this slot"
+        record = _issue_for_slot(config, key)
+        summary = f"issue #{record.number if record else '?'} was already built for this slot"
+        number = record.number if record and record.state != "sent" else None
     else:
         return f"slot {key}: {result.message}"
     if config.delivery.mode == "smtp" and number is not None:
-        if stop.is_set():
-            summary += "; stopping, so not sent (the next start resumes the send)"
-        else:
-            summary += "; " + _send(config, number, stop)
+        summary += "; " + run_send(config, number, stop)
     return f"slot {key}: {summary}"
 
 
-def _issue_number(config: Config, key: str) -> int | None:
-    store = open_store(config.state_path)
-    try:
-        issue = store.issue_for_slot(key)
-        return issue.number if issue else None
-    finally:
-        store.close()
-
-
-def _send(config: Config, number: int, stop: threading.Event) -> str:
+def run_send(config: Config, number: int, stop: threading.Event) -> str:
+    if stop.is_set():
+        return f"stopping, so issue #{number} was not sent (the next start sends it)"
     from .deliver.smtp import send_issue  # only smtp delivery needs it
 
     report = send_issue(config, number, stop=stop)
-    parts = []
-    for name in ("sent", "skipped", "failed", "deferred", "in_flight"):
-        value = getattr(report, name, None)
-        if isinstance(value, int | tuple | list):
-            n = value if isinstance(value, int) else len(value)
-            parts.append(f"{n} {name.replace('_', ' ')}")
-    stopped = " (stopped early)" if stop.is_set() else ""
-    return "send: " + (", ".join(parts) or str(report)) + stopped
+    return "sent " + report.message + (" (stopped early)" if report.stopped else "")
+
+
+def _issue_for_slot(config: Config, key: str) -> IssueRecord | None:
+    store = open_store(config.state_path)
+    try:
+        return store.issue_for_slot(key)
+    finally:
+        store.close()
 
 
 # The daemon ---------------------------------------------------------------------
@@ -178,7 +174,11 @@ class Daemon:
     def _start(self) -> None:
         now = datetime.now(self.schedule.tz)
         due = check_due(self.config, self.schedule, now)
-        catch_up = due.publish(self.config)
+        catch_up = due.slot is not None
+        if due.resume is not None and not catch_up:
+            self.scheduler.add_job(self.send_job, "date", run_date=now, args=[due.resume],
+                                   id="resume-send", name="resume send",
+                                   replace_existing=True)
         if catch_up or due.collect:
             first_collect = now + self.schedule.collect_every if catch_up else now
         else:
@@ -198,12 +198,17 @@ class Daemon:
             fmt(first_collect.astimezone(self.schedule.tz)),
             (f"missed slot {slot_key(due.slot, self.schedule.tz)} runs now"
              if catch_up and due.slot else
-             f"next issue {fmt(next_issue[0]) if next_issue else 'never'}"),
+             f"next issue {fmt(next_issue[0]) if next_issue else 'never'}")
+            + (f"; resuming the send of issue #{due.resume}" if due.resume and not catch_up
+               else ""),
         )
         self.scheduler.start()
 
     def collect_job(self) -> None:
         self._job(COLLECT_JOB, lambda: run_collect(self.config))
+
+    def send_job(self, number: int) -> None:
+        self._job("send", lambda: run_send(self.config, number, self.stop), ISSUE_JOB)
 
     def issue_job(self) -> None:
         def publish() -> str:
@@ -215,7 +220,7 @@ class Daemon:
 
         self._job(ISSUE_JOB, publish)
 
-    def _job(self, job_id: str, work: Any) -> None:
+    def _job(self, job_id: str, work: Any, next_of: str | None = None) -> None:
         with self._busy:
             if self.stop.is_set():
                 return
@@ -228,8 +233,9 @@ class Daemon:
                 log.exception("%s: unexpected error", job_id)
                 summary, level = f"failed: {type(e).__name__}: {e}", logging.ERROR
             took = time.monotonic() - started
+            next_of = next_of or job_id
             log.log(level, "%s: %s; took %.1fs; next %s at %s", job_id, summary, took,
-                    job_id, self._next(job_id))
+                    next_of, self._next(next_of))
 
     def _next(self, job_id: str) -> str:
         job = self.scheduler.get_job(job_id)
@@ -294,8 +300,12 @@ def run_once(config: Config, now: datetime | None = None) -> list[str]:
     due = check_due(config, schedule, now)
     lines = []
     with stop_on_signals(stop):
-        if due.publish(config) and due.slot:
-            lines.append(_timed("issue", lambda: run_issue(config, schedule, due.slot, stop)))
+        if due.slot:
+            slot = due.slot
+            lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop)))
+        elif due.resume is not None:
+            number = due.resume
+            lines.append(_timed("send", lambda: run_send(config, number, stop)))
         elif due.collect:
             lines.append(_timed("collect", lambda: run_collect(config)))
     if not lines:

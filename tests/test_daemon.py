@@ -1,0 +1,209 @@
+"""`digest run` through the front door: as a real subprocess on a seconds-apart
+schedule, `--once` with a pinned clock, and two processes contending for the lock."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import main
+from digest.config import load_config
+from digest.daemon import run_issue
+from digest.schedule import load_schedule
+
+from .conftest import ROOT, FeedServer, Route
+from .test_collect import rss
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def set_schedule(config: Path, schedule: str) -> Path:
+    """Put keys into the base config's [schedule] table."""
+    text = config.read_text("utf-8").replace("[schedule]\n", "[schedule]\n" + schedule + "\n", 1)
+    config.write_text(text, "utf-8")
+    return config
+
+
+def issues(config: Path) -> list[tuple[int, str | None, str]]:
+    db = config.parent / ".digest" / "state.db"
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT number, slot, state FROM issues ORDER BY number").fetchall()
+
+
+class Digest:
+    """`python -m digest ...` as a subprocess, its stderr lines collected as they come."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "500"}  # no wrapping
+        env.pop("DIGEST_NOW", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "--config", str(config), *args],
+            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.lines: list[str] = []
+        self.stdout = ""
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr and self.proc.stdout
+        with self.proc.stderr:
+            for line in self.proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+        with self.proc.stdout:
+            self.stdout = self.proc.stdout.read()
+
+    def wait_for(self, test: Callable[[list[str]], bool], timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not test(list(self.lines)):
+            if self.proc.poll() is not None and not self.reader.is_alive():
+                pytest.fail(f"digest exited {self.proc.returncode}:\n" + self.log)
+            if time.monotonic() > deadline:
+                pytest.fail("timed out; log so far:\n" + self.log)
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 15) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(5)
+        return code
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+
+def count(lines: list[str], pattern: str) -> int:
+    return sum(1 for line in lines if re.search(pattern, line))
+
+
+def test_daemon_collects_builds_once_and_stops_on_sigterm(sample_project: Path):
+    config = set_schedule(sample_project, 'collect_every = "2s"\n'
+                                          'issue = "*/3 * * * * *"\n'
+                                          'misfire_grace = "1h"')
+    daemon = Digest(config, "run")
+    try:
+        # Start: the slot of the last 3 s is within the grace and unbuilt, so it is built.
+        daemon.wait_for(lambda ls: count(ls, r"INFO issue: slot .*: built issue #1") == 1)
+        second = Digest(config, "run")  # one daemon per state database
+        assert second.finish() == 1
+        assert "`digest run` is already running" in second.log
+        assert f"pid {daemon.proc.pid}" in second.log
+        # Later slots find nothing new; collects keep their 2 s rhythm.
+        daemon.wait_for(lambda ls: count(ls, r"INFO collect: ") >= 3
+                        and count(ls, r"INFO issue: slot .*nothing new") >= 2)
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.finish() == 0, daemon.log
+    lines = daemon.lines
+    assert "SIGTERM received" in lines[-3] and lines[-1].endswith("INFO stopped")
+    assert count(lines, r"built issue") == 1
+    for line in lines:
+        if " INFO collect: " in line:
+            assert re.search(r"collect: 0 new article\(s\) from 5 feed\(s\); took \d+\.\ds; "
+                             r"next collect at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CST$", line), line
+    collects = [datetime.strptime(line[:24], "%Y-%m-%dT%H:%M:%S%z")
+                for line in lines if " INFO collect: " in line]
+    gaps = {round((b - a).total_seconds()) for a, b in zip(collects, collects[1:], strict=False)}
+    assert gaps <= {2}, lines  # the interval, not a burst of catch-up runs
+    [(number, slot, state)] = issues(config)
+    assert (number, state) == (1, "built")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", slot or "")
+    assert int(slot[-2:]) % 3 == 0  # type: ignore[index]
+    assert len(list((config.parent / "outbox").iterdir())) == 1
+
+    # A restart adds no job twice and builds nothing more: the new slot has nothing new.
+    again = Digest(config, "run")
+    try:
+        again.wait_for(lambda ls: count(ls, r"INFO issue: slot ") >= 1)
+    finally:
+        again.proc.send_signal(signal.SIGINT)
+    assert again.finish() == 0, again.log
+    assert count(again.lines, r"INFO issue: slot .*nothing new") >= 1
+    assert len(issues(config)) == 1
+
+
+def once(config: Path, now: str):
+    return CliRunner().invoke(main, ["--config", str(config), "run", "--once"],
+                              env={"DIGEST_NOW": now})
+
+
+def test_run_once_builds_a_missed_slot_within_the_grace(sample_project: Path):
+    config = set_schedule(sample_project, 'issue = "0 8 * * MON"\ntimezone = "Europe/London"\n'
+                                          'misfire_grace = "1h"')
+    late = once(config, "2026-11-02T09:30:00+00:00")  # 90 minutes after the slot
+    assert late.exit_code == 0, late.output
+    assert re.search(r"INFO collect: \d+ new article\(s\) from 5 feed\(s\); took", late.output)
+    assert issues(config) == []
+
+    on_time = once(config, "2026-11-09T08:20:00+00:00")
+    assert on_time.exit_code == 0, on_time.output
+    assert re.search(r"INFO issue: slot 2026-11-09T08:00:00: built issue #1 \(\d+ article\(s\)\)",
+                     on_time.output)
+    again = once(config, "2026-11-09T08:40:00+00:00")
+    assert again.exit_code == 0, again.output
+    assert "issue:" not in again.output
+    assert issues(config) == [(1, "2026-11-09T08:00:00", "built")]
+
+
+def test_dst_double_fire_gives_one_issue(sample_project: Path):
+    config = set_schedule(sample_project, 'issue = "30 1 * * *"\ntimezone = "Europe/London"')
+    # 01:30 happens twice on 25 October 2026 in London: at 00:30 and at 01:30 UTC.
+    first = once(config, "2026-10-25T00:40:00+00:00")
+    assert "slot 2026-10-25T01:30:00: built issue #1" in first.output, first.output
+    second = once(config, "2026-10-25T01:40:00+00:00")
+    assert second.exit_code == 0 and "built" not in second.output, second.output
+    assert issues(config) == [(1, "2026-10-25T01:30:00", "built")]
+
+    # The daemon's job, asked directly for both fire times, agrees.
+    loaded = load_config(config)
+    schedule = load_schedule(loaded)
+    for fire in ("2026-10-25T01:30:00+01:00", "2026-10-25T01:30:00+00:00"):
+        said = run_issue(loaded, schedule, datetime.fromisoformat(fire), threading.Event())
+        assert said == "slot 2026-10-25T01:30:00: issue #1 was already built for this slot"
+    assert len(issues(config)) == 1
+
+
+def test_manual_build_waits_for_the_daemons_lock_then_names_the_holder(
+        feed_server: FeedServer, write_config):
+    feed_server.routes["/slow.xml"] = Route(rss(5, "Slow"), delay=2.5)
+    config = write_config([{"url": feed_server.url("/slow.xml"), "name": "Slow"}],
+                          extra="[state]\nlock_timeout = 0.5")
+    patient = config.with_name("patient.toml")
+    patient.write_text(config.read_text("utf-8").replace("lock_timeout = 0.5",
+                                                         "lock_timeout = 20"), "utf-8")
+    lock = config.parent / ".digest" / "state.db.lock"
+
+    holder = Digest(config, "run", "--once")  # collect is due: it fetches the slow feed
+    deadline = time.monotonic() + 10
+    while not (lock.exists() and f"pid {holder.proc.pid}" in lock.read_text()):
+        assert time.monotonic() < deadline, holder.log
+        time.sleep(0.02)
+    started = time.monotonic()
+    impatient = Digest(config, "build")
+    waiting = Digest(patient, "build", "--no-collect")
+    assert impatient.finish() == 1
+    assert time.monotonic() - started >= 0.5
+    assert (f"another digest process holds {lock} (pid {holder.proc.pid}: digest --config "
+            f"{config} run --once); waited 0.5s") in impatient.log
+    assert waiting.finish() == 0, waiting.log
+    assert "issue #1 written to" in waiting.stdout
+    assert holder.finish() == 0, holder.log
+    assert "collect: 5 new article(s) from 1 feed(s)" in holder.log
