@@ -33,7 +33,8 @@ class Failure(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
-        err.print(f"[bold red]error:[/] {escape(self.format_message())}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(self.format_message())}", markup=True,
+                  soft_wrap=True)  # one line, however long: logs and cron mail grep it
 
 
 @contextmanager
