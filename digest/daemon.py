@@ -36,6 +36,7 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from . import pipeline
 from .config import Config
@@ -154,6 +155,7 @@ class Daemon:
         self.schedule = load_schedule(config)
         self.stop = threading.Event()
         self._busy = threading.Lock()
+        self._triggers: dict[str, BaseTrigger] = {}
         grace = int(self.schedule.misfire_grace.total_seconds())
         self.scheduler = BackgroundScheduler(
             timezone=self.schedule.tz,
@@ -175,7 +177,7 @@ class Daemon:
         now = datetime.now(self.schedule.tz)
         due = check_due(self.config, self.schedule, now)
         catch_up = due.slot is not None
-        if due.resume is not None and not catch_up:
+        if due.resume is not None:
             self.scheduler.add_job(self.send_job, "date", run_date=now, args=[due.resume],
                                    id="resume-send", name="resume send",
                                    replace_existing=True)
@@ -183,7 +185,9 @@ class Daemon:
             first_collect = now + self.schedule.collect_every if catch_up else now
         else:
             first_collect = due.last_collect + self.schedule.collect_every  # type: ignore[operator]
-        self.scheduler.add_job(self.collect_job, collect_trigger(self.schedule),
+        self._triggers = {COLLECT_JOB: collect_trigger(self.schedule, start=first_collect),
+                          ISSUE_JOB: self.schedule.issue}
+        self.scheduler.add_job(self.collect_job, self._triggers[COLLECT_JOB],
                                id=COLLECT_JOB, name="collect", replace_existing=True,
                                next_run_time=first_collect)
         extra = {"next_run_time": now} if catch_up else {}
@@ -199,8 +203,7 @@ class Daemon:
             (f"missed slot {slot_key(due.slot, self.schedule.tz)} runs now"
              if catch_up and due.slot else
              f"next issue {fmt(next_issue[0]) if next_issue else 'never'}")
-            + (f"; resuming the send of issue #{due.resume}" if due.resume and not catch_up
-               else ""),
+            + (f"; resuming the send of issue #{due.resume}" if due.resume else ""),
         )
         self.scheduler.start()
 
@@ -238,10 +241,9 @@ class Daemon:
                     next_of, self._next(next_of))
 
     def _next(self, job_id: str) -> str:
-        job = self.scheduler.get_job(job_id)
-        if job is None:
-            return "never"
-        fire = job.trigger.get_next_fire_time(None, datetime.now(self.schedule.tz))
+        # From our own triggers: asking the scheduler would deadlock while it shuts down
+        # (shutdown holds its job store lock while it waits for this job).
+        fire = self._triggers[job_id].get_next_fire_time(None, datetime.now(self.schedule.tz))
         return fmt(fire.astimezone(self.schedule.tz)) if fire else "never"
 
 
@@ -303,10 +305,10 @@ def run_once(config: Config, now: datetime | None = None) -> list[str]:
         if due.slot:
             slot = due.slot
             lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop)))
-        elif due.resume is not None:
+        if due.resume is not None:
             number = due.resume
             lines.append(_timed("send", lambda: run_send(config, number, stop)))
-        elif due.collect:
+        if due.collect and not due.slot and not stop.is_set():  # a build collects anyway
             lines.append(_timed("collect", lambda: run_collect(config)))
     if not lines:
         last = fmt(due.last_collect.astimezone(schedule.tz)) if due.last_collect else "never"

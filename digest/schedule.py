@@ -214,8 +214,9 @@ def collect_due(schedule: Schedule, now: datetime, last: datetime | None) -> boo
     return now - last >= schedule.collect_every - slack
 
 
-def collect_trigger(schedule: Schedule) -> IntervalTrigger:
-    return IntervalTrigger(seconds=schedule.collect_every.total_seconds(), timezone=schedule.tz)
+def collect_trigger(schedule: Schedule, start: datetime | None = None) -> IntervalTrigger:
+    return IntervalTrigger(seconds=schedule.collect_every.total_seconds(), start_date=start,
+                           timezone=schedule.tz)
 
 
 def next_fire_times(config: Config, n: int, now: datetime | None = None,
