@@ -187,8 +187,8 @@ def run() -> None:  # pragma: no cover - console script shim
 
 from . import cli_run  # noqa: E402  (registered last: cli_run imports this module)
 
-main.add_command(cli_run.run)
-main.add_command(cli_run.schedule)
+main.add_command(cli_run.run)  # type: ignore[has-type]
+main.add_command(cli_run.schedule)  # type: ignore[has-type]
 
 from .cli_send import resubscribe, send, status, unsubscribe  # noqa: E402
 

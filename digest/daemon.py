@@ -181,10 +181,12 @@ class Daemon:
             self.scheduler.add_job(self.send_job, "date", run_date=now, args=[due.resume],
                                    id="resume-send", name="resume send",
                                    replace_existing=True)
-        if catch_up or due.collect:
-            first_collect = now + self.schedule.collect_every if catch_up else now
+        if catch_up:  # the build collects first
+            first_collect = now + self.schedule.collect_every
+        elif due.collect or due.last_collect is None:
+            first_collect = now
         else:
-            first_collect = due.last_collect + self.schedule.collect_every  # type: ignore[operator]
+            first_collect = due.last_collect + self.schedule.collect_every
         self._triggers = {COLLECT_JOB: collect_trigger(self.schedule, start=first_collect),
                           ISSUE_JOB: self.schedule.issue}
         self.scheduler.add_job(self.collect_job, self._triggers[COLLECT_JOB],
@@ -215,11 +217,19 @@ class Daemon:
 
     def issue_job(self) -> None:
         def publish() -> str:
-            now = datetime.now(self.schedule.tz)
-            slot = latest_slot(self.schedule, now, self.schedule.misfire_grace + _SLOT_MARGIN)
-            if slot is None:
-                return "no slot within the misfire grace; nothing to do"
-            return run_issue(self.config, self.schedule, slot, self.stop)
+            done: list[str] = []
+            handled = None
+            while not self.stop.is_set():
+                now = datetime.now(self.schedule.tz)
+                grace = self.schedule.misfire_grace + _SLOT_MARGIN
+                slot = latest_slot(self.schedule, now, grace)
+                if slot is None or slot == handled:
+                    break
+                # A slot that fell due while this job ran was skipped by the scheduler
+                # (one instance at a time), so it is taken here before the job ends.
+                done.append(run_issue(self.config, self.schedule, slot, self.stop))
+                handled = slot
+            return "; ".join(done) or "no slot within the misfire grace; nothing to do"
 
         self._job(ISSUE_JOB, publish)
 

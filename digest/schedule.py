@@ -201,7 +201,8 @@ def latest_slot(schedule: Schedule, now: datetime, within: timedelta) -> datetim
 def collect_times(schedule: Schedule, now: datetime, last: datetime | None,
                   n: int) -> list[datetime]:
     """Next n collect runs: now if one is due, then every `collect_every`."""
-    first = now if collect_due(schedule, now, last) else last + schedule.collect_every  # type: ignore[operator]
+    first = now if last is None or collect_due(schedule, now, last) else \
+        last + schedule.collect_every
     return [(first + i * schedule.collect_every).astimezone(schedule.tz) for i in range(n)]
 
 
