@@ -64,9 +64,9 @@ def print_report(report: SendReport) -> None:
     if report.in_flight:
         shown = ", ".join(report.in_flight[:10])
         more = f" and {len(report.in_flight) - 10} more" if len(report.in_flight) > 10 else ""
-        err.print(f"warning: {len(report.in_flight)} message(s) were in flight when an earlier "
-                  f"send stopped and are not re-sent: {shown}{more}. If they did not arrive, "
-                  "run `digest send --resend-in-flight`")
+        err.print(f"warning: {len(report.in_flight)} message(s) in flight (sent, but the "
+                  f"server never confirmed them) are not re-sent: {shown}{more}. If they did "
+                  "not arrive, run `digest send --resend-in-flight`")
     if report.deferred:
         err.print(f"note: {report.deferred} deferred by the server; `digest send` later retries "
                   "them")

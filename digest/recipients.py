@@ -73,7 +73,7 @@ def load_recipients(config: Config) -> RecipientList:
 
 def parse_inline(entries: list[str]) -> RecipientList:
     """`["a@example.com", "Ann Lee <ann@example.com>"]`."""
-    rows = []
+    rows: list[tuple[str, str, str, tuple[tuple[str, str], ...]]] = []
     for i, entry in enumerate(entries):
         name, address = parseaddr(entry)
         where = f"[delivery] recipients[{i}]"

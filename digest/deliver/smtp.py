@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Config, SmtpConfig
 from ..deliveries import TO_SEND, DeliveryLog
@@ -133,7 +134,7 @@ def _send(config: Config, issue: IssueRecord, log: DeliveryLog, *, dry_run: bool
             and (r.key not in in_flight or resend_in_flight)]
     kept_in_flight = tuple(sorted(logged[r.key].address for r in recipients
                                   if r.key in in_flight and not resend_in_flight))
-    base = dict(recipients=len(recipients), to_send=len(jobs),
+    base: dict[str, Any] = dict(recipients=len(recipients), to_send=len(jobs),
                 already_delivered=sum(r.key in done_before for r in recipients),
                 previously_failed=sum(r.key in failed_before for r in recipients),
                 suppressed=len(listed.recipients) - len(recipients), problems=listed.problems,
