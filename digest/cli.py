@@ -84,7 +84,7 @@ def print_collect(report: pipeline.CollectReport) -> None:
     for column in ("feed", "new", "seen", "status"):
         table.add_column(column, justify="right" if column in ("new", "seen") else "left")
     for feed in report.feeds:
-        status = feed.status.replace("_", " ")
+        status: str | Text = feed.status.replace("_", " ")
         if feed.status == "error":
             status = Text.assemble(("error", "red"), f" (failed {feed.failures}x in a row)")
         table.add_row(feed.name, str(feed.new), str(feed.seen), status)

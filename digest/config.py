@@ -274,22 +274,22 @@ def _build(cls: type, data: Any, where: str, skip: frozenset[str] | set[str] = f
 def _convert(hint: Any, value: Any, where: str, key: str) -> Any:
     at = _at(where, key)
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        inner = f"{where.strip('[]')}.{key}" if where else key
-        return _build(hint, value, where=f"[{inner}]")
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        table = f"{where.strip('[]')}.{key}" if where else key
+        return _build(hint, value, where=f"[{table}]")
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
             raise ConfigError(f"{at}: expected {_expect(hint)}, got {_kind(value)}")
-        if dataclasses.is_dataclass(item):
+        if isinstance(item, type) and dataclasses.is_dataclass(item):
             label = _TABLE_KEYS.get(key, key)
             return [
                 _build(item, v, where=f"{label} #{i + 1}") for i, v in enumerate(value)
             ]
         return [_convert(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(inner[0], value, where, key)
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value, where, key)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is date and isinstance(value, date):

@@ -63,7 +63,7 @@ def make_environment(config: Config) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]),
         # MJML is escaped like HTML; the plain-text part must not be.
-        autoescape=lambda name: bool(name) and not name.endswith(".txt.j2"),
+        autoescape=lambda name: name is not None and not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
@@ -73,7 +73,6 @@ def make_environment(config: Config) -> jinja2.Environment:
     env.filters["sentences"] = sentences
     env.filters["short_date"] = lambda d: short_date(d, language)
     env.filters["wrap"] = _wrap
-    env.globals["template_dirs"] = [str(d) for d in dirs]
     return env
 
 
@@ -91,11 +90,12 @@ class Templates:
 
 def load_templates(config: Config) -> Templates:
     env = make_environment(config)
+    dirs = template_dirs(config)
     try:
         return Templates(env, env.get_template("issue.mjml.j2"), env.get_template("issue.txt.j2"))
     except jinja2.TemplateNotFound as e:
         raise ConfigError(
-            f"template {e.name} not found; looked in: {', '.join(env.globals['template_dirs'])}"
+            f"template {e.name} not found; looked in: {', '.join(map(str, dirs))}"
         ) from None
     except jinja2.TemplateSyntaxError as e:
         raise ConfigError(f"template {e.filename or e.name} line {e.lineno}: {e.message}") from None
@@ -126,7 +126,7 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
         dropped += 1
     text = _render(templates.text, context)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-    notes = ()
+    notes: tuple[str, ...] = ()
     if dropped:
         notes = (f"dropped {dropped} Read More card(s) to keep the HTML under "
                  f"[layout] max_html_kb = {config.layout.max_html_kb}",)
