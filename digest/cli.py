@@ -28,13 +28,17 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 class Failure(click.ClickException):
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """A DigestError on its way out: one line on stderr, exit status 1."""
 
     def show(self, file: Any = None) -> None:
         err.print(f"[bold red]error:[/] {escape(self.format_message())}", markup=True,
                   soft_wrap=True)  # one line, however long: logs and cron mail grep it
+
+
+class BadConfig(Failure):
+    """A config or template mistake: exit status 2."""
+
+    exit_code = 2
 
 
 @contextmanager
@@ -42,7 +46,7 @@ def failures() -> Iterator[None]:
     try:
         yield
     except DigestError as e:
-        raise Failure(str(e), e.exit_code) from None
+        raise (BadConfig if e.exit_code == 2 else Failure)(str(e)) from None
 
 
 def get_config(ctx: click.Context) -> Config:
