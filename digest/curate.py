@@ -42,7 +42,9 @@ def curate_issue(
     pool: list[Article] = []
     for article in articles:
         excluded = _excluded_by(article, editor.exclude)
-        if excluded:
+        if not article.url:
+            drop(article, "excluded", "no http(s) link to send readers to")
+        elif excluded:
             drop(article, "excluded", f"excluded by [editor] exclude {excluded!r}")
         elif editor.max_age_days and article.when and (
             now - article.when > timedelta(days=editor.max_age_days)

@@ -86,7 +86,8 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: dict[str, str]) -> 
         id=article_id,
         feed_url=feed.url,
         feed_name=feed.name,
-        url=canonical_url(link) if link else "",
+        # Only web links: a javascript: or data: "link" from a feed never reaches a reader.
+        url=canonical_url(link) if link.startswith(("http://", "https://")) else "",
         title=_plain(entry.get("title", ""), _type(entry, "title_detail")) or "(untitled)",
         summary=summary,
         body_html=body_html,

@@ -36,11 +36,13 @@ RSS = b"""<?xml version="1.0"?>
   <description>&lt;p&gt;Look &lt;img src="https://cdn.example.com/c.jpg" alt="A train"&gt;&lt;/p&gt;</description>
 </item>
 <item><title>No image, no date</title><link>https://news.example.com/d</link></item>
+<item><title>Sneaky</title><link>javascript:alert(1)</link></item>
 </channel></rss>"""
 
 
 def test_rss_media_fields_and_sanitizing():
-    a, b, c, d = parse_feed(RSS, FEED, BASE)
+    a, b, c, d, sneaky = parse_feed(RSS, FEED, BASE)
+    assert sneaky.url == ""  # never a javascript: link in the email
     assert a.title == "Ports & harbours"
     assert a.url == "https://news.example.com/a"  # tracking and fragment dropped
     assert a.author == "Mei Chen" and a.category == "Trade"
