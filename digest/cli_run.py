@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import click
 
@@ -19,13 +19,23 @@ from .schedule import load_schedule, next_fire_times
 from .store import open_readonly
 
 
+class _ZoneFormatter(logging.Formatter):
+    """Timestamps in the schedule's zone, like the "next run" times in the lines."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="seconds")
+
+
 @contextmanager
-def job_log() -> Iterator[None]:
+def job_log(tz: tzinfo) -> Iterator[None]:
     """One timestamped line per job run on stderr (the journal or cron's mail)."""
     logger = logging.getLogger("digest.run")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
-                                           "%Y-%m-%dT%H:%M:%S%z"))
+    handler.setFormatter(_ZoneFormatter(tz))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -64,7 +74,7 @@ def run(ctx: click.Context, once: bool) -> None:
         digest run --once               # from cron, e.g. every 15 minutes
     """
     config = get_config(ctx)
-    with failures(), job_log():
+    with failures(), job_log(config.schedule_tz):
         if once:
             for line in run_once(config):
                 logging.getLogger("digest.run").info(line)
