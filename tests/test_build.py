@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import hashlib
 import json
 from email import policy
 from pathlib import Path
@@ -23,11 +22,6 @@ from .test_collect import rss
 def run(config: Path, *args: str, env: dict[str, str] | None = None):
     result = CliRunner().invoke(main, ["--config", str(config), *args], env=env)
     return result
-
-
-def files_digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 @pytest.fixture
