@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from .deliver.outbox import PREVIEW
 from .models import CuratedIssue, Decision
 from .store import Store
+
+STALE_SECONDS = 600
 
 
 def recover_outbox(store: Store, outbox: Path) -> list[str]:
@@ -26,7 +29,10 @@ def recover_outbox(store: Store, outbox: Path) -> list[str]:
     recorded = {i.number for i in store.issues()}
     for folder in sorted(outbox.iterdir()):
         if folder.name.startswith(".") and folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)  # never renamed into place
+            # A temp folder never renamed into place. A young one may be a preview
+            # being written right now (previews take no lock): leave it.
+            if time.time() - folder.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
             continue
         manifest_path = folder / "issue.json"
         if folder.name == PREVIEW or not manifest_path.is_file():
