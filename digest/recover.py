@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -55,13 +54,13 @@ def _adopt(store: Store, folder: Path, data: dict) -> str:
         for d in data["decisions"]
     )
     known = store.articles_by_id(d.article_id for d in decisions)
-    used = {row for row in _used(store, [d.article_id for d in decisions])}
+    used = _used(store, [d.article_id for d in decisions])
     keep = tuple(d for d in decisions if d.article_id in known and d.article_id not in used)
     issue = CuratedIssue(
         number=int(data["number"]), date=datetime.fromisoformat(data["date"]), big_story=None,
         need_to_know=(), read_more=(), coming_up=(), decisions=keep, slot=data.get("slot"),
     )
-    store.commit_issue(replace(issue), data.get("subject", ""), folder.name)
+    store.commit_issue(issue, data.get("subject", ""), folder.name)
     return (f"recovered issue #{issue.number} from {folder} (written before an interrupted "
             "run could record it)")
 
