@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from email.utils import getaddresses
 from typing import Any
-from urllib.parse import quote
 
 from ..config import Config
 from ..models import Article, RenderedIssue
 from ..render import personalize
-from .message import build_message, message_id, unsubscribe_token
+from .message import build_message, message_id, unsubscribe_link
 from .outbox import OutboxFiles
 
 MANIFEST_VERSION = 1
@@ -22,13 +21,9 @@ def issue_key(config: Config, number: int) -> str:
 
 def unsubscribe_url(config: Config, email: str) -> str:
     """The per-recipient unsubscribe link from [delivery] unsubscribe_url."""
-    template = config.delivery.unsubscribe_url
-    if not template:
-        return f"mailto:{config.delivery.unsubscribe_mailto}" if \
-            config.delivery.unsubscribe_mailto else ""
-    secret = os.environ.get(config.delivery.secret_env, "")
-    token = unsubscribe_token(secret, email) if email else ""
-    return template.replace("{token}", token).replace("{email}", quote(email, safe="@"))
+    delivery = config.delivery
+    return unsubscribe_link(delivery.unsubscribe_url, delivery.unsubscribe_mailto,
+                            os.environ.get(delivery.secret_env, ""), email)
 
 
 def outbox_files(rendered: RenderedIssue, config: Config, folder: str) -> OutboxFiles:

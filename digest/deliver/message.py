@@ -8,6 +8,7 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from urllib.parse import quote
 
 # SMTP line endings, but no RFC 2047 folding of long List-Unsubscribe values.
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
@@ -22,6 +23,15 @@ def message_id(issue_key: str, recipient: str, sender: str) -> str:
 
 def unsubscribe_token(secret: str, email: str) -> str:
     return hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def unsubscribe_link(url_template: str, mailto: str, secret: str, email: str) -> str:
+    """One recipient's unsubscribe link: [delivery] unsubscribe_url with {token} and
+    {email} filled in, else the mailto, else nothing."""
+    if not url_template:
+        return f"mailto:{mailto}" if mailto else ""
+    token = unsubscribe_token(secret, email) if email else ""
+    return url_template.replace("{token}", token).replace("{email}", quote(email, safe="@"))
 
 
 def build_message(

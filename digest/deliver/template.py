@@ -26,12 +26,11 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from urllib.parse import quote
 
 from ..config import Config
 from ..errors import ConfigError, DeliveryError
 from ..recipients import Recipient
-from .message import message_id, unsubscribe_token
+from .message import message_id, unsubscribe_link
 
 SENTINEL = re.compile(r"%%digest-([a-z0-9-]+)%%")
 _DOT = re.compile(rb"(?m)^\.")
@@ -201,12 +200,8 @@ class MessageTemplate:
         return message_id(self.issue_key, recipient.email, self.sender)
 
     def unsubscribe_url(self, email: str) -> str:
-        url = self.unsubscribe_template
-        if not url:
-            return f"mailto:{self.unsubscribe_mailto}" if self.unsubscribe_mailto else ""
-        if "{token}" in url:
-            url = url.replace("{token}", unsubscribe_token(self.secret, email))
-        return url.replace("{email}", quote(email, safe="@"))
+        return unsubscribe_link(self.unsubscribe_template, self.unsubscribe_mailto,
+                                self.secret, email)
 
     def _list_unsubscribe(self, url: str) -> bytes:
         targets = []
