@@ -113,8 +113,7 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
     result = pipeline.build(config, slot=key)
     if result.status == "built" and result.rendered:
         issue = result.rendered.issue
-        count = (issue.big_story is not None) + len(issue.need_to_know) + len(issue.read_more)
-        summary = f"built issue #{issue.number} ({count} article(s)) in {result.path}"
+        summary = f"built issue #{issue.number} ({len(issue.placed)} article(s)) in {result.path}"
         number: int | None = issue.number
     elif result.status == "exists":
         record = _issue_for_slot(config, key)
