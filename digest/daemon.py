@@ -22,14 +22,13 @@ finishes the message in hand and records it, the scheduler shuts down, exit 0.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +39,8 @@ from apscheduler.triggers.base import BaseTrigger
 
 from . import pipeline
 from .config import Config
-from .errors import DigestError, LockError
-from .lock import state_lock
+from .errors import DigestError
+from .lock import exclusive, state_lock
 from .schedule import (
     Schedule,
     collect_due,
@@ -283,24 +282,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
-@contextmanager
-def run_lock(config: Config) -> Iterator[None]:
+def run_lock(config: Config) -> AbstractContextManager[None]:
     """One `digest run` per state database; held for the daemon's whole life."""
     path = config.state_path.with_name(config.state_path.name + ".run.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 100, 0).decode(errors="replace").strip() or "unknown"
-            raise LockError(f"`digest run` is already running for {config.state_path} "
-                            f"({holder}); stop it first, or use `digest run --once`") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+    return exclusive(path, 0, lambda holder: (
+        f"`digest run` is already running for {config.state_path} ({holder}); stop it "
+        "first, or use `digest run --once`"))
 
 
 def run_once(config: Config, now: datetime | None = None) -> list[str]:

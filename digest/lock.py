@@ -6,7 +6,7 @@ import fcntl
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,8 +19,21 @@ def lock_path(state_path: Path) -> Path:
 
 @contextmanager
 def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
-    """Hold the lock for the block; wait up to `timeout` seconds for another holder."""
+    """Hold the state lock for the block; wait up to `timeout` seconds for a holder."""
     path = lock_path(state_path)
+
+    def busy(holder: str) -> str:
+        return (f"another digest process holds {path} ({holder}); waited {timeout:g}s. "
+                "Try again when it finishes, or raise [state] lock_timeout")
+
+    with exclusive(path, timeout, busy):
+        yield
+
+
+@contextmanager
+def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterator[None]:
+    """An flock on `path` for the block, naming this process in the file. If another
+    process holds it past `timeout`, raise LockError(busy(<what the file names>))."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -32,11 +45,7 @@ def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-                    raise LockError(
-                        f"another digest process holds {path} ({holder}); waited "
-                        f"{timeout:g}s. Try again when it finishes, or raise "
-                        "[state] lock_timeout"
-                    ) from None
+                    raise LockError(busy(holder)) from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {' '.join(_command())}".encode(), 0)
