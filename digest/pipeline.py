@@ -8,7 +8,7 @@ database records the issue and consumes its articles; if that fails the folder g
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,12 +24,11 @@ from .deliver.outbox import (
     remove_issue_folder,
     write_outbox,
 )
-from .errors import DigestError
 from .lock import state_lock
 from .models import Article, RenderedIssue
 from .recover import recover_outbox
 from .render import load_templates, render_issue
-from .store import Store, open_readonly, open_store, utcnow
+from .store import FeedState, Store, open_readonly, open_store, utcnow
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,14 @@ def now_in(config: Config) -> datetime:
 
 
 def fetch_all(
-    config: Config, store: Store, client: httpx.Client | None,
+    config: Config, states: dict[str, FeedState], client: httpx.Client | None,
     on_feed: Callable[[FeedResult], None] | None,
 ) -> list[FeedResult]:
     own = client is None
     client = client or make_client(config.collect)
     try:
-        return collect_feeds(config.feeds, store.feed_states(), client, config.collect,
-                             config.base_dir, on_feed)
+        return collect_feeds(config.feeds, states, client, config.collect, config.base_dir,
+                             on_feed)
     finally:
         if own:
             client.close()
@@ -90,10 +89,10 @@ def collect(
     on_feed: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     """Fetch every feed and store new articles and feed health, in one transaction."""
-    results = fetch_all(config, store, client, on_feed)
+    previous = store.feed_states()
+    results = fetch_all(config, previous, client, on_feed)
     seen_at = utcnow()
     stamp = seen_at.isoformat(timespec="seconds")
-    previous = store.feed_states()
     reports = []
     with store.transaction():
         for result in results:
@@ -178,16 +177,19 @@ def preview(
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
         report = None
         if fetch:
-            results = fetch_all(config, store, client, on_feed)
+            previous = store.feed_states()
+            results = fetch_all(config, previous, client, on_feed)
             known = store.known_ids(a.id for r in results for a in r.articles)
             seen_at = utcnow()
+            stamp = seen_at.isoformat(timespec="seconds")
             reports = []
             for result in results:
                 fresh = [a for a in result.articles if a.id not in known]
                 for article in fresh:
-                    articles.setdefault(article.id, _first_seen(article, seen_at))
-                failures = (store.feed_states().get(result.feed.url) or _NoState).failures
-                reports.append(_report(result, len(fresh), failures + (result.status == "error")))
+                    articles.setdefault(article.id, replace(article, first_seen=seen_at))
+                # The health `collect` would store, shown but not saved.
+                state = feed_state_after(result, previous.get(result.feed.url), stamp)
+                reports.append(_report(result, len(fresh), state.failures))
             report = CollectReport(tuple(reports))
         number = store.next_issue_number()
     finally:
@@ -202,15 +204,3 @@ def preview(
     return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
                        rendered, report, rendered.notes)
 
-
-class _NoState:
-    failures = 0
-
-
-def _first_seen(article: Article, seen_at: datetime) -> Article:
-    from dataclasses import replace
-
-    return replace(article, first_seen=seen_at)
-
-
-__all__ = ["BuildResult", "CollectReport", "DigestError", "build", "collect", "preview"]

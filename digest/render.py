@@ -11,7 +11,7 @@ import html as htmllib
 import logging
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +137,6 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
 
 
 def _without_last_card(issue: CuratedIssue) -> CuratedIssue:
-    from dataclasses import replace
-
     last = issue.read_more[-1]
     decisions = tuple(
         d if d.article_id != last.id else replace(
