@@ -3,7 +3,6 @@ turn DigestError into a message and an exit status (0 ok, 1 failure, 2 usage/con
 
 from __future__ import annotations
 
-import sys
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -185,18 +184,12 @@ def _local_exists(url: str, config: Config) -> bool:
     return local_path(url, config.base_dir).exists()
 
 
-def run() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
-
-
 from . import cli_run  # noqa: E402  (registered last: cli_run imports this module)
 
 main.add_command(cli_run.run)  # type: ignore[has-type]
 main.add_command(cli_run.schedule)  # type: ignore[has-type]
 
-from .cli_send import resubscribe, send, status, unsubscribe  # noqa: E402
+from .cli_send import COMMANDS as SEND_COMMANDS  # noqa: E402
 
-main.add_command(send)
-main.add_command(status)
-main.add_command(unsubscribe)
-main.add_command(resubscribe)
+for _command in SEND_COMMANDS:
+    main.add_command(_command)

@@ -127,12 +127,6 @@ class DeliveryLog:
         with self.lock:
             return {r[0] for r in self.conn.execute("SELECT email FROM suppressions")}
 
-    def is_suppressed(self, email: str) -> bool:
-        with self.lock:
-            row = self.conn.execute("SELECT 1 FROM suppressions WHERE email = ?",
-                                    (email.lower(),)).fetchone()
-        return row is not None
-
     def suppress(self, email: str, reason: str) -> bool:
         """Add an address to the suppression list. False if it was already there."""
         with self.lock:

@@ -98,6 +98,3 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / "issue.json").read_text("utf-8"))

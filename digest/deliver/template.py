@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import html as htmllib
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -172,8 +173,6 @@ class MessageTemplate:
         delivery = config.delivery
         secret = ""
         if "{token}" in delivery.unsubscribe_url:
-            import os
-
             secret = os.environ.get(delivery.secret_env, "")
             if not secret:
                 raise DeliveryError(
@@ -230,9 +229,11 @@ class MessageTemplate:
 
     def wire(self, recipient: Recipient) -> bytes:
         """What goes after DATA: signed if DKIM is on, dot-stuffed, ending CRLF.CRLF."""
-        data = self.render(recipient, stuffed=True)
-        if self.dkim:
-            data = sign(self.render(recipient), self.dkim) + data
+        if self.dkim:  # sign the message as it will be read, then dot-stuff it once
+            plain = self.render(recipient)
+            data = sign(plain, self.dkim) + _DOT.sub(b"..", plain)
+        else:
+            data = self.render(recipient, stuffed=True)
         return data + b".\r\n"
 
 
