@@ -3,7 +3,6 @@ digest.deliver.smtp and digest.deliveries (registered at the end of cli.py)."""
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,29 +16,15 @@ from .deliver.smtp import Progress as SendProgress
 from .deliver.smtp import SendReport, send_issue
 from .deliveries import DeliveryLog
 from .recipients import valid_address
+from .stopping import stop_on_signals
 from .store import open_readonly, open_store
 
 
-@contextmanager
-def graceful_stop() -> Iterator[threading.Event]:
-    """SIGTERM or a first Ctrl-C sets the event: messages in progress finish, then stop."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        err.print("stopping after the messages in progress (again to abort)")
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+def _announce_stop(name: str, again: bool) -> None:
+    """A first SIGTERM or Ctrl-C lets messages in progress finish; a second aborts."""
+    if again:
+        raise KeyboardInterrupt
+    err.print("stopping after the messages in progress (again to abort)")
 
 
 @contextmanager
@@ -74,7 +59,9 @@ def print_report(report: SendReport) -> None:
 
 def run_send(config: Config, number: int | None, *, dry_run: bool = False,
              resend_in_flight: bool = False) -> SendReport:
-    with failures(), graceful_stop() as stop, send_progress(not dry_run) as on_progress:
+    stop = threading.Event()
+    with failures(), stop_on_signals(stop, _announce_stop), \
+            send_progress(not dry_run) as on_progress:
         report = send_issue(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
                             stop=stop, on_progress=on_progress)
     print_report(report)

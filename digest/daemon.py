@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +48,7 @@ from .schedule import (
     load_schedule,
     slot_key,
 )
+from .stopping import stop_on_signals
 from .store import IssueRecord, Store, open_store
 
 log = logging.getLogger("digest.run")
@@ -162,7 +161,7 @@ class Daemon:
         )
 
     def run(self) -> int:
-        with run_lock(self.config), stop_on_signals(self.stop):
+        with run_lock(self.config), stop_on_signals(self.stop, _log_signal):
             self._start()
             while not self.stop.wait(0.5):
                 pass
@@ -259,27 +258,11 @@ def fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT set `stop` instead of killing the process mid-message."""
-
-    def handler(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if stop.is_set():
-            log.warning("%s again: still finishing the running job (SIGKILL forces)", name)
-        else:
-            log.info("%s received: finishing the running job, then stopping", name)
-        stop.set()
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach only the main thread; the caller owns stopping then
-        return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+def _log_signal(name: str, again: bool) -> None:
+    if again:
+        log.warning("%s again: still finishing the running job (SIGKILL forces)", name)
+    else:
+        log.info("%s received: finishing the running job, then stopping", name)
 
 
 def run_lock(config: Config) -> AbstractContextManager[None]:
@@ -297,7 +280,7 @@ def run_once(config: Config, now: datetime | None = None) -> list[str]:
     stop = threading.Event()
     due = check_due(config, schedule, now)
     lines = []
-    with stop_on_signals(stop):
+    with stop_on_signals(stop, _log_signal):
         if due.slot:
             slot = due.slot
             lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop)))
