@@ -129,14 +129,23 @@ def test_second_send_sends_nothing(built: Path, tmp_path: Path,
     conn.close()
 
 
-def test_starttls_with_login(built: Path, tmp_path: Path, server: Callable[..., SmtpServer],
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def starttls_login_project(built: Path, tmp_path: Path, server: Callable[..., SmtpServer],
+                           monkeypatch: pytest.MonkeyPatch, password: str
+                           ) -> tuple[SmtpServer, Path]:
+    """A STARTTLS server whose user digest has password hunter2, and a project that
+    logs in with `password` from $DIGEST_SMTP_PASSWORD."""
     key, cert = self_signed(tmp_path)
     smtp = server(security="starttls", cert=(key, cert), users={"digest": "hunter2"})
-    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "hunter2")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", password)
     path = project(built, tmp_path / "p", smtp.port, emails=emails(5),
                    smtp={"security": "starttls", "username": "digest",
                          "password_env": "DIGEST_SMTP_PASSWORD", "ca_file": str(cert)})
+    return smtp, path
+
+
+def test_starttls_with_login(built: Path, tmp_path: Path, server: Callable[..., SmtpServer],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    smtp, path = starttls_login_project(built, tmp_path, server, monkeypatch, "hunter2")
     report = send_issue(load_config(path))
     assert report.delivered == 5 and smtp.handler.total == 5
 
@@ -152,12 +161,8 @@ def test_implicit_tls(built: Path, tmp_path: Path, server: Callable[..., SmtpSer
 def test_wrong_password_is_one_line_exit_1_and_log_unchanged(
         built: Path, tmp_path: Path, server: Callable[..., SmtpServer],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    key, cert = self_signed(tmp_path)
-    smtp = server(security="starttls", cert=(key, cert), users={"digest": "hunter2"})
-    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "not-the-password")
-    path = project(built, tmp_path / "p", smtp.port, emails=emails(5),
-                   smtp={"security": "starttls", "username": "digest",
-                         "password_env": "DIGEST_SMTP_PASSWORD", "ca_file": str(cert)})
+    smtp, path = starttls_login_project(built, tmp_path, server, monkeypatch,
+                                        "not-the-password")
     result = CliRunner().invoke(main, ["--config", str(path), "send"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
