@@ -40,7 +40,7 @@ def outbox_files(rendered: RenderedIssue, config: Config, folder: str) -> Outbox
         date=issue.date, msg_id=message_id(issue_key(config, issue.number), to, config.sender),
     ).as_bytes()
     return OutboxFiles(html, text, eml, manifest(rendered, config, folder),
-                       template_html=rendered.html, template_text=rendered.text)
+                       rendered.html, rendered.text)
 
 
 def manifest(rendered: RenderedIssue, config: Config, folder: str) -> dict[str, Any]:

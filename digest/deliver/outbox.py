@@ -30,8 +30,8 @@ class OutboxFiles:
     eml: bytes
     manifest: dict[str, Any]
     # Both parts with the per-recipient sentinels still in: what SMTP sending reads.
-    template_html: str = ""
-    template_text: str = ""
+    template_html: str
+    template_text: str
 
 
 def issue_folder_name(rendered: RenderedIssue, slug: str) -> str:
@@ -55,9 +55,8 @@ def write_outbox(outbox: Path, name: str, files: OutboxFiles, *, replace: bool =
         _write(tmp / "email.html", files.html.encode("utf-8"))
         _write(tmp / "email.txt", files.text.encode("utf-8"))
         _write(tmp / "message.eml", files.eml)
-        if files.template_html or files.template_text:
-            _write(tmp / TEMPLATE_HTML, files.template_html.encode("utf-8"))
-            _write(tmp / TEMPLATE_TEXT, files.template_text.encode("utf-8"))
+        _write(tmp / TEMPLATE_HTML, files.template_html.encode("utf-8"))
+        _write(tmp / TEMPLATE_TEXT, files.template_text.encode("utf-8"))
         manifest = json.dumps(files.manifest, indent=2, ensure_ascii=False, sort_keys=False)
         _write(tmp / "issue.json", (manifest + "\n").encode("utf-8"))
         os.chmod(tmp, 0o755)
