@@ -110,6 +110,8 @@ def test_issue_in_chromium_at_600_and_375(served_preview: Path, feed_server: Fee
     hero = wide["images"][0]["box"]
     assert hero["w"] == 600  # the hero spans the email
     assert narrow["images"][0]["box"]["w"] == 375
+    # On a phone card pictures fill their column like the text under them.
+    assert all(img["box"]["w"] >= 300 for img in narrow["images"][1:]), narrow["images"]
     # Read More cards sit two to a row at 600 px and stack at 375 px.
     wide_cards, narrow_cards = wide["cards"], narrow["cards"]
     assert len(wide_cards) == 6 and len(narrow_cards) == 6
