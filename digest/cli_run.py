@@ -1,4 +1,6 @@
-"""`digest run` and `digest schedule`: the scheduler's commands (registered in cli.py)."""
+"""`digest run` and `digest schedule`: the scheduler's commands over digest.daemon and
+digest.schedule, imported inside the commands so `digest --help` does not load
+APScheduler or the pipeline."""
 
 from __future__ import annotations
 
@@ -10,12 +12,9 @@ from datetime import datetime, tzinfo
 
 import click
 
-from .cli import failures, get_config, out
+from .cli_common import failures, get_config, out
 from .config import Config
-from .daemon import Daemon, fmt, last_collect, run_once
 from .errors import StateError
-from .pipeline import now_in
-from .schedule import load_schedule, next_fire_times
 from .store import open_readonly
 
 
@@ -73,6 +72,8 @@ def run(ctx: click.Context, once: bool) -> None:
         digest run                      # under systemd, or in a terminal
         digest run --once               # from cron, e.g. every 15 minutes
     """
+    from .daemon import Daemon, run_once
+
     config = get_config(ctx)
     with failures(), job_log(config.schedule_tz):
         if once:
@@ -97,6 +98,10 @@ def schedule(ctx: click.Context, count: int) -> None:
 
         digest schedule -n 8
     """
+    from .daemon import fmt
+    from .pipeline import now_in
+    from .schedule import load_schedule, next_fire_times
+
     config = get_config(ctx)
     with failures():
         plan = load_schedule(config)
@@ -114,6 +119,8 @@ def schedule(ctx: click.Context, count: int) -> None:
 
 
 def _last_collect(config: Config) -> datetime | None:
+    from .daemon import last_collect
+
     try:
         store = open_readonly(config.state_path)
     except StateError:
@@ -122,3 +129,6 @@ def _last_collect(config: Config) -> datetime | None:
         return last_collect(store)
     finally:
         store.close()
+
+
+COMMANDS = (run, schedule)

@@ -1,5 +1,5 @@
 """`digest send`, `status`, `unsubscribe`, `resubscribe`: thin wrappers over
-digest.deliver.smtp and digest.deliveries (registered at the end of cli.py)."""
+digest.deliver.smtp and digest.deliveries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from .cli import err, failures, get_config, out
+from .cli_common import err, failures, get_config, out
 from .config import Config
 from .deliver.smtp import Progress as SendProgress
 from .deliver.smtp import SendReport, send_issue

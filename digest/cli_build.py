@@ -1,0 +1,139 @@
+"""`digest collect`, `build` and `check`: thin wrappers over digest.pipeline and
+digest.render. The library is imported inside each command, so `digest --help`
+does not load httpx, feedparser or the renderer."""
+
+from __future__ import annotations
+
+import webbrowser
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from .cli_common import err, failures, get_config, out, warn
+from .config import Config
+
+if TYPE_CHECKING:
+    from .collect import FeedResult
+    from .pipeline import CollectReport
+
+
+@contextmanager
+def progress_bar(config: Config, enabled: bool = True) -> Iterator[Callable[[FeedResult], None]]:
+    """A bar on stderr while feeds are fetched; a no-op when stderr is not a terminal."""
+    if not enabled or not err.is_terminal:
+        yield lambda result: None
+        return
+    with Progress(TextColumn("fetching feeds"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task("", total=len(config.feeds))
+        yield lambda result: bar.update(task, advance=1, description=result.feed.name)
+
+
+def print_collect(report: CollectReport) -> None:
+    table = Table(title=None, show_edge=False, header_style="bold")
+    for column in ("feed", "new", "seen", "status"):
+        table.add_column(column, justify="right" if column in ("new", "seen") else "left")
+    for feed in report.feeds:
+        status: str | Text = feed.status.replace("_", " ")
+        if feed.status == "error":
+            status = Text.assemble(("error", "red"), f" (failed {feed.failures}x in a row)")
+        table.add_row(feed.name, str(feed.new), str(feed.seen), status)
+    out.print(table)
+    for feed in report.feeds:
+        if feed.error:
+            warn(feed.error)
+    out.print(f"{report.new} new article(s) from {len(report.feeds)} feed(s)"
+              + (f", {report.failed} failed" if report.failed else ""))
+
+
+@click.command()
+@click.pass_context
+def collect(ctx: click.Context) -> None:
+    """Fetch every feed and store new articles (no issue is built).
+
+    Example:
+
+        digest collect
+    """
+    from .pipeline import collect_locked
+
+    config = get_config(ctx)
+    with failures(), progress_bar(config) as on_feed:
+        report = collect_locked(config, on_feed=on_feed)
+    print_collect(report)
+
+
+@click.command()
+@click.option("--no-collect", is_flag=True, help="Build from stored articles only.")
+@click.option("--preview", is_flag=True,
+              help="Write outbox/preview/ instead; change no state at all.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
+@click.option("--send", "send_after", is_flag=True,
+              help="Then send the new issue over SMTP (as `digest send`).")
+@click.pass_context
+def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool,
+          send_after: bool) -> None:
+    """Collect, curate, render and write the next issue to the outbox.
+
+    Fewer new articles than [schedule] min_new_items means no issue (exit 0).
+
+    Example:
+
+        digest build --preview --open   # look first
+        digest build                    # then build it for real
+        digest build --send             # build and send it to the subscribers
+    """
+    from . import pipeline
+
+    if send_after and preview:
+        raise click.UsageError("--send and --preview don't go together: a preview is never sent")
+    config = get_config(ctx)
+    with failures(), progress_bar(config, not no_collect) as on_feed:
+        if preview:
+            result = pipeline.preview(config, fetch=not no_collect, on_feed=on_feed)
+        else:
+            result = pipeline.build(config, fetch=not no_collect, on_feed=on_feed)
+    if result.collected:
+        print_collect(result.collected)
+    for note in result.notes:
+        warn(note, "note")
+    out.print(result.message)
+    if result.path and preview:
+        out.print(str(result.path / "email.html"))
+        if open_browser:
+            webbrowser.open((result.path / "email.html").resolve().as_uri())
+    if send_after and result.status == "built" and result.rendered:
+        from .cli_send import run_send  # one way only: cli_send imports no command module
+
+        run_send(config, result.rendered.issue.number)
+
+
+@click.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate the config and templates without building anything.
+
+    Example:
+
+        digest --config newsletter.toml check
+    """
+    from .collect import local_path
+    from .render import check_templates
+
+    config = get_config(ctx)
+    with failures():
+        check_templates(config)
+    missing = [f for f in config.feeds if not f.url.startswith(("http://", "https://"))
+               and not local_path(f.url, config.base_dir).exists()]
+    for feed in missing:
+        warn(f"feed {feed.name!r}: {feed.url} does not exist yet")
+    out.print(f"{config.source}: ok ({len(config.feeds)} feeds, delivery "
+              f"{config.delivery.mode})")
+
+
+COMMANDS = (collect, build, check)
