@@ -76,5 +76,6 @@ class RenderedIssue:
     preheader: str
     html: str
     text: str
+    marker: str  # spells this render's per-recipient placeholders (render.Placeholders)
     dropped_cards: int = 0  # Read More cards dropped to stay under the size budget
     notes: tuple[str, ...] = field(default=())

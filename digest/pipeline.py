@@ -17,18 +17,14 @@ import httpx
 from .collect import FeedResult, collect_feeds, feed_state_after, make_client
 from .config import Config
 from .curate import NothingToBuild, curate_issue
-from .deliver.files import outbox_files
-from .deliver.outbox import (
-    PREVIEW,
-    issue_folder_name,
-    remove_issue_folder,
-    write_outbox,
-)
+from .deliver.outbox import issue_files
+from .issue_folder import PREVIEW, IssueFolder, folder_name
 from .lock import state_lock
 from .models import Article, RenderedIssue
 from .recover import recover_outbox
 from .render import load_templates, render_issue
 from .store import FeedState, Store, open_readonly, open_store, utcnow
+from .tokens import load_secret
 
 
 @dataclass(frozen=True)
@@ -132,10 +128,11 @@ def build(
 ) -> BuildResult:
     """Collect (unless fetch=False), curate, render, write the outbox, commit."""
     templates = load_templates(config)  # a template error stops us before any work
+    load_secret(config)  # and so does a missing token secret
     with state_lock(config.state_path, config.state.lock_timeout):
         store = open_store(config.state_path)
         try:
-            notes = recover_outbox(store, config.outbox_path)
+            notes = recover_outbox(store, config.outbox_path, config.newsletter.slug)
             report = collect(config, store, client, on_feed) if fetch else None
             if slot and (existing := store.issue_for_slot(slot)):
                 return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
@@ -147,15 +144,16 @@ def build(
                 return BuildResult("nothing", f"nothing new: {curated.reason}",
                                    collected=report, notes=tuple(notes))
             rendered = render_issue(curated, config, templates)
-            name = issue_folder_name(rendered, config.newsletter.slug)
-            files = outbox_files(rendered, config, name)
-            path = write_outbox(config.outbox_path, name, files)
+            name = folder_name(curated.date, config.newsletter.slug, number)
+            folder = IssueFolder.write(config.outbox_path,
+                                       issue_files(rendered, config, name))
+            path = folder.path
             try:
                 if after_write:
                     after_write(path)
                 store.commit_issue(rendered.issue, rendered.subject, name)
             except BaseException:
-                remove_issue_folder(path)
+                folder.remove()
                 raise
             return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
                                report, tuple(notes) + rendered.notes)
@@ -172,6 +170,7 @@ def preview(
 ) -> BuildResult:
     """The same build, written to outbox/preview/, changing no state at all."""
     templates = load_templates(config)
+    load_secret(config)
     store = open_readonly(config.state_path)
     try:
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
@@ -199,8 +198,8 @@ def preview(
     if isinstance(curated, NothingToBuild):
         return BuildResult("nothing", f"nothing to preview: {curated.reason}", collected=report)
     rendered = render_issue(curated, config, templates)
-    files = outbox_files(rendered, config, PREVIEW)
-    path = write_outbox(config.outbox_path, PREVIEW, files, replace=True)
+    path = IssueFolder.write(config.outbox_path, issue_files(rendered, config, PREVIEW),
+                             replace=True).path
     return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
                        rendered, report, rendered.notes)
 

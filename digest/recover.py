@@ -1,74 +1,43 @@
 """Finish what a killed build left: adopt written-but-unrecorded issue folders.
 
 The outbox folder is written before the database commit. If the process dies
-between the two, the folder's issue.json still says which articles it consumed;
-recording it keeps those articles out of the next issue.
+between the two, the folder's manifest still says which articles it consumed;
+recording it keeps those articles out of the next issue. Only folders of this
+newsletter (its slug) are adopted.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
-from datetime import datetime
 from pathlib import Path
 
-from .deliver.outbox import PREVIEW
+from .issue_folder import IssueFolder, scan_outbox
 from .models import CuratedIssue, Decision
 from .store import Store
 
-STALE_SECONDS = 600
 
-
-def recover_outbox(store: Store, outbox: Path) -> list[str]:
+def recover_outbox(store: Store, outbox: Path, slug: str) -> list[str]:
     """Remove abandoned temp folders and record orphaned issues. Returns notes."""
     notes: list[str] = []
-    if not outbox.is_dir():
-        return notes
     recorded = {i.number for i in store.issues()}
-    for folder in sorted(outbox.iterdir()):
-        if folder.name.startswith(".") and folder.is_dir():
-            # A temp folder never renamed into place. A young one may be a preview
-            # being written right now (previews take no lock): leave it.
-            if time.time() - folder.stat().st_mtime > STALE_SECONDS:
-                shutil.rmtree(folder, ignore_errors=True)
+    for folder in scan_outbox(outbox):
+        if folder.manifest.slug != slug or folder.manifest.number in recorded:
             continue
-        manifest_path = folder / "issue.json"
-        if folder.name == PREVIEW or not manifest_path.is_file():
-            continue
-        try:
-            data = json.loads(manifest_path.read_text("utf-8"))
-            number = int(data["number"])
-        except (ValueError, KeyError, TypeError, OSError):
-            continue
-        if number in recorded:
-            continue
-        notes.append(_adopt(store, folder, data))
-        recorded.add(number)
+        notes.append(_adopt(store, folder))
+        recorded.add(folder.manifest.number)
     return notes
 
 
-def _adopt(store: Store, folder: Path, data: dict) -> str:
-    decisions = tuple(
-        Decision(d["article_id"], d["section"], int(d["position"]), d["reason"])
-        for d in data["decisions"]
-    )
-    known = store.articles_by_id(d.article_id for d in decisions)
-    used = _used(store, [d.article_id for d in decisions])
-    keep = tuple(d for d in decisions if d.article_id in known and d.article_id not in used)
+def _adopt(store: Store, folder: IssueFolder) -> str:
+    manifest = folder.manifest
+    ids = [d.article_id for d in manifest.decisions]
+    known = store.known_ids(ids)
+    used = store.used_ids(ids)
+    keep = tuple(Decision(d.article_id, d.section, d.position, d.reason)
+                 for d in manifest.decisions if d.article_id in known and d.article_id not in used)
     issue = CuratedIssue(
-        number=int(data["number"]), date=datetime.fromisoformat(data["date"]), big_story=None,
-        need_to_know=(), read_more=(), coming_up=(), decisions=keep, slot=data.get("slot"),
+        number=manifest.number, date=manifest.when, big_story=None, need_to_know=(),
+        read_more=(), coming_up=(), decisions=keep, slot=manifest.slot,
     )
-    store.commit_issue(issue, data.get("subject", ""), folder.name)
-    return (f"recovered issue #{issue.number} from {folder} (written before an interrupted "
-            "run could record it)")
-
-
-def _used(store: Store, ids: list[str]) -> set[str]:
-    if not ids:
-        return set()
-    marks = ",".join("?" * len(ids))
-    rows = store.conn.execute(
-        f"SELECT article_id FROM issue_articles WHERE article_id IN ({marks})", ids)
-    return {r[0] for r in rows}
+    store.commit_issue(issue, manifest.subject, folder.path.name)
+    return (f"recovered issue #{issue.number} from {folder.path} (written before an "
+            "interrupted run could record it)")

@@ -1,17 +1,21 @@
 """Render a curated issue: Jinja2 -> MJML -> mjml2html -> premailer, plus a text part.
 
-One render per issue. Per-recipient values (address, name, unsubscribe link) are
-left in the output as sentinels that `personalize` replaces later, so sending to
-ten thousand people never renders ten thousand times.
+One render per issue. Per-recipient values (address, name, unsubscribe link, CSV
+columns) are left in the output as placeholders, written by the template as
+`{{ recipient.email }}`, `{{ recipient.unsubscribe_url }}`, `{{ recipient.company }}`.
+Each placeholder is spelled with a marker drawn at random for this render
+(`%%digest:<marker>:email%%`), so text from a feed, which existed before the marker
+did, can never be mistaken for one: sending substitutes only what the template put.
 """
 
 from __future__ import annotations
 
-import html as htmllib
 import logging
 import re
+import secrets
 import textwrap
 from dataclasses import dataclass, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +27,45 @@ from .errors import ConfigError
 from .models import Article, CuratedIssue, RenderedIssue
 from .text import cut, linkify, long_date, paragraphs, sentences, short_date, unlink
 
-# Sentinels for per-recipient values; they survive MJML and premailer untouched.
-RECIPIENT_FIELDS = ("email", "name", "unsubscribe_url")
-SENTINELS = {name: f"%%digest-{name.replace('_', '-')}%%" for name in RECIPIENT_FIELDS}
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
 DOCTYPE = "<!DOCTYPE html>"
+_FIELD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def placeholder_pattern(marker: str) -> re.Pattern[str]:
+    """Matches the placeholders of one render; group 1 is the field name."""
+    return re.compile(rf"%%digest:{re.escape(marker)}:([a-z0-9-]+)%%")
+
+
+class Placeholders:
+    """`recipient` in the templates: `recipient.<field>` is that field's placeholder."""
+
+    def __init__(self, marker: str, *, unsubscribe: bool) -> None:
+        self._marker = marker
+        self._unsubscribe = unsubscribe
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_") or not _FIELD_NAME.match(name):
+            raise AttributeError(name)
+        field = name.replace("_", "-")
+        if field == "unsubscribe-url" and not self._unsubscribe:
+            return ""  # no unsubscribe link configured: templates leave the link out
+        return f"%%digest:{self._marker}:{field}%%"
+
+    __getitem__ = __getattr__
+
 
 logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)  # premailer's cssutils is chatty
 
 
 def package_templates() -> Path:
-    """The bundled templates: inside the package when installed from a wheel, else the
-    repository's templates/ folder (editable installs)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if (candidate / "issue.mjml.j2").exists():
-            return candidate
-    raise ConfigError(f"bundled templates not found next to {here}; reinstall digest")
+    """The templates bundled with the package (digest/templates), found through
+    importlib.resources, so a wheel install and an editable one read the same files."""
+    folder = files("digest") / "templates"
+    # Jinja's FileSystemLoader needs a real folder: pip installs packages as files.
+    if not isinstance(folder, Path) or not (folder / "issue.mjml.j2").is_file():
+        raise ConfigError(f"bundled templates not found in {folder}; reinstall digest")
+    return folder
 
 
 def template_dirs(config: Config) -> list[Path]:
@@ -114,9 +140,10 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
     """Render HTML and text; drop Read More cards while the HTML is over the budget."""
     templates = templates or load_templates(config)
     budget = config.layout.max_html_kb * 1024
+    marker = secrets.token_hex(12)
     dropped = 0
     while True:
-        context = _context(issue, config)
+        context = _context(issue, config, marker)
         html = _to_html(_render(templates.html, context))
         if len(html.encode()) <= budget or not issue.read_more:
             break
@@ -133,7 +160,8 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
                   f"{config.layout.max_html_kb} even without Read More cards; Gmail may clip "
                   "the footer",)
     return RenderedIssue(issue=issue, subject=context["subject"], preheader=context["preheader"],
-                         html=html, text=text, dropped_cards=dropped, notes=notes)
+                         html=html, text=text, marker=marker, dropped_cards=dropped,
+                         notes=notes)
 
 
 def _without_last_card(issue: CuratedIssue) -> CuratedIssue:
@@ -180,7 +208,7 @@ def _short_lines(html: str) -> str:
     return re.sub(r"><(?=/?(?:table|tr|td|div|p|tbody|style|!--))", ">\n<", html)
 
 
-def _context(issue: CuratedIssue, config: Config) -> dict[str, Any]:
+def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]:
     nl = config.newsletter
     accent = config.layout.accent_color
     headline = issue.big_story.title if issue.big_story else (
@@ -205,8 +233,8 @@ def _context(issue: CuratedIssue, config: Config) -> dict[str, Any]:
         "intro": linkify(intro, f"color:{accent};"),
         "intro_text": unlink(intro),
         "copyright": copyright_line,
-        "recipient": SENTINELS if config.delivery.unsubscribe_url or
-        config.delivery.unsubscribe_mailto else {**SENTINELS, "unsubscribe_url": ""},
+        "recipient": Placeholders(marker, unsubscribe=bool(
+            config.delivery.unsubscribe_url or config.delivery.unsubscribe_mailto)),
         "story_paragraphs": lambda story: _story_paragraphs(story, config.layout.big_story_chars),
     }
 
@@ -225,10 +253,3 @@ def _darken(color: str, factor: float = 0.55) -> str:
     r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return "#{:02x}{:02x}{:02x}".format(*(int(c * factor) for c in (r, g, b)))
 
-
-def personalize(text: str, values: dict[str, str], *, html: bool) -> str:
-    """Put one recipient's values into a rendered part."""
-    for name, sentinel in SENTINELS.items():
-        value = values.get(name, "")
-        text = text.replace(sentinel, htmllib.escape(value) if html else value)
-    return text

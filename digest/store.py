@@ -175,12 +175,20 @@ class Store:
     # articles --------------------------------------------------------------
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these articles are stored."""
+        return self._present("SELECT id FROM articles WHERE id IN ({})", ids)
+
+    def used_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these articles a committed issue has consumed."""
+        return self._present(
+            "SELECT article_id FROM issue_articles WHERE article_id IN ({})", ids)
+
+    def _present(self, query: str, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
         found: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+            rows = self.conn.execute(query.format(",".join("?" * len(chunk))), chunk)
             found.update(r[0] for r in rows)
         return found
 
@@ -206,12 +214,6 @@ class Store:
                ORDER BY a.first_seen, a.id"""
         ).fetchall()
         return [_article(r) for r in rows]
-
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
-        ids = list(ids)
-        marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(f"SELECT * FROM articles WHERE id IN ({marks})", ids)
-        return {r["id"]: _article(r) for r in rows}
 
     # issues ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
+SAMPLES = ROOT / "digest" / "samples"
 
 
 @dataclass
@@ -103,6 +103,16 @@ class FeedServer:
 
     def hits(self, path: str) -> list[dict[str, str]]:
         return [h for p, h in self.requests if p == path]
+
+
+TEST_SECRET = "tests-only-secret-0123456789abcdef0123456789"
+
+
+@pytest.fixture(autouse=True)
+def token_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """BASE_CONFIG's unsubscribe_url has {token}, which needs a secret of 32+ bytes."""
+    monkeypatch.setenv("DIGEST_SECRET", TEST_SECRET)
+    return TEST_SECRET
 
 
 @pytest.fixture

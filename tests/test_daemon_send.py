@@ -37,7 +37,7 @@ def smtp_project(config: Path, port: int) -> Path:
 
 def test_sigterm_during_a_send_leaves_a_consistent_delivery_log(
         sample_project: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789")
+    monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789-0123456789-0123456789")
     held = READERS[5]
     with SmtpServer(Recorder(keep_content=False, hold=held)) as smtp:
         config = smtp_project(sample_project, smtp.port)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import email
+import json
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email import policy
 from pathlib import Path
 
@@ -16,21 +17,24 @@ from click.testing import CliRunner
 
 from digest.cli import main
 from digest.config import load_config
-from digest.deliver.message import message_id, unsubscribe_token
+from digest.deliver.message import message_id
 from digest.deliver.smtp import Progress, send_issue
 from digest.errors import DeliveryError
+from digest.tokens import make_token, open_token
 
 from .send_project import build_issue, project
 from .smtp_server import Recorder, SmtpServer, self_signed
 
-SECRET = "test-secret-0123456789"
+SECRET = "test-secret-0123456789-0123456789-0123456789"
 HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
            "List-Unsubscribe-Post", "MIME-Version", "Content-Type")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_issue(tmp_path_factory.mktemp("built"))
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIGEST_SECRET", SECRET)
+        yield build_issue(tmp_path_factory.mktemp("built"))
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +93,7 @@ def test_message_has_every_header_and_the_same_unsubscribe_link_everywhere(
                                            "The China Connection <digest@example.com>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg.get_content_type() == "multipart/alternative"
-    token = unsubscribe_token(SECRET, "zoe@example.org")
+    token = make_token(SECRET.encode(), "zoe@example.org")
     url = f"https://example.com/unsubscribe?token={token}"
     header_line = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsub"
                                                                              b"scribe:"))
@@ -103,12 +107,15 @@ def test_message_has_every_header_and_the_same_unsubscribe_link_everywhere(
     # everything but the per-recipient values is the rendered issue itself
     folder = next(p for p in (built / "outbox").iterdir() if p.name.endswith("-1"))
     template = (folder / "email.template.html").read_text("utf-8")
+    marker = json.loads((folder / "issue.json").read_text("utf-8"))["marker"]
     assert html.replace("\r\n", "\n").rstrip("\n") == template.replace(
-        "%%digest-unsubscribe-url%%", url).replace("%%digest-email%%", "zoe@example.org").replace(
-        "%%digest-name%%", "Ünal, Zoë").rstrip("\n")
+        f"%%digest:{marker}:unsubscribe-url%%", url).replace(
+        f"%%digest:{marker}:email%%", "zoe@example.org").replace(
+        f"%%digest:{marker}:name%%", "Ünal, Zoë").rstrip("\n")
+    assert open_token(SECRET.encode(), token) == "zoe@example.org"
     ann = email.message_from_bytes(by_rcpt["ann@example.com"].content, policy=policy.default)
     assert ann["Message-ID"] != msg["Message-ID"]
-    assert unsubscribe_token(SECRET, "ann@example.com") in ann["List-Unsubscribe"]
+    assert make_token(SECRET.encode(), "ann@example.com") in ann["List-Unsubscribe"]
 
 
 def test_second_send_sends_nothing(built: Path, tmp_path: Path,

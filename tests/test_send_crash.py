@@ -40,7 +40,7 @@ def test_sigkill_midway_then_resume_sends_each_recipient_once(tmp_path: Path) ->
     built = build_issue(tmp_path / "built")
     handler = Recorder(keep_content=False, hold=HOLD)
     csv = "email,name\n" + "".join(f"reader{i:05d}@example.net,Reader {i}\n" for i in range(N))
-    env = {**os.environ, "DIGEST_SECRET": "crash-test-secret"}
+    env = {**os.environ, "DIGEST_SECRET": "crash-test-secret-0123456789-0123456789"}
     with SmtpServer(handler) as server:
         path = project(built, tmp_path / "p", server.port, csv=csv, smtp={"connections": 4})
         proc = subprocess.Popen([sys.executable, "-m", "digest", "--config", str(path), "send"],

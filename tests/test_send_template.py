@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import email
+import html as htmllib
 from datetime import UTC, datetime
 from email import policy
 
 import pytest
 
-from digest.deliver.template import MessageTemplate
+from digest.deliver.message import MessageTemplate
 from digest.recipients import Recipient
-from digest.render import personalize
+from digest.tokens import make_token
+
+MARKER = "0f1e2d3c4b5a69788796a5b4"
+SECRET = b"s" * 32
+
+
+def ph(name: str) -> str:
+    return f"%%digest:{MARKER}:{name}%%"
+
+
+def personalize(text: str, values: dict[str, str], *, html: bool) -> str:
+    """What a recipient should read: each placeholder replaced, escaped in HTML."""
+    for name, value in values.items():
+        text = text.replace(ph(name), htmllib.escape(value) if html else value)
+    return text
 
 
 def make(html: str, text: str, **kwargs: str) -> MessageTemplate:
     return MessageTemplate(
         issue_key="news-7", sender="Ünïcode News <news@example.com>",
         subject="Wöchentlich: " + ("long subject " * 12).strip(), html=html, text=text,
-        date=datetime(2026, 12, 1, 8, 0, tzinfo=UTC),
-        unsubscribe_url="https://example.com/u?t={token}&e={email}", secret="s", **kwargs)
+        date=datetime(2026, 12, 1, 8, 0, tzinfo=UTC), marker=MARKER,
+        unsubscribe_url="https://example.com/u?t={token}", secret=SECRET, **kwargs)
 
 
 @pytest.mark.parametrize("pad", [0, 1, 30, 60, 70, 72, 73, 74, 75, 76, 77, 150])
 def test_sentinels_anywhere_on_a_line_survive_quoted_printable(pad: int) -> None:
     line = "é" * (pad // 2) + "x" * (pad % 2)
-    html = (f"<p>{line}<a href=\"%%digest-unsubscribe-url%%\">bye %%digest-name%%</a>"
+    html = (f"<p>{line}<a href=\"{ph('unsubscribe-url')}\">bye {ph('name')}</a>"
             f"{line}</p>\n.starts with a dot\ntrailing space \n<p>plain</p>\n")
-    text = f"{line}Hello %%digest-name%% (%%digest-company%%)\n.dot\n{'z' * 300}\n"
+    text = f"{line}Hello {ph('name')} ({ph('company')})\n.dot\n{'z' * 300}\n"
     template = make(html, text)
     who = Recipient("zoe@example.org", "Zoë = \"Z\" <&>", (("company", "Ünal & Co"),))
     raw = template.render(who)
@@ -35,12 +50,15 @@ def test_sentinels_anywhere_on_a_line_survive_quoted_printable(pad: int) -> None
     assert all(len(line) <= 76 for line in body.split(b"\r\n"))  # QP wraps every line
     msg = email.message_from_bytes(raw, policy=policy.default)
     url = template.unsubscribe_url("zoe@example.org")
-    values = {"name": who.name, "email": who.email, "unsubscribe_url": url}
+    values = {"name": who.name, "email": who.email, "unsubscribe-url": url,
+              "company": "Ünal & Co"}
     got_html = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
     got_text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert got_html == personalize(html, values, html=True).rstrip("\n")
-    assert got_text == personalize(text, values, html=False).replace(
-        "%%digest-company%%", "Ünal & Co").rstrip("\n")
+    assert got_text == personalize(text, values, html=False).rstrip("\n")
+    assert "Hello Zoë" in got_text and "Ünal &amp; Co" not in got_text
+    assert template.parts(who) == (personalize(html, values, html=True),
+                                   personalize(text, values, html=False))
     assert msg["Subject"] == "Wöchentlich: " + ("long subject " * 12).strip()
     assert msg["From"].addresses[0].display_name == "Ünïcode News"
 
@@ -50,9 +68,9 @@ def test_wire_is_dot_stuffed_and_terminated() -> None:
     wire = template.wire(Recipient("a@example.com"))
     assert wire.endswith(b"\r\n.\r\n")
     assert b"\r\n..only dots\r\n" in wire and b"\r\n..x\r\n" in wire
-    assert b"\r\n.only" not in template.render(Recipient("a@example.com")).replace(
-        b"\r\n.only", b"")  # render() itself is not stuffed (it is what DKIM signs)
-    assert b"\r\n.only dots" in template.render(Recipient("a@example.com"))
+    plain = template.render(Recipient("a@example.com"))  # not stuffed: what DKIM signs
+    assert b"\r\n.only dots\r\n" in plain and b"\r\n..only" not in plain
+    assert wire == plain.replace(b"\r\n.", b"\r\n..") + b".\r\n"
 
 
 def test_list_unsubscribe_is_ascii_and_not_encoded_even_for_odd_addresses() -> None:
@@ -61,6 +79,24 @@ def test_list_unsubscribe_is_ascii_and_not_encoded_even_for_odd_addresses() -> N
     line = next(h for h in raw.split(b"\r\n") if h.startswith(b"List-Unsubscribe:"))
     assert b"=?" not in line
     assert line.startswith(b"List-Unsubscribe: <https://example.com/u?t=")
-    assert line.endswith(b"&e=o%27hara%2Bnews@example.com>, "
-                         b"<mailto:leave@example.com?subject=unsubscribe>")
+    token = make_token(SECRET, "o'hara+news@example.com")
+    assert line.endswith(f"?t={token}>, <mailto:leave@example.com?subject=unsubscribe>".encode())
+    assert b"hara" not in line.split(b"mailto:")[0]  # the address never shows in the URL
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+
+
+def test_text_that_only_looks_like_a_placeholder_is_left_alone() -> None:
+    """Feed text cannot know this render's marker, so nothing in it is substituted."""
+    fake = ("%%digest:0000:email%% %%digest-email%% %%digest:" + MARKER[:-1] + "x:email%%")
+    template = make(f"<p>{fake} {ph('email')}</p>\n", f"{fake} {ph('email')}\n")
+    msg = email.message_from_bytes(template.render(Recipient("zoe@example.org")),
+                                   policy=policy.default)
+    assert msg.get_body(("plain",)).get_content().strip() == f"{fake} zoe@example.org"
+    assert f"{fake} zoe@example.org" in msg.get_body(("html",)).get_content()
+
+
+def test_same_bytes_every_time() -> None:
+    """Boundary and Date come from the issue: the outbox copy equals what is sent."""
+    one = make("<p>x</p>\n", "x\n").render(Recipient("a@example.com"))
+    two = make("<p>x</p>\n", "x\n").render(Recipient("a@example.com"))
+    assert one == two

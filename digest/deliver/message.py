@@ -1,17 +1,113 @@
-"""Build the multipart/alternative email for an issue."""
+"""The one message builder: what the outbox's message.eml holds and what `digest send`
+sends are made here, by the same code, from the same issue folder.
+
+The issue is rendered once, with placeholders where a recipient's values go (see
+render.Placeholders). Here the two parts are quoted-printable encoded once, line by
+line: lines without a placeholder become ready-made bytes (already dot-stuffed for
+SMTP's DATA), and only the few lines that hold one are encoded per recipient.
+Encoding whole lines keeps the substitution correct however QP would have broken
+the line, and every body line stays within RFC 2045's 76 characters.
+
+Headers: From, Subject, Date, Reply-To and List-Id are encoded once with the email
+package (RFC 2047 where needed); To, Message-ID and List-Unsubscribe are written per
+recipient. List-Unsubscribe holds only ASCII and is never RFC 2047 encoded. The
+boundary and the Date come from the issue, so a message is the same bytes whenever
+it is made: the outbox copy for the first recipient is byte for byte what is sent.
+"""
 
 from __future__ import annotations
 
+import binascii
 import hashlib
-import hmac
+import html as htmllib
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
-from urllib.parse import quote
+from email.utils import format_datetime, formataddr, parseaddr
 
-# SMTP line endings, but no RFC 2047 folding of long List-Unsubscribe values.
-SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+from ..config import Config
+from ..errors import ConfigError, OutboxError
+from ..issue_folder import IssueFolder, Manifest
+from ..recipients import Recipient
+from ..render import placeholder_pattern
+from ..tokens import load_secret, make_token
+
+_DOT = re.compile(rb"(?m)^\.")
+CRLF = b"\r\n"
+# What the DKIM signature covers (those present in the message).
+DKIM_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe",
+                b"list-unsubscribe-post", b"list-id", b"reply-to", b"mime-version",
+                b"content-type")
+
+
+@dataclass(frozen=True)
+class Dkim:
+    selector: bytes
+    domain: bytes
+    key: bytes
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A body line holding placeholders: literal text and field names, alternating."""
+
+    pieces: tuple[str, ...]  # even indexes literal text, odd indexes field names
+
+
+class _Part:
+    """One body part, pre-encoded: static chunks and per-recipient lines."""
+
+    def __init__(self, text: str, *, html: bool, placeholder: re.Pattern[str]) -> None:
+        self.html = html
+        self.lines: list[str | _Line] = []  # static runs of lines, and placeholder lines
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the CRLF before the next boundary ends the last line
+        static: list[str] = []
+        for line in lines:
+            if "%%digest:" in line and placeholder.search(line):
+                if static:
+                    self.lines.append("\n".join(static))
+                static = []
+                self.lines.append(_Line(tuple(placeholder.split(line))))
+            else:
+                static.append(line)
+        if static:
+            self.lines.append("\n".join(static))
+        self.chunks = [qp_lines(c) if isinstance(c, str) else c for c in self.lines]
+        self.stuffed = [_DOT.sub(b"..", c) if isinstance(c, bytes) else c for c in self.chunks]
+        self.fields = {p for c in self.lines if isinstance(c, _Line) for p in c.pieces[1::2]}
+
+    def _fill(self, line: _Line, values: dict[str, str]) -> str:
+        pieces = list(line.pieces)
+        for i in range(1, len(pieces), 2):
+            value = values.get(pieces[i], "")
+            pieces[i] = htmllib.escape(value) if self.html else value
+        return "".join(pieces)
+
+    def personalized(self, values: dict[str, str]) -> str:
+        """The part as one recipient reads it (decoded), ending in a newline."""
+        return "".join((c if isinstance(c, str) else self._fill(c, values)) + "\n"
+                       for c in self.lines)
+
+    def encode(self, values: dict[str, str], *, stuffed: bool) -> list[bytes]:
+        out = []
+        for chunk in self.stuffed if stuffed else self.chunks:
+            if isinstance(chunk, bytes):
+                out.append(chunk)
+                continue
+            encoded = qp_lines(self._fill(chunk, values))
+            out.append(_DOT.sub(b"..", encoded) if stuffed else encoded)
+        return out
+
+
+def qp_lines(text: str) -> bytes:
+    """Quoted-printable, CRLF line ends, each line (the last too) ending in CRLF."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True,
+                              header=False)
+    return encoded.replace(b"\n", CRLF) + CRLF
 
 
 def message_id(issue_key: str, recipient: str, sender: str) -> str:
@@ -21,39 +117,172 @@ def message_id(issue_key: str, recipient: str, sender: str) -> str:
     return f"<{issue_key}.{digest}@{domain}>"
 
 
-def unsubscribe_token(secret: str, email: str) -> str:
-    return hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def unsubscribe_link(url_template: str, mailto: str, secret: str, email: str) -> str:
-    """One recipient's unsubscribe link: [delivery] unsubscribe_url with {token} and
-    {email} filled in, else the mailto, else nothing."""
+def unsubscribe_link(url_template: str, mailto: str, secret: bytes | None, email: str) -> str:
+    """One recipient's unsubscribe link: the url with `{token}` filled in, else
+    `mailto:` the unsubscribe address, else ""."""
     if not url_template:
         return f"mailto:{mailto}" if mailto else ""
-    token = unsubscribe_token(secret, email) if email else ""
-    return url_template.replace("{token}", token).replace("{email}", quote(email, safe="@"))
+    if secret is None or "{token}" not in url_template:
+        return url_template
+    return url_template.replace("{token}", make_token(secret, email))
 
 
-def build_message(
-    *,
-    subject: str,
-    sender: str,
-    to: str,
-    text: str,
-    html: str,
-    date: datetime,
-    msg_id: str,
-    headers: dict[str, str] | None = None,
-) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = msg_id
-    msg["MIME-Version"] = "1.0"
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg
+class MessageTemplate:
+    """Build with `MessageTemplate.for_issue`; `render(recipient)` gives one message,
+    `wire(recipient)` the same bytes ready for DATA."""
+
+    def __init__(
+        self, *, issue_key: str, sender: str, subject: str, html: str, text: str,
+        date: datetime, marker: str, unsubscribe_url: str = "", unsubscribe_mailto: str = "",
+        secret: bytes | None = None, list_id: str = "", reply_to: str = "",
+        dkim: Dkim | None = None,
+    ) -> None:
+        self.issue_key = issue_key
+        self.sender = sender
+        self.envelope_from = parseaddr(sender)[1]
+        self.unsubscribe_template = unsubscribe_url
+        self.unsubscribe_mailto = unsubscribe_mailto
+        self.secret = secret
+        self.dkim = dkim
+        # QP never writes "=_" (a literal "=" is "=3D"), so no body line can be this.
+        boundary = f"=_digest_{hashlib.sha256(issue_key.encode()).hexdigest()[:24]}"
+        static = EmailMessage(policy=policy.SMTP)  # folds at 78, RFC 2047 as needed
+        static["From"] = sender
+        static["Subject"] = subject
+        head = static.as_bytes().removesuffix(CRLF)
+        self._from, _, self._subject = head.partition(b"\r\nSubject:")
+        self._from += CRLF
+        self._subject = b"Subject:" + self._subject
+        after = EmailMessage(policy=policy.SMTP)
+        after["Date"] = format_datetime(date)
+        if reply_to:
+            after["Reply-To"] = reply_to
+        if list_id:
+            after["List-Id"] = list_id
+        self._date_etc = after.as_bytes().removesuffix(CRLF)
+        post = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" \
+            if unsubscribe_url.startswith("https://") else b""
+        self._tail = (
+            post + b"MIME-Version: 1.0\r\n"
+            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode()
+            + CRLF
+        )
+        delimiter = f"--{boundary}\r\n".encode()
+        self._text_head = delimiter + (b'Content-Type: text/plain; charset="utf-8"\r\n'
+                                       b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+        self._html_head = delimiter + (b'Content-Type: text/html; charset="utf-8"\r\n'
+                                       b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+        self._close = f"--{boundary}--\r\n".encode()
+        pattern = placeholder_pattern(marker)
+        self.text = _Part(text, html=False, placeholder=pattern)
+        self.html = _Part(html, html=True, placeholder=pattern)
+        self.fields = self.text.fields | self.html.fields
+
+    @classmethod
+    def for_issue(cls, config: Config, folder: IssueFolder) -> MessageTemplate:
+        """The message of a built issue, read from its folder."""
+        manifest = folder.manifest
+        if manifest.slug != config.newsletter.slug:
+            raise OutboxError(f"{folder.path} holds an issue of {manifest.newsletter!r}, not "
+                              f"of this newsletter ([newsletter] slug {config.newsletter.slug!r})")
+        return cls.from_config(config, manifest, *folder.template_parts())
+
+    @classmethod
+    def from_config(cls, config: Config, manifest: Manifest, html: str, text: str
+                    ) -> MessageTemplate:
+        """The message of an issue's template parts. Raises ConfigError when the token
+        secret is missing or too short (see tokens.load_secret) or the DKIM key is bad."""
+        delivery = config.delivery
+        domain = parseaddr(config.sender)[1].rpartition("@")[2] or "digest.invalid"
+        list_id = delivery.list_id or \
+            f"{config.newsletter.name} <{config.newsletter.slug}.{domain}>"
+        if "<" not in list_id:
+            list_id = f"<{list_id}>"
+        return cls(
+            issue_key=issue_key(config, manifest.number), sender=config.sender,
+            subject=manifest.subject, html=html, text=text, date=manifest.when,
+            marker=manifest.marker, unsubscribe_url=delivery.unsubscribe_url,
+            unsubscribe_mailto=delivery.unsubscribe_mailto, secret=load_secret(config),
+            list_id=list_id, reply_to=delivery.reply_to, dkim=load_dkim(config),
+        )
+
+    def message_id(self, recipient: Recipient) -> str:
+        return message_id(self.issue_key, recipient.email, self.sender)
+
+    def unsubscribe_url(self, email: str) -> str:
+        return unsubscribe_link(self.unsubscribe_template, self.unsubscribe_mailto,
+                                self.secret, email)
+
+    def values(self, recipient: Recipient) -> dict[str, str]:
+        return {**recipient.values(), "unsubscribe-url": self.unsubscribe_url(recipient.email)}
+
+    def parts(self, recipient: Recipient) -> tuple[str, str]:
+        """The HTML and text parts as this recipient reads them."""
+        values = self.values(recipient)
+        return self.html.personalized(values), self.text.personalized(values)
+
+    def _list_unsubscribe(self, url: str) -> bytes:
+        targets = []
+        if url and not url.startswith("mailto:"):
+            targets.append(f"<{url}>")
+        if self.unsubscribe_mailto:
+            mailto = self.unsubscribe_mailto
+            targets.append(f"<mailto:{mailto}{'' if '?' in mailto else '?subject=unsubscribe'}>")
+        return f"List-Unsubscribe: {', '.join(targets)}\r\n".encode() if targets else b""
+
+    def render(self, recipient: Recipient, *, stuffed: bool = False) -> bytes:
+        """The whole message for one recipient (no DKIM signature)."""
+        values = self.values(recipient)
+        to = formataddr((recipient.name, recipient.email), charset="utf-8")
+        head = b"".join((
+            self._from, b"To: ", to.encode("ascii"), CRLF, self._subject, self._date_etc,
+            b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
+            self._list_unsubscribe(values["unsubscribe-url"]), self._tail,
+        ))
+        return b"".join((
+            head, self._text_head, *self.text.encode(values, stuffed=stuffed),
+            self._html_head, *self.html.encode(values, stuffed=stuffed), self._close,
+        ))
+
+    def wire(self, recipient: Recipient) -> bytes:
+        """What goes after DATA: signed if DKIM is on, dot-stuffed, ending CRLF.CRLF.
+        The DKIM-Signature (it carries the signing time) is the one header added here."""
+        if self.dkim:  # sign the message as it will be read, then dot-stuff it once
+            plain = self.render(recipient)
+            data = _DOT.sub(b"..", sign(plain, self.dkim) + plain)
+        else:
+            data = self.render(recipient, stuffed=True)
+        return data + b".\r\n"
+
+
+def issue_key(config: Config, number: int) -> str:
+    return f"{config.newsletter.slug}-{number}"
+
+
+def load_dkim(config: Config) -> Dkim | None:
+    dkim = config.dkim
+    if not dkim.key_file:
+        return None
+    path = config.path(dkim.key_file)
+    try:
+        key = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"[dkim] key_file: cannot read {path}: {e.strerror}") from None
+    if b"PRIVATE KEY" not in key:
+        raise ConfigError(f"[dkim] key_file: {path} is not a PEM private key")
+    return Dkim(dkim.selector.encode(), dkim.domain.encode(), key)
+
+
+def sign(message: bytes, key: Dkim) -> bytes:
+    """The DKIM-Signature header line(s) for an unstuffed message."""
+    import dkim
+
+    present = {line.split(b":", 1)[0].strip().lower()
+               for line in message.split(b"\r\n\r\n", 1)[0].split(CRLF) if b":" in line
+               and not line[:1].isspace()}
+    headers = [h for h in DKIM_HEADERS if h in present]
+    try:
+        return dkim.sign(message, key.selector, key.domain, key.key, include_headers=headers,
+                         linesep=CRLF)
+    except dkim.DKIMException as e:
+        raise ConfigError(f"[dkim] key_file: cannot sign with this key: {e}") from None

@@ -1,99 +1,34 @@
-"""Write an issue folder: email.html, email.txt, message.eml, issue.json (and the
-un-personalized email.template.html / .txt that SMTP sending reads).
-
-Written into a hidden temp folder and renamed into place, so a reader never sees a
-half-written issue; an existing issue folder is never overwritten.
-"""
+"""Compose what an issue folder holds: the manifest, the template parts, and the
+first recipient's copy of both parts and of the message, made by the one message
+builder (deliver.message), so message.eml is exactly what `digest send` sends (less
+the DKIM-Signature header, which is made as the message leaves)."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from email.utils import parseaddr
 
-from ..errors import OutboxError
+from ..config import Config
+from ..issue_folder import IssueFiles, Manifest
 from ..models import RenderedIssue
-
-PREVIEW = "preview"
-TEMPLATE_HTML = "email.template.html"
-TEMPLATE_TEXT = "email.template.txt"
+from ..recipients import Recipient, load_recipients
+from .message import MessageTemplate
 
 
-@dataclass(frozen=True)
-class OutboxFiles:
-    html: str
-    text: str
-    eml: bytes
-    manifest: dict[str, Any]
-    # Both parts with the per-recipient sentinels still in: what SMTP sending reads.
-    template_html: str
-    template_text: str
+def first_recipient(config: Config) -> Recipient:
+    """Who the outbox copy is addressed to: the first subscriber on the list, else the
+    sender (an issue with no list yet is addressed to its editor)."""
+    listed = load_recipients(config).recipients
+    if listed:
+        return listed[0]
+    name, address = parseaddr(config.sender)
+    return Recipient(address, name)
 
 
-def issue_folder_name(rendered: RenderedIssue, slug: str) -> str:
-    issue = rendered.issue
-    return f"{issue.date.date().isoformat()}-{slug}-{issue.number}"
-
-
-def write_outbox(outbox: Path, name: str, files: OutboxFiles, *, replace: bool = False) -> Path:
-    """Write the issue folder atomically. `replace` is only for the preview folder."""
-    try:
-        outbox.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutboxError(f"cannot create outbox {outbox}: {e.strerror}; check "
-                          "[delivery] outbox_dir") from None
-    final = outbox / name
-    if final.exists() and not replace:
-        raise OutboxError(f"outbox folder {final} already exists; digest never overwrites an "
-                          "issue: move it away if it is stale")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=outbox))
-    try:
-        _write(tmp / "email.html", files.html.encode("utf-8"))
-        _write(tmp / "email.txt", files.text.encode("utf-8"))
-        _write(tmp / "message.eml", files.eml)
-        _write(tmp / TEMPLATE_HTML, files.template_html.encode("utf-8"))
-        _write(tmp / TEMPLATE_TEXT, files.template_text.encode("utf-8"))
-        manifest = json.dumps(files.manifest, indent=2, ensure_ascii=False, sort_keys=False)
-        _write(tmp / "issue.json", (manifest + "\n").encode("utf-8"))
-        os.chmod(tmp, 0o755)
-        if replace and final.exists():
-            old = outbox / f".{name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-        _fsync_dir(outbox)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutboxError(f"cannot write issue folder {final}: {e}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
-
-def remove_issue_folder(path: Path) -> None:
-    """Undo a write whose database commit failed."""
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
+def issue_files(rendered: RenderedIssue, config: Config, folder: str) -> IssueFiles:
+    manifest = Manifest.of(rendered, newsletter=config.newsletter.name,
+                           slug=config.newsletter.slug, folder=folder)
+    template = MessageTemplate.from_config(config, manifest, rendered.html, rendered.text)
+    reader = first_recipient(config)
+    html, text = template.parts(reader)
+    return IssueFiles(manifest, rendered.html, rendered.text, html, text,
+                      template.render(reader))

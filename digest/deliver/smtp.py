@@ -28,10 +28,11 @@ from typing import Any
 from ..config import Config, SmtpConfig
 from ..deliveries import TO_SEND, DeliveryLog
 from ..errors import ConfigError, DeliveryError
+from ..issue_folder import IssueFolder
 from ..lock import state_lock
 from ..recipients import Recipient, load_recipients
-from ..store import IssueRecord, Store, open_store, utcnow
-from .template import MessageTemplate
+from ..store import IssueRecord, Store, open_store
+from .message import MessageTemplate
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,8 @@ class _Job:
 def _send(config: Config, issue: IssueRecord, log: DeliveryLog, *, dry_run: bool,
           resend_in_flight: bool, stop: threading.Event,
           on_progress: Callable[[Progress], None] | None, started: float) -> SendReport:
-    folder = config.outbox_path / issue.outbox_path
-    template = MessageTemplate.for_issue(config, issue.number, folder, issue.subject,
-                                         utcnow().astimezone(config.tz))
+    folder = IssueFolder.open(config.outbox_path / issue.outbox_path)
+    template = MessageTemplate.for_issue(config, folder)
     listed = load_recipients(config)
     suppressed = log.suppressed()
     recipients = [r for r in listed.recipients if r.key not in suppressed]

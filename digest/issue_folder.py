@@ -1,0 +1,270 @@
+"""The issue folder, `outbox/<date>-<slug>-<number>/`: the only code that knows its
+layout. Build writes it, recovery scans it, send opens it, all through `IssueFolder`.
+
+    email.html, email.txt      the first recipient's copy of both parts
+    message.eml                exactly what `digest send` sends that recipient
+    email.template.html/.txt   both parts with per-recipient placeholders left in
+    issue.json                 the `Manifest`: what went where and why, versioned
+
+A folder is written into a hidden temp folder and renamed into place, so nobody sees
+a half-written issue; an existing issue folder is never overwritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .errors import OutboxError
+from .models import Article, RenderedIssue
+
+MANIFEST_VERSION = 2
+PREVIEW = "preview"
+MANIFEST = "issue.json"
+HTML, TEXT, EML = "email.html", "email.txt", "message.eml"
+TEMPLATE_HTML, TEMPLATE_TEXT = "email.template.html", "email.template.txt"
+STALE_SECONDS = 600  # a temp folder older than this was abandoned by a killed run
+
+
+@dataclass(frozen=True)
+class PlacedStory:
+    id: str
+    title: str
+    url: str
+    feed: str
+    category: str
+    published: str | None
+    image: str | None  # the image's file name
+
+    @classmethod
+    def of(cls, article: Article) -> PlacedStory:
+        return cls(article.id, article.title, article.url, article.feed_name, article.category,
+                   article.published.isoformat() if article.published else None,
+                   article.image.url.rsplit("/", 1)[-1] if article.image else None)
+
+
+@dataclass(frozen=True)
+class Sections:
+    big_story: tuple[PlacedStory, ...] = ()
+    need_to_know: tuple[PlacedStory, ...] = ()
+    read_more: tuple[PlacedStory, ...] = ()
+    coming_up: tuple[dict[str, str], ...] = ()  # {"date": "2026-12-09", "event": ...}
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    article_id: str
+    section: str
+    position: int
+    reason: str
+    url: str | None = None  # placed articles only
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """issue.json. `marker` is the per-issue secret that spells the placeholders in
+    the template parts (see render.Placeholders); only those are ever substituted."""
+
+    newsletter: str
+    slug: str
+    number: int
+    date: str  # ISO 8601 with offset, the build time in the newsletter's zone
+    folder: str
+    subject: str
+    preheader: str
+    marker: str
+    slot: str | None = None
+    html_bytes: int = 0
+    dropped_cards: int = 0
+    notes: tuple[str, ...] = ()
+    sections: Sections = field(default_factory=Sections)
+    decisions: tuple[DecisionRecord, ...] = ()
+    manifest_version: int = MANIFEST_VERSION
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromisoformat(self.date)
+
+    @classmethod
+    def of(cls, rendered: RenderedIssue, *, newsletter: str, slug: str, folder: str
+           ) -> Manifest:
+        issue = rendered.issue
+        placed = {a.id: a.url for a in issue.placed}
+        return cls(
+            newsletter=newsletter, slug=slug, number=issue.number,
+            date=issue.date.isoformat(timespec="seconds"), folder=folder,
+            subject=rendered.subject, preheader=rendered.preheader, marker=rendered.marker,
+            slot=issue.slot, html_bytes=len(rendered.html.encode()),
+            dropped_cards=rendered.dropped_cards, notes=rendered.notes,
+            sections=Sections(
+                big_story=tuple(PlacedStory.of(a) for a in (issue.big_story,) if a),
+                need_to_know=tuple(PlacedStory.of(a) for a in issue.need_to_know),
+                read_more=tuple(PlacedStory.of(a) for a in issue.read_more),
+                coming_up=tuple({"date": e.date.isoformat(), "event": e.event}
+                                for e in issue.coming_up),
+            ),
+            decisions=tuple(DecisionRecord(d.article_id, d.section, d.position, d.reason,
+                                           placed.get(d.article_id))
+                            for d in issue.decisions),
+        )
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data = {"manifest_version": data.pop("manifest_version"), **data}
+        for d in data["decisions"]:
+            if d["url"] is None:
+                del d["url"]
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse issue.json; ValueError says what is wrong."""
+        try:
+            data = json.loads(text)
+            version = data.get("manifest_version")
+            if version != MANIFEST_VERSION:
+                raise ValueError(f"manifest_version {version!r}; this digest reads "
+                                 f"{MANIFEST_VERSION}")
+            sections = data.get("sections", {})
+            return cls(**{
+                **data,
+                "notes": tuple(data.get("notes", ())),
+                "sections": Sections(
+                    **{k: tuple(PlacedStory(**s) for s in sections.get(k, ()))
+                       for k in ("big_story", "need_to_know", "read_more")},
+                    coming_up=tuple(sections.get("coming_up", ()))),
+                "decisions": tuple(DecisionRecord(**d) for d in data.get("decisions", ())),
+            })
+        except (AttributeError, TypeError, KeyError, json.JSONDecodeError) as e:
+            raise ValueError(f"not a digest issue manifest ({e})") from None
+
+
+@dataclass(frozen=True)
+class IssueFiles:
+    """Everything an issue folder holds, ready to write."""
+
+    manifest: Manifest
+    template_html: str
+    template_text: str
+    html: str
+    text: str
+    eml: bytes
+
+
+def folder_name(date: datetime, slug: str, number: int) -> str:
+    return f"{date.date().isoformat()}-{slug}-{number}"
+
+
+class IssueFolder:
+    """One issue folder on disk. `write` creates one, `open` reads one back."""
+
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        self.path = path
+        self.manifest = manifest
+
+    @classmethod
+    def write(cls, outbox: Path, files: IssueFiles, *, replace: bool = False) -> IssueFolder:
+        """Write atomically. `replace` is only for the preview folder."""
+        name = files.manifest.folder
+        try:
+            outbox.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutboxError(f"cannot create outbox {outbox}: {e.strerror}; check "
+                              "[delivery] outbox_dir") from None
+        final = outbox / name
+        if final.exists() and not replace:
+            raise OutboxError(f"outbox folder {final} already exists; digest never overwrites "
+                              "an issue: move it away if it is stale")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=outbox))
+        try:
+            for file, data in ((HTML, files.html), (TEXT, files.text), (EML, files.eml),
+                               (TEMPLATE_HTML, files.template_html),
+                               (TEMPLATE_TEXT, files.template_text),
+                               (MANIFEST, files.manifest.to_json())):
+                _write(tmp / file, data.encode("utf-8") if isinstance(data, str) else data)
+            os.chmod(tmp, 0o755)
+            if replace and final.exists():
+                old = outbox / f".{name}.old"
+                shutil.rmtree(old, ignore_errors=True)
+                final.rename(old)
+                tmp.rename(final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(final)
+            _fsync_dir(outbox)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OutboxError(f"cannot write issue folder {final}: {e}") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls(final, files.manifest)
+
+    @classmethod
+    def open(cls, path: Path) -> IssueFolder:
+        try:
+            text = (path / MANIFEST).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise OutboxError(f"cannot read {path / MANIFEST}: {e}; restore the issue folder "
+                              "or rebuild the issue") from None
+        try:
+            return cls(path, Manifest.from_json(text))
+        except ValueError as e:
+            raise OutboxError(f"{path / MANIFEST}: {e}") from None
+
+    def template_parts(self) -> tuple[str, str]:
+        """The HTML and text parts with their placeholders, as `digest send` reads them."""
+        try:
+            return ((self.path / TEMPLATE_HTML).read_text("utf-8"),
+                    (self.path / TEMPLATE_TEXT).read_text("utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise OutboxError(f"issue #{self.manifest.number}: cannot read its template parts "
+                              f"in {self.path} ({e}); restore the folder or rebuild the "
+                              "issue") from None
+
+    def remove(self) -> None:
+        """Undo a write whose database commit failed."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def scan_outbox(outbox: Path) -> Iterator[IssueFolder]:
+    """Every readable issue folder, oldest name first. Removes temp folders abandoned
+    by a killed run (young ones may be a preview being written right now)."""
+    if not outbox.is_dir():
+        return
+    for path in sorted(outbox.iterdir()):
+        if not path.is_dir() or path.name == PREVIEW:
+            continue
+        if path.name.startswith("."):
+            if time.time() - path.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        if (path / MANIFEST).is_file():
+            try:
+                yield IssueFolder.open(path)
+            except OutboxError:
+                continue
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
