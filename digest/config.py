@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import tomllib
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
+from email import policy
 from pathlib import Path
+from string import Formatter
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
 
 from .errors import ConfigError
 
@@ -292,11 +300,14 @@ def _convert(hint: Any, value: Any, where: str, key: str) -> Any:
         return _convert(options[0], value, where, key)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is date and isinstance(value, date):
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{at}: {value} is not a usable number; write a finite one like 1.5")
+    if hint is date and type(value) is date:  # not a datetime: it is compared with dates
         return value
     if hint in (str, int, bool, float) and type(value) is hint:
         return value
-    raise ConfigError(f"{at}: expected {_expect(hint)}, got {_kind(value)} {value!r}")
+    shown = value.isoformat() if isinstance(value, date) else repr(value)
+    raise ConfigError(f"{at}: expected {_expect(hint)}, got {_kind(value)} {shown}")
 
 
 def _at(where: str, key: str) -> str:
@@ -316,7 +327,8 @@ def _expect(hint: Any) -> str:
 
 def _kind(value: Any) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-             list: "a list", dict: "a table", date: "a date"}
+             list: "a list", dict: "a table", date: "a date", datetime: "a date and time",
+             time: "a time"}
     return names.get(type(value), type(value).__name__)
 
 
@@ -335,31 +347,67 @@ def parse_duration(text: str, key: str) -> float:
     return float(seconds)
 
 
+# Lowest and highest value of every number, per table; None as the lowest means "more
+# than 0". Wider values are typos or overflow later (max_age_days = 1e12 overflows a
+# timedelta). The README's configuration reference lists the same ranges.
+LIMITS: dict[str, dict[str, tuple[float | None, float]]] = {
+    "layout": {"big_story": (0, 1), "need_to_know": (0, 50), "read_more": (0, 100),
+               "big_story_chars": (0, 100_000), "need_to_know_chars": (0, 100_000),
+               "read_more_chars": (0, 100_000), "max_html_kb": (10, 10_000)},
+    "editor": {"max_age_days": (0, 36_500)},
+    "collect": {"timeout": (None, 600), "max_bytes": (1, 1_000_000_000),
+                "max_redirects": (0, 50), "concurrency": (1, 256)},
+    "schedule": {"min_new_items": (0, 1000)},
+    "smtp": {"port": (1, 65_535), "connections": (1, 64), "rate_per_second": (0, 10_000),
+             "timeout": (None, 3600), "max_attempts": (1, 100), "retry_delay": (0, 3600)},
+    "state": {"lock_timeout": (0, 86_400)},
+}
+FEED_WEIGHT = (0, 100)
+DAY = 86_400
+DURATION_LIMITS = {"collect_every": 7 * DAY, "misfire_grace": 30 * DAY}  # seconds
+
+# Values that end up in a mail or HTTP header, a path or a URL: one line, no control
+# characters (a CR/LF in a header value is header injection).
+_ONE_LINE = {
+    "newsletter": ("name", "subject", "slug", "web_url", "subscribe_url", "manage_url"),
+    "layout": ("templates_dir",),
+    "collect": ("user_agent",),
+    "delivery": ("outbox_dir", "from", "reply_to", "recipients_file", "unsubscribe_url",
+                 "unsubscribe_mailto", "secret_env", "list_id"),
+    "smtp": ("host", "username", "password_env", "ca_file"),
+    "dkim": ("key_file", "selector", "domain"),
+    "state": ("path",),
+}
+SUBJECT_FIELDS = ("name", "headline", "number", "date")
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Where text.linkify finds a link's address: the "(url)" right after "[words]".
+_LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+
+
 def _check(config: Config) -> None:
-    """Checks that span more than one value's type."""
-    for key, tz in (("[newsletter] timezone", config.newsletter.timezone),
-                    ("[schedule] timezone", config.schedule.timezone)):
-        if tz:
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ConfigError(
-                    f"{key}: unknown time zone {tz!r}; use an IANA name like 'Asia/Shanghai'"
-                ) from None
+    """Checks beyond each value's type: ranges, formats, and text that reaches mail
+    headers, paths and links. Whatever passes here, build can use."""
+    _check_one_line(config)
+    _check_newsletter(config.newsletter)
+    _check_numbers(config)
+    _check_links(config)
+    _check_addresses(config)
     layout = config.layout
     for name in layout.blocks:
         if name not in BLOCKS:
             raise ConfigError(
                 f"[layout] blocks: unknown block {name!r}; blocks are {', '.join(BLOCKS)}"
             )
-    for key in ("big_story", "need_to_know", "read_more", "big_story_chars",
-                "need_to_know_chars", "read_more_chars", "max_html_kb"):
-        if getattr(layout, key) < 0:
-            raise ConfigError(f"[layout] {key}: must be 0 or more")
-    if layout.big_story > 1:
-        raise ConfigError("[layout] big_story: must be 0 or 1 (there is one big story)")
+        if layout.blocks.count(name) > 1:
+            raise ConfigError(f"[layout] blocks: {name!r} is listed twice; list it once")
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", layout.accent_color):
         raise ConfigError("[layout] accent_color: write a colour like '#005594'")
+    for key in ("exclude", "boost"):
+        if any(not word.strip() for word in getattr(config.editor, key)):
+            raise ConfigError(f"[editor] {key}: has an empty entry, which would match every "
+                              "article; remove it")
     seen: dict[str, int] = {}
     for i, feed in enumerate(config.feeds, 1):
         if not feed.url.strip():
@@ -369,38 +417,184 @@ def _check(config: Config) -> None:
                 f"[[feeds]] #{i} url: {feed.url} is already feed #{seen[feed.url]}; remove one"
             )
         seen[feed.url] = i
-        if feed.weight < 0:
-            raise ConfigError(f"[[feeds]] #{i} ({feed.name}) weight: must be 0 or more")
     if config.delivery.mode not in ("outbox", "smtp"):
         raise ConfigError(
             f"[delivery] mode: {config.delivery.mode!r} is not a mode; use 'outbox' or 'smtp'"
         )
+    for at, name in (("[delivery] secret_env", config.delivery.secret_env),
+                     ("[smtp] password_env", config.smtp.password_env)):
+        if name and not _ENV_NAME.fullmatch(name):
+            raise ConfigError(f"{at}: {name!r} is not an environment variable name; use "
+                              "letters, digits and '_', like DIGEST_SECRET")
+    if not config.collect.user_agent.isascii():
+        raise ConfigError("[collect] user_agent: must be ASCII (it is an HTTP header)")
+    if not config.state.path.strip():
+        raise ConfigError("[state] path: is empty; give a file like '.digest/state.db'")
+    if not config.delivery.outbox_dir.strip():
+        raise ConfigError("[delivery] outbox_dir: is empty; give a folder like 'outbox'")
     if config.smtp.security not in ("tls", "starttls", "none"):
         raise ConfigError(
             f"[smtp] security: {config.smtp.security!r}; use 'tls', 'starttls' or 'none'"
         )
-    if config.smtp.connections < 1:
-        raise ConfigError("[smtp] connections: must be at least 1")
-    if config.smtp.rate_per_second < 0:
-        raise ConfigError("[smtp] rate_per_second: must be 0 (no limit) or more")
-    if config.smtp.max_attempts < 1:
-        raise ConfigError("[smtp] max_attempts: must be at least 1")
-    if config.smtp.retry_delay < 0 or config.smtp.timeout <= 0:
-        raise ConfigError("[smtp] retry_delay and timeout: must be more than zero")
-    if not 1 <= config.smtp.port <= 65535:
-        raise ConfigError(f"[smtp] port: {config.smtp.port} is not a TCP port (1-65535)")
     dkim = config.dkim
     given = [k for k in ("key_file", "selector", "domain") if getattr(dkim, k)]
     if given and len(given) < 3:
         missing = [k for k in ("key_file", "selector", "domain") if k not in given]
         raise ConfigError(f"[dkim] {', '.join(missing)}: missing; DKIM signing needs "
                           "key_file, selector and domain (or none of them)")
-    if config.schedule.min_new_items < 0:
-        raise ConfigError("[schedule] min_new_items: must be 0 or more")
-    parse_duration(config.schedule.collect_every, "[schedule] collect_every")
-    parse_duration(config.schedule.misfire_grace, "[schedule] misfire_grace")
+    for key, most in DURATION_LIMITS.items():
+        at = f"[schedule] {key}"
+        if parse_duration(getattr(config.schedule, key), at) > most:
+            raise ConfigError(f"{at}: at most {most // DAY} days; write e.g. '1h' or '1d'")
+    if config.schedule.timezone:
+        _check_zone("[schedule] timezone", config.schedule.timezone)
     from .schedule import parse_crontab  # imported here: schedule imports this module
 
     parse_crontab(config.schedule.issue, config.schedule_tz)
-    if config.collect.timeout <= 0 or config.collect.max_bytes <= 0:
-        raise ConfigError("[collect] timeout and max_bytes: must be more than zero")
+
+
+def _check_one_line(config: Config) -> None:
+    values = [(f"[{table}] {key}", getattr(getattr(config, table), _ALIASES.get(key, key)))
+              for table, keys in _ONE_LINE.items() for key in keys]
+    values += [(f"[delivery] recipients[{i}]", r)
+               for i, r in enumerate(config.delivery.recipients)]
+    values += [(f"[[feeds]] #{i} url", f.url) for i, f in enumerate(config.feeds, 1)]
+    values += [(f"[editor] pin[{i}]", url) for i, url in enumerate(config.editor.pin)]
+    for at, value in values:
+        bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+        if bad is not None:
+            raise ConfigError(f"{at}: contains control character U+{ord(bad):04X} (a line "
+                              "break, tab or the like); write it on one line")
+
+
+def _check_newsletter(nl: NewsletterConfig) -> None:
+    if not nl.name.strip():
+        raise ConfigError("[newsletter] name: is empty; give the newsletter a name")
+    if not _SLUG.fullmatch(nl.slug):
+        raise ConfigError(
+            f"[newsletter] slug: {nl.slug!r} won't do in folder names and Message-IDs; set "
+            "slug to at most 64 lower-case letters, digits and '-', like 'china-connection'"
+        )
+    _check_zone("[newsletter] timezone", nl.timezone)
+    _check_language(nl.language)
+    _check_subject(nl)
+
+
+def _check_zone(at: str, name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        shown = "is empty" if not name else f"{name!r} is not a time zone"
+        raise ConfigError(f"{at}: {shown}; use an IANA name like 'Asia/Shanghai'") from None
+
+
+def _check_language(language: str) -> None:
+    locale = language.replace("-", "_")
+    try:
+        if not _LANGUAGE.fullmatch(language):
+            raise ValueError(language)
+        Locale.parse(locale)
+        format_date(date(2026, 12, 9), format="full", locale=locale)
+    except (ValueError, UnknownLocaleError):
+        raise ConfigError(f"[newsletter] language: {language!r} is not a language Babel "
+                          "knows; use a code like 'en', 'en-GB', 'de' or 'zh_Hans'") from None
+
+
+def _check_subject(nl: NewsletterConfig) -> None:
+    at = "[newsletter] subject"
+    known = ", ".join(f"{{{f}}}" for f in SUBJECT_FIELDS)
+    if not nl.subject.strip():
+        raise ConfigError(f"{at}: is empty; write e.g. '{{name}}: {{headline}}'")
+    try:
+        fields = [(f, spec or "") for _, f, spec, _ in Formatter().parse(nl.subject)
+                  if f is not None]
+    except ValueError as e:
+        raise ConfigError(f"{at}: {e}; write '{{{{' or '}}}}' for a literal brace") from None
+    for name, spec in fields:
+        if name not in SUBJECT_FIELDS:
+            raise ConfigError(f"{at}: unknown placeholder {{{name}}}; use {known}")
+        if "{" in spec or re.search(r"\d{4}", spec):
+            raise ConfigError(f"{at}: format {{{name}:{spec}}} won't do; write {{{name}}}")
+    try:
+        nl.subject.format(name=nl.name, headline="Headline", number=1,
+                          date="Wednesday, December 9, 2026")
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{at}: {e}; write the placeholders as plain {known}") from None
+
+
+def _check_numbers(config: Config) -> None:
+    for table, keys in LIMITS.items():
+        for key, (lowest, highest) in keys.items():
+            value = getattr(getattr(config, table), key)
+            if not (value > 0 if lowest is None else value >= lowest) or value > highest:
+                low = "more than 0" if lowest is None else f"from {lowest}"
+                raise ConfigError(f"[{table}] {key}: {value} is out of range; "
+                                  f"use a number {low} up to {highest}")
+    lowest, highest = FEED_WEIGHT
+    for i, feed in enumerate(config.feeds, 1):
+        if not lowest <= feed.weight <= highest:
+            raise ConfigError(f"[[feeds]] #{i} ({feed.name}) weight: {feed.weight} is out of "
+                              f"range; use a number from {lowest} up to {highest}")
+
+
+def _check_links(config: Config) -> None:
+    nl = config.newsletter
+    links = [(f"[newsletter] {key}", getattr(nl, key))
+             for key in ("web_url", "subscribe_url", "manage_url")]
+    links += [(f"[editor] pin[{i}]", url) for i, url in enumerate(config.editor.pin)]
+    links += [("[delivery] unsubscribe_url", config.delivery.unsubscribe_url)]
+    for at, url in links:
+        if url and not _is_link(url, ("http", "https")):
+            raise ConfigError(f"{at}: {url!r} is not an absolute http(s) URL; write it like "
+                              "'https://example.com/newsletter'")
+    for url in _LINK_TARGET.findall(nl.intro.replace("{name}", nl.name)):
+        if not _is_link(url, ("http", "https", "mailto")):
+            raise ConfigError(f"[newsletter] intro: link to {url!r}; links must be absolute "
+                              "http(s) or mailto: addresses, like [subscribe](https://...)")
+    url = config.delivery.unsubscribe_url
+    at = "[delivery] unsubscribe_url"
+    if not url.isascii():
+        raise ConfigError(f"{at}: must be ASCII; percent-encode other characters")
+    if "{email}" in url:
+        raise ConfigError(f"{at}: {{email}} would put the address in clear in a URL; use "
+                          "{token}, which identifies the subscriber on its own")
+    if re.search(r"[{}]", url.replace("{token}", "")):
+        raise ConfigError(f"{at}: the only placeholder is {{token}}; remove other braces")
+
+
+def _is_link(url: str, schemes: tuple[str, ...]) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in schemes or any(c.isspace() for c in url):
+        return False
+    return bool(parts.path) if parts.scheme.lower() == "mailto" else bool(parts.hostname)
+
+
+def _check_addresses(config: Config) -> None:
+    delivery = config.delivery
+    at = "[delivery] from" if delivery.sender else "[newsletter] name"
+    if not _one_address(config.sender):
+        fix = "" if delivery.sender else (
+            " (it makes the default From header); set [delivery] from, quoting the name")
+        raise ConfigError(f"{at}: {config.sender!r} is not one address like "
+                          f"'The China Connection <digest@example.com>'{fix}")
+    if delivery.reply_to and not _one_address(delivery.reply_to):
+        raise ConfigError(f"[delivery] reply_to: {delivery.reply_to!r} is not one address "
+                          "like 'Editor <editor@example.com>'")
+    mailto = delivery.unsubscribe_mailto
+    if mailto and (not mailto.isascii() or mailto.lower().startswith("mailto:")
+                   or not re.fullmatch(r"[^@\s?]+@[^@\s?]+(\?\S*)?", mailto)):
+        raise ConfigError(f"[delivery] unsubscribe_mailto: {mailto!r}; write an ASCII address "
+                          "like 'unsubscribe@example.com' (no 'mailto:')")
+
+
+def _one_address(value: str) -> bool:
+    """One ASCII address, as the message builder's header parser reads it."""
+    header = policy.SMTP.header_factory("From", value)
+    addresses = header.addresses
+    if header.defects or len(addresses) != 1:
+        return False
+    address = addresses[0]
+    return bool(address.username and address.domain and address.addr_spec.isascii())
