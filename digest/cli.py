@@ -23,8 +23,8 @@ from .config import default_config_path
 def main(ctx: click.Context, config_path: Path | None) -> None:
     """Turn news feeds into a newsletter issue and deliver it.
 
+    \b
     Example:
-
         digest build --preview          # look at the next issue, change nothing
         digest build                    # collect, build, write outbox/<date>-<slug>-<n>/
     """

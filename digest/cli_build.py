@@ -56,8 +56,8 @@ def print_collect(report: CollectReport) -> None:
 def collect(ctx: click.Context) -> None:
     """Fetch every feed and store new articles (no issue is built).
 
+    \b
     Example:
-
         digest collect
     """
     from .pipeline import collect_locked
@@ -82,8 +82,8 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
 
     Fewer new articles than [schedule] min_new_items means no issue (exit 0).
 
+    \b
     Example:
-
         digest build --preview --open   # look first
         digest build                    # then build it for real
         digest build --send             # build and send it to the subscribers
@@ -118,8 +118,8 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
 def check(ctx: click.Context) -> None:
     """Validate the config and templates without building anything.
 
+    \b
     Example:
-
         digest --config newsletter.toml check
     """
     from .collect import local_path

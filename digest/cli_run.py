@@ -67,8 +67,8 @@ def run(ctx: click.Context, once: bool) -> None:
     builds (and sends) the latest slot if it is within the grace and not built yet,
     and exits.
 
+    \b
     Example:
-
         digest run                      # under systemd, or in a terminal
         digest run --once               # from cron, e.g. every 15 minutes
     """
@@ -94,8 +94,8 @@ def schedule(ctx: click.Context, count: int) -> None:
     Times are in [schedule] timezone, else the [newsletter] timezone. The collect
     times start from the last collect in the state database.
 
+    \b
     Example:
-
         digest schedule -n 8
     """
     from .daemon import fmt

@@ -6,18 +6,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .cli_common import err, failures, get_config, out
 from .config import Config
-from .deliver.smtp import Progress as SendProgress
-from .deliver.smtp import SendReport, send_issue
 from .deliveries import DeliveryLog
 from .recipients import valid_address
 from .stopping import stop_on_signals
 from .store import open_readonly, open_store
+
+if TYPE_CHECKING:  # the sender loads the renderer: imported when a command sends
+    from .deliver.smtp import Progress as SendProgress
+    from .deliver.smtp import SendReport
 
 
 def _announce_stop(name: str, again: bool) -> None:
@@ -59,6 +62,8 @@ def print_report(report: SendReport) -> None:
 
 def run_send(config: Config, number: int | None, *, dry_run: bool = False,
              resend_in_flight: bool = False) -> SendReport:
+    from .deliver.smtp import send_issue
+
     stop = threading.Event()
     with failures(), stop_on_signals(stop, _announce_stop), \
             send_progress(not dry_run) as on_progress:
@@ -83,8 +88,8 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
     Safe to run again: delivered recipients are skipped, deferred ones retried.
     SIGTERM or Ctrl-C stops after the messages in progress.
 
+    \b
     Example:
-
         digest send --dry-run           # check the server and the login
         digest send                     # send the latest issue
         digest send 12                  # resume issue 12
@@ -100,8 +105,8 @@ def status(ctx: click.Context, issue: int | None) -> None:
     """Show delivery counts for ISSUE (default: the latest issue), and any message in
     flight when a send was killed.
 
+    \b
     Example:
-
         digest status
         digest status 12
     """
@@ -151,8 +156,8 @@ def _suppression_log(ctx: click.Context) -> tuple[DeliveryLog, Callable[[], None
 def unsubscribe(ctx: click.Context, email: str, reason: str) -> None:
     """Add EMAIL to the suppression list: no send will mail it again.
 
+    \b
     Example:
-
         digest unsubscribe reader@example.com
     """
     if not valid_address(email):
@@ -171,8 +176,8 @@ def unsubscribe(ctx: click.Context, email: str, reason: str) -> None:
 def resubscribe(ctx: click.Context, email: str) -> None:
     """Take EMAIL off the suppression list (it must still be on the recipient list).
 
+    \b
     Example:
-
         digest resubscribe reader@example.com
     """
     log, close = _suppression_log(ctx)
