@@ -12,7 +12,7 @@ from digest import pipeline
 from digest.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
+SAMPLES = ROOT / "digest" / "samples"
 
 NEWSLETTER = """
 [newsletter]

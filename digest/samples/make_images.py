@@ -7,8 +7,8 @@ deterministic (all "random" placement comes from seeded generators), so
 running the script twice gives the same files.
 
 Usage:
-    python3 samples/make_images.py            # writes samples/images/*.jpg
-    python3 samples/make_images.py OUTDIR     # writes somewhere else
+    python3 digest/samples/make_images.py         # writes digest/samples/images/*.jpg
+    python3 digest/samples/make_images.py OUTDIR  # writes somewhere else
 """
 
 from __future__ import annotations
