@@ -45,7 +45,13 @@ def test_build_then_nothing_new(two_feeds: Path, tmp_path: Path):
     assert html.startswith("<!DOCTYPE html>")
     assert max(len(line) for line in html.splitlines()) < 998
     eml = (folders[0] / "message.eml").read_bytes()
-    assert max(len(line) for line in eml.split(b"\r\n")) <= 998
+    head, _, body = eml.partition(b"\r\n\r\n")
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # RFC 2045
+    assert b"\n" not in eml.replace(b"\r\n", b"")  # CRLF throughout
+    assert b"\r\nList-Unsubscribe: <https://example.com/unsubscribe?token=" in head
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
+    assert b"\r\nList-Id: The China Connection <the-china-connection.example.com>\r\n" in head
     message = email.message_from_bytes(eml, policy=policy.default)
     assert message.get_content_type() == "multipart/alternative"
     html_part = message.get_body(("html",)).get_content()

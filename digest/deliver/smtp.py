@@ -32,6 +32,7 @@ from ..issue_folder import IssueFolder
 from ..lock import state_lock
 from ..recipients import Recipient, load_recipients
 from ..store import IssueRecord, Store, open_store
+from ..tokens import load_secret
 from .message import MessageTemplate
 
 
@@ -83,6 +84,7 @@ def send_issue(
     who hasn't had it. Setting `stop` lets messages in progress finish, records them
     and returns. Raises DeliveryError when the server can't be reached or refuses the
     login (before anything is logged)."""
+    load_secret(config)  # a missing token secret stops us before anything else
     stop = stop or threading.Event()
     started = time.monotonic()
     with state_lock(config.state_path, config.state.lock_timeout):
