@@ -122,7 +122,7 @@ def status(ctx: click.Context, issue: int | None) -> None:
         if record is None:
             raise click.ClickException(f"issue #{issue} does not exist (issues: "
                                        f"{issues[0].number}-{issues[-1].number})")
-        log = DeliveryLog(store.conn)
+        log = DeliveryLog.of(store)
         counts = log.counts(record.number)
         out.print(f"issue #{record.number} ({record.outbox_path}): {record.state}")
         out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
@@ -141,11 +141,10 @@ def status(ctx: click.Context, issue: int | None) -> None:
         store.close()
 
 
-def _suppression_log(ctx: click.Context) -> tuple[DeliveryLog, Callable[[], None]]:
+def _suppression_log(ctx: click.Context) -> DeliveryLog:
     config = get_config(ctx)
     with failures():
-        store = open_store(config.state_path)
-    return DeliveryLog(store.conn), store.close
+        return DeliveryLog.of(open_store(config.state_path))
 
 
 @click.command()
@@ -162,11 +161,11 @@ def unsubscribe(ctx: click.Context, email: str, reason: str) -> None:
     """
     if not valid_address(email):
         raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
-    log, close = _suppression_log(ctx)
+    log = _suppression_log(ctx)
     try:
         added = log.suppress(email, reason)
     finally:
-        close()
+        log.close()
     out.print(f"{email} {'unsubscribed' if added else 'was already unsubscribed'}")
 
 
@@ -180,11 +179,11 @@ def resubscribe(ctx: click.Context, email: str) -> None:
     Example:
         digest resubscribe reader@example.com
     """
-    log, close = _suppression_log(ctx)
+    log = _suppression_log(ctx)
     try:
         removed = log.unsuppress(email)
     finally:
-        close()
+        log.close()
     out.print(f"{email} {'resubscribed' if removed else 'was not unsubscribed'}")
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import utcnow
+from .store import Store, utcnow
 
 STATES = ("pending", "sending", "delivered", "deferred", "failed")
 TO_SEND = ("pending", "deferred")
@@ -63,6 +63,11 @@ class DeliveryLog:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA synchronous = NORMAL")
         return cls(conn)
+
+    @classmethod
+    def of(cls, store: Store) -> DeliveryLog:
+        """The log on an open store's connection; closing either closes both."""
+        return cls(store.conn)
 
     def close(self) -> None:
         self.conn.close()
