@@ -1,8 +1,8 @@
 """The subscriber list: `[delivery] recipients` (inline) or `recipients_file` (CSV).
 
 The CSV has a header row with at least an `email` column; `name` and any other
-columns are optional and available to templates as `%%digest-<column>%%` sentinels
-(e.g. a `company` column fills `%%digest-company%%`). A bad row is reported with its
+columns are optional and available to templates as `{{ recipient.<column> }}`
+(e.g. a `company` column fills `{{ recipient.company }}`). A bad row is reported with its
 line number and skipped; it never stops a send. Addresses that differ only in case
 are one subscriber (the first row wins).
 """
@@ -39,7 +39,7 @@ class Recipient:
         return self.email.lower()
 
     def values(self) -> dict[str, str]:
-        """Sentinel name -> value, for substitution into the rendered issue."""
+        """Placeholder field -> value, for substitution into the rendered issue."""
         return {**dict(self.fields), "email": self.email, "name": self.name}
 
 
