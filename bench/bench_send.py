@@ -119,16 +119,19 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     args = parser.parse_args()
 
+    from email import policy
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
     from digest.config import load_config
-    from digest.deliver.files import issue_key
-    from digest.deliver.message import build_message, message_id
+    from digest.deliver.message import MessageTemplate, issue_key, message_id
     from digest.deliver.smtp import send_issue
-    from digest.deliver.template import MessageTemplate
+    from digest.issue_folder import IssueFolder
     from digest.recipients import Recipient
-    from digest.render import personalize
+    from digest.render import placeholder_pattern
     from tests.send_project import build_issue, project
 
-    os.environ.setdefault("DIGEST_SECRET", "bench-secret")
+    os.environ.setdefault("DIGEST_SECRET", "bench-secret-0123456789-0123456789-0123")
     tmp = Path(tempfile.mkdtemp(prefix="bench-send-"))
     built = build_issue(tmp / "built")
     addresses = [f"reader{i:06d}@example.net" for i in range(args.recipients)]
@@ -140,7 +143,9 @@ def main() -> None:
     config = load_config(project(built, tmp / "probe", 25, emails=["a@example.com"]))
     from datetime import UTC, datetime
 
-    template = MessageTemplate.for_issue(config, 1, folder, "Bench issue", datetime.now(UTC))
+    issue = IssueFolder.open(folder)
+    template = MessageTemplate.for_issue(config, issue)
+    placeholder = placeholder_pattern(issue.manifest.marker)
     one = template.render(Recipient(addresses[0], "Reader 0"))
     size = len(one)
     n, c = args.recipients, args.connections
@@ -177,14 +182,21 @@ def main() -> None:
     date = datetime.now(UTC)
 
     def naive_message(address: str) -> bytes:
-        values = {"email": address, "name": "", "unsubscribe_url":
+        values = {"email": address, "name": "", "unsubscribe-url":
                   template.unsubscribe_url(address)}
-        msg = build_message(
-            subject="Bench issue", sender=config.sender, to=address,
-            text=personalize(text, values, html=False), html=personalize(html, values, html=True),
-            date=date, msg_id=message_id(key, address, config.sender),
-            headers={"List-Unsubscribe": f"<{values['unsubscribe_url']}>",
-                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+
+        def fill(part: str) -> str:
+            return placeholder.sub(lambda m: values.get(m.group(1), ""), part)
+
+        msg = EmailMessage(policy=policy.SMTP)
+        for name, value in (("From", config.sender), ("To", address),
+                            ("Subject", "Bench issue"), ("Date", format_datetime(date)),
+                            ("Message-ID", message_id(key, address, config.sender)),
+                            ("List-Unsubscribe", f"<{values['unsubscribe-url']}>"),
+                            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")):
+            msg[name] = value
+        msg.set_content(fill(text), subtype="plain", cte="quoted-printable")
+        msg.add_alternative(fill(html), subtype="html", cte="quoted-printable")
         return msg.as_bytes()
 
     naive_s = threaded(c, sink.port, subset, naive_message)
