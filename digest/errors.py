@@ -6,7 +6,8 @@
     ├── StateError              the state database is unusable or newer than this code
     ├── LockError               another digest process holds the lock
     ├── OutboxError             an issue folder could not be written
-    └── DeliveryError           SMTP refused us (connection, TLS, auth)
+    ├── DeliveryError           SMTP refused us (connection, TLS, auth)
+    └── InitError               `digest init` cannot make the newsletter folder there
 
 Messages name the feed, key, path or address involved and say what to do.
 """
@@ -44,3 +45,7 @@ class OutboxError(DigestError):
 
 class DeliveryError(DigestError):
     """Sending over SMTP failed in a way that stops the whole send."""
+
+
+class InitError(DigestError):
+    """A newsletter folder cannot be made where `digest init` was asked to."""
