@@ -99,14 +99,12 @@ def schedule(ctx: click.Context, count: int) -> None:
         digest schedule -n 8
     """
     from .daemon import fmt
-    from .pipeline import now_in
     from .schedule import load_schedule, next_fire_times
 
     config = get_config(ctx)
     with failures():
         plan = load_schedule(config)
-        times = next_fire_times(config, count, now=now_in(config),
-                                last_collect=_last_collect(config))
+        times = next_fire_times(config, count, last_collect=_last_collect(config))
     out.print(f"issue {config.schedule.issue!r} in {plan.tz.key} "
               f"(misfire grace {config.schedule.misfire_grace}):")
     for moment in times.issue:

@@ -18,6 +18,13 @@ stopped is picked up the same way: the issue exists, so only its send resumes.
 
 SIGTERM or SIGINT sets one `threading.Event`: no new job starts, a running send
 finishes the message in hand and records it, the scheduler shuts down, exit 0.
+
+Time: every "what is due now" decision reads a `clock.RunningClock`, which starts at
+DIGEST_NOW when that is set and then runs at real speed. APScheduler sleeps on the
+system clock, so the jobs' triggers are shifted by the clock's lead (`OnRealTime`):
+a daemon started with DIGEST_NOW five seconds before a slot builds that slot five
+real seconds later, instead of waiting for the real date or deciding one frozen
+instant over and over. Unpinned, the lead is zero and nothing is shifted.
 """
 
 from __future__ import annotations
@@ -28,14 +35,14 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from . import pipeline
+from . import clock, pipeline
 from .config import Config
 from .errors import DigestError
 from .lock import exclusive, state_lock
@@ -150,6 +157,7 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.schedule = load_schedule(config)
+        self.clock = clock.running_clock()
         self.stop = threading.Event()
         self._busy = threading.Lock()
         self._triggers: dict[str, BaseTrigger] = {}
@@ -171,26 +179,27 @@ class Daemon:
         return 0
 
     def _start(self) -> None:
-        now = datetime.now(self.schedule.tz)
+        now = self.clock.now(self.schedule.tz)
+        real = self.clock.to_real
         due = check_due(self.config, self.schedule, now)
         catch_up = due.slot is not None
         if due.resume is not None:
-            self.scheduler.add_job(self.send_job, "date", run_date=now, args=[due.resume],
+            self.scheduler.add_job(self.send_job, "date", run_date=real(now), args=[due.resume],
                                    id="resume-send", name="resume send",
                                    replace_existing=True)
         if catch_up:  # the build collects first
-            first_collect = now + self.schedule.collect_every
+            first_collect = now.astimezone(UTC) + self.schedule.collect_every
         elif due.collect or due.last_collect is None:
             first_collect = now
         else:
             first_collect = due.last_collect + self.schedule.collect_every
         self._triggers = {COLLECT_JOB: collect_trigger(self.schedule, start=first_collect),
                           ISSUE_JOB: self.schedule.issue}
-        self.scheduler.add_job(self.collect_job, self._triggers[COLLECT_JOB],
+        self.scheduler.add_job(self.collect_job, self._on_real_time(COLLECT_JOB),
                                id=COLLECT_JOB, name="collect", replace_existing=True,
-                               next_run_time=first_collect)
-        extra = {"next_run_time": now} if catch_up else {}
-        self.scheduler.add_job(self.issue_job, self.schedule.issue, id=ISSUE_JOB,
+                               next_run_time=real(first_collect))
+        extra = {"next_run_time": real(now)} if catch_up else {}
+        self.scheduler.add_job(self.issue_job, self._on_real_time(ISSUE_JOB), id=ISSUE_JOB,
                                name="issue", replace_existing=True, **extra)
         next_issue = issue_times(self.schedule, now, 1)
         log.info(
@@ -206,6 +215,11 @@ class Daemon:
         )
         self.scheduler.start()
 
+    def _on_real_time(self, job_id: str) -> BaseTrigger:
+        trigger = self._triggers[job_id]
+        offset = self.clock.offset
+        return OnRealTime(trigger, offset, self.schedule.tz) if offset else trigger
+
     def collect_job(self) -> None:
         self._job(COLLECT_JOB, lambda: run_collect(self.config))
 
@@ -217,7 +231,7 @@ class Daemon:
             done: list[str] = []
             handled = None
             while not self.stop.is_set():
-                now = datetime.now(self.schedule.tz)
+                now = self.clock.now(self.schedule.tz)
                 grace = self.schedule.misfire_grace + _SLOT_MARGIN
                 slot = latest_slot(self.schedule, now, grace)
                 if slot is None or slot == handled:
@@ -250,8 +264,27 @@ class Daemon:
     def _next(self, job_id: str) -> str:
         # From our own triggers: asking the scheduler would deadlock while it shuts down
         # (shutdown holds its job store lock while it waits for this job).
-        fire = self._triggers[job_id].get_next_fire_time(None, datetime.now(self.schedule.tz))
+        fire = self._triggers[job_id].get_next_fire_time(None, self.clock.now(self.schedule.tz))
         return fmt(fire.astimezone(self.schedule.tz)) if fire else "never"
+
+
+class OnRealTime(BaseTrigger):
+    """`trigger`, whose times are on a clock `offset` ahead of the system clock, as
+    fire times on the system clock that APScheduler sleeps on."""
+
+    __slots__ = ("trigger", "offset", "tz")
+
+    def __init__(self, trigger: BaseTrigger, offset: timedelta, tz: tzinfo) -> None:
+        self.trigger, self.offset, self.tz = trigger, offset, tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        # In UTC: an aware datetime plus a timedelta is wall-clock arithmetic, an hour
+        # off across a DST change.
+        previous = (previous_fire_time.astimezone(UTC) + self.offset
+                    if previous_fire_time else None)
+        fire = self.trigger.get_next_fire_time(previous, now.astimezone(UTC) + self.offset)
+        return (fire.astimezone(UTC) - self.offset).astimezone(self.tz) if fire else None
 
 
 def fmt(moment: datetime) -> str:
@@ -276,7 +309,7 @@ def run_lock(config: Config) -> AbstractContextManager[None]:
 def run_once(config: Config, now: datetime | None = None) -> list[str]:
     """Run whatever is due at `now` and return one line per job run (for system cron)."""
     schedule = load_schedule(config)
-    now = (now or pipeline.now_in(config)).astimezone(schedule.tz)
+    now = (now or clock.utcnow()).astimezone(schedule.tz)
     stop = threading.Event()
     due = check_due(config, schedule, now)
     lines = []

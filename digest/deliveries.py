@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import Store, utcnow
+from .clock import utcnow
+from .store import Store
 
 STATES = ("pending", "sending", "delivered", "deferred", "failed")
 TO_SEND = ("pending", "deferred")

@@ -30,6 +30,7 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from . import clock
 from .config import Config, parse_duration
 from .errors import ConfigError
 
@@ -203,6 +204,7 @@ def collect_times(schedule: Schedule, now: datetime, last: datetime | None,
     """Next n collect runs: now if one is due, then every `collect_every`."""
     first = now if last is None or collect_due(schedule, now, last) else \
         last + schedule.collect_every
+    first = first.astimezone(UTC)  # an interval is elapsed time, not wall-clock time
     return [(first + i * schedule.collect_every).astimezone(schedule.tz) for i in range(n)]
 
 
@@ -224,6 +226,6 @@ def next_fire_times(config: Config, n: int, now: datetime | None = None,
                     last_collect: datetime | None = None) -> FireTimes:
     """The next n runs of both jobs in the schedule's zone, as `digest schedule` shows."""
     schedule = load_schedule(config)
-    now = (now or datetime.now(UTC)).astimezone(schedule.tz)
+    now = (now or clock.utcnow()).astimezone(schedule.tz)
     return FireTimes(collect_times(schedule, now, last_collect, n),
                      issue_times(schedule, now, n))

@@ -9,7 +9,6 @@ tables added by later migrations.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .clock import utcnow  # re-exported for older importers; new code imports digest.clock
 from .errors import StateError
 from .models import Article, CuratedIssue, Image
 
@@ -113,15 +113,6 @@ class IssueRecord:
     outbox_path: str
     state: str
     created_at: str
-
-
-def utcnow() -> datetime:
-    """The current time in UTC; DIGEST_NOW (ISO 8601 with offset) pins it for tests."""
-    pinned = os.environ.get("DIGEST_NOW")
-    if pinned:
-        moment = datetime.fromisoformat(pinned)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    return datetime.now(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,9 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
+from digest.clock import RunningClock
 from digest.config import load_config
-from digest.daemon import run_issue
-from digest.schedule import load_schedule
+from digest.daemon import OnRealTime, run_issue
+from digest.schedule import load_schedule, parse_crontab
 
 from .conftest import ROOT, FeedServer, Route
 from .test_collect import rss
@@ -46,9 +47,11 @@ def issues(config: Path) -> list[tuple[int, str | None, str]]:
 class Digest:
     """`python -m digest ...` as a subprocess, its stderr lines collected as they come."""
 
-    def __init__(self, config: Path, *args: str) -> None:
+    def __init__(self, config: Path, *args: str, now: str | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "500"}  # no wrapping
         env.pop("DIGEST_NOW", None)
+        if now:
+            env["DIGEST_NOW"] = now
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "digest", "--config", str(config), *args],
             cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -138,6 +141,39 @@ def test_daemon_collects_builds_once_and_stops_on_sigterm(sample_project: Path):
     assert again.finish() == 0, again.log
     assert count(again.lines, r"INFO issue: slot .*nothing new") >= 1
     assert len(issues(config)) == 1
+
+
+def test_a_pinned_daemon_decides_on_the_pinned_clock_and_waits_real_seconds(
+        sample_project: Path):
+    """DIGEST_NOW three seconds before a weekly slot: the daemon neither waits for that
+    date on the real clock nor decides one frozen instant over and over."""
+    config = set_schedule(sample_project, 'issue = "0 8 * * MON"\ntimezone = "Europe/London"')
+    daemon = Digest(config, "run", now="2026-11-09T07:59:57+00:00")
+    try:
+        daemon.wait_for(lambda ls: count(ls, r"INFO issue: ") == 1)
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.finish() == 0, daemon.log
+    [started] = [line for line in daemon.lines if "INFO digest run (pid" in line]
+    assert re.search(r"first collect 2026-11-09 07:59:5\d GMT; next issue 2026-11-09 08:00:00 GMT$",
+                     started), started
+    [issue] = [line for line in daemon.lines if "INFO issue: " in line]
+    assert re.search(r"issue: slot 2026-11-09T08:00:00: built issue #1 .*; next issue at "
+                     r"2026-11-16 08:00:00 GMT$", issue), issue
+    assert issues(config) == [(1, "2026-11-09T08:00:00", "built")]
+
+
+def test_triggers_on_a_clock_ahead_of_the_system_clock_fire_on_real_time():
+    real_now = datetime.now(UTC)
+    clock = RunningClock(datetime(2026, 10, 25, 7, 59, 30, tzinfo=UTC) - real_now)
+    trigger = OnRealTime(parse_crontab("0 8 * * *", LONDON), clock.offset, LONDON)
+    fire = trigger.get_next_fire_time(None, real_now)
+    assert fire is not None
+    assert abs((fire - real_now) - timedelta(seconds=30)) < timedelta(seconds=1)
+    # the next one is a day of elapsed time later, though London's clocks went back
+    following = trigger.get_next_fire_time(fire, fire)
+    assert following is not None and following - fire == timedelta(hours=24)
+    assert clock.to_real(clock.now(LONDON)) - datetime.now(UTC) < timedelta(seconds=1)
 
 
 def once(config: Path, now: str):

@@ -18,6 +18,7 @@ from digest.schedule import (
     issue_times,
     latest_slot,
     load_schedule,
+    next_fire_times,
     parse_crontab,
     slot_key,
 )
@@ -205,3 +206,30 @@ def test_digest_schedule_reports_a_bad_line(write_config):
     result = CliRunner().invoke(main, ["--config", str(config), "schedule"])
     assert result.exit_code == 2
     assert "[schedule] issue: '0 8 * * FUNDAY' is not a crontab line" in result.output
+
+
+def test_next_fire_times_start_from_the_pinned_clock(write_config, monkeypatch):
+    config = load_config(with_schedule(write_config, 'issue = "0 8 * * MON"\n'
+                                                     'timezone = "Europe/London"'))
+    monkeypatch.setenv("DIGEST_NOW", "2026-11-09T08:00:01+00:00")
+    times = next_fire_times(config, 2)
+    assert [t.isoformat() for t in times.issue] == ["2026-11-16T08:00:00+00:00",
+                                                    "2026-11-23T08:00:00+00:00"]
+    assert times.collect[0].isoformat() == "2026-11-09T08:00:01+00:00"
+
+
+def test_digest_schedule_lists_times_after_the_pinned_moment(write_config):
+    config = with_schedule(write_config, 'issue = "*/20 * * * *"\ntimezone = "UTC"')
+    result = CliRunner().invoke(main, ["--config", str(config), "schedule", "-n", "2"],
+                                env={"DIGEST_NOW": "2031-02-03T04:05:06Z"})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:3] == ["  Mon 2031-02-03 04:20:00 UTC",
+                                               "  Mon 2031-02-03 04:40:00 UTC"]
+
+
+def test_a_bad_digest_now_is_a_config_error_naming_it(write_config):
+    config = with_schedule(write_config, "")
+    result = CliRunner().invoke(main, ["--config", str(config), "schedule"],
+                                env={"DIGEST_NOW": "next tuesday"})
+    assert result.exit_code == 2, result.output
+    assert "DIGEST_NOW='next tuesday' is not an ISO 8601 time" in result.output
