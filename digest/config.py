@@ -592,9 +592,12 @@ def _check_addresses(config: Config) -> None:
 
 def _one_address(value: str) -> bool:
     """One ASCII address, as the message builder's header parser reads it."""
-    header = policy.SMTP.header_factory("From", value)
+    try:
+        header = policy.SMTP.header_factory("From", value)
+    except Exception:  # that parser raises IndexError, TypeError, ... on some junk
+        return False
     addresses = header.addresses
-    if header.defects or len(addresses) != 1:
+    if header.defects or len(addresses) != 1 or header.groups[0].display_name is not None:
         return False
     address = addresses[0]
     return bool(address.username and address.domain and address.addr_spec.isascii())

@@ -197,6 +197,9 @@ BAD = [
     bad("delivery.from", "A, B <digest@example.com>"),
     bad("delivery.from", "digest@exämple.com"),
     bad("delivery.from", "<>"),
+    bad("delivery.from", "a@"),  # the stdlib header parser raises IndexError on this
+    bad("delivery.from", "bé<"),
+    bad("delivery.from", "group: digest@example.com;"),
     bad("delivery.reply_to", "editor"),
     bad("delivery.reply_to", "editor@example.com\n"),
     bad("delivery.recipients", ["ok@example.com", "a@example.com\r\nBcc: b@example.com"],
