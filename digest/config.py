@@ -448,7 +448,7 @@ def _check(config: Config) -> None:
             raise ConfigError(f"{at}: at most {most // DAY} days; write e.g. '1h' or '1d'")
     if config.schedule.timezone:
         _check_zone("[schedule] timezone", config.schedule.timezone)
-    from .schedule import parse_crontab  # imported here: schedule imports this module
+    from .crontab import parse_crontab  # here: APScheduler loads only to check a line
 
     parse_crontab(config.schedule.issue, config.schedule_tz)
 

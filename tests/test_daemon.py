@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from digest.cli import main
 from digest.clock import RunningClock
 from digest.config import load_config
+from digest.crontab import parse_crontab
 from digest.daemon import OnRealTime, run_issue
-from digest.schedule import load_schedule, parse_crontab
+from digest.schedule import load_schedule
 
 from .conftest import ROOT, FeedServer, Route
 from .test_collect import rss

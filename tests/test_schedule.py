@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 
 from digest.cli import main
 from digest.config import load_config
+from digest.crontab import parse_crontab
 from digest.errors import ConfigError
 from digest.schedule import (
     collect_due,
@@ -19,7 +22,6 @@ from digest.schedule import (
     latest_slot,
     load_schedule,
     next_fire_times,
-    parse_crontab,
     slot_key,
 )
 
@@ -233,3 +235,14 @@ def test_a_bad_digest_now_is_a_config_error_naming_it(write_config):
                                 env={"DIGEST_NOW": "next tuesday"})
     assert result.exit_code == 2, result.output
     assert "DIGEST_NOW='next tuesday' is not an ISO 8601 time" in result.output
+
+
+def test_loading_a_config_does_not_import_the_scheduler_module():
+    """config checks the crontab line through digest.crontab, which needs neither
+    digest.schedule nor APScheduler to be imported (no config <-> schedule cycle)."""
+    code = ("import sys, digest.config, digest.crontab\n"
+            "print(sorted(m for m in sys.modules if m == 'digest.schedule'"
+            " or m.startswith('apscheduler')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
