@@ -104,7 +104,7 @@ def schedule(ctx: click.Context, count: int) -> None:
     config = get_config(ctx)
     with failures():
         plan = load_schedule(config)
-        times = next_fire_times(config, count, last_collect=_last_collect(config))
+        times = next_fire_times(plan, count, last_collect=_last_collect(config))
     out.print(f"issue {config.schedule.issue!r} in {plan.tz.key} "
               f"(misfire grace {config.schedule.misfire_grace}):")
     for moment in times.issue:

@@ -42,7 +42,7 @@ _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's 0..6
 _FIELD = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$", re.IGNORECASE)
 
 
-def parse_crontab(line: str, tz: ZoneInfo, key: str = ISSUE_KEY) -> BaseTrigger:
+def parse_crontab(line: str, tz: ZoneInfo) -> BaseTrigger:
     """A cron line -> an APScheduler trigger that fires when cron would."""
     from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
@@ -50,7 +50,7 @@ def parse_crontab(line: str, tz: ZoneInfo, key: str = ISSUE_KEY) -> BaseTrigger:
     text = " ".join(line.split())
     expanded = _MACROS.get(text.lower(), text)
     if expanded.startswith("@"):
-        raise ConfigError(f"{key}: {line!r} is not a crontab line: unknown macro; use one of "
+        raise ConfigError(f"{ISSUE_KEY}: {line!r} is not a crontab line: unknown macro; use one of "
                           f"{', '.join(_MACROS)} or five fields like '0 8 * * MON'")
     fields = expanded.split(" ")
     if len(fields) == 5:
@@ -59,7 +59,7 @@ def parse_crontab(line: str, tz: ZoneInfo, key: str = ISSUE_KEY) -> BaseTrigger:
         second, minute, hour, dom, month, dow = fields
     else:
         raise ConfigError(
-            f"{key}: {line!r} is not a crontab line: it has {len(fields)} field(s); write "
+            f"{ISSUE_KEY}: {line!r} is not a crontab line: it has {len(fields)} field(s); write "
             "five: minute hour day-of-month month day-of-week, e.g. '0 8 * * MON'"
         )
     try:
@@ -72,8 +72,9 @@ def parse_crontab(line: str, tz: ZoneInfo, key: str = ISSUE_KEY) -> BaseTrigger:
                               CronTrigger(day="*", day_of_week=days, **common)])
         return CronTrigger(day=dom, day_of_week=days, **common)
     except ValueError as e:
-        raise ConfigError(f"{key}: {line!r} is not a crontab line: {_which(fields, e)}; write e.g. "
-                          "'0 8 * * MON' (minute hour day-of-month month day-of-week)") from None
+        raise ConfigError(f"{ISSUE_KEY}: {line!r} is not a crontab line: {_which(fields, e)}; "
+                          "write e.g. '0 8 * * MON' (minute hour day-of-month month "
+                          "day-of-week)") from None
 
 
 def _which(fields: list[str], error: ValueError) -> str:

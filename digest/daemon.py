@@ -205,7 +205,7 @@ class Daemon:
         log.info(
             "digest run (pid %d): collect every %s, issue %r in %s, misfire grace %s; "
             "first collect %s; %s",
-            os.getpid(), self.config.schedule.collect_every, self.schedule.issue_line,
+            os.getpid(), self.config.schedule.collect_every, self.config.schedule.issue,
             self.schedule.tz.key, self.config.schedule.misfire_grace,
             fmt(first_collect.astimezone(self.schedule.tz)),
             (f"missed slot {slot_key(due.slot, self.schedule.tz)} runs now"
@@ -309,7 +309,7 @@ def run_lock(config: Config) -> AbstractContextManager[None]:
 def run_once(config: Config, now: datetime | None = None) -> list[str]:
     """Run whatever is due at `now` and return one line per job run (for system cron)."""
     schedule = load_schedule(config)
-    now = (now or clock.utcnow()).astimezone(schedule.tz)
+    now = now.astimezone(schedule.tz) if now else clock.now(schedule.tz)
     stop = threading.Event()
     due = check_due(config, schedule, now)
     lines = []
@@ -335,5 +335,3 @@ def _timed(job: str, work: Any) -> str:
     summary = work()
     return f"{job}: {summary}; took {time.monotonic() - started:.1f}s"
 
-
-__all__ = ["Daemon", "Due", "check_due", "run_collect", "run_issue", "run_once"]

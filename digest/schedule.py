@@ -28,7 +28,6 @@ class Schedule:
 
     collect_every: timedelta
     issue: BaseTrigger
-    issue_line: str
     misfire_grace: timedelta
     tz: ZoneInfo
 
@@ -45,7 +44,6 @@ def load_schedule(config: Config) -> Schedule:
         collect_every=timedelta(seconds=parse_duration(config.schedule.collect_every,
                                                        "[schedule] collect_every")),
         issue=parse_crontab(config.schedule.issue, tz),
-        issue_line=config.schedule.issue,
         misfire_grace=timedelta(seconds=parse_duration(config.schedule.misfire_grace,
                                                        "[schedule] misfire_grace")),
         tz=tz,
@@ -98,15 +96,15 @@ def collect_due(schedule: Schedule, now: datetime, last: datetime | None) -> boo
     return now - last >= schedule.collect_every - slack
 
 
-def collect_trigger(schedule: Schedule, start: datetime | None = None) -> IntervalTrigger:
+def collect_trigger(schedule: Schedule, start: datetime) -> IntervalTrigger:
     return IntervalTrigger(seconds=schedule.collect_every.total_seconds(), start_date=start,
                            timezone=schedule.tz)
 
 
-def next_fire_times(config: Config, n: int, now: datetime | None = None,
+def next_fire_times(schedule: Schedule, n: int, now: datetime | None = None,
                     last_collect: datetime | None = None) -> FireTimes:
-    """The next n runs of both jobs in the schedule's zone, as `digest schedule` shows."""
-    schedule = load_schedule(config)
-    now = (now or clock.utcnow()).astimezone(schedule.tz)
+    """The next n runs of both jobs in the schedule's zone, as `digest schedule` shows;
+    from `now`, else the clock (DIGEST_NOW)."""
+    now = now.astimezone(schedule.tz) if now else clock.now(schedule.tz)
     return FireTimes(collect_times(schedule, now, last_collect, n),
                      issue_times(schedule, now, n))
