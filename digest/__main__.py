@@ -7,4 +7,4 @@ from .cli import main
 # Name the program as the console script does, in help text and in the lock file
 # (`pid 123: digest run`) that a waiting process quotes.
 sys.argv[0] = "digest"
-main()
+main(prog_name="digest")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 
+from . import clock
+from .clock import utcnow
 from .collect import FeedResult, collect_feeds, feed_state_after, make_client
 from .config import Config
 from .curate import NothingToBuild, curate_issue
@@ -23,7 +24,7 @@ from .lock import state_lock
 from .models import Article, RenderedIssue
 from .recover import recover_outbox
 from .render import load_templates, render_issue
-from .store import FeedState, Store, open_readonly, open_store, utcnow
+from .store import FeedState, Store, open_readonly, open_store
 from .tokens import load_secret
 
 
@@ -59,11 +60,6 @@ class BuildResult:
     rendered: RenderedIssue | None = None
     collected: CollectReport | None = None
     notes: tuple[str, ...] = field(default=())
-
-
-def now_in(config: Config) -> datetime:
-    """The build time in the newsletter's zone (DIGEST_NOW pins it, see store.utcnow)."""
-    return utcnow().astimezone(config.tz)
 
 
 def fetch_all(
@@ -137,7 +133,7 @@ def build(
             if slot and (existing := store.issue_for_slot(slot)):
                 return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
                                    f"built: {existing.outbox_path}", collected=report)
-            now = now_in(config)
+            now = clock.now(config.tz)
             number = store.next_issue_number()
             curated = curate_issue(store.unused_articles(), config, number, now, slot)
             if isinstance(curated, NothingToBuild):
@@ -194,7 +190,7 @@ def preview(
     finally:
         store.close()
     ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
-    curated = curate_issue(ordered, config, number, now_in(config))
+    curated = curate_issue(ordered, config, number, clock.now(config.tz))
     if isinstance(curated, NothingToBuild):
         return BuildResult("nothing", f"nothing to preview: {curated.reason}", collected=report)
     rendered = render_issue(curated, config, templates)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from digest import pipeline
-from digest.config import Config, load_config
+from digest.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "digest" / "samples"
@@ -65,6 +65,3 @@ def project(built: Path, dest: Path, port: int, *, emails: list[str] | None = No
                     + "\n" + extra, "utf-8")
     return path
 
-
-def config_at(path: Path) -> Config:
-    return load_config(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest import pipeline
+from digest import clock, pipeline
 from digest.cli import main
 from digest.config import load_config
 from digest.store import open_store
@@ -170,7 +170,7 @@ def test_killed_between_write_and_commit_is_recovered(two_feeds: Path, tmp_path:
 def test_outbox_folder_is_never_overwritten(two_feeds: Path, tmp_path: Path):
     config = load_config(two_feeds)
     (tmp_path / "outbox").mkdir()
-    now = pipeline.now_in(config)
+    now = clock.now(config.tz)
     squatter = tmp_path / "outbox" / f"{now.date().isoformat()}-the-china-connection-1"
     squatter.mkdir()
     (squatter / "notes.txt").write_text("mine")

@@ -31,12 +31,6 @@ def articles(config) -> list[Article]:
     return out
 
 
-def decisions_by_url(issue, articles):
-    by_id = {a.id: a for a in articles}
-    return {by_id[d.article_id].url + "|" + by_id[d.article_id].feed_name: d
-            for d in issue.decisions}
-
-
 def test_every_article_gets_one_decision_and_blocks_are_filled(config, articles):
     issue = curate_issue(articles, config, 1, NOW)
     assert not isinstance(issue, NothingToBuild)
