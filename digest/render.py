@@ -180,7 +180,16 @@ def _render(template: jinja2.Template, context: dict[str, Any]) -> str:
     except jinja2.UndefinedError as e:
         raise ConfigError(f"template {template.name}: {e.message}") from None
     except jinja2.TemplateNotFound as e:
-        raise ConfigError(f"template {e.name} not found (included from {template.name})") from None
+        looked = ", ".join(map(str, _searched(template.environment)))
+        raise ConfigError(f"template {e.name} not found (included from {template.name}); "
+                          f"looked in: {looked}") from None
+
+
+def _searched(env: jinja2.Environment) -> list[str]:
+    loader = env.loader
+    loaders = loader.loaders if isinstance(loader, jinja2.ChoiceLoader) else [loader]
+    return [p for sub in loaders if isinstance(sub, jinja2.FileSystemLoader)
+            for p in sub.searchpath]
 
 
 def _to_html(source: str) -> str:

@@ -229,3 +229,18 @@ def test_html_over_budget_drops_read_more_cards_and_says_so(sample_project: Path
     html = (tmp_path / "outbox" / "preview" / "email.html").read_bytes()
     assert manifest["html_bytes"] <= 50 * 1024
     assert b"Unsubscribe" in html and html.rstrip().endswith(b"</html>")
+
+
+def test_a_missing_partial_says_where_it_looked(two_feeds: Path, tmp_path: Path):
+    mine = tmp_path / "mytemplates"
+    (mine / "blocks").mkdir(parents=True)
+    (mine / "blocks" / "masthead.mjml.j2").write_text(
+        '{% include "blocks/nope.mjml.j2" %}\n', "utf-8")
+    text = two_feeds.read_text("utf-8").replace(
+        "[editor]", '[layout]\ntemplates_dir = "mytemplates"\n\n[editor]', 1)
+    two_feeds.write_text(text, "utf-8")
+    result = run(two_feeds, "build", "--preview")
+    assert result.exit_code == 2, result.output
+    assert "template blocks/nope.mjml.j2 not found (included from" in result.output
+    assert f"looked in: {mine}" in result.output and "digest/templates" in result.output
+    assert "Traceback" not in result.output
