@@ -51,5 +51,6 @@ def get_config(ctx: click.Context) -> Config:
 
 
 def warn(message: str, label: str = "warning") -> None:
-    """`warning: <message>` on stderr, the label in colour on a terminal."""
-    err.print(f"[yellow]{label}:[/] {escape(message)}", markup=True)
+    """`warning: <message>` on stderr, the label in colour on a terminal; one line
+    however long, so logs and cron mail can grep it."""
+    err.print(f"[yellow]{label}:[/] {escape(message)}", markup=True, soft_wrap=True)

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -65,7 +65,7 @@ class DecisionRecord:
     section: str
     position: int
     reason: str
-    url: str | None = None  # placed articles only
+    url: str | None = None  # the article's canonical URL
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Manifest:
     subject: str
     preheader: str
     marker: str
+    state_id: str = ""  # the state database that made the issue (store.state_id)
     slot: str | None = None
     html_bytes: int = 0
     dropped_cards: int = 0
@@ -94,12 +95,13 @@ class Manifest:
         return datetime.fromisoformat(self.date)
 
     @classmethod
-    def of(cls, rendered: RenderedIssue, *, newsletter: str, slug: str, folder: str
-           ) -> Manifest:
+    def of(cls, rendered: RenderedIssue, *, newsletter: str, slug: str, folder: str,
+           state_id: str, urls: Mapping[str, str]) -> Manifest:
+        """`urls`: article id -> canonical URL for every article the issue considered,
+        so the folder alone says which stories it used up."""
         issue = rendered.issue
-        placed = {a.id: a.url for a in issue.placed}
         return cls(
-            newsletter=newsletter, slug=slug, number=issue.number,
+            newsletter=newsletter, slug=slug, state_id=state_id, number=issue.number,
             date=issue.date.isoformat(timespec="seconds"), folder=folder,
             subject=rendered.subject, preheader=rendered.preheader, marker=rendered.marker,
             slot=issue.slot, html_bytes=len(rendered.html.encode()),
@@ -112,7 +114,7 @@ class Manifest:
                                 for e in issue.coming_up),
             ),
             decisions=tuple(DecisionRecord(d.article_id, d.section, d.position, d.reason,
-                                           placed.get(d.article_id))
+                                           urls.get(d.article_id))
                             for d in issue.decisions),
         )
 
@@ -230,21 +232,33 @@ class IssueFolder:
                               f"in {self.path} ({e}); restore the folder or rebuild the "
                               "issue") from None
 
+    def check_owner(self, slug: str, state_id: str) -> None:
+        """Refuse a folder made by another newsletter or another state database (a
+        shared outbox, or an old folder after the database was replaced)."""
+        manifest = self.manifest
+        if manifest.slug != slug:
+            raise OutboxError(f"{self.path} holds an issue of {manifest.newsletter!r}, not of "
+                              f"this newsletter ([newsletter] slug {slug!r}); not sending it")
+        if manifest.state_id != state_id:
+            raise OutboxError(f"{self.path} was made with another state database, not "
+                              "[state] path; not sending it (move the folder away, or point "
+                              "[state] path at the database that built it)")
+
     def remove(self) -> None:
         """Undo a write whose database commit failed."""
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def scan_outbox(outbox: Path) -> Iterator[IssueFolder]:
-    """Every readable issue folder, oldest name first. Removes temp folders abandoned
-    by a killed run (young ones may be a preview being written right now)."""
+def scan_outbox(outbox: Path, *, sweep: bool = False) -> Iterator[IssueFolder]:
+    """Every readable issue folder, oldest name first. With `sweep`, removes temp
+    folders abandoned by a killed run (young ones may be a preview being written)."""
     if not outbox.is_dir():
         return
     for path in sorted(outbox.iterdir()):
         if not path.is_dir() or path.name == PREVIEW:
             continue
         if path.name.startswith("."):
-            if time.time() - path.stat().st_mtime > STALE_SECONDS:
+            if sweep and time.time() - path.stat().st_mtime > STALE_SECONDS:
                 shutil.rmtree(path, ignore_errors=True)
             continue
         if (path / MANIFEST).is_file():
@@ -252,6 +266,29 @@ def scan_outbox(outbox: Path) -> Iterator[IssueFolder]:
                 yield IssueFolder.open(path)
             except OutboxError:
                 continue
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the outbox says a newsletter has already published, whatever any database
+    remembers: the last issue number, and each used article URL -> its issue."""
+
+    last_number: int = 0
+    urls: Mapping[str, int] = field(default_factory=dict)
+
+
+def published(outbox: Path, slug: str) -> Published:
+    last = 0
+    urls: dict[str, int] = {}
+    for folder in scan_outbox(outbox):
+        manifest = folder.manifest
+        if manifest.slug != slug:
+            continue
+        last = max(last, manifest.number)
+        for d in manifest.decisions:
+            if d.url:
+                urls.setdefault(d.url, manifest.number)
+    return Published(last, urls)
 
 
 def _write(path: Path, data: bytes) -> None:

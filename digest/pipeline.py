@@ -9,21 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from . import clock
 from .clock import utcnow
-from .collect import FeedResult, collect_feeds, feed_state_after, make_client
+from .collect import FeedResult, collect_feeds, feed_state_after
 from .config import Config
 from .curate import NothingToBuild, curate_issue
 from .deliver.outbox import issue_files
-from .issue_folder import PREVIEW, IssueFolder, folder_name
+from .errors import CommitLost
+from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, published
 from .lock import state_lock
-from .models import Article, RenderedIssue
+from .models import Article, Decision, RenderedIssue
 from .recover import recover_outbox
-from .render import load_templates, render_issue
+from .render import Templates, load_templates, render_issue, unrenderable
 from .store import FeedState, Store, open_readonly, open_store
 from .tokens import load_secret
 
@@ -63,21 +65,15 @@ class BuildResult:
 
 
 def fetch_all(
-    config: Config, states: dict[str, FeedState], client: httpx.Client | None,
+    config: Config, states: dict[str, FeedState], client: httpx.AsyncClient | None,
     on_feed: Callable[[FeedResult], None] | None,
 ) -> list[FeedResult]:
-    own = client is None
-    client = client or make_client(config.collect)
-    try:
-        return collect_feeds(config.feeds, states, client, config.collect, config.base_dir,
-                             on_feed)
-    finally:
-        if own:
-            client.close()
+    return collect_feeds(config.feeds, states, client, config.collect, config.base_dir,
+                         on_feed)
 
 
 def collect(
-    config: Config, store: Store, client: httpx.Client | None = None,
+    config: Config, store: Store, client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     """Fetch every feed and store new articles and feed health, in one transaction."""
@@ -96,7 +92,7 @@ def collect(
 
 
 def collect_locked(
-    config: Config, client: httpx.Client | None = None,
+    config: Config, client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     """`collect` under the state lock, opening and closing the database."""
@@ -118,7 +114,7 @@ def build(
     *,
     fetch: bool = True,
     slot: str | None = None,
-    client: httpx.Client | None = None,
+    client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
     after_write: Callable[[Path], None] | None = None,
 ) -> BuildResult:
@@ -134,23 +130,32 @@ def build(
                 return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
                                    f"built: {existing.outbox_path}", collected=report)
             now = clock.now(config.tz)
-            number = store.next_issue_number()
-            curated = curate_issue(store.unused_articles(), config, number, now, slot)
-            if isinstance(curated, NothingToBuild):
-                return BuildResult("nothing", f"nothing new: {curated.reason}",
+            done = published(config.outbox_path, config.newsletter.slug)
+            number = store.next_issue_number(after=done.last_number)
+            candidates = store.unused_articles()
+            made = make_issue(candidates, config, templates, number, now, slot, done)
+            if isinstance(made, NothingToBuild):
+                return BuildResult("nothing", f"nothing new: {made.reason}",
                                    collected=report, notes=tuple(notes))
-            rendered = render_issue(curated, config, templates)
-            name = folder_name(curated.date, config.newsletter.slug, number)
-            folder = IssueFolder.write(config.outbox_path,
-                                       issue_files(rendered, config, name))
+            rendered, made_notes = made
+            name = folder_name(rendered.issue.date, config.newsletter.slug, number)
+            files = issue_files(rendered, config, name, state_id=store.state_id,
+                                urls={a.id: a.url for a in candidates})
+            folder = IssueFolder.write(config.outbox_path, files)
             path = folder.path
             try:
                 if after_write:
                     after_write(path)
                 store.commit_issue(rendered.issue, rendered.subject, name)
+            except CommitLost as e:
+                # The folder is now the only record of this issue: keep it, so its
+                # stories are not published again and its number is not reused.
+                raise CommitLost(f"{e}; the issue folder {path} stays, and later builds "
+                                 "will not repeat its stories") from None
             except BaseException:
                 folder.remove()
                 raise
+            notes += made_notes
             return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
                                report, tuple(notes) + rendered.notes)
         finally:
@@ -161,7 +166,7 @@ def preview(
     config: Config,
     *,
     fetch: bool = True,
-    client: httpx.Client | None = None,
+    client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
 ) -> BuildResult:
     """The same build, written to outbox/preview/, changing no state at all."""
@@ -186,16 +191,53 @@ def preview(
                 state = feed_state_after(result, previous.get(result.feed.url), stamp)
                 reports.append(_report(result, len(fresh), state.failures))
             report = CollectReport(tuple(reports))
-        number = store.next_issue_number()
+        done = published(config.outbox_path, config.newsletter.slug)
+        number = store.next_issue_number(after=done.last_number)
+        state_id = store.state_id
     finally:
         store.close()
     ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
-    curated = curate_issue(ordered, config, number, clock.now(config.tz))
-    if isinstance(curated, NothingToBuild):
-        return BuildResult("nothing", f"nothing to preview: {curated.reason}", collected=report)
-    rendered = render_issue(curated, config, templates)
-    path = IssueFolder.write(config.outbox_path, issue_files(rendered, config, PREVIEW),
-                             replace=True).path
+    made = make_issue(ordered, config, templates, number, clock.now(config.tz), None, done)
+    if isinstance(made, NothingToBuild):
+        return BuildResult("nothing", f"nothing to preview: {made.reason}", collected=report)
+    rendered, notes = made
+    files = issue_files(rendered, config, PREVIEW, state_id=state_id,
+                        urls={a.id: a.url for a in ordered})
+    path = IssueFolder.write(config.outbox_path, files, replace=True).path
     return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
-                       rendered, report, rendered.notes)
+                       rendered, report, tuple(notes) + rendered.notes)
+
+
+def make_issue(
+    candidates: list[Article], config: Config, templates: Templates, number: int,
+    now: datetime, slot: str | None, done: Published,
+) -> tuple[RenderedIssue, list[str]] | NothingToBuild:
+    """Curate and render. Stories the outbox shows were published before are left out
+    (decision `published_before`), and so is any story that cannot be rendered
+    (decision `unrenderable`): the issue goes on without it, and a note names it."""
+    repeats = [a for a in candidates if a.url in done.urls]
+    pool = [a for a in candidates if a.url not in done.urls]
+    left_out = [(a, "published_before", f"already in issue #{done.urls[a.url]}")
+                for a in repeats]
+    notes: list[str] = []
+    while True:
+        curated = curate_issue(pool, config, number, now, slot)
+        if isinstance(curated, NothingToBuild):
+            return curated
+        extra = tuple(Decision(a.id, section, len(curated.decisions) + i, reason)
+                      for i, (a, section, reason) in enumerate(left_out))
+        curated = replace(curated, decisions=curated.decisions + extra)
+        try:
+            return render_issue(curated, config, templates), notes
+        except Exception:
+            bad = unrenderable(curated, config, templates)
+            if not bad or len(bad) == len(curated.placed):
+                raise  # not the stories' fault: the template, or a bug
+        for article in curated.placed:
+            if article.id in bad:
+                reason = f"unrenderable: {bad[article.id]}"
+                left_out.append((article, "unrenderable", reason))
+                notes.append(f"left out {article.title[:80]!r} from feed "
+                             f"{article.feed_name!r} ({article.url}): {reason}")
+        pool = [a for a in pool if a.id not in bad]
 

@@ -3,7 +3,9 @@
 The outbox folder is written before the database commit. If the process dies
 between the two, the folder's manifest still says which articles it consumed;
 recording it keeps those articles out of the next issue. Only folders of this
-newsletter (its slug) are adopted.
+newsletter (its slug) made with this database (its state id) are adopted; folders
+of a lost or replaced database are not, but `issue_folder.published` still keeps
+their stories from being published again.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ def recover_outbox(store: Store, outbox: Path, slug: str) -> list[str]:
     """Remove abandoned temp folders and record orphaned issues. Returns notes."""
     notes: list[str] = []
     recorded = {i.number for i in store.issues()}
-    for folder in scan_outbox(outbox):
-        if folder.manifest.slug != slug or folder.manifest.number in recorded:
+    for folder in scan_outbox(outbox, sweep=True):
+        manifest = folder.manifest
+        if manifest.slug != slug or manifest.state_id != store.state_id \
+                or manifest.number in recorded:
             continue
         notes.append(_adopt(store, folder))
         recorded.add(folder.manifest.number)

@@ -40,13 +40,15 @@ def normalized_eml(raw: bytes, root: Path) -> str:
 
 
 def normalized_manifest(folder: Path) -> str:
-    """issue.json with the two values that differ by machine and run masked: the
-    placeholder marker (random by design) and the HTML size (it counts the file://
-    paths of the sample images, so it depends on the temp folder's name)."""
+    """issue.json with the values that differ by machine and run masked: the
+    placeholder marker and the state database's id (random by design) and the HTML
+    size (it counts the file:// paths of the sample images, so it depends on the
+    temp folder's name)."""
     data = json.loads((folder / "issue.json").read_text("utf-8"))
     assert re.fullmatch(r"[0-9a-f]{24}", data["marker"])
+    assert re.fullmatch(r"[0-9a-f]{32}", data["state_id"])
     assert data["html_bytes"] == len((folder / "email.template.html").read_bytes())
-    data["marker"] = data["html_bytes"] = "<masked>"
+    data["marker"] = data["state_id"] = data["html_bytes"] = "<masked>"
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
 from ..config import Config
-from ..errors import ConfigError, OutboxError
+from ..errors import ConfigError
 from ..issue_folder import IssueFolder, Manifest
 from ..recipients import Recipient
 from ..render import placeholder_pattern
@@ -180,12 +180,9 @@ class MessageTemplate:
 
     @classmethod
     def for_issue(cls, config: Config, folder: IssueFolder) -> MessageTemplate:
-        """The message of a built issue, read from its folder."""
-        manifest = folder.manifest
-        if manifest.slug != config.newsletter.slug:
-            raise OutboxError(f"{folder.path} holds an issue of {manifest.newsletter!r}, not "
-                              f"of this newsletter ([newsletter] slug {config.newsletter.slug!r})")
-        return cls.from_config(config, manifest, *folder.template_parts())
+        """The message of a built issue, read from its folder (see IssueFolder.check_owner
+        for whose folder it may be)."""
+        return cls.from_config(config, folder.manifest, *folder.template_parts())
 
     @classmethod
     def from_config(cls, config: Config, manifest: Manifest, html: str, text: str

@@ -5,6 +5,7 @@ the DKIM-Signature header, which is made as the message leaves)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.utils import parseaddr
 
 from ..config import Config
@@ -24,9 +25,12 @@ def first_recipient(config: Config) -> Recipient:
     return Recipient(address, name)
 
 
-def issue_files(rendered: RenderedIssue, config: Config, folder: str) -> IssueFiles:
+def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_id: str,
+                urls: Mapping[str, str]) -> IssueFiles:
+    """`urls`: article id -> URL of every article the issue considered."""
     manifest = Manifest.of(rendered, newsletter=config.newsletter.name,
-                           slug=config.newsletter.slug, folder=folder)
+                           slug=config.newsletter.slug, folder=folder, state_id=state_id,
+                           urls=urls)
     template = MessageTemplate.from_config(config, manifest, rendered.html, rendered.text)
     reader = first_recipient(config)
     html, text = template.parts(reader)

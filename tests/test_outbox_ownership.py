@@ -1,0 +1,191 @@
+"""Issue folders belong to one newsletter and one state database; the outbox
+remembers what was published even when the database does not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest import pipeline
+from digest.cli import main
+from digest.config import load_config
+from digest.errors import CommitLost
+from digest.models import Article
+from digest.store import open_store
+
+from .conftest import BASE_CONFIG, FeedServer, Route, feeds_toml
+from .smtp_server import Recorder, SmtpServer
+from .test_collect import rss
+
+NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+08:00"}
+
+
+def run(config: Path, *args: str):
+    return CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
+
+
+def newsletter(folder: Path, feed_url: str, *, name: str = "The China Connection",
+               extra: str = "") -> Path:
+    """A config in `folder` whose outbox is the shared ../outbox."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = BASE_CONFIG.replace('name = "The China Connection"', f'name = "{name}"', 1) \
+        .replace("[delivery]\n", '[delivery]\noutbox_dir = "../outbox"\n', 1)
+    path = folder / "config.toml"
+    path.write_text(base + extra + "\n" + feeds_toml([{"url": feed_url, "name": "Wire"}]),
+                    "utf-8")
+    return path
+
+
+def issue_json(outbox: Path, suffix: str) -> dict:
+    folder = next(p for p in outbox.iterdir() if p.name.endswith(suffix))
+    return json.loads((folder / "issue.json").read_text("utf-8"))
+
+
+def placed_urls(manifest: dict) -> set[str]:
+    return {s["url"] for k in ("big_story", "need_to_know", "read_more")
+            for s in manifest["sections"][k]}
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer(Recorder()) as server:
+        yield server
+
+
+def test_another_newsletters_issue_is_neither_recovered_nor_sent(
+        feed_server: FeedServer, tmp_path: Path, smtp: SmtpServer):
+    feed_server.routes["/a.xml"] = Route(rss(8, "Alpha"))
+    feed_server.routes["/b.xml"] = Route(rss(8, "Beta"))
+    smtp_mode = (f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n')
+    a = newsletter(tmp_path / "a", feed_server.url("/a.xml"), name="Alpha Letter")
+    b = newsletter(tmp_path / "b", feed_server.url("/b.xml"), name="Beta Letter",
+                   extra=smtp_mode)
+    b.write_text(b.read_text("utf-8").replace('[delivery]\n', '[delivery]\nmode = "smtp"\n', 1)
+                 .replace('recipients = ["editor@example.com"]',
+                          'recipients = ["reader@example.org"]'), "utf-8")
+    assert run(a, "build").exit_code == 0
+    result = run(b, "build", "--send")
+    assert result.exit_code == 0, result.output
+    assert "recovered" not in result.output
+    assert "issue #1 written" in result.output and "1 delivered" in result.output
+    subjects = [m.content.split(b"\r\nSubject: ", 1)[1].split(b"\r\n", 1)[0]
+                for m in smtp.handler.messages]
+    assert len(subjects) == 1 and subjects[0].startswith(b"Beta Letter: Beta")
+    # B's database knows only its own issue; A's folder is untouched
+    store = open_store(tmp_path / "b" / ".digest" / "state.db")
+    assert [(i.number, i.outbox_path.split("-")[-2]) for i in store.issues()] == [(1, "letter")]
+    assert store.issues()[0].outbox_path.endswith("beta-letter-1")
+    store.close()
+
+
+def test_same_slug_and_a_shared_outbox_never_repeats_or_reuses_a_number(
+        feed_server: FeedServer, tmp_path: Path):
+    """Two databases, one slug, one outbox (or one database lost and started again):
+    the second never adopts the first's folder, never repeats its stories and numbers
+    its issues after it."""
+    feed_server.routes["/w.xml"] = Route(rss(12, "Wire"))
+    first = newsletter(tmp_path / "first", feed_server.url("/w.xml"))
+    second = newsletter(tmp_path / "second", feed_server.url("/w.xml"))
+    assert run(first, "build").exit_code == 0
+    one = issue_json(tmp_path / "outbox", "-1")
+    result = run(second, "build")
+    assert result.exit_code == 0, result.output
+    assert "recovered" not in result.output
+    assert "nothing new" in result.output  # every story of the feed is in issue #1
+    feed_server.routes["/w.xml"] = Route(rss(16, "Wire"))  # four new stories
+    result = run(second, "build")
+    assert result.exit_code == 0, result.output
+    assert "issue #2 written" in result.output
+    two = issue_json(tmp_path / "outbox", "-2")
+    assert not placed_urls(one) & placed_urls(two)
+    repeats = [d for d in two["decisions"] if d["section"] == "published_before"]
+    assert len(repeats) == 12 and all(d["reason"] == "already in issue #1" for d in repeats)
+
+
+def test_a_lost_database_does_not_republish_the_last_issue(feed_server: FeedServer,
+                                                          write_config, tmp_path: Path):
+    feed_server.routes["/w.xml"] = Route(rss(8, "Wire"))
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}])
+    assert run(path, "build").exit_code == 0
+    for f in (tmp_path / ".digest").iterdir():
+        f.unlink()  # the database is gone; the outbox is not
+    feed_server.routes["/w.xml"] = Route(rss(11, "Wire"))  # three new stories
+    result = run(path, "build")
+    assert result.exit_code == 0, result.output
+    assert "issue #2 written" in result.output and "recovered" not in result.output
+    one, two = issue_json(tmp_path / "outbox", "-1"), issue_json(tmp_path / "outbox", "-2")
+    assert placed_urls(two) == {f"https://news.example.com/wire/{i}" for i in (8, 9, 10)}
+    assert not placed_urls(one) & placed_urls(two)
+
+
+def test_a_database_deleted_during_the_build_is_not_reported_as_success(
+        feed_server: FeedServer, write_config, tmp_path: Path):
+    feed_server.routes["/w.xml"] = Route(rss(8, "Wire"))
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}])
+    config = load_config(path)
+
+    def delete_database(folder: Path) -> None:
+        for f in (tmp_path / ".digest").iterdir():
+            if f.name.startswith("state.db"):
+                f.unlink()
+
+    with pytest.raises(CommitLost, match=r"issue #1 was written, but the state database .* "
+                                         r"did not keep it"):
+        pipeline.build(config, after_write=delete_database)
+    folder = next((tmp_path / "outbox").iterdir())
+    assert (folder / "issue.json").is_file()  # the only record left: kept
+    result = run(path, "build")  # a fresh database: nothing is repeated, no number reused
+    assert result.exit_code == 0, result.output
+    assert "nothing new" in result.output
+
+
+def test_a_folder_from_another_database_is_not_sent(feed_server: FeedServer, write_config,
+                                                   tmp_path: Path):
+    feed_server.routes["/w.xml"] = Route(rss(8, "Wire"))
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
+                        extra='[smtp]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n')
+    assert run(path, "build").exit_code == 0
+    folder = next((tmp_path / "outbox").iterdir())
+    manifest = json.loads((folder / "issue.json").read_text("utf-8"))
+    manifest["state_id"] = "0" * 32
+    (folder / "issue.json").write_text(json.dumps(manifest), "utf-8")
+    result = run(path, "send", "1")
+    assert result.exit_code == 1, result.output
+    assert "was made with another state database" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unrenderable_story_is_left_out_and_named(feed_server: FeedServer, write_config,
+                                                     tmp_path: Path):
+    """Whatever slips past parsing (here a raw control character put straight into the
+    database) costs one story, not every build."""
+    feed_server.routes["/w.xml"] = Route(rss(6, "Wire"))
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}])
+    assert run(path, "collect").exit_code == 0
+    store = open_store(tmp_path / ".digest" / "state.db")
+    poison = Article(id="poison", feed_url=feed_server.url("/w.xml"), feed_name="Wire",
+                     url="https://news.example.com/poison", title="Bell \x07 rings",
+                     summary="A summary \x0b with \x1b controls.", body_html="",
+                     published=datetime(2026, 11, 29, tzinfo=UTC))
+    with store.transaction():
+        store.add_articles([poison], datetime(2026, 11, 29, tzinfo=UTC))
+    store.close()
+    result = run(path, "build", "--no-collect")
+    assert result.exit_code == 0, result.output
+    assert "left out 'Bell \\x07 rings' from feed 'Wire' (https://news.example.com/poison): " \
+        "unrenderable: " in result.output
+    manifest = issue_json(tmp_path / "outbox", "-1")
+    decision = next(d for d in manifest["decisions"] if d["article_id"] == "poison")
+    assert decision["section"] == "unrenderable" and decision["reason"].startswith(
+        "unrenderable: ")
+    assert "https://news.example.com/poison" not in placed_urls(manifest)
+    assert len(placed_urls(manifest)) == 6
+    shutil.rmtree(tmp_path / "outbox" / "preview", ignore_errors=True)
+    again = run(path, "build", "--no-collect")  # the story was used up, not retried
+    assert again.exit_code == 0 and "nothing new" in again.output
