@@ -402,6 +402,10 @@ def _check(config: Config) -> None:
             )
         if layout.blocks.count(name) > 1:
             raise ConfigError(f"[layout] blocks: {name!r} is listed twice; list it once")
+    stories = ("big_story", "need_to_know", "read_more")
+    if not any(b in layout.blocks and getattr(layout, b) > 0 for b in stories):
+        raise ConfigError("[layout] blocks: no story block is shown with a size above 0; list "
+                          "big_story, need_to_know or read_more and give it a size")
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", layout.accent_color):
         raise ConfigError("[layout] accent_color: write a colour like '#005594'")
     for key in ("exclude", "boost"):

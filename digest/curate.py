@@ -1,7 +1,10 @@
 """Choose what goes into an issue: new articles, deduplicated, scored, placed in blocks.
 
-Every article considered gets a Decision (placed, or why not), and all of them are
-consumed when the issue is committed: what missed this issue is old news by the next.
+Only the story blocks that `[layout] blocks` shows take articles. Every article
+considered gets a Decision (placed, or why not), and all of them are consumed when the
+issue is committed: what missed this issue is old news by the next. The exception is an
+article that the full layout (every story block at its size) would have placed but the
+shown blocks have no room for: it gets no Decision and stays new for the next issue.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from difflib import SequenceMatcher
 
-from .config import Config
+from .config import Config, LayoutConfig
 from .models import Article, CuratedIssue, Decision, Event
 
 HALF_LIFE_HOURS = 72.0
 NEAR = 0.92  # title similarity above which two articles are one story
+STORY_BLOCKS = ("big_story", "need_to_know", "read_more")  # the blocks that take articles
 
 
 @dataclass(frozen=True)
@@ -82,25 +86,22 @@ def curate_issue(
             len(unique),
         )
 
-    remaining = list(unique)
-    big: Article | None = None
-    if layout.big_story:
-        pinned = [a for a in remaining if a.url in editor.pin]
-        with_image = [a for a in remaining if a.image]
-        big = (pinned or with_image or remaining)[0]
-        remaining.remove(big)
-        reason = "pinned by [editor] pin" if pinned else "highest score"
-        decisions.append(Decision(big.id, "big_story", 0, reason))
-    need = remaining[: layout.need_to_know]
-    remaining = remaining[layout.need_to_know :]
-    # Cards look best with a picture; take those first, in score order.
-    cards = sorted(remaining, key=lambda a: a.image is None)[: layout.read_more]
-    for i, a in enumerate(need):
-        decisions.append(Decision(a.id, "need_to_know", i, f"score {scores[a.id]:.3f}"))
-    for i, a in enumerate(cards):
-        decisions.append(Decision(a.id, "read_more", i, f"score {scores[a.id]:.3f}"))
-    for a in remaining:
-        if a not in cards:
+    shown = _fill(unique, _sizes(layout, shown_only=True), editor.pin)
+    full = _fill(unique, _sizes(layout, shown_only=False), editor.pin)
+    big, need, cards = shown
+    placed = {a.id for a in _placed(shown)}
+    held = {a.id for a in _placed(full)} - placed  # room only in hidden blocks: stays new
+    lead = _placed(shown)[0] if placed else None
+    for section, stories in (("big_story", [big] if big else []), ("need_to_know", need),
+                             ("read_more", cards)):
+        for i, a in enumerate(stories):
+            if a is lead and a.url in editor.pin:
+                reason = "pinned by [editor] pin"
+            else:
+                reason = "highest score" if a is big else f"score {scores[a.id]:.3f}"
+            decisions.append(Decision(a.id, section, i, reason))
+    for a in unique:
+        if a.id not in placed and a.id not in held:
             drop(a, "passed_over", f"below the cut (score {scores[a.id]:.3f})")
 
     today = now.date()
@@ -114,6 +115,40 @@ def curate_issue(
         decisions=tuple(decisions),
         slot=slot,
     )
+
+
+Placement = tuple[Article | None, list[Article], list[Article]]
+
+
+def _sizes(layout: LayoutConfig, *, shown_only: bool) -> dict[str, int]:
+    return {block: getattr(layout, block) if block in layout.blocks or not shown_only else 0
+            for block in STORY_BLOCKS}
+
+
+def _fill(ranked: list[Article], sizes: dict[str, int], pin: Sequence[str]) -> Placement:
+    """Fill the story blocks from the ranking, in order: big story, Need to know, Read
+    More. A pinned story is the big story, or leads the first block there is."""
+    remaining = list(ranked)
+    pinned = next((a for a in remaining if a.url in pin), None)
+    big: Article | None = None
+    if sizes["big_story"]:
+        with_image = next((a for a in remaining if a.image), None)
+        big = pinned or with_image or remaining[0]
+        remaining.remove(big)
+        pinned = None
+    elif pinned:
+        remaining.remove(pinned)
+        remaining.insert(0, pinned)
+    need = remaining[: sizes["need_to_know"]]
+    rest = remaining[sizes["need_to_know"] :]
+    # Cards look best with a picture; take those first, in score order.
+    cards = sorted(rest, key=lambda a: (a is not pinned, a.image is None))[: sizes["read_more"]]
+    return big, need, cards
+
+
+def _placed(placement: Placement) -> list[Article]:
+    big, need, cards = placement
+    return ([big] if big else []) + need + cards
 
 
 def upcoming(config: Config, today: date) -> tuple[Event, ...]:

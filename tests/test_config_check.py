@@ -297,7 +297,7 @@ FULL = {
     "feeds": [{"url": "https://example.com/a.xml", "name": "A", "category": "World",
                "weight": 1.5}],
     "layout": {
-        "blocks": ["masthead", "big_story", "footer"], "big_story": 0, "need_to_know": 50,
+        "blocks": ["masthead", "big_story", "read_more"], "big_story": 0, "need_to_know": 50,
         "read_more": 100, "big_story_chars": 100_000, "need_to_know_chars": 1,
         "read_more_chars": 0, "max_html_kb": 10_000, "accent_color": "#aa0000",
         "templates_dir": "my-templates",

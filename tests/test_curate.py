@@ -88,3 +88,51 @@ def test_max_age_days(config, articles):
     assert too_old and all(d.reason == "older than [editor] max_age_days = 3" for d in too_old)
     cutoff = NOW.timestamp() - 3 * 86400
     assert all(a.when.timestamp() >= cutoff for a in issue.placed)
+
+
+LAYOUTS = [
+    ["masthead", "need_to_know", "footer"],
+    ["big_story", "read_more"],
+    ["need_to_know", "read_more"],
+    ["read_more"],
+]
+
+
+@pytest.mark.parametrize("blocks", LAYOUTS, ids=lambda b: ",".join(b))
+def test_only_shown_blocks_take_articles(config, articles, blocks):
+    full = curate_issue(articles, config, 1, NOW)
+    shown = curate_issue(articles, replace(config, layout=replace(config.layout, blocks=blocks)),
+                         1, NOW)
+    sizes = {"big_story": 1, "need_to_know": 3, "read_more": 6}
+    got = {"big_story": 1 if shown.big_story else 0, "need_to_know": len(shown.need_to_know),
+           "read_more": len(shown.read_more)}
+    assert got == {b: n if b in blocks else 0 for b, n in sizes.items()}
+    # The ranking fills the shown blocks: the full layout's stories, in order, come first.
+    placed = {a.id for a in shown.placed}
+    held = {a.id for a in full.placed} - placed
+    assert len(held) == 10 - len(placed)
+    # Held articles get no decision (so they stay new); everything else is decided once.
+    decided = [d.article_id for d in shown.decisions]
+    assert sorted(decided) == sorted(a.id for a in articles if a.id not in held)
+    passed = {d.article_id for d in shown.decisions if d.section == "passed_over"}
+    assert passed == {d.article_id for d in full.decisions if d.section == "passed_over"}
+
+
+def test_hidden_big_story_the_lead_story_heads_need_to_know(config, articles):
+    full = curate_issue(articles, config, 1, NOW)
+    layout = replace(config.layout, blocks=["need_to_know", "read_more"])
+    shown = curate_issue(articles, replace(config, layout=layout), 1, NOW)
+    assert shown.big_story is None
+    assert shown.need_to_know[0].id == full.big_story.id
+
+
+def test_hidden_big_story_a_pin_leads_the_first_shown_block(config, articles):
+    pinned = next(a for a in articles if "soybean-purchases" in a.url)
+    editor = replace(config.editor, pin=[pinned.url])
+    for blocks in (["need_to_know"], ["read_more"]):
+        layout = replace(config.layout, blocks=blocks)
+        issue = curate_issue(articles, replace(config, editor=editor, layout=layout), 1, NOW)
+        assert issue.placed[0].id == pinned.id
+        decision = next(d for d in issue.decisions if d.article_id == pinned.id)
+        assert (decision.section, decision.position, decision.reason) == (
+            blocks[0], 0, "pinned by [editor] pin")
