@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from .cli_common import err, failures, get_config, out
+from .addresses import Address, AddressError, parse_address
+from .cli_common import BadConfig, err, failures, get_config, out
 from .config import Config
 from .deliveries import DeliveryLog
-from .recipients import valid_address
 from .stopping import stop_on_signals
 from .store import open_readonly, open_store
 
@@ -147,26 +147,34 @@ def _suppression_log(ctx: click.Context) -> DeliveryLog:
         return DeliveryLog.of(open_store(config.state_path))
 
 
+def _address(email: str) -> Address:
+    """The EMAIL argument through the one validator: a bad one is one line, exit 2."""
+    try:
+        return parse_address(email)
+    except AddressError as e:
+        raise BadConfig(f"EMAIL {e}; give one address like reader@example.com") from None
+
+
 @click.command()
 @click.argument("email")
 @click.option("--reason", default="unsubscribed", show_default=True,
               help="Why (kept in the suppression list).")
 @click.pass_context
 def unsubscribe(ctx: click.Context, email: str, reason: str) -> None:
-    """Add EMAIL to the suppression list: no send will mail it again.
+    """Add EMAIL to the suppression list: no send will mail it again. Case and
+    surrounding spaces don't matter: `Ann@Example.org ` is ann@example.org.
 
     \b
     Example:
         digest unsubscribe reader@example.com
     """
-    if not valid_address(email):
-        raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
+    address = _address(email)
     log = _suppression_log(ctx)
     try:
-        added = log.suppress(email, reason)
+        added = log.suppress(address.key, reason)
     finally:
         log.close()
-    out.print(f"{email} {'unsubscribed' if added else 'was already unsubscribed'}")
+    out.print(f"{address.key} {'unsubscribed' if added else 'was already unsubscribed'}")
 
 
 @click.command()
@@ -179,12 +187,13 @@ def resubscribe(ctx: click.Context, email: str) -> None:
     Example:
         digest resubscribe reader@example.com
     """
+    address = _address(email)
     log = _suppression_log(ctx)
     try:
-        removed = log.unsuppress(email)
+        removed = log.unsuppress(address.key)
     finally:
         log.close()
-    out.print(f"{email} {'resubscribed' if removed else 'was not unsubscribed'}")
+    out.print(f"{address.key} {'resubscribed' if removed else 'was not unsubscribed'}")
 
 
 COMMANDS = (send, status, unsubscribe, resubscribe)

@@ -17,7 +17,6 @@ import typing
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from email import policy
 from pathlib import Path
 from string import Formatter
 from typing import Any
@@ -577,31 +576,41 @@ def _is_link(url: str, schemes: tuple[str, ...]) -> bool:
 
 
 def _check_addresses(config: Config) -> None:
+    """Every address through the one validator, digest.addresses."""
+    from .addresses import AddressError, parse_address, parse_mailbox
+
     delivery = config.delivery
-    at = "[delivery] from" if delivery.sender else "[newsletter] name"
-    if not _one_address(config.sender):
-        fix = "" if delivery.sender else (
+    headers = [("[delivery] from" if delivery.sender else "[newsletter] name", config.sender,
+                "'The China Connection <digest@example.com>'")]
+    if delivery.reply_to:
+        headers.append(("[delivery] reply_to", delivery.reply_to, "'Editor <editor@example.com>'"))
+    for at, value, like in headers:
+        fix = "" if at != "[newsletter] name" else (
             " (it makes the default From header); set [delivery] from, quoting the name")
-        raise ConfigError(f"{at}: {config.sender!r} is not one address like "
-                          f"'The China Connection <digest@example.com>'{fix}")
-    if delivery.reply_to and not _one_address(delivery.reply_to):
-        raise ConfigError(f"[delivery] reply_to: {delivery.reply_to!r} is not one address "
-                          "like 'Editor <editor@example.com>'")
+        try:
+            address = parse_mailbox(value, local_domain=True)[1]
+        except AddressError as e:
+            raise ConfigError(f"{at}: {e}; write one address like {like}{fix}") from None
+        if address.key not in value.lower():  # sent as written: it must be the ASCII form
+            raise ConfigError(f"{at}: {value!r}: write the address in its ASCII form, "
+                              f"{address.email}")
+    for i, entry in enumerate(delivery.recipients):
+        try:
+            parse_mailbox(entry)
+        except AddressError as e:
+            raise ConfigError(f"[delivery] recipients[{i}]: {e}") from None
     mailto = delivery.unsubscribe_mailto
-    if mailto and (not mailto.isascii() or mailto.lower().startswith("mailto:")
-                   or not re.fullmatch(r"[^@\s?]+@[^@\s?]+(\?\S*)?", mailto)):
-        raise ConfigError(f"[delivery] unsubscribe_mailto: {mailto!r}; write an ASCII address "
-                          "like 'unsubscribe@example.com' (no 'mailto:')")
-
-
-def _one_address(value: str) -> bool:
-    """One ASCII address, as the message builder's header parser reads it."""
-    try:
-        header = policy.SMTP.header_factory("From", value)
-    except Exception:  # that parser raises IndexError, TypeError, ... on some junk
-        return False
-    addresses = header.addresses
-    if header.defects or len(addresses) != 1 or header.groups[0].display_name is not None:
-        return False
-    address = addresses[0]
-    return bool(address.username and address.domain and address.addr_spec.isascii())
+    at = "[delivery] unsubscribe_mailto"
+    if mailto.lower().startswith("mailto:"):
+        raise ConfigError(f"{at}: {mailto!r}; write the address without 'mailto:', like "
+                          "'unsubscribe@example.com'")
+    if mailto:
+        spec, _, query = mailto.partition("?")
+        try:
+            address = parse_address(spec)
+        except AddressError as e:
+            raise ConfigError(f"{at}: {e}; write one address like 'unsubscribe@example.com'"
+                              ) from None
+        if spec != address.email or not query.isascii() or any(c.isspace() for c in query):
+            raise ConfigError(f"{at}: {mailto!r}; write an ASCII address like "
+                              f"'{address.email}' (an optional '?subject=...' without spaces)")

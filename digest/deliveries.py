@@ -128,25 +128,46 @@ class DeliveryLog:
             self.conn.execute("UPDATE issues SET state = ? WHERE number = ?", (state, issue))
 
     # suppressions -----------------------------------------------------------
+    # Rows are keyed by digest.addresses' key (Address.key). A row written before every
+    # address was normalised may carry surrounding whitespace (the old check let
+    # 'ann@example.org\n' through): _KEY reads it as the key it should have had.
 
     def suppressed(self) -> set[str]:
+        """The keys of every suppressed address."""
         with self.lock:
-            return {r[0] for r in self.conn.execute("SELECT email FROM suppressions")}
+            return {r[0] for r in self.conn.execute(f"SELECT {_KEY} FROM suppressions")}
 
-    def suppress(self, email: str, reason: str) -> bool:
-        """Add an address to the suppression list. False if it was already there."""
+    def suppress(self, key: str, reason: str) -> bool:
+        """Add an address (its Address.key) to the suppression list. False if it was
+        already there."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                there = self.conn.execute(
+                    f"SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?",
+                    (key, key)).fetchone()
+                if there is None:
+                    self.conn.execute(
+                        "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)",
+                        (key, reason, _now()))
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        return there is None
+
+    def unsuppress(self, key: str) -> bool:
+        """Remove an address (its Address.key) from the suppression list. False if it
+        was not there."""
         with self.lock:
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)",
-                (email.lower(), reason, _now()))
-        return cur.rowcount == 1
-
-    def unsuppress(self, email: str) -> bool:
-        """Remove an address from the suppression list. False if it was not there."""
-        with self.lock:
-            cur = self.conn.execute("DELETE FROM suppressions WHERE email = ?", (email.lower(),))
-        return cur.rowcount == 1
+                f"DELETE FROM suppressions WHERE email = ? OR {_KEY} = ?", (key, key))
+        return cur.rowcount >= 1
 
     def suppression_count(self) -> int:
         with self.lock:
-            return int(self.conn.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
+            return int(self.conn.execute(
+                f"SELECT COUNT(DISTINCT {_KEY}) FROM suppressions").fetchone()[0])
+
+
+_KEY = "lower(trim(email, ' ' || char(9, 10, 11, 12, 13)))"

@@ -3,8 +3,10 @@
 The CSV has a header row with at least an `email` column; `name` and any other
 columns are optional and available to templates as `{{ recipient.<column> }}`
 (e.g. a `company` column fills `{{ recipient.company }}`). A bad row is reported with its
-line number and skipped; it never stops a send. Addresses that differ only in case
-are one subscriber (the first row wins).
+line number and skipped; it never stops a send. Every address goes through
+digest.addresses (one validator, one normal form: whitespace dropped, domain lower
+case and punycode, ASCII local part); addresses with the same key (they differ only
+in case) are one subscriber (the first row wins).
 """
 
 from __future__ import annotations
@@ -13,29 +15,26 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 
+from .addresses import AddressError, parse_address, parse_mailbox
 from .config import Config
 from .errors import ConfigError
 
-# A practical subset of RFC 5321: dot-atom local part, a dotted domain of LDH labels.
-# Deliberately ASCII only (no SMTPUTF8) and no quoted local parts.
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})+$")
 MAX_NAME = 200
 _FIELD = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_Row = tuple[str, str, str, tuple[tuple[str, str], ...]]  # where, address, name, fields
 
 
 @dataclass(frozen=True)
 class Recipient:
-    email: str  # as given (case kept for the To header)
+    email: str  # normalised (digest.addresses): local part's case kept for the To header
     name: str = ""
     fields: tuple[tuple[str, str], ...] = field(default=())  # extra CSV columns
 
     @property
     def key(self) -> str:
-        """The delivery-log and suppression key: the address in lower case."""
+        """The delivery-log and suppression key: the address in lower case
+        (digest.addresses.Address.key)."""
         return self.email.lower()
 
     def values(self) -> dict[str, str]:
@@ -49,11 +48,6 @@ class RecipientList:
     problems: tuple[str, ...] = ()  # "subscribers.csv line 7: ... skipped"
     duplicates: int = 0
     source: str = ""
-
-
-def valid_address(address: str) -> bool:
-    return len(address) <= 254 and bool(_ADDRESS.match(address)) and \
-        len(address.partition("@")[0]) <= 64
 
 
 def load_recipients(config: Config) -> RecipientList:
@@ -72,13 +66,21 @@ def load_recipients(config: Config) -> RecipientList:
 
 
 def parse_inline(entries: list[str]) -> RecipientList:
-    """`["a@example.com", "Ann Lee <ann@example.com>"]`."""
-    rows: list[tuple[str, str, str, tuple[tuple[str, str], ...]]] = []
+    """`["a@example.com", "Ann Lee <ann@example.com>"]` (the config refuses a bad
+    entry when it loads; here it is reported and skipped like a bad CSV row)."""
+    rows: list[_Row] = []
+    problems = []
     for i, entry in enumerate(entries):
-        name, address = parseaddr(entry)
         where = f"[delivery] recipients[{i}]"
-        rows.append((where, address if address else entry, name, ()))
-    return _collect(rows, source="[delivery] recipients")
+        try:
+            name, address = parse_mailbox(entry)
+        except AddressError as e:
+            problems.append(f"{where}: {e}; skipped")
+            continue
+        rows.append((where, address.email, name, ()))
+    result = _collect(rows, source="[delivery] recipients")
+    return RecipientList(result.recipients, tuple(problems) + result.problems,
+                         result.duplicates, result.source)
 
 
 def parse_csv(data: str, source: str) -> RecipientList:
@@ -105,7 +107,7 @@ def parse_csv(data: str, source: str) -> RecipientList:
         else None
     extra = [(i, c) for i, c in enumerate(columns)
              if c not in ("email", "name") and _FIELD.match(c)]
-    rows = []
+    rows: list[_Row] = []
     while True:
         try:
             row = next(reader)
@@ -122,28 +124,27 @@ def parse_csv(data: str, source: str) -> RecipientList:
             continue
         name = row[at_name].strip() if at_name is not None and at_name < len(row) else ""
         fields = tuple((c, row[i].strip()) for i, c in extra if i < len(row))
-        rows.append((f"{source} line {line}", row[at_email].strip(), name, fields))
+        rows.append((f"{source} line {line}", row[at_email], name, fields))
     result = _collect(rows, source=source)
     return RecipientList(result.recipients, tuple(problems) + result.problems,
                          result.duplicates, source)
 
 
-def _collect(rows: list[tuple[str, str, str, tuple[tuple[str, str], ...]]], source: str
-             ) -> RecipientList:
+def _collect(rows: list[_Row], source: str) -> RecipientList:
     seen: dict[str, str] = {}
     recipients = []
     problems = []
     duplicates = 0
-    for where, address, name, fields in rows:
-        address = address.strip()
-        if not valid_address(address):
-            shown = address if address else "(empty)"
-            problems.append(f"{where}: {shown!r} is not a valid email address; row skipped")
+    for where, text, name, fields in rows:
+        try:
+            address = parse_address(text)
+        except AddressError as e:
+            problems.append(f"{where}: {e}; row skipped")
             continue
-        key = address.lower()
+        key = address.key
         if key in seen:
             duplicates += 1
-            problems.append(f"{where}: {address} repeats {seen[key]}; duplicate skipped")
+            problems.append(f"{where}: {text.strip()} repeats {seen[key]}; duplicate skipped")
             continue
         seen[key] = where
         name = _clean(name)
@@ -151,7 +152,7 @@ def _collect(rows: list[tuple[str, str, str, tuple[tuple[str, str], ...]]], sour
             problems.append(f"{where}: name longer than {MAX_NAME} characters; shortened")
             name = name[:MAX_NAME]
         fields = tuple((k, _clean(v)) for k, v in fields)
-        recipients.append(Recipient(address, name, fields))
+        recipients.append(Recipient(address.email, name, fields))
     return RecipientList(tuple(recipients), tuple(problems), duplicates, source)
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from digest.addresses import AddressError, parse_address
 from digest.config import parse_config
 from digest.errors import ConfigError
-from digest.recipients import load_recipients, parse_csv, parse_inline, valid_address
+from digest.recipients import load_recipients, parse_csv, parse_inline
 
 
 def test_csv_bad_rows_reported_with_line_numbers_and_skipped() -> None:
@@ -26,9 +27,11 @@ def test_csv_bad_rows_reported_with_line_numbers_and_skipped() -> None:
     assert [r.email for r in result.recipients] == ["ann@example.com", "bob@example.com",
                                                    "dan@example.com"]
     assert result.problems == (
-        "subs.csv line 3: 'not-an-address' is not a valid email address; row skipped",
+        "subs.csv line 3: 'not-an-address' is not a valid email address: an email address "
+        "must have an @-sign; row skipped",
         "subs.csv line 5: ANN@Example.com repeats subs.csv line 2; duplicate skipped",
-        "subs.csv line 7: 'carol@exa mple.com' is not a valid email address; row skipped",
+        "subs.csv line 7: 'carol@exa mple.com' is not a valid email address: the part after "
+        "the @-sign contains invalid characters: SPACE; row skipped",
     )
     assert result.duplicates == 1
     dan = result.recipients[2]
@@ -52,8 +55,8 @@ def test_inline_list_with_display_names() -> None:
                            "nobody"])
     assert [(r.name, r.email) for r in result.recipients] == [
         ("Ann Lee", "ann@example.com"), ("", "bob@example.com")]
-    assert result.problems[0].startswith("[delivery] recipients[2]: BOB@example.com repeats")
-    assert "recipients[3]: 'nobody' is not a valid email address" in result.problems[1]
+    assert result.problems[1].startswith("[delivery] recipients[2]: BOB@example.com repeats")
+    assert "recipients[3]: 'nobody' is not a valid email address" in result.problems[0]
 
 
 @pytest.mark.parametrize("address,ok", [
@@ -63,7 +66,12 @@ def test_inline_list_with_display_names() -> None:
     ("<a@example.com>", False), ("x" * 65 + "@example.com", False),
 ])
 def test_valid_address(address: str, ok: bool) -> None:
-    assert valid_address(address) is ok
+    try:
+        parse_address(address)
+    except AddressError:
+        assert not ok
+    else:
+        assert ok
 
 
 def test_load_from_file_relative_to_config(tmp_path: Path) -> None:

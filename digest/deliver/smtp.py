@@ -34,6 +34,7 @@ from ..recipients import Recipient, load_recipients
 from ..store import IssueRecord, Store, open_store
 from ..tokens import load_secret
 from .message import MessageTemplate
+from .redact import redact, secret_forms
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,10 @@ _LOCAL_NAME = socket.gethostname() or "localhost"
 
 def connect(smtp: SmtpConfig, password: str | None) -> smtplib.SMTP:
     """Connect, say EHLO, STARTTLS or TLS as configured, log in. DeliveryError names
-    the host, port and the config key to check; the password never appears."""
+    the host, port and the config key to check; the password never appears, not even
+    when the server echoes it (see digest.deliver.redact)."""
     where = f"{smtp.host}:{smtp.port}"
+    secrets = secret_forms(smtp.username, password)
     context = ssl.create_default_context(cafile=smtp.ca_file or None) \
         if smtp.security != "none" else None
     conn: smtplib.SMTP | None = None
@@ -242,9 +245,15 @@ def connect(smtp: SmtpConfig, password: str | None) -> smtplib.SMTP:
     except smtplib.SMTPAuthenticationError as e:
         _quit(conn)
         raise DeliveryError(
-            f"SMTP server {where} refused the login for {smtp.username!r} ({_reply(e)}); "
+            f"SMTP server {where} refused the login for {smtp.username!r} "
+            f"({_reply(e, secrets, auth=True)}); "
             f"check [smtp] username and the password in ${smtp.password_env} "
             "([smtp] password_env)") from None
+    except UnicodeEncodeError:  # smtplib sends the login in ASCII only
+        _quit(conn)
+        raise DeliveryError(
+            f"cannot log in to SMTP server {where}: [smtp] username or the password in "
+            f"${smtp.password_env} ([smtp] password_env) is not ASCII") from None
     except smtplib.SMTPNotSupportedError:
         _quit(conn)
         raise DeliveryError(
@@ -258,20 +267,20 @@ def connect(smtp: SmtpConfig, password: str | None) -> smtplib.SMTP:
             "('tls' for port 465, 'starttls' for 587) and [smtp] ca_file") from None
     except smtplib.SMTPResponseException as e:
         _quit(conn)
-        raise DeliveryError(f"SMTP server {where} refused us ({_reply(e)}); check [smtp] host "
-                            "and port") from None
+        raise DeliveryError(f"SMTP server {where} refused us ({_reply(e, secrets)}); check "
+                            "[smtp] host and port") from None
     except (OSError, smtplib.SMTPException) as e:
         _quit(conn)
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or \
-            type(e).__name__
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else \
+            redact(str(e), secrets) or type(e).__name__
         raise DeliveryError(f"cannot connect to SMTP server {where}: {reason}; check [smtp] "
                             "host, port and security") from None
 
 
-def _reply(e: smtplib.SMTPResponseException) -> str:
-    text = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) \
-        else str(e.smtp_error)
-    return f"{e.smtp_code} {' '.join(text.split())}"
+def _reply(e: smtplib.SMTPResponseException, secrets: tuple[str, ...], *,
+           auth: bool = False) -> str:
+    """The server's reply, one line, redacted (`auth`: a reply to AUTH)."""
+    return _text(e.smtp_code, e.smtp_error, secrets, auth=auth)
 
 
 def _quit(conn: smtplib.SMTP | None) -> None:
@@ -354,8 +363,10 @@ class _Run:
         self.lock = threading.Lock()
         self.done = self.delivered = self.failed = 0
         self.errors: list[BaseException] = []
+        self.secrets: tuple[str, ...] = ()  # the password's forms, kept out of replies
 
     def go(self, first: smtplib.SMTP, password: str | None) -> None:
+        self.secrets = secret_forms(self.smtp.username, password)
         workers = max(1, min(self.smtp.connections, self.total))
         threads = [threading.Thread(target=self._worker, args=(first if i == 0 else None,
                                                               password),
@@ -435,7 +446,7 @@ class _Run:
                           "--resend-in-flight if it did not arrive")
             self._final(recipient, "sending", "unconfirmed")
             return None
-        text = _text(code, reply)
+        text = _text(code, reply, self.secrets)
         if 200 <= code < 300:
             self.log.mark(self.issue, recipient.key, "delivered", text)
             self._final(recipient, "delivered", text)
@@ -453,7 +464,7 @@ class _Run:
     def _refused(self, conn: smtplib.SMTP, job: _Job, code: int, reply: bytes
                  ) -> smtplib.SMTP | None:
         """MAIL, RCPT or DATA was refused: nothing was sent."""
-        text = _text(code, reply)
+        text = _text(code, reply, self.secrets)
         key = job.recipient.key
         if 500 <= code < 600:
             self.log.mark(self.issue, key, "failed", text, attempt=True)
@@ -496,9 +507,11 @@ class _Run:
             self.on_progress(Progress(recipient.email, state, reply, done, self.total))
 
 
-def _text(code: int, reply: bytes | str) -> str:
-    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-    return f"{code} {' '.join(text.split())}"
+def _text(code: int, reply: bytes | str, secrets: tuple[str, ...], *,
+          auth: bool = False) -> str:
+    """A server reply as logged and shown: one line, without the password."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    return redact(f"{code} {' '.join(text.split())}", secrets, auth=auth)
 
 
 def _close(conn: smtplib.SMTP) -> None:
