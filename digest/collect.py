@@ -1,14 +1,16 @@
 """Fetch every feed concurrently and turn each into a FeedResult.
 
 Only fetching and parsing happen here; `store` records the results. One failing feed
-never stops the others: its error is returned in its FeedResult.
+never stops the others: its error is returned in its FeedResult. Feeds are fetched on
+one event loop (httpx.AsyncClient) so that a feed's deadline really cancels whatever it
+is waiting for, however slowly a server drips its bytes (see `digest.fetch`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -17,19 +19,11 @@ import httpx
 
 from .config import CollectConfig, FeedConfig
 from .errors import FeedError
+from .fetch import Fetched, fetch_http
+from .hosts import Resolver, system_resolve
 from .models import Article
 from .parse import parse_feed
 from .store import FeedState
-
-
-@dataclass(frozen=True)
-class Fetched:
-    status: str  # "ok" | "not_modified"
-    body: bytes
-    base_url: str
-    headers: dict[str, str]
-    etag: str | None
-    last_modified: str | None
 
 
 @dataclass(frozen=True)
@@ -43,11 +37,12 @@ class FeedResult:
     seconds: float = 0.0
 
 
-def make_client(settings: CollectConfig) -> httpx.Client:
-    return httpx.Client(
-        follow_redirects=True,
-        max_redirects=settings.max_redirects,
-        timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+def make_client(settings: CollectConfig) -> httpx.AsyncClient:
+    """The client `collect_feeds` makes when none is passed in. Redirects are followed
+    by `collect` itself, so every hop goes through the address check."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        timeout=httpx.Timeout(settings.timeout),
         headers={"User-Agent": settings.user_agent,
                  "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                            "text/xml;q=0.8, */*;q=0.1"},
@@ -58,39 +53,68 @@ def make_client(settings: CollectConfig) -> httpx.Client:
 def collect_feeds(
     feeds: Sequence[FeedConfig],
     states: dict[str, FeedState],
-    client: httpx.Client,
+    client: httpx.AsyncClient | None,
     settings: CollectConfig,
     base_dir: Path,
     on_done: Callable[[FeedResult], None] | None = None,
+    resolve: Resolver = system_resolve,
 ) -> list[FeedResult]:
-    """Fetch and parse all feeds; results come back in the order of `feeds`."""
+    """Fetch and parse all feeds; results come back in the order of `feeds`.
 
-    def one(feed: FeedConfig) -> FeedResult:
-        result = collect_feed(feed, states.get(feed.url), client, settings, base_dir)
+    Runs its own event loop, so call it from synchronous code. A client passed in (for
+    tests, an `httpx.AsyncClient(transport=httpx.MockTransport(...))`) stays open and
+    is used inside that loop only; without one, a client from `make_client` is used and
+    closed. `resolve` maps a host to its addresses (see `digest.hosts`)."""
+    return asyncio.run(_collect_all(feeds, states, client, settings, base_dir, on_done,
+                                    resolve))
+
+
+async def _collect_all(
+    feeds: Sequence[FeedConfig],
+    states: dict[str, FeedState],
+    client: httpx.AsyncClient | None,
+    settings: CollectConfig,
+    base_dir: Path,
+    on_done: Callable[[FeedResult], None] | None,
+    resolve: Resolver,
+) -> list[FeedResult]:
+    gate = asyncio.Semaphore(max(1, settings.concurrency))
+
+    async def one(feed: FeedConfig, http: httpx.AsyncClient) -> FeedResult:
+        async with gate:
+            result = await collect_feed(feed, states.get(feed.url), http, settings, base_dir,
+                                        resolve)
         if on_done:
             on_done(result)
         return result
 
-    workers = max(1, min(settings.concurrency, len(feeds)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-        return list(pool.map(one, feeds))
+    if client is not None:
+        return list(await asyncio.gather(*(one(feed, client) for feed in feeds)))
+    async with make_client(settings) as own:
+        return list(await asyncio.gather(*(one(feed, own) for feed in feeds)))
 
 
-def collect_feed(
+async def collect_feed(
     feed: FeedConfig,
     state: FeedState | None,
-    client: httpx.Client,
+    client: httpx.AsyncClient,
     settings: CollectConfig,
     base_dir: Path,
+    resolve: Resolver = system_resolve,
 ) -> FeedResult:
     started = time.monotonic()
     try:
-        fetched = fetch(feed, state, client, settings, base_dir)
+        if feed.url.startswith(("http://", "https://")):
+            fetched = await fetch_http(feed, state, client, settings, resolve)
+        else:
+            fetched = await asyncio.to_thread(_fetch_file, feed, state, settings, base_dir)
         if fetched.status == "not_modified":
             return FeedResult(feed, "not_modified", etag=fetched.etag,
                               last_modified=fetched.last_modified,
                               seconds=time.monotonic() - started)
-        articles = parse_feed(fetched.body, feed, fetched.base_url, fetched.headers)
+        # Parsing is CPU work: a thread keeps the other feeds' deadlines ticking fairly.
+        articles = await asyncio.to_thread(parse_feed, fetched.body, feed, fetched.base_url,
+                                           fetched.headers)
         return FeedResult(feed, "ok", tuple(articles), fetched.etag, fetched.last_modified,
                           seconds=time.monotonic() - started)
     except FeedError as e:
@@ -99,18 +123,6 @@ def collect_feed(
         return FeedResult(feed, "error", error=f"feed {feed.name!r} ({feed.url}): "
                           f"unexpected {type(e).__name__}: {e}",
                           seconds=time.monotonic() - started)
-
-
-def fetch(
-    feed: FeedConfig,
-    state: FeedState | None,
-    client: httpx.Client,
-    settings: CollectConfig,
-    base_dir: Path,
-) -> Fetched:
-    if feed.url.startswith(("http://", "https://")):
-        return _fetch_http(feed, state, client, settings)
-    return _fetch_file(feed, state, settings, base_dir)
 
 
 def local_path(url: str, base_dir: Path) -> Path:
@@ -144,65 +156,6 @@ def _fetch_file(
         raise FeedError(f"feed {feed.name!r}: cannot read {path}: {e.strerror}") from None
     return Fetched("ok", body, path.resolve().as_uri(), {"content-type": "application/xml"},
                    etag, None)
-
-
-def _fetch_http(
-    feed: FeedConfig, state: FeedState | None, client: httpx.Client, settings: CollectConfig
-) -> Fetched:
-    headers = {}
-    if state and state.etag:
-        headers["If-None-Match"] = state.etag
-    if state and state.last_modified:
-        headers["If-Modified-Since"] = state.last_modified
-    deadline = time.monotonic() + settings.timeout * 2
-    try:
-        with client.stream("GET", feed.url, headers=headers) as response:
-            if response.status_code == 304:
-                return Fetched("not_modified", b"", str(response.url), {},
-                               state.etag if state else None,
-                               state.last_modified if state else None)
-            if response.status_code >= 400:
-                raise FeedError(
-                    f"feed {feed.name!r} ({feed.url}): server answered HTTP "
-                    f"{response.status_code} {response.reason_phrase}; "
-                    "check the url or try again later"
-                )
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > settings.max_bytes:
-                raise _too_big(feed, settings)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > settings.max_bytes:
-                    raise _too_big(feed, settings)
-                if time.monotonic() > deadline:
-                    raise FeedError(
-                        f"feed {feed.name!r} ({feed.url}): still downloading after "
-                        f"{settings.timeout * 2:.0f}s; the server is too slow"
-                    )
-                chunks.append(chunk)
-            body = b"".join(chunks)
-            return Fetched("ok", body, str(response.url), dict(response.headers),
-                           response.headers.get("etag"), response.headers.get("last-modified"))
-    except httpx.TimeoutException:
-        raise FeedError(
-            f"feed {feed.name!r} ({feed.url}): timed out after {settings.timeout:g}s; "
-            "the server did not answer in time ([collect] timeout)"
-        ) from None
-    except httpx.TooManyRedirects:
-        raise FeedError(
-            f"feed {feed.name!r} ({feed.url}): more than {settings.max_redirects} redirects"
-        ) from None
-    except httpx.HTTPError as e:
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): {type(e).__name__}: {e}") from None
-
-
-def _too_big(feed: FeedConfig, settings: CollectConfig) -> FeedError:
-    return FeedError(
-        f"feed {feed.name!r} ({feed.url}): response larger than {settings.max_bytes} bytes; "
-        "raise [collect] max_bytes if the feed really is that big"
-    )
 
 
 def feed_state_after(
