@@ -20,7 +20,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from string import Formatter
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -415,11 +415,14 @@ def _check(config: Config) -> None:
     for i, feed in enumerate(config.feeds, 1):
         if not feed.url.strip():
             raise ConfigError(f"[[feeds]] #{i} url: is empty; give an http(s) URL or a path")
-        if feed.url in seen:
+        key = _feed_key(feed.url, config.base_dir)
+        if key in seen:
+            first = config.feeds[seen[key] - 1].url
+            spelt = "" if first == feed.url else f" (written {first!r} there)"
             raise ConfigError(
-                f"[[feeds]] #{i} url: {feed.url} is already feed #{seen[feed.url]}; remove one"
+                f"[[feeds]] #{i} url: {feed.url} is already feed #{seen[key]}{spelt}; remove one"
             )
-        seen[feed.url] = i
+        seen[key] = i
     if config.delivery.mode not in ("outbox", "smtp"):
         raise ConfigError(
             f"[delivery] mode: {config.delivery.mode!r} is not a mode; use 'outbox' or 'smtp'"
@@ -454,6 +457,23 @@ def _check(config: Config) -> None:
     from .crontab import parse_crontab  # here: APScheduler loads only to check a line
 
     parse_crontab(config.schedule.issue, config.schedule_tz)
+
+
+def _feed_key(url: str, base_dir: Path) -> str:
+    """One spelling per feed: a web URL with its scheme and host lower-cased and no
+    default port; a path or file: URL as the file it names, resolved against the
+    config's folder the way collect.local_path reads it."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ in the host: compare it as written
+        return url
+    if parts.scheme.lower() in ("http", "https"):
+        scheme = parts.scheme.lower()
+        netloc = parts.netloc.lower().removesuffix({"http": ":80", "https": ":443"}[scheme])
+        return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    path = Path(unquote(parts.path)) if url.startswith("file:") else Path(url).expanduser()
+    return os.path.realpath(base_dir / path)
 
 
 def _check_one_line(config: Config) -> None:

@@ -2,6 +2,9 @@
 
 feedparser folds <media:description> into the summary and drops <media:title>, so
 image, alt, caption and credit are read from the XML ourselves, entry by entry.
+Everything a feed says is hostile: characters XML/HTML refuse are removed from every
+field (digest.textclean), links are http(s) only, and pictures are http(s) (or, for a
+feed read from disk, file:) and never a tracking pixel.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import html
 import re
 import xml.etree.ElementTree as ET
 from calendar import timegm
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -22,12 +26,16 @@ import nh3
 from .config import FeedConfig
 from .errors import FeedError
 from .models import Article, Image
+from .textclean import XML_INVALID, clean_feed_bytes, clean_line, clean_text
 
 MEDIA = "{http://search.yahoo.com/mrss/}"
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
 IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.I)
 TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
+MIN_PICTURE_PX = 100  # a declared width or height below this is a pixel or a rule
+WEB = ("http", "https")
+_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>")
 
 ALLOWED_TAGS = {
     "p", "a", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "br",
@@ -43,6 +51,7 @@ def parse_feed(
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     if base_url.startswith(("http://", "https://")):
         response_headers.setdefault("content-location", base_url)
+    data = clean_feed_bytes(data, response_headers.get("content-type", "").lower())
     parsed = feedparser.parse(data, response_headers=response_headers, sanitize_html=False,
                               resolve_relative_uris=False)
     if not parsed.version and not parsed.entries:
@@ -52,50 +61,62 @@ def parse_feed(
             f"feed {feed.name!r} ({feed.url}) is not an RSS or Atom feed: got {kind}{detail}; "
             "check its url in [[feeds]]"
         )
-    media = _media_by_entry(data, len(parsed.entries))
+    media = _media_by_entry(data, len(parsed.entries), parsed.get("encoding") or "utf-8")
+    # file: pictures only from a feed read from disk (the bundled samples); a web feed
+    # pointing at file:///etc/... gets nothing.
+    local = not _has_scheme(feed.url, WEB)
     return [
-        _article(entry, feed, base_url, media[i] if media else {})
+        _article(entry, feed, base_url, media[i] if media else _Media(), local)
         for i, entry in enumerate(parsed.entries)
     ]
 
 
-def _article(entry: Any, feed: FeedConfig, base: str, media: dict[str, str]) -> Article:
-    link = urljoin(base, entry.get("link", "") or "")
+def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool) -> Article:
+    link = urljoin(base, clean_line(entry.get("link", "") or "").strip())
     guid = entry.get("id") or link or hashlib.sha256(
-        (entry.get("title", "") + entry.get("published", "")).encode()
+        (entry.get("title", "") + entry.get("published", "")).encode("utf-8", "replace")
     ).hexdigest()
-    article_id = hashlib.sha256(f"{feed.url}\n{guid}".encode()).hexdigest()[:20]
+    article_id = hashlib.sha256(f"{feed.url}\n{guid}".encode("utf-8", "replace")).hexdigest()[:20]
 
     body_raw, body_type = _body(entry)
-    caption = media.get("caption", "")
-    summary_raw = entry.get("summary", "") or ""
-    if caption and _plain(summary_raw, "text/html") == caption:
+    summary_raw = clean_text(entry.get("summary", "") or "")
+    if summary_raw and _plain(summary_raw, "text/html") in media.descriptions:
         summary_raw = ""  # feedparser put the media:description there
-    body_html = _sanitize(body_raw, body_type, base) if body_raw else ""
+    body_html = _sanitize(clean_text(body_raw), body_type, base, local) if body_raw else ""
     if not body_html and summary_raw:
-        body_html = _sanitize(summary_raw, _type(entry, "summary_detail"), base)
+        body_html = _sanitize(summary_raw, _type(entry, "summary_detail"), base, local)
     summary = _plain(summary_raw, _type(entry, "summary_detail")) if summary_raw else ""
     if not summary:
         summary = html_to_text(body_html)
 
-    image = _image(media, body_html, base)
     published = entry.get("published_parsed") or entry.get("updated_parsed")
     tags = entry.get("tags") or []
     category = feed.category or (tags[0].get("term") or tags[0].get("label") or "" if tags else "")
+    title = _plain(entry.get("title", "") or "", _type(entry, "title_detail"))
     return Article(
         id=article_id,
         feed_url=feed.url,
         feed_name=feed.name,
-        # Only web links: a javascript: or data: "link" from a feed never reaches a reader.
-        url=canonical_url(link) if link.startswith(("http://", "https://")) else "",
-        title=_plain(entry.get("title", ""), _type(entry, "title_detail")) or "(untitled)",
-        summary=summary,
-        body_html=body_html,
-        category=category.strip(),
-        author=_plain(entry.get("author", "") or "", "text/html"),
-        image=image,
+        # Only web links: a javascript:, data: or file: "link" from a feed never reaches a
+        # reader.
+        url=clean_line(canonical_url(link)) if _has_scheme(link, WEB) else "",
+        title=clean_line(title) or "(untitled)",
+        summary=clean_text(summary),
+        body_html=clean_text(body_html),
+        category=clean_line(category).strip(),
+        author=clean_line(_plain(entry.get("author", "") or "", "text/html")),
+        image=_image(media, body_html, base, local),
         published=datetime.fromtimestamp(timegm(published), UTC) if published else None,
     )
+
+
+def _has_scheme(url: str, schemes: tuple[str, ...]) -> bool:
+    """url is absolute in one of `schemes`; a web URL also names a host."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return False
+    return parts.scheme.lower() in schemes and (bool(parts.netloc) or parts.scheme not in WEB)
 
 
 def _type(entry: Any, key: str) -> str:
@@ -111,17 +132,17 @@ def _body(entry: Any) -> tuple[str, str]:
     return "", "text/html"
 
 
-def _sanitize(raw: str, content_type: str, base: str) -> str:
+def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
     if "html" not in content_type:  # text/plain is not sanitized by feedparser: escape it
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
         return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    pictures = WEB + ("file",) if local else WEB
+    links = pictures + ("mailto",)
 
     def absolute(tag: str, attr: str, value: str) -> str | None:
         if attr in ("href", "src"):
-            url = urljoin(base, value.strip())
-            if not url.startswith(("http://", "https://", "file:", "mailto:")):
-                return None
-            return url
+            url = urljoin(base, clean_line(value).strip())
+            return url if _has_scheme(url, links if attr == "href" else pictures) else None
         return value
 
     return nh3.clean(raw, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
@@ -129,6 +150,7 @@ def _sanitize(raw: str, content_type: str, base: str) -> str:
 
 
 def _plain(raw: str, content_type: str) -> str:
+    raw = clean_text(raw)  # before nh3, which would turn a NUL into U+FFFD
     if "html" in content_type:
         raw = nh3.clean(raw, tags=set())
         raw = html.unescape(raw)
@@ -164,33 +186,70 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
 
 
-def _image(media: dict[str, str], body_html: str, base: str) -> Image | None:
-    url = media.get("url", "")
-    alt = media.get("alt", "")
-    if not url:
-        match = re.search(r"<img\b[^>]*>", body_html)
-        if match:
-            src = re.search(r'\ssrc="([^"]+)"', match.group(0))
-            alt_match = re.search(r'\salt="([^"]*)"', match.group(0))
-            url = html.unescape(src.group(1)) if src else ""
-            alt = html.unescape(alt_match.group(1)) if alt_match and not alt else alt
-    if not url:
-        return None
-    url = urljoin(base, url)
-    if not url.startswith(("http://", "https://", "file:")):
-        return None
-    caption = media.get("caption", "")
-    return Image(url=url, alt=alt or caption, caption=caption, credit=media.get("credit", ""))
+@dataclass(frozen=True)
+class _Picture:
+    """One picture an entry offers: media:content/thumbnail, an enclosure or an <img>."""
+
+    url: str
+    alt: str = ""
+    caption: str = ""
+    credit: str = ""
+    width: int | None = None  # as declared by the feed, in pixels
+    height: int | None = None
 
 
-def _media_by_entry(data: bytes, count: int) -> list[dict[str, str]] | None:
-    """Image url/alt/caption/credit of each entry, in document order.
+@dataclass(frozen=True)
+class _Media:
+    """What an entry's media elements say, read from the XML ourselves."""
 
-    Returns None when the XML does not parse cleanly or the entry count differs from
+    pictures: tuple[_Picture, ...] = ()
+    alt: str = ""  # entry-level media:title / description / credit, for any picture
+    caption: str = ""
+    credit: str = ""
+    descriptions: frozenset[str] = frozenset()  # every media:description, as plain text
+
+
+def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | None:
+    """The entry's first picture that is a real one: a web (or local file) URL, and not
+    declared smaller than MIN_PICTURE_PX in either dimension (a tracking pixel)."""
+    schemes = WEB + ("file",) if local else WEB
+    for picture in (*media.pictures, *_inline_pictures(body_html)):
+        url = urljoin(base, clean_line(picture.url).strip())
+        if not _has_scheme(url, schemes) or _tiny(picture):
+            continue
+        caption = clean_text(picture.caption or media.caption)
+        return Image(url=clean_line(url), alt=clean_line(picture.alt or media.alt or caption),
+                     caption=caption, credit=clean_line(picture.credit or media.credit))
+    return None
+
+
+def _tiny(picture: _Picture) -> bool:
+    return any(size is not None and size < MIN_PICTURE_PX
+               for size in (picture.width, picture.height))
+
+
+def _pixels(value: str | None) -> int | None:
+    """A declared size: '600' or '600px' -> 600; '100%' or nonsense -> unknown."""
+    match = re.fullmatch(r"\s*0*(\d{1,6})\s*(?:px)?\s*", value or "", re.I)
+    return int(match.group(1)) if match else None
+
+
+def _inline_pictures(body_html: str) -> Iterator[_Picture]:
+    """<img> tags of the sanitized body (nh3 writes every attribute in double quotes)."""
+    for tag in re.findall(r"<img\b[^>]*>", body_html):
+        attrs = {k: html.unescape(v) for k, v in re.findall(r'\s([a-z]+)="([^"]*)"', tag)}
+        if attrs.get("src"):
+            yield _Picture(url=attrs["src"], alt=attrs.get("alt", ""),
+                           width=_pixels(attrs.get("width")), height=_pixels(attrs.get("height")))
+
+
+def _media_by_entry(data: bytes, count: int, encoding: str) -> list[_Media] | None:
+    """Media of each entry, in document order.
+
+    Returns None when the XML does not parse or the entry count differs from
     feedparser's, so that media is never attached to the wrong entry."""
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError:
+    root = _xml_root(data, encoding)
+    if root is None:
         return None
     items = [el for el in root.iter() if el.tag in ("item", f"{ATOM}entry", f"{RSS1}item")]
     if len(items) != count:
@@ -198,41 +257,62 @@ def _media_by_entry(data: bytes, count: int) -> list[dict[str, str]] | None:
     return [_media(item) for item in items]
 
 
+def _xml_root(data: bytes, encoding: str) -> ET.Element | None:
+    try:
+        return ET.fromstring(data)
+    except (ET.ParseError, ValueError):  # ValueError: expat cannot read big5, shift_jis...
+        pass
+    # Read the text as feedparser decoded it, without the characters XML refuses (raw in
+    # a non-UTF-8 feed) and without the declaration naming an encoding expat lacks.
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+    text = _DECLARATION.sub("", XML_INVALID.sub("", text).lstrip("\ufeff"), count=1)
+    try:
+        return ET.fromstring(text)
+    except (ET.ParseError, ValueError):
+        return None
+
+
 def _text(el: ET.Element | None) -> str:
     return re.sub(r"\s+", " ", "".join(el.itertext())).strip() if el is not None else ""
 
 
-def _media(item: ET.Element) -> dict[str, str]:
-    found: dict[str, str] = {}
-    candidates: list[tuple[str, ET.Element | None]] = []
+def _media(item: ET.Element) -> _Media:
     groups = [item, *item.findall(f"{MEDIA}group")]
+    pictures: list[_Picture] = []
     for group in groups:
         for content in group.findall(f"{MEDIA}content"):
             url = content.get("url", "")
             kind = content.get("medium", "") or content.get("type", "")
             if url and ("image" in kind or IMAGE_EXT.search(url)):
-                candidates.append((url, content))
+                pictures.append(_Picture(
+                    url=url, alt=_text(content.find(f"{MEDIA}title")),
+                    caption=_text(content.find(f"{MEDIA}description")),
+                    credit=_text(content.find(f"{MEDIA}credit")),
+                    width=_pixels(content.get("width")), height=_pixels(content.get("height"))))
         for thumb in group.findall(f"{MEDIA}thumbnail"):
             if thumb.get("url"):
-                candidates.append((thumb.get("url", ""), None))
+                pictures.append(_Picture(url=thumb.get("url", ""),
+                                         width=_pixels(thumb.get("width")),
+                                         height=_pixels(thumb.get("height"))))
     for enclosure in item.findall("enclosure"):
         if enclosure.get("type", "").startswith("image/") and enclosure.get("url"):
-            candidates.append((enclosure.get("url", ""), None))
+            pictures.append(_Picture(url=enclosure.get("url", "")))
     for link in item.findall(f"{ATOM}link"):
         if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/"):
-            candidates.append((link.get("href", ""), None))
-    if candidates:
-        url, element = candidates[0]
-        found["url"] = url.strip()
-        if element is not None:
-            found["alt"] = _text(element.find(f"{MEDIA}title"))
-            found["caption"] = _text(element.find(f"{MEDIA}description"))
-            found["credit"] = _text(element.find(f"{MEDIA}credit"))
-    for key, tag in (("alt", "title"), ("caption", "description"), ("credit", "credit")):
-        if not found.get(key):
-            for group in groups:
-                value = _text(group.find(f"{MEDIA}{tag}"))
-                if value:
-                    found[key] = value
-                    break
-    return found
+            pictures.append(_Picture(url=link.get("href", "")))
+
+    def entry_level(tag: str) -> str:
+        for group in groups:
+            value = _text(group.find(f"{MEDIA}{tag}"))
+            if value:
+                return value
+        return ""
+
+    return _Media(
+        pictures=tuple(pictures), alt=entry_level("title"), caption=entry_level("description"),
+        credit=entry_level("credit"),
+        descriptions=frozenset(clean_text(_text(el)) for el in item.iter(f"{MEDIA}description")),
+    )
