@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -32,6 +33,11 @@ MANIFEST = "issue.json"
 HTML, TEXT, EML = "email.html", "email.txt", "message.eml"
 TEMPLATE_HTML, TEMPLATE_TEXT = "email.template.html", "email.template.txt"
 STALE_SECONDS = 600  # a temp folder older than this was abandoned by a killed run
+# Our own temp folders, `.<folder>.<mkdtemp suffix>` and `.<folder>.old`: nothing else
+# in the outbox is ever removed (it may be a web root, or the config's own folder).
+_TEMP = re.compile(r"^\.(?:\d{4}-\d{2}-\d{2}-[a-z0-9-]+-\d+|preview)\.[A-Za-z0-9_]{8}$|"
+                   r"^\.(?:\d{4}-\d{2}-\d{2}-[a-z0-9-]+-\d+|preview)\.old$")
+_ISSUE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-([a-z0-9-]+)-(\d{1,9})$")
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class Manifest:
                 raise ValueError(f"manifest_version {version!r}; this digest reads "
                                  f"{MANIFEST_VERSION}")
             sections = data.get("sections", {})
-            return cls(**{
+            manifest = cls(**{
                 **data,
                 "notes": tuple(data.get("notes", ())),
                 "sections": Sections(
@@ -147,6 +153,31 @@ class Manifest:
             })
         except (AttributeError, TypeError, KeyError, json.JSONDecodeError) as e:
             raise ValueError(f"not a digest issue manifest ({e})") from None
+        manifest._check()
+        return manifest
+
+    def _check(self) -> None:
+        """Types and ranges of what recovery and sending rely on; ValueError if wrong."""
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"damaged manifest: {what}")
+
+        number = self.number
+        need(type(number) is int and 0 < number < 1_000_000_000, "number is not an issue number")
+        need(isinstance(self.date, str), "date is not a string")
+        try:
+            need(self.when.tzinfo is not None, "date has no UTC offset")
+        except ValueError:
+            need(False, f"date {self.date!r} is not an ISO 8601 time")
+        need(isinstance(self.marker, str) and re.fullmatch(r"[0-9a-f]{16,64}", self.marker)
+             is not None, "marker is not hex")
+        for name in ("newsletter", "slug", "folder", "subject", "preheader", "state_id"):
+            need(isinstance(getattr(self, name), str), f"{name} is not a string")
+        need(self.slot is None or isinstance(self.slot, str), "slot is not a string")
+        for d in self.decisions:
+            need(isinstance(d.article_id, str) and isinstance(d.section, str)
+                 and type(d.position) is int and isinstance(d.reason, str)
+                 and (d.url is None or isinstance(d.url, str)), "a decision is malformed")
 
 
 @dataclass(frozen=True)
@@ -185,7 +216,11 @@ class IssueFolder:
         if final.exists() and not replace:
             raise OutboxError(f"outbox folder {final} already exists; digest never overwrites "
                               "an issue: move it away if it is stale")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=outbox))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=outbox))
+        except OSError as e:
+            raise OutboxError(f"cannot write in outbox {outbox}: {e.strerror}; check "
+                              "[delivery] outbox_dir") from None
         try:
             for file, data in ((HTML, files.html), (TEXT, files.text), (EML, files.eml),
                                (TEMPLATE_HTML, files.template_html),
@@ -258,7 +293,8 @@ def scan_outbox(outbox: Path, *, sweep: bool = False) -> Iterator[IssueFolder]:
         if not path.is_dir() or path.name == PREVIEW:
             continue
         if path.name.startswith("."):
-            if sweep and time.time() - path.stat().st_mtime > STALE_SECONDS:
+            if sweep and _TEMP.match(path.name) and \
+                    time.time() - path.stat().st_mtime > STALE_SECONDS:
                 shutil.rmtree(path, ignore_errors=True)
             continue
         if (path / MANIFEST).is_file():
@@ -280,6 +316,11 @@ class Published:
 def published(outbox: Path, slug: str) -> Published:
     last = 0
     urls: dict[str, int] = {}
+    if outbox.is_dir():  # a folder's name holds its number even if its manifest is damaged
+        for path in outbox.iterdir():
+            match = _ISSUE_NAME.match(path.name)
+            if match and match.group(1) == slug:
+                last = max(last, int(match.group(2)))
     for folder in scan_outbox(outbox):
         manifest = folder.manifest
         if manifest.slug != slug:
