@@ -191,7 +191,8 @@ def main() -> None:
         msg = EmailMessage(policy=policy.SMTP)
         for name, value in (("From", config.sender), ("To", address),
                             ("Subject", "Bench issue"), ("Date", format_datetime(date)),
-                            ("Message-ID", message_id(key, address, config.sender)),
+                            ("Message-ID", message_id(key, address, config.sender,
+                                                      issue.manifest.state_id)),
                             ("List-Unsubscribe", f"<{values['unsubscribe-url']}>"),
                             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")):
             msg[name] = value

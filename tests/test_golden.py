@@ -25,12 +25,17 @@ NOW = "2026-11-30T08:00:00+08:00"
 
 
 def normalized_eml(raw: bytes, root: Path) -> str:
-    """Headers and decoded parts; only the project's path (a temp folder) is masked:
-    Date, Message-ID and the boundary are the same on every machine."""
+    """Headers and decoded parts. Masked: the project's path (a temp folder) and the
+    Message-ID's hash (keyed with the state database's random id). Date and the
+    boundary are the same on every machine."""
     msg = email.message_from_bytes(raw, policy=policy.default)
     lines = []
     for part in msg.walk():
         for name, value in part.items():
+            if name == "Message-ID":
+                value, n = re.subn(r"^<(the-china-connection-1)\.[0-9a-f]{32}@(example\.com)>$",
+                                   r"<\1.<hash>@\2>", str(value))
+                assert n == 1, value
             lines.append(f"{name}: {value}")
         if not part.is_multipart():
             body = part.get_content().replace("\r\n", "\n")

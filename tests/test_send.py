@@ -89,8 +89,9 @@ def test_message_has_every_header_and_the_same_unsubscribe_link_everywhere(
         assert msg[name], name
     assert msg["To"].addresses[0].display_name == "Ünal, Zoë"
     assert msg["To"].addresses[0].addr_spec == "zoe@example.org"
+    state_id = json.loads(next((built / "outbox").glob("*-1/issue.json")).read_text())["state_id"]
     assert msg["Message-ID"] == message_id("the-china-connection-1", "zoe@example.org",
-                                           "The China Connection <digest@example.com>")
+                                           "The China Connection <digest@example.com>", state_id)
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg.get_content_type() == "multipart/alternative"
     token = make_token(SECRET.encode(), "zoe@example.org")

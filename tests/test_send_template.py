@@ -100,3 +100,23 @@ def test_same_bytes_every_time() -> None:
     one = make("<p>x</p>\n", "x\n").render(Recipient("a@example.com"))
     two = make("<p>x</p>\n", "x\n").render(Recipient("a@example.com"))
     assert one == two
+
+
+@pytest.mark.parametrize("name", ["😀" * 199, "张伟" * 90, "a" * 199, "Ünal, Zoë", "O'Hara \"Z\" <x>"])
+def test_long_or_foreign_names_fold_into_short_header_lines(name: str) -> None:
+    template = make("<p>x</p>\n", "x\n")
+    raw = template.render(Recipient("zoe@example.org", name))
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    # (Python's parser keeps a space between adjacent encoded words; RFC 2047 readers,
+    # mail clients among them, drop it.)
+    assert msg["To"].addresses[0].display_name.replace(" ", "") == name.replace(" ", "")
+    assert msg["To"].addresses[0].addr_spec == "zoe@example.org"
+
+
+def test_message_ids_are_keyed() -> None:
+    """Without the key, hashing a guessed address does not give the Message-ID."""
+    ids = {make("<p>x</p>\n", "x\n", id_key=k).message_id(Recipient("zoe@example.org"))
+           for k in ("a" * 32, "b" * 32)}
+    assert len(ids) == 2

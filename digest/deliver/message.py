@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import hmac
 import html as htmllib
 import re
 from dataclasses import dataclass
@@ -110,10 +111,13 @@ def qp_lines(text: str) -> bytes:
     return encoded.replace(b"\n", CRLF) + CRLF
 
 
-def message_id(issue_key: str, recipient: str, sender: str) -> str:
-    """A Message-ID that is the same every time for one (issue, recipient)."""
+def message_id(issue_key: str, recipient: str, sender: str, key: str) -> str:
+    """A Message-ID that is the same every time for one (issue, recipient). Keyed
+    (with the state database's id), so a forwarded message does not let anyone
+    confirm a guessed address by hashing it."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "digest.invalid"
-    digest = hashlib.sha256(f"{issue_key}\n{recipient.lower()}".encode()).hexdigest()[:32]
+    digest = hmac.new(key.encode(), f"{issue_key}\n{recipient.lower()}".encode(),
+                      hashlib.sha256).hexdigest()[:32]
     return f"<{issue_key}.{digest}@{domain}>"
 
 
@@ -133,11 +137,13 @@ class MessageTemplate:
 
     def __init__(
         self, *, issue_key: str, sender: str, subject: str, html: str, text: str,
-        date: datetime, marker: str, unsubscribe_url: str = "", unsubscribe_mailto: str = "",
+        date: datetime, marker: str, id_key: str = "", unsubscribe_url: str = "",
+        unsubscribe_mailto: str = "",
         secret: bytes | None = None, list_id: str = "", reply_to: str = "",
         dkim: Dkim | None = None,
     ) -> None:
         self.issue_key = issue_key
+        self.id_key = id_key
         self.sender = sender
         self.envelope_from = parseaddr(sender)[1]
         self.unsubscribe_template = unsubscribe_url
@@ -198,13 +204,14 @@ class MessageTemplate:
         return cls(
             issue_key=issue_key(config, manifest.number), sender=config.sender,
             subject=manifest.subject, html=html, text=text, date=manifest.when,
-            marker=manifest.marker, unsubscribe_url=delivery.unsubscribe_url,
+            marker=manifest.marker, id_key=manifest.state_id,
+            unsubscribe_url=delivery.unsubscribe_url,
             unsubscribe_mailto=delivery.unsubscribe_mailto, secret=load_secret(config),
             list_id=list_id, reply_to=delivery.reply_to, dkim=load_dkim(config),
         )
 
     def message_id(self, recipient: Recipient) -> str:
-        return message_id(self.issue_key, recipient.email, self.sender)
+        return message_id(self.issue_key, recipient.email, self.sender, self.id_key)
 
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_link(self.unsubscribe_template, self.unsubscribe_mailto,
@@ -230,9 +237,11 @@ class MessageTemplate:
     def render(self, recipient: Recipient, *, stuffed: bool = False) -> bytes:
         """The whole message for one recipient (no DKIM signature)."""
         values = self.values(recipient)
-        to = formataddr((recipient.name, recipient.email), charset="utf-8")
+        # Folded by the email package: a long or non-ASCII name becomes several
+        # RFC 2047 words on several lines, never one line over 998 characters.
+        to = policy.SMTP.fold("To", formataddr((recipient.name, recipient.email)))
         head = b"".join((
-            self._from, b"To: ", to.encode("ascii"), CRLF, self._subject, self._date_etc,
+            self._from, to.encode("ascii"), self._subject, self._date_etc,
             b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
             self._list_unsubscribe(values["unsubscribe-url"]), self._tail,
         ))
