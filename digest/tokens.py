@@ -20,6 +20,7 @@ from .config import Config
 from .errors import ConfigError
 
 MIN_SECRET_BYTES = 32
+MIN_DISTINCT_BYTES = 12  # 32 spaces, or "abab...", is not a secret
 _CONTEXT = b"digest unsubscribe token v1"
 
 
@@ -45,6 +46,9 @@ def load_secret(config: Config) -> bytes | None:
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(f"[delivery] secret_env: {name} is {len(secret)} bytes, too short to "
                           f"sign unsubscribe tokens (at least {MIN_SECRET_BYTES}); {how}")
+    if len(set(secret)) < MIN_DISTINCT_BYTES:
+        raise ConfigError(f"[delivery] secret_env: {name} repeats a few characters; it must "
+                          f"be random; {how}")
     return secret
 
 
@@ -64,9 +68,12 @@ def open_token(secret: bytes, token: str) -> str | None:
     """The address a token was made for, or None for a forged or damaged token."""
     from cryptography.exceptions import InvalidTag
 
+    if not token.isascii() or not token.replace("-", "").replace("_", "").isalnum():
+        return None  # one spelling only: unpadded URL-safe base64
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        return _siv(secret).decrypt(raw, [_CONTEXT]).decode("utf-8")
+        email = _siv(secret).decrypt(raw, [_CONTEXT]).decode("utf-8")
     except (ValueError, InvalidTag, UnicodeDecodeError):
         return None
+    return email if make_token(secret, email) == token else None
 

@@ -30,6 +30,14 @@ def test_forged_or_damaged_tokens_do_not_open(forged: str) -> None:
     assert open_token(SECRET, forged) is None
 
 
+def test_a_token_has_one_spelling() -> None:
+    token = make_token(SECRET, "zoe@example.org")
+    standard = token.replace("-", "+").replace("_", "/")
+    for other in (token + "=", token + "===", token + " ", standard if standard != token
+                  else token + "."):
+        assert open_token(SECRET, other) is None, other
+
+
 def test_a_flipped_character_does_not_open() -> None:
     token = make_token(SECRET, "zoe@example.org")
     flipped = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
@@ -37,7 +45,7 @@ def test_a_flipped_character_does_not_open() -> None:
 
 
 @pytest.mark.parametrize("args", [["build"], ["build", "--preview"], ["send"]])
-@pytest.mark.parametrize("secret", [None, "short-secret"])
+@pytest.mark.parametrize("secret", [None, "short-secret", " " * 40, "ab" * 20])
 def test_every_command_that_builds_needs_a_long_secret(
         args: list[str], secret: str | None, write_config, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,6 +59,7 @@ def test_every_command_that_builds_needs_a_long_secret(
     result = CliRunner().invoke(main, ["--config", str(path), *args])
     assert result.exit_code == 2, result.output
     assert "[delivery] secret_env: " in result.output
-    assert ("is not set" if secret is None else "too short") in result.output
+    expected = {None: "is not set", "short-secret": "too short"}.get(secret, "must be random")
+    assert expected in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "outbox").exists() and not (tmp_path / ".digest").exists()
