@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockError
+from .errors import LockError, StateError
 
 
 def lock_path(state_path: Path) -> Path:
@@ -34,8 +34,12 @@ def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
 def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterator[None]:
     """An flock on `path` for the block, naming this process in the file. If another
     process holds it past `timeout`, raise LockError(busy(<what the file names>))."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # a read-only mount, a full disk: not a reason for a traceback
+        raise StateError(f"cannot write lock file {path} ({e.strerror}); make {path.parent} "
+                         "writable, or point [state] path at a writable folder") from None
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -47,8 +51,11 @@ def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterato
                     holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
                     raise LockError(busy(holder)) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(_command())}".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}: {' '.join(_command())}".encode(), 0)
+        except OSError:
+            pass  # the name only helps a waiting process; a full disk is reported later
         yield
     finally:
         os.close(fd)  # closing releases the flock

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from .config import Config
 from .errors import ConfigError
 from .models import Article, CuratedIssue, RenderedIssue
+from .template_errors import invalid_mjml, template_errors
 from .text import cut, linkify, long_date, paragraphs, sentences, short_date, unlink
 
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
@@ -113,26 +114,18 @@ class Templates:
 
 
 def load_templates(config: Config) -> Templates:
+    """The environment and its two top templates. Every template is compiled now, so a
+    broken partial stops a build before any work, just as it fails `digest check`."""
     env = make_environment(config)
-    dirs = template_dirs(config)
-    try:
+    with template_errors(env):
+        for name in env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+            env.get_template(name)
         return Templates(env, env.get_template("issue.mjml.j2"), env.get_template("issue.txt.j2"))
-    except jinja2.TemplateNotFound as e:
-        raise ConfigError(
-            f"template {e.name} not found; looked in: {', '.join(map(str, dirs))}"
-        ) from None
-    except jinja2.TemplateSyntaxError as e:
-        raise ConfigError(f"template {e.filename or e.name} line {e.lineno}: {e.message}") from None
 
 
 def check_templates(config: Config) -> None:
     """Load every template so syntax errors and missing partials show up early."""
-    templates = load_templates(config)
-    for name in templates.env.list_templates(filter_func=lambda n: n.endswith(".j2")):
-        try:
-            templates.env.get_template(name)
-        except jinja2.TemplateSyntaxError as e:
-            raise ConfigError(f"template {name} line {e.lineno}: {e.message}") from None
+    load_templates(config)
 
 
 def render_issue(issue: CuratedIssue, config: Config, templates: Templates | None = None
@@ -175,21 +168,8 @@ def _without_last_card(issue: CuratedIssue) -> CuratedIssue:
 
 
 def _render(template: jinja2.Template, context: dict[str, Any]) -> str:
-    try:
+    with template_errors(template.environment):  # names the partial at fault, and its line
         return template.render(context)
-    except jinja2.UndefinedError as e:
-        raise ConfigError(f"template {template.name}: {e.message}") from None
-    except jinja2.TemplateNotFound as e:
-        looked = ", ".join(map(str, _searched(template.environment)))
-        raise ConfigError(f"template {e.name} not found (included from {template.name}); "
-                          f"looked in: {looked}") from None
-
-
-def _searched(env: jinja2.Environment) -> list[str]:
-    loader = env.loader
-    loaders = loader.loaders if isinstance(loader, jinja2.ChoiceLoader) else [loader]
-    return [p for sub in loaders if isinstance(sub, jinja2.FileSystemLoader)
-            for p in sub.searchpath]
 
 
 def _to_html(source: str) -> str:
@@ -198,7 +178,10 @@ def _to_html(source: str) -> str:
     import mjml
     from premailer import Premailer
 
-    html = mjml.mjml2html(source, disable_comments=True, fonts={})
+    try:
+        html = mjml.mjml2html(source, disable_comments=True, fonts={})
+    except ValueError as e:
+        raise invalid_mjml(e, source) from None
     inlined = Premailer(
         html,
         keep_style_tags=True,

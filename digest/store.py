@@ -9,6 +9,7 @@ tables added by later migrations.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,13 @@ from pathlib import Path
 from .clock import utcnow  # re-exported for older importers; new code imports digest.clock
 from .errors import StateError
 from .models import Article, CuratedIssue, Image
+from .store_errors import (
+    TranslatingConnection,
+    damaged,
+    first_problem,
+    newer_schema,
+    translated,
+)
 
 MIGRATIONS: list[str] = [
     # 1: feeds, articles, issues
@@ -140,7 +148,8 @@ class Store:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
@@ -264,32 +273,40 @@ def _article(row: sqlite3.Row) -> Article:
     )
 
 
-def _connect(uri: str, path: Path) -> sqlite3.Connection:
+def _connect(uri: str, path: Path | None) -> TranslatingConnection:
+    """A connection whose database and disk failures are StateErrors naming the file."""
+    with translated(path):
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30,
+                               factory=TranslatingConnection)
+    conn.path = path
+    conn.row_factory = sqlite3.Row
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-        conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-    except sqlite3.Error as e:
-        raise StateError(f"cannot open state database {path}: {e}; check [state] path") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def open_store(path: Path) -> Store:
-    """Open (creating and migrating as needed) the state database for writing."""
+    """Open (creating and migrating as needed) the state database for writing.
+
+    Everything that would stop the command later stops it here, before any work: a
+    newer schema, a damaged file, a file or folder this process cannot write."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StateError(f"cannot create {path.parent}: {e.strerror}; check [state] path") from None
     conn = _connect(f"file:{path}", path)
     try:
+        version = _check(conn, path)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        _probe_write(conn, version)
         _migrate(conn, path)
-    except sqlite3.DatabaseError as e:
+    except BaseException:
         conn.close()
-        raise StateError(
-            f"state database {path} is unusable ({e}); move it aside to start afresh"
-        ) from None
+        raise
     return Store(conn, path)
 
 
@@ -298,27 +315,59 @@ def open_readonly(path: Path) -> Store:
 
     A missing database reads as an empty one (an in-memory copy of the schema)."""
     if not path.exists():
-        conn = _connect("file::memory:", path)
+        conn = _connect("file::memory:", None)
         _migrate(conn, path)
         return Store(conn, None)
     conn = _connect(f"file:{path}?mode=ro", path)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version != SCHEMA_VERSION:
+    try:
+        conn.execute("PRAGMA user_version")  # SQLite opens the file lazily: here
+    except StateError:
         conn.close()
-        raise StateError(
-            f"state database {path} is at schema {version}, this digest expects "
-            f"{SCHEMA_VERSION}; run `digest collect` once to migrate it"
-        )
+        wal = path.with_name(path.name + "-wal")
+        if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+            raise
+        # A read-only folder (a read-only mount, a backup) where SQLite cannot make the
+        # WAL index: nothing can write there, so the file can be read as immutable.
+        conn = _connect(f"file:{path}?mode=ro&immutable=1", path)
+    try:
+        version = _check(conn, path)
+        if version != SCHEMA_VERSION:
+            raise StateError(
+                f"state database {path} is at schema {version}, this digest expects "
+                f"{SCHEMA_VERSION}; run `digest collect` once to migrate it")
+    except BaseException:
+        conn.close()
+        raise
     return Store(conn, path)
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version, once the file is known to be one this digest can read and
+    SQLite's quick check finds nothing wrong (it reads every page: a few ms per MB)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise newer_schema(path, version, SCHEMA_VERSION)
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise damaged(path, f"quick check: {first_problem(problems)}")
+    return version
+
+
+def _probe_write(conn: sqlite3.Connection, version: int) -> None:
+    """Fail now, not half-way through the command, when the file cannot be written:
+    a write that is rolled back leaves the file as it was."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA user_version = {version}")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StateError(
-            f"state database {path} is at schema {version}, newer than this digest "
-            f"({SCHEMA_VERSION}); upgrade digest"
-        )
+        raise newer_schema(path, version, SCHEMA_VERSION)
     for number in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -327,6 +376,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
