@@ -4,6 +4,7 @@
     ├── ConfigError             config.toml or a template is wrong (exit 2)
     ├── FeedError               one feed could not be fetched or parsed
     ├── StateError              the state database is unusable or newer than this code
+    │   └── CommitLost          an issue's commit did not reach the database file
     ├── LockError               another digest process holds the lock
     ├── OutboxError             an issue folder could not be written
     ├── DeliveryError           SMTP refused us (connection, TLS, auth)
@@ -33,6 +34,10 @@ class FeedError(DigestError):
 
 class StateError(DigestError):
     """The state database cannot be used."""
+
+
+class CommitLost(StateError):
+    """The database file was deleted or replaced under us: a commit went nowhere."""
 
 
 class LockError(DigestError):

@@ -157,6 +157,22 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
                          notes=notes)
 
 
+def unrenderable(issue: CuratedIssue, config: Config, templates: Templates
+                 ) -> dict[str, str]:
+    """After a failed render: which placed articles fail on their own (article id ->
+    the reason). Each is tried alone as the only story of an otherwise empty issue."""
+    bad: dict[str, str] = {}
+    for article in issue.placed:
+        alone = replace(issue, big_story=article, need_to_know=(), read_more=(),
+                        decisions=())
+        try:
+            render_issue(alone, config, templates)
+        except Exception as e:  # noqa: BLE001 - any failure names this article
+            reason = " ".join(str(e).split()) or type(e).__name__
+            bad[article.id] = reason[:200]
+    return bad
+
+
 def _without_last_card(issue: CuratedIssue) -> CuratedIssue:
     last = issue.read_more[-1]
     decisions = tuple(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .clock import utcnow  # re-exported for older importers; new code imports digest.clock
-from .errors import StateError
+from .errors import CommitLost, StateError
 from .models import Article, CuratedIssue, Image
 from .store_errors import (
     TranslatingConnection,
@@ -94,6 +94,12 @@ MIGRATIONS: list[str] = [
         reason TEXT NOT NULL,
         created_at TEXT NOT NULL
     );
+    """,
+    # 3: this database's identity, written into every issue manifest, so recovery and
+    # sending only take issue folders that this database made
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -215,11 +221,19 @@ class Store:
         ).fetchall()
         return [_article(r) for r in rows]
 
+    @property
+    def state_id(self) -> str:
+        """A random id made with this database; issue manifests carry it."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
+        return str(row[0])
+
     # issues ----------------------------------------------------------------
 
-    def next_issue_number(self) -> int:
+    def next_issue_number(self, after: int = 0) -> int:
+        """One more than the last issue here, and than `after` (the last number in the
+        outbox, which outlives a lost database)."""
         row = self.conn.execute("SELECT COALESCE(MAX(number), 0) FROM issues").fetchone()
-        return int(row[0]) + 1
+        return max(int(row[0]), after) + 1
 
     def issue_for_slot(self, slot: str) -> IssueRecord | None:
         row = self.conn.execute("SELECT * FROM issues WHERE slot = ?", (slot,)).fetchone()
@@ -248,6 +262,26 @@ class Store:
                 [(issue.number, d.article_id, d.section, d.position, d.reason)
                  for d in issue.decisions],
             )
+        self._confirm_issue(issue.number)
+
+    def _confirm_issue(self, number: int) -> None:
+        """Read the issue back through a new connection: a database file deleted or
+        replaced while we held it open takes our commit with it, silently."""
+        if self.path is None:
+            return
+        try:
+            check = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                found = check.execute("SELECT 1 FROM issues WHERE number = ?",
+                                      (number,)).fetchone()
+            finally:
+                check.close()
+        except sqlite3.Error:
+            found = None
+        if not found:
+            raise CommitLost(
+                f"issue #{number} was written, but the state database {self.path} did not "
+                "keep it (deleted or replaced while digest ran); check [state] path")
 
     def issue_articles(self, number: int) -> list[tuple[str, str, int, str]]:
         rows = self.conn.execute(

@@ -98,11 +98,14 @@ def send_issue(
                 if number:
                     raise DeliveryError(f"{what}; `digest status` lists the issues")
                 return SendReport(None, what, dry_run=dry_run)
+            folder = IssueFolder.open(config.outbox_path / issue.outbox_path)
+            folder.check_owner(config.newsletter.slug, store.state_id)
         finally:
             store.close()
         log = DeliveryLog.open_shared(config.state_path)
         try:
-            return _send(config, issue, log, dry_run=dry_run, resend_in_flight=resend_in_flight,
+            return _send(config, issue, folder, log, dry_run=dry_run,
+                         resend_in_flight=resend_in_flight,
                          stop=stop, on_progress=on_progress, started=started)
         finally:
             log.close()
@@ -120,10 +123,9 @@ class _Job:
     tries: int = 0  # this run
 
 
-def _send(config: Config, issue: IssueRecord, log: DeliveryLog, *, dry_run: bool,
-          resend_in_flight: bool, stop: threading.Event,
+def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: DeliveryLog, *,
+          dry_run: bool, resend_in_flight: bool, stop: threading.Event,
           on_progress: Callable[[Progress], None] | None, started: float) -> SendReport:
-    folder = IssueFolder.open(config.outbox_path / issue.outbox_path)
     template = MessageTemplate.for_issue(config, folder)
     listed = load_recipients(config)
     suppressed = log.suppressed()
