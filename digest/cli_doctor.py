@@ -45,7 +45,7 @@ def doctor(ctx: click.Context) -> None:
     for table in report.tables:
         if table.rows == 0 and table.problem and table.name in ("suppressions", "deliveries"):
             warn(f"nothing of {table.name} could be read ({table.problem})")
-        if table.rows == 0 and table.name == "meta":
+        if not table.rows and table.name == "meta":
             warn("the identity of this database (meta) could not be read, so it has a new "
                  "one: issue folders made before the repair will not be sent or adopted "
                  "with it")

@@ -19,12 +19,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .clock import utcnow
 from .config import Config
 from .errors import StateError
+from .issue_folder import scan_outbox
 from .lock import state_lock
 from .store import SCHEMA_VERSION, open_store
 from .store_errors import DAMAGED, first_problem, newer_schema, translated
@@ -88,9 +89,11 @@ def check_state(path: Path) -> DoctorReport:
     return DoctorReport(path, "ok", schema, None, tables)
 
 
-def repair_state(path: Path, problem: str | None = None) -> DoctorReport:
+def repair_state(path: Path, problem: str | None = None, *, outbox: Path | None = None,
+                 slug: str = "") -> DoctorReport:
     """Write a repaired copy of the damaged database at `path` and put it in place; the
-    damaged file is kept beside it. Hold the state lock around this."""
+    damaged file is kept beside it. Hold the state lock around this. A lost identity
+    (meta) is taken back from this newsletter's issue folders in `outbox`."""
     version = _header_version(path)
     if version is not None and version > SCHEMA_VERSION:
         raise newer_schema(path, version, SCHEMA_VERSION)
@@ -104,6 +107,8 @@ def repair_state(path: Path, problem: str | None = None) -> DoctorReport:
         _mend_header(copy)
         try:
             tables = _salvage(copy, new)
+            if outbox is not None and not _kept(tables, "meta"):
+                tables = _restore_identity(new, outbox, slug, tables)
         except BaseException:
             _remove(new)
             raise
@@ -244,6 +249,33 @@ def _unreadable(path: Path) -> sqlite3.DatabaseError | None:
         conn.close()
 
 
+def _kept(tables: tuple[TableReport, ...], name: str) -> bool:
+    return any(t.name == name and t.rows for t in tables)
+
+
+def _restore_identity(new: Path, outbox: Path, slug: str, tables: tuple[TableReport, ...]
+                      ) -> tuple[TableReport, ...]:
+    """Issue folders carry the id of the database that built them (`send` and recovery
+    check it): when the repaired database lost its own, take it back from the folders
+    of the issues it still records, if they agree on one."""
+    conn = sqlite3.connect(new)
+    try:
+        if "meta" not in _tables(conn):
+            return tables
+        recorded = {r[0] for r in conn.execute("SELECT outbox_path FROM issues")}
+        ids = {f.manifest.state_id for f in scan_outbox(outbox)
+               if f.manifest.slug == slug and f.manifest.state_id
+               and (f.path.name in recorded or not recorded)}
+        if len(ids) != 1:
+            return tables
+        with conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'state_id'", (ids.pop(),))
+    finally:
+        conn.close()
+    return tuple(replace(t, rows=1, problem=f"{t.problem}; taken back from the issue "
+                         f"folders in {outbox}") if t.name == "meta" else t for t in tables)
+
+
 # Keeping the damaged file ------------------------------------------------------------
 
 
@@ -297,4 +329,5 @@ def doctor(config: Config) -> DoctorReport:
     if report.status != "damaged":
         return report
     with state_lock(config.state_path, config.state.lock_timeout):
-        return repair_state(config.state_path, report.problem)
+        return repair_state(config.state_path, report.problem, outbox=config.outbox_path,
+                            slug=config.newsletter.slug)

@@ -11,6 +11,7 @@ root, which ignores permission bits: that is why none of them relies on chmod.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -322,6 +323,30 @@ def test_doctor_keeps_the_readable_articles_and_says_what_was_lost(built: Path):
     line = next(x for x in result.output.splitlines() if "(articles)" in x)
     kept = int(line.split()[0])
     assert 0 < kept < 40 and "some rows unreadable" in line
+
+
+def test_doctor_takes_a_lost_identity_back_from_the_issue_folders(built: Path):
+    """Issue folders carry the id of the database that built them, and `send` refuses
+    a folder with another id: a repair that lost the meta table must not orphan them."""
+    db = db_path(built)
+    conn = sqlite3.connect(db)
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'meta'").fetchone()
+    (state_id,) = conn.execute("SELECT value FROM meta").fetchone()
+    conn.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * PAGE)
+        f.write(b"\xab" * PAGE)
+
+    result = run(built, "doctor")
+    assert result.exit_code == 0, result.output
+    assert "1 identity row(s) of this database (meta)" in result.output
+    assert "taken back from the issue folders in" in result.output
+    assert "could not be read, so it has a new one" not in result.output
+    manifest = next((built.parent / "outbox").glob("*-1/issue.json"))
+    assert json.loads(manifest.read_text("utf-8"))["state_id"] == state_id
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT value FROM meta").fetchall() == [(state_id,)]
+    conn.close()
 
 
 def test_doctor_on_a_healthy_database_changes_nothing(built: Path):
