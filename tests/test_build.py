@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+from dataclasses import replace
 from email import policy
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from click.testing import CliRunner
 from digest import clock, pipeline
 from digest.cli import main
 from digest.config import load_config
+from digest.errors import OutboxError
+from digest.issue_folder import IssueFiles, IssueFolder
 from digest.store import open_store
 
 from .conftest import FeedServer, Route
@@ -174,13 +177,20 @@ def test_outbox_folder_is_never_overwritten(two_feeds: Path, tmp_path: Path):
     squatter = tmp_path / "outbox" / f"{now.date().isoformat()}-the-china-connection-1"
     squatter.mkdir()
     (squatter / "notes.txt").write_text("mine")
-    result = run(two_feeds, "build")
-    assert result.exit_code == 1
-    assert "already exists" in result.output
+    result = run(two_feeds, "build")  # the name's number is taken: this issue is #2
+    assert result.exit_code == 0, result.output
+    assert "issue #2 written" in result.output
     assert (squatter / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in squatter.iterdir()) == ["notes.txt"]
     store = open_store(config.state_path)
-    assert store.issues() == []
+    assert [i.number for i in store.issues()] == [2]
     store.close()
+    files = IssueFolder.open(tmp_path / "outbox" / f"{now.date().isoformat()}"
+                                                   "-the-china-connection-2")
+    with pytest.raises(OutboxError, match="already exists; digest never overwrites"):
+        IssueFolder.write(tmp_path / "outbox", IssueFiles(
+            replace(files.manifest, folder=squatter.name), "", "", "", "", b""))
+    assert sorted(p.name for p in squatter.iterdir()) == ["notes.txt"]
 
 
 def test_misspelled_key_exits_2_naming_it(write_config):
