@@ -20,13 +20,14 @@ from .collect import FeedResult, collect_feeds, feed_state_after
 from .config import Config
 from .curate import NothingToBuild, curate_issue
 from .deliver.outbox import issue_files
-from .errors import CommitLost
+from .errors import CommitLost, ConfigError
 from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, published
 from .lock import state_lock
 from .models import Article, Decision, RenderedIssue
 from .recover import recover_outbox
 from .render import Templates, load_templates, render_issue, unrenderable
 from .store import FeedState, Store, open_readonly, open_store
+from .template_errors import InvalidMjml
 from .tokens import load_secret
 
 
@@ -229,7 +230,9 @@ def make_issue(
         curated = replace(curated, decisions=curated.decisions + extra)
         try:
             return render_issue(curated, config, templates), notes
-        except Exception:
+        except Exception as error:
+            if isinstance(error, ConfigError) and not isinstance(error, InvalidMjml):
+                raise  # a template's own mistake (undefined name, self-include ...)
             bad = unrenderable(curated, config, templates)
             if not bad or len(bad) == len(curated.placed):
                 raise  # not the stories' fault: the template, or a bug
