@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -138,16 +139,19 @@ def _fetch_file(
     path = local_path(feed.url, base_dir)
     try:
         stat = path.stat()
+        if not S_ISREG(stat.st_mode):  # /dev/zero or a FIFO: no size to trust, no end
+            raise FeedError(f"feed {feed.name!r}: {path} is not a regular file; point its "
+                            "url in [[feeds]] at a feed file")
         if stat.st_size > settings.max_bytes:
-            raise FeedError(
-                f"feed {feed.name!r} ({path}) is {stat.st_size} bytes, over the "
-                f"{settings.max_bytes}-byte cap; raise [collect] max_bytes if it is right"
-            )
+            raise _local_too_big(feed, path, settings)
         # A file's validator is its size and mtime: unchanged means nothing to parse.
         etag = f'"{stat.st_size}-{stat.st_mtime_ns}"'
         if state and state.etag == etag:
             return Fetched("not_modified", b"", "", {}, etag, None)
-        body = path.read_bytes()
+        with open(path, "rb") as f:
+            body = f.read(settings.max_bytes + 1)  # it may have grown since stat
+        if len(body) > settings.max_bytes:
+            raise _local_too_big(feed, path, settings)
     except FileNotFoundError:
         raise FeedError(
             f"feed {feed.name!r}: file {path} not found; check its url in [[feeds]]"
@@ -156,6 +160,11 @@ def _fetch_file(
         raise FeedError(f"feed {feed.name!r}: cannot read {path}: {e.strerror}") from None
     return Fetched("ok", body, path.resolve().as_uri(), {"content-type": "application/xml"},
                    etag, None)
+
+
+def _local_too_big(feed: FeedConfig, path: Path, settings: CollectConfig) -> FeedError:
+    return FeedError(f"feed {feed.name!r} ({path}) is over the {settings.max_bytes}-byte cap; "
+                     "raise [collect] max_bytes if it is right")
 
 
 def feed_state_after(

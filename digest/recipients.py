@@ -15,6 +15,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from stat import S_ISREG
 
 from .addresses import AddressError, parse_address, parse_mailbox
 from .config import Config
@@ -50,13 +51,23 @@ class RecipientList:
     source: str = ""
 
 
+MAX_LIST_BYTES = 500_000_000  # some millions of subscribers
+
+
 def load_recipients(config: Config) -> RecipientList:
     """Read the configured list. Raises ConfigError only if the file can't be read."""
     delivery = config.delivery
     if delivery.recipients_file:
         path = config.path(delivery.recipients_file)
         try:
-            data = path.read_text("utf-8-sig")
+            if not S_ISREG(path.stat().st_mode):
+                raise ConfigError(f"[delivery] recipients_file: {path} is not a regular file")
+            with open(path, "rb") as f:
+                raw = f.read(MAX_LIST_BYTES + 1)
+            if len(raw) > MAX_LIST_BYTES:
+                raise ConfigError(f"[delivery] recipients_file: {path} is over "
+                                  f"{MAX_LIST_BYTES // 1_000_000} MB; split the list")
+            data = raw.decode("utf-8-sig")
         except FileNotFoundError:
             raise ConfigError(f"[delivery] recipients_file: {path} not found") from None
         except (OSError, UnicodeDecodeError) as e:
