@@ -85,8 +85,12 @@ def template_dirs(config: Config) -> list[Path]:
 def make_environment(config: Config) -> jinja2.Environment:
     """The one Jinja environment: user templates first, bundled ones second."""
     dirs = template_dirs(config)
+    bundled = jinja2.FileSystemLoader(package_templates())
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]),
+        # "digest/<name>" is always the bundled template, so an editor's own
+        # issue.mjml.j2 can `{% extends "digest/issue.mjml.j2" %}` and change one block.
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]
+                                   + [jinja2.PrefixLoader({"digest": bundled})]),
         # MJML is escaped like HTML; the plain-text part must not be.
         autoescape=lambda name: name is not None and not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
@@ -118,9 +122,17 @@ def load_templates(config: Config) -> Templates:
     broken partial stops a build before any work, just as it fails `digest check`."""
     env = make_environment(config)
     with template_errors(env):
-        for name in env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+        for name in _template_names(template_dirs(config)):
             env.get_template(name)
         return Templates(env, env.get_template("issue.mjml.j2"), env.get_template("issue.txt.j2"))
+
+
+def _template_names(dirs: list[Path]) -> list[str]:
+    """The templates there are: `*.j2` files in each folder and one level below (e.g.
+    blocks/). Not a walk of the whole tree: `templates_dir` may be a big folder."""
+    names = {str(p.relative_to(d)) for d in dirs for pattern in ("*.j2", "*/*.j2")
+             for p in d.glob(pattern) if p.is_file()}
+    return sorted(names)
 
 
 def check_templates(config: Config) -> None:

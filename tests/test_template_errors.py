@@ -11,6 +11,9 @@ from click.testing import CliRunner, Result
 
 from digest.cli import main
 
+from .conftest import Route
+from .test_collect import rss
+
 FOOTER = "blocks/footer.mjml.j2"
 
 
@@ -101,3 +104,29 @@ def test_the_good_bundled_footer_still_builds(with_footer: tuple[Path, Path]):
     (mine / FOOTER).write_bytes(bundled.read_bytes())
     result = run(config, "build", "--preview")
     assert result.exit_code == 0, result.output
+
+
+def test_an_editor_template_can_extend_the_bundled_one(feed_server, write_config,
+                                                       tmp_path: Path):
+    """`digest/<name>` is always the bundled template, so an override of issue.mjml.j2
+    can extend it instead of copying it (extending "issue.mjml.j2" would be itself)."""
+    feed_server.routes["/w.xml"] = Route(rss(6, "Wire"))
+    mine = tmp_path / "mine"
+    (mine / "blocks").mkdir(parents=True)
+    (mine / "issue.mjml.j2").write_text(
+        '{% extends "digest/issue.mjml.j2" %}'
+        "{% block styles %} .masthead-name div { color: #123456 !important; }{% endblock %}",
+        "utf-8")
+    (mine / "blocks" / "masthead.mjml.j2").write_text(
+        '{% include "digest/blocks/masthead.mjml.j2" %}'
+        '<mj-section><mj-column><mj-text>Edited by hand</mj-text></mj-column></mj-section>',
+        "utf-8")
+    (mine / "junk.j2").symlink_to(tmp_path / "nowhere.j2")  # a dangling link is skipped
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
+                        extra='[layout]\ntemplates_dir = "mine"\n')
+    assert CliRunner().invoke(main, ["--config", str(path), "check"]).exit_code == 0
+    result = CliRunner().invoke(main, ["--config", str(path), "build", "--preview"])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
+    assert "#123456" in html and "Edited by hand" in html
+    assert "Wire 0" in html  # the bundled blocks still render the stories
