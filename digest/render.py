@@ -30,6 +30,8 @@ from .text import cut, linkify, long_date, paragraphs, sentences, short_date, un
 
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
 DOCTYPE = "<!DOCTYPE html>"
+PERSONAL_ROOM = 300  # bytes one recipient's value may add where a placeholder stands
+MAX_HEADLINE = 150  # characters of a story's title in the subject line
 _FIELD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -150,7 +152,7 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
     while True:
         context = _context(issue, config, marker)
         html = _to_html(_render(templates.html, context))
-        if len(html.encode()) <= budget or not issue.read_more:
+        if _sent_size(html, marker) <= budget or not issue.read_more:
             break
         issue = _without_last_card(issue)
         dropped += 1
@@ -160,13 +162,19 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
     if dropped:
         notes = (f"dropped {dropped} Read More card(s) to keep the HTML under "
                  f"[layout] max_html_kb = {config.layout.max_html_kb}",)
-    if len(html.encode()) > budget:
-        notes += (f"HTML is {len(html.encode()) // 1024} KB, over [layout] max_html_kb = "
+    if _sent_size(html, marker) > budget:
+        notes += (f"HTML is {_sent_size(html, marker) // 1024} KB, over [layout] max_html_kb = "
                   f"{config.layout.max_html_kb} even without Read More cards; Gmail may clip "
                   "the footer",)
     return RenderedIssue(issue=issue, subject=context["subject"], preheader=context["preheader"],
                          html=html, text=text, marker=marker, dropped_cards=dropped,
                          notes=notes)
+
+
+def _sent_size(html: str, marker: str) -> int:
+    """The HTML's size as a recipient gets it: each placeholder may grow by up to
+    PERSONAL_ROOM bytes (a long unsubscribe link, a name)."""
+    return len(html.encode()) + html.count(f"%%digest:{marker}:") * PERSONAL_ROOM
 
 
 def unrenderable(issue: CuratedIssue, config: Config, templates: Templates
@@ -233,8 +241,9 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
     accent = config.layout.accent_color
     headline = issue.big_story.title if issue.big_story else (
         issue.placed[0].title if issue.placed else "")
-    subject = nl.subject.format(name=nl.name, headline=headline, number=issue.number,
-                                date=long_date(issue.date, nl.language))
+    # A feed's title can be any length: the subject line takes a readable part of it.
+    subject = nl.subject.format(name=nl.name, headline=cut(headline, MAX_HEADLINE),
+                                number=issue.number, date=long_date(issue.date, nl.language))
     intro = nl.intro.replace("{name}", nl.name)
     copyright_line = nl.copyright or f"© {issue.date.year} {nl.name}"
     return {

@@ -254,3 +254,23 @@ def test_a_missing_partial_says_where_it_looked(two_feeds: Path, tmp_path: Path)
     assert "template blocks/nope.mjml.j2 not found (included from" in result.output
     assert f"looked in: {mine}" in result.output and "digest/templates" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_huge_title_gives_a_readable_subject_and_short_header_lines(
+        feed_server: FeedServer, write_config, tmp_path: Path):
+    word = "Breaking" + "x" * 5000  # no space to fold at
+    body = rss(4, "Wire").replace(b"<title>Wire 0: exports grew 0.0% in the month</title>",
+                                  f"<title>{word} {word}</title>".encode())
+    feed_server.routes["/w.xml"] = Route(body)
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}])
+    path.write_text(path.read_text("utf-8").replace(
+        "[editor]\n", '[editor]\npin = ["https://news.example.com/wire/0"]\n', 1), "utf-8")
+    result = run(path, "build")
+    assert result.exit_code == 0, result.output
+    folder = next((tmp_path / "outbox").iterdir())
+    eml = (folder / "message.eml").read_bytes()
+    head = eml.partition(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    subject = email.message_from_bytes(eml, policy=policy.default)["Subject"]
+    assert subject.startswith("The China Connection: Breakingxxx") and subject.endswith("[…]")
+    assert len(subject) <= 200
