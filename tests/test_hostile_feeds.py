@@ -37,10 +37,11 @@ POISON = [
     ("c1-ref", b"&#x80;"), ("c1", "\x9b".encode()),
     ("surrogate-ref", b"&#xD800;"), ("low-surrogate-ref", b"&#xdfff;"),
     ("surrogate-raw", b"\xed\xa0\x80"),
+    ("beyond-unicode-ref", b"&#x110000;"), ("huge-ref", b"&#99999999999999999999;"),
 ]
 WORDS = ["Harbour", "Copper", "Lantern", "Orchard", "Granite", "Meadow", "Falcon", "Quarry",
          "Willow", "Summit", "Cobalt", "Marble", "Juniper", "Tundra", "Saffron", "Beacon",
-         "Cedar", "Delta"]
+         "Cedar", "Delta", "Ember", "Fjord"]
 
 
 def headline(i: int, c: bytes = b"") -> bytes:
