@@ -79,7 +79,9 @@ def curate_issue(
         by_title[key] = article
         group.append((key, article))
 
-    if len(unique) < config.schedule.min_new_items or not unique:
+    if not unique:
+        return NothingToBuild("no new articles; no issue built", 0)
+    if len(unique) < config.schedule.min_new_items:
         return NothingToBuild(
             f"{len(unique)} new article(s), fewer than [schedule] min_new_items = "
             f"{config.schedule.min_new_items}; no issue built",

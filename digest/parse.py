@@ -49,12 +49,14 @@ def parse_feed(
 ) -> list[Article]:
     """Parse a fetched feed body. Raises FeedError if it is not a feed at all."""
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if not data.strip():
+        raise FeedError(f"feed {feed.name!r} ({feed.url}) is empty; check its url in [[feeds]]")
     if base_url.startswith(("http://", "https://")):
         response_headers.setdefault("content-location", base_url)
     data = clean_feed_bytes(data, response_headers.get("content-type", "").lower())
     parsed = feedparser.parse(data, response_headers=response_headers, sanitize_html=False,
                               resolve_relative_uris=False)
-    if not parsed.version and not parsed.entries:
+    if not parsed.get("version") and not parsed.get("entries"):
         kind = response_headers.get("content-type", "").split(";")[0] or "unknown content"
         detail = f" ({parsed.bozo_exception})" if parsed.get("bozo_exception") else ""
         raise FeedError(

@@ -49,3 +49,16 @@ def test_a_device_as_the_recipient_list_is_a_config_error(write_config, tmp_path
     result = run(path, "build", "--preview")
     assert result.exit_code == 2, result.output
     assert "[delivery] recipients_file: /dev/zero is not a regular file" in result.output
+
+
+def test_an_empty_feed_file_is_named_as_empty(write_config, tmp_path: Path):
+    (tmp_path / "empty.xml").write_bytes(b"")
+    path = write_config([{"url": "empty.xml", "name": "Empty"}],
+                        extra="[schedule]\nmin_new_items = 0\n")
+    path.write_text(path.read_text("utf-8").replace("[schedule]\nmin_new_items = 3\n", ""),
+                    "utf-8")
+    result = run(path, "build", "--preview")
+    assert result.exit_code == 0, result.output
+    assert "feed 'Empty' (empty.xml) is empty" in result.output
+    assert "AttributeError" not in result.output
+    assert "nothing to preview: no new articles; no issue built" in result.output
