@@ -16,6 +16,7 @@ from rich.text import Text
 
 from .cli_common import err, failures, get_config, out, warn
 from .config import Config
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .collect import FeedResult
@@ -124,16 +125,38 @@ def check(ctx: click.Context) -> None:
     """
     from .collect import local_path
     from .render import check_templates
+    from .tokens import load_secret
 
     config = get_config(ctx)
     with failures():
         check_templates(config)
+        check_dkim_key(config)
     missing = [f for f in config.feeds if not f.url.startswith(("http://", "https://"))
                and not local_path(f.url, config.base_dir).exists()]
     for feed in missing:
         warn(f"feed {feed.name!r}: {feed.url} does not exist yet")
+    try:  # a warning: check may run where the secrets are not set
+        load_secret(config)
+    except ConfigError as e:
+        warn(str(e))
     out.print(f"{config.source}: ok ({len(config.feeds)} feeds, delivery "
               f"{config.delivery.mode})")
+
+
+def check_dkim_key(config: Config) -> None:
+    """Load the [dkim] key and sign a test message with it, as `send` will."""
+    from .deliver.message import load_dkim, sign
+
+    key = load_dkim(config)
+    if key is None:
+        return
+    try:
+        sign(b"From: check@example.com\r\nSubject: check\r\n\r\ncheck\r\n", key)
+    except Exception as e:  # dkimpy raises binascii.Error, AssertionError, ... on junk
+        reason = " ".join(str(e).split())  # one line: dkimpy's messages have line breaks
+        if not reason.startswith("[dkim] key_file:"):
+            reason = f"[dkim] key_file: cannot sign with this key: {type(e).__name__}: {reason}"
+        raise ConfigError(reason) from None
 
 
 COMMANDS = (collect, build, check)

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from .config import CollectConfig, FeedConfig
+from .config import CollectConfig, FeedConfig, lower_scheme
 from .errors import FeedError
 from .fetch import Fetched, fetch_http
 from .hosts import Resolver, system_resolve
@@ -105,7 +105,7 @@ async def collect_feed(
 ) -> FeedResult:
     started = time.monotonic()
     try:
-        if feed.url.startswith(("http://", "https://")):
+        if lower_scheme(feed.url).startswith(("http://", "https://")):  # HTTP:// too
             fetched = await fetch_http(feed, state, client, settings, resolve)
         else:
             fetched = await asyncio.to_thread(_fetch_file, feed, state, settings, base_dir)
@@ -127,7 +127,7 @@ async def collect_feed(
 
 
 def local_path(url: str, base_dir: Path) -> Path:
-    if url.startswith("file:"):
+    if lower_scheme(url).startswith("file:"):
         return Path(unquote(urlsplit(url).path))
     path = Path(url).expanduser()
     return path if path.is_absolute() else base_dir / path

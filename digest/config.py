@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -15,6 +16,7 @@ import tomllib
 import types
 import typing
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -248,9 +250,34 @@ def load_config(path: Path | str | None = None) -> Config:
 
 def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
     config = _build(Config, data, where="", skip={"base_dir", "source"})
-    config = dataclasses.replace(config, base_dir=base_dir, source=source)
+    config = dataclasses.replace(_lower_schemes(config), base_dir=base_dir, source=source)
     _check(config)
     return config
+
+
+def lower_scheme(url: str) -> str:
+    """`HTTP://Example.com/x` -> `http://Example.com/x`: a URL's scheme is
+    case-insensitive (RFC 3986), and digest tells URLs from paths by the scheme."""
+    match = _SCHEME.match(url)
+    return url if match is None else match.group(1).lower() + url[match.end(1):]
+
+
+def _lower_schemes(config: Config) -> Config:
+    """Every URL the config gives, with its scheme in lower case, so the code that
+    reads `url.startswith("http://")` (collect, curate, the message builder) agrees."""
+    nl, editor, delivery = config.newsletter, config.editor, config.delivery
+    feeds = [dataclasses.replace(f, url=lower_scheme(f.url),
+                                 name=lower_scheme(f.name) if f.name == f.url else f.name)
+             for f in config.feeds]
+    return dataclasses.replace(
+        config, feeds=feeds,
+        newsletter=dataclasses.replace(nl, **{k: lower_scheme(getattr(nl, k)) for k in (
+            "web_url", "subscribe_url", "manage_url")}),
+        editor=dataclasses.replace(editor, pin=[lower_scheme(u) for u in editor.pin],
+                                   exclude=[lower_scheme(r) for r in editor.exclude]),
+        delivery=dataclasses.replace(delivery,
+                                     unsubscribe_url=lower_scheme(delivery.unsubscribe_url)),
+    )
 
 
 def _build(cls: type, data: Any, where: str, skip: frozenset[str] | set[str] = frozenset()) -> Any:
@@ -377,7 +404,25 @@ _ONE_LINE = {
     "dkim": ("key_file", "selector", "domain"),
     "state": ("path",),
 }
+# The only control characters allowed (see _check_text): line breaks and tabs in text
+# that may run over several lines, and tabs between the fields of a crontab line.
+_ALLOWED_CONTROLS = {"[newsletter] intro": "\t\n\r", "[newsletter] dek": "\t\n\r",
+                     "[newsletter] postal_address": "\t\n\r", "[schedule] issue": "\t"}
+# Longest values that go into one header line unfolded (SMTP allows 998 characters):
+# a URL or a quoted name without spaces cannot be folded. The README lists the same.
+MAX_CHARS = {"[newsletter] name": 200, "[newsletter] subject": 200,
+             "[delivery] unsubscribe_url": 800, "[delivery] list_id": 300}
+MAX_DISPLAY_NAME = 200  # in [delivery] from and reply_to
+MAX_HEADER_LINE = 998
+TOKEN_CHARS = 100  # {token} for an address of up to 59 characters (tokens.make_token)
 SUBJECT_FIELDS = ("name", "headline", "number", "date")
+# {number} takes an integer format: zero padding, a width up to 99, grouping, 'd'.
+_NUMBER_SPEC = re.compile(r"0?[1-9]?[0-9]?[,_]?d?")
+SUBJECT_TRIAL_NUMBERS = (1, 7, 10**6)
+_LDH_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LDH_LABEL}(?:\.{_LDH_LABEL})*")  # a DKIM selector too
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_SCHEME = re.compile(r"(https?|file|mailto):", re.IGNORECASE)
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -389,6 +434,8 @@ def _check(config: Config) -> None:
     """Checks beyond each value's type: ranges, formats, and text that reaches mail
     headers, paths and links. Whatever passes here, build can use."""
     _check_one_line(config)
+    _check_text(config)
+    _check_lengths(config)
     _check_newsletter(config.newsletter)
     _check_numbers(config)
     _check_links(config)
@@ -442,12 +489,19 @@ def _check(config: Config) -> None:
         raise ConfigError(
             f"[smtp] security: {config.smtp.security!r}; use 'tls', 'starttls' or 'none'"
         )
+    _check_host("[smtp] host", config.smtp.host, ip_ok=True, like="'smtp.example.com'")
     dkim = config.dkim
     given = [k for k in ("key_file", "selector", "domain") if getattr(dkim, k)]
     if given and len(given) < 3:
         missing = [k for k in ("key_file", "selector", "domain") if k not in given]
         raise ConfigError(f"[dkim] {', '.join(missing)}: missing; DKIM signing needs "
                           "key_file, selector and domain (or none of them)")
+    if given:
+        if not (_HOSTNAME.fullmatch(dkim.selector) and len(dkim.selector) <= 253):
+            raise ConfigError(f"[dkim] selector: {dkim.selector!r} is not a DNS name; write "
+                              "labels of letters, digits and '-' joined by dots, like 's1' or "
+                              "'news.2026'")
+        _check_host("[dkim] domain", dkim.domain, ip_ok=False, like="'example.com'")
     for key, most in DURATION_LIMITS.items():
         at = f"[schedule] {key}"
         if parse_duration(getattr(config.schedule, key), at) > most:
@@ -488,6 +542,95 @@ def _check_one_line(config: Config) -> None:
         if bad is not None:
             raise ConfigError(f"{at}: contains control character U+{ord(bad):04X} (a line "
                               "break, tab or the like); write it on one line")
+
+
+def _strings(obj: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """("[table] key", value) for every string in the config: each dataclass's str
+    fields, strings in lists (`key[i]`), nested tables and lists of tables."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = next((k for k, v in _ALIASES.items() if v == f.name), f.name)
+        if isinstance(value, str):
+            yield _at(where, key), value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            yield from _strings(value, f"[{where.strip('[]')}.{key}]" if where else f"[{key}]")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    yield f"{_at(where, key)}[{i}]", item
+                elif dataclasses.is_dataclass(item):
+                    yield from _strings(item, f"{_TABLE_KEYS.get(key, key)} #{i + 1}")
+
+
+def _check_text(config: Config) -> None:
+    """No control characters (but line breaks and tabs in multi-line text), no
+    noncharacters and no bidi overrides or isolates in any string: they reach the
+    MJML (which fails on them), headers and the terminal, or reorder what is shown."""
+    for at, value in _strings(config):
+        allowed = _ALLOWED_CONTROLS.get(at, "")
+        for c in value:
+            cp = ord(c)
+            if unicodedata.category(c) == "Cc" and c not in allowed:
+                what = "control character"
+            elif 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE:
+                what = "noncharacter"
+            elif c in _BIDI_CONTROLS:
+                what = "bidi override or isolate"
+            else:
+                continue
+            hint = (" (line breaks and tabs only go in [newsletter] intro, dek and "
+                    "postal_address)") if c in "\t\n\r" else ""
+            raise ConfigError(f"{at}: contains {what} U+{cp:04X}; remove it{hint}")
+
+
+def _check_lengths(config: Config) -> None:
+    values = dict(_strings(config))
+    for at, most in MAX_CHARS.items():
+        if len(values[at]) > most:
+            raise ConfigError(f"{at}: {len(values[at])} characters; at most {most}, as it "
+                              "goes into a mail header; shorten it")
+    delivery = config.delivery
+    url, mailto = delivery.unsubscribe_url, delivery.unsubscribe_mailto
+    if url and mailto:  # both in one List-Unsubscribe line (see deliver.message)
+        line = (len("List-Unsubscribe: <>, <mailto:?subject=unsubscribe>\r\n") + len(mailto)
+                + len(url.replace("{token}", "x" * TOKEN_CHARS)))
+        if line > MAX_HEADER_LINE:
+            raise ConfigError(f"[delivery] unsubscribe_url: with unsubscribe_mailto the "
+                              f"List-Unsubscribe header would be about {line} characters, "
+                              f"over SMTP's {MAX_HEADER_LINE}; shorten one of them")
+
+
+def _check_host(at: str, host: str, *, ip_ok: bool, like: str) -> None:
+    """A host name (letters, digits and '-' in labels of at most 63, at most 253 in
+    all), or with `ip_ok` an IPv4 or IPv6 address."""
+    if ip_ok:
+        try:
+            ipaddress.ip_address(host)
+            return
+        except ValueError:
+            pass
+    name = host.removesuffix(".") if ip_ok else host  # the root's dot: not in a DKIM d=
+    # A last label of digits only is no host name: 999.1.1.1 is a mistyped address.
+    if _HOSTNAME.fullmatch(name) and len(name) <= 253 and \
+            not name.rpartition(".")[2].isdigit():
+        return
+    if not host:
+        raise ConfigError(f"{at}: is empty; give a host name like {like}")
+    hint = ""
+    if not host.isascii():
+        try:
+            hint = (" (write an internationalized name in its ASCII form, "
+                    f"{host.encode('idna').decode('ascii')})")
+        except UnicodeError:
+            pass
+    what = "host name or IP address" if ip_ok else "domain name"
+    raise ConfigError(f"{at}: {_shown(host)} is not a {what}: use labels of letters, digits "
+                      f"and '-' (at most 63 each, 253 in all) joined by dots, like {like}"
+                      f"{hint}")
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _check_newsletter(nl: NewsletterConfig) -> None:
@@ -536,13 +679,21 @@ def _check_subject(nl: NewsletterConfig) -> None:
     for name, spec in fields:
         if name not in SUBJECT_FIELDS:
             raise ConfigError(f"{at}: unknown placeholder {{{name}}}; use {known}")
-        if "{" in spec or re.search(r"\d{4}", spec):
-            raise ConfigError(f"{at}: format {{{name}:{spec}}} won't do; write {{{name}}}")
-    try:
-        nl.subject.format(name=nl.name, headline="Headline", number=1,
-                          date="Wednesday, December 9, 2026")
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"{at}: {e}; write the placeholders as plain {known}") from None
+        if name == "number" and _NUMBER_SPEC.fullmatch(spec):
+            continue  # {number:03}, {number:,}
+        if spec:
+            fix = "{number}, {number:03} or {number:,}" if name == "number" else f"{{{name}}}"
+            raise ConfigError(f"{at}: format {{{name}:{spec}}} won't do; write {fix}")
+    for number in SUBJECT_TRIAL_NUMBERS:
+        try:
+            subject = nl.subject.format(name=nl.name, headline="Headline", number=number,
+                                        date="Wednesday, December 9, 2026")
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{at}: {e}; write the placeholders as plain {known}") from None
+        bad = next((c for c in subject if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+        if bad is not None:
+            raise ConfigError(f"{at}: gives control character U+{ord(bad):04X} in the "
+                              f"subject of issue #{number}; write the placeholders as {known}")
 
 
 def _check_numbers(config: Config) -> None:
@@ -608,9 +759,13 @@ def _check_addresses(config: Config) -> None:
         fix = "" if at != "[newsletter] name" else (
             " (it makes the default From header); set [delivery] from, quoting the name")
         try:
-            address = parse_mailbox(value, local_domain=True)[1]
+            name, address = parse_mailbox(value, local_domain=True)
         except AddressError as e:
             raise ConfigError(f"{at}: {e}; write one address like {like}{fix}") from None
+        if len(name) > MAX_DISPLAY_NAME:
+            raise ConfigError(f"{at}: the name is {len(name)} characters; at most "
+                              f"{MAX_DISPLAY_NAME}, as a mail header line has a length limit; "
+                              "shorten it")
         if address.key not in value.lower():  # sent as written: it must be the ASCII form
             raise ConfigError(f"{at}: {value!r}: write the address in its ASCII form, "
                               f"{address.email}")

@@ -28,8 +28,9 @@ def toml(data: dict[str, Any]) -> str:
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return str(v).lower()
-        if isinstance(v, str):
-            return json.dumps(v)
+        if isinstance(v, str):  # \UXXXXXXXX beyond the BMP: TOML has no surrogate pairs
+            return "".join(json.dumps(c)[1:-1] if ord(c) < 0x10000 else f"\\U{ord(c):08X}"
+                           for c in f'"{v}"'[1:-1]).join('""')
         if isinstance(v, date):  # datetimes too
             return v.isoformat()
         if isinstance(v, list):
@@ -109,6 +110,44 @@ BAD = [
     bad("newsletter.name", "Tab\there"),
     bad("newsletter.name", "Para\u2029graph"),
     bad("newsletter.name", ""),
+    bad("newsletter.name", "N" * 201, newsletter__slug="news"),  # subject and From
+    bad("newsletter.subject", "x" * 201),
+    bad("newsletter.subject", "{number:c}"),  # chr(1) in issue #1's Subject
+    bad("newsletter.subject", "{number:x}"),
+    bad("newsletter.subject", "{number:>5}"),
+    bad("newsletter.subject", "{number:100}"),
+    bad("newsletter.subject", "{name:>10}"),
+    bad("newsletter.subject", "{headline:.5}"),
+    bad("newsletter.subject", "{date:>40}"),
+    bad("newsletter.subject", "{headline!r:^9}"),
+    # no control character, noncharacter or bidi override in any text (they reach the
+    # MJML and crash it, or reorder what readers see)
+    bad("newsletter.dek", "Insights \x1b[31m"),
+    bad("newsletter.dek", "Next\x85line"),  # C1
+    bad("newsletter.intro", "Hello\x1b"),
+    bad("newsletter.intro", "Hello\x00"),
+    bad("newsletter.postal_address", "1 Road\x1b"),
+    bad("newsletter.postal_address", "1 Road\x7f"),  # DEL
+    bad("newsletter.copyright", "\x1b© Example"),
+    bad("newsletter.copyright", "© Example\nLine two"),  # line breaks: intro, dek, address
+    bad("newsletter.copyright", "©\tExample"),
+    bad("newsletter.dek", "Right-to-left \u202e override"),
+    bad("newsletter.intro", "Isolate \u2066x\u2069"),
+    bad("newsletter.web_url", "https://example.com/\u202e"),
+    bad("layout.labels", {"big_story": "Top\x1b"}, "[layout.labels] big_story"),
+    bad("layout.labels", {"read_more_link": "\ufdd0"}, "[layout.labels] read_more_link"),
+    bad("layout.labels", {"coming_up": "Soon\ufffe"}, "[layout.labels] coming_up"),
+    bad("layout.labels", {"need_to_know": "Know\U0001FFFF"}, "[layout.labels] need_to_know"),
+    bad("feeds.name", "Wire\x1b", "[[feeds]] #1 name"),
+    bad("feeds.name", "Wire\u202d", "[[feeds]] #1 name"),
+    bad("feeds.category", "World\x1b", "[[feeds]] #1 category"),
+    bad("feeds.category", "World\n", "[[feeds]] #1 category"),
+    bad("coming_up.event", "Trade data\x1b", "[[coming_up]] #1 event"),
+    bad("coming_up.event", "Trade \u2067data", "[[coming_up]] #1 event"),
+    bad("editor.boost", ["yuan", "tariff\x1b"], "[editor] boost[1]"),
+    bad("editor.exclude", ["\x1bcrypto"], "[editor] exclude[0]"),
+    bad("editor.exclude", ["crypto\ufdef"], "[editor] exclude[0]"),
+    bad("dkim.selector", "s1\u202e", dkim__key_file="dkim.pem", dkim__domain="example.com"),
     bad("newsletter.name", "Smith, Jones", delivery__from=""),  # default From: 2 addresses
     # only http(s) links from the editor
     bad("newsletter.web_url", "javascript:alert(1)"),
@@ -187,6 +226,7 @@ BAD = [
     bad("schedule.min_new_items", -1),
     bad("schedule.min_new_items", 1001),
     bad("schedule.issue", "every monday"),
+    bad("schedule.issue", "0 8 * * MON\n"),
     bad("schedule.timezone", "Nowhere/Land"),
     # [delivery]
     bad("delivery.mode", "fax"),
@@ -202,6 +242,14 @@ BAD = [
     bad("delivery.from", "group: digest@example.com;"),
     bad("delivery.reply_to", "editor"),
     bad("delivery.reply_to", "editor@example.com\n"),
+    # header lines of at most 998 characters: long names and URLs cannot be folded
+    bad("delivery.from", '"' + "N" * 201 + '" <digest@example.com>'),
+    bad("delivery.from", "N" * 201 + " <digest@example.com>"),
+    bad("delivery.reply_to", '"' + "E" * 201 + '" <editor@example.com>'),
+    bad("delivery.unsubscribe_url", "https://example.com/u?t={token}&p=" + "x" * 800),
+    bad("delivery.unsubscribe_url", "https://example.com/u/" + "x" * 700,  # with the mailto
+        delivery__unsubscribe_mailto="u@example.com?subject=" + "y" * 300),
+    bad("delivery.list_id", "N" * 290 + " <news.example.com>"),
     bad("delivery.recipients", ["ok@example.com", "a@example.com\r\nBcc: b@example.com"],
         "[delivery] recipients[1]"),
     bad("delivery.recipients_file", "subs\x00.csv"),
@@ -234,11 +282,31 @@ BAD = [
     bad("smtp.retry_delay", -1),
     bad("smtp.retry_delay", 3601),
     bad("smtp.host", "smtp.example.com\r\n"),
+    bad("smtp.host", "a" * 300),
+    bad("smtp.host", "a" * 64 + ".example.com"),
+    bad("smtp.host", ("a" * 63 + ".") * 4 + "com"),  # 259 characters
+    bad("smtp.host", "smtp example.com"),
+    bad("smtp.host", "smtp.example.com:25"),
+    bad("smtp.host", "smtp_relay.example.com"),
+    bad("smtp.host", "-smtp.example.com"),
+    bad("smtp.host", "smtp..example.com"),
+    bad("smtp.host", "[::1]"),
+    bad("smtp.host", "smtp.bücher.de"),  # write the xn-- form, as the message says
+    bad("smtp.host", ""),
     bad("smtp.username", "me\nRCPT TO:<x@example.com>"),
     bad("smtp.password_env", "pass word"),
     bad("smtp.ca_file", "ca\n.pem"),
     # [dkim]
     bad("dkim.selector", "s1\r\n"),
+    bad("dkim.selector", "s; x=1", dkim__key_file="dkim.pem", dkim__domain="example.com"),
+    bad("dkim.selector", "s_1", dkim__key_file="dkim.pem", dkim__domain="example.com"),
+    bad("dkim.selector", "s1.", dkim__key_file="dkim.pem", dkim__domain="example.com"),
+    bad("dkim.selector", "-s1", dkim__key_file="dkim.pem", dkim__domain="example.com"),
+    bad("dkim.domain", "exa mple.com", dkim__key_file="dkim.pem", dkim__selector="s1"),
+    bad("dkim.domain", "example.com; x=1", dkim__key_file="dkim.pem", dkim__selector="s1"),
+    bad("dkim.domain", "a" * 64 + ".com", dkim__key_file="dkim.pem", dkim__selector="s1"),
+    bad("dkim.domain", "10.0.0.1", dkim__key_file="dkim.pem", dkim__selector="s1"),
+    bad("dkim.key_file", "missing.pem", dkim__selector="s1", dkim__domain="example.com"),
     bad("dkim.key_file", "dkim.pem", "[dkim] selector, domain: missing"),
     # [state]
     bad("state.path", ""),
@@ -265,6 +333,23 @@ GOOD = [
     {"newsletter.language": "zh_Hans"},
     {"newsletter.language": "de"},
     {"newsletter.subject": "{name} #{number:03}: {headline!s} ({date}) {{literally}}"},
+    {"newsletter.subject": "{name} No. {number:,} / {number:_d} / {number:05,}"},
+    {"newsletter.subject": "x" * 194 + "{name}"},  # 200 characters
+    {"newsletter.name": "N" * 200, "newsletter.slug": "news"},
+    {"newsletter.intro": "Line one,\nline two;\r\n\tindented.", "newsletter.dek": "a\nb",
+     "newsletter.postal_address": "1 Example Road\nSingapore 000000"},
+    {"newsletter.copyright": "© 2026 Ünïcode 中文 — “quoted” 🙂"},
+    {"schedule.issue": "0\t8\t*\t*\tMON"},  # cron reads tabs between fields
+    {"delivery.from": '"' + "N" * 200 + '" <digest@example.com>',
+     "delivery.reply_to": "E" * 200 + " <editor@example.com>"},
+    {"delivery.unsubscribe_url": "https://example.com/u?t={token}&p=" + "x" * 766},  # 800
+    {"delivery.list_id": "N" * 281 + " <news.example.com>"},  # 300
+    {"smtp.host": "127.0.0.1"},
+    {"smtp.host": "::1"},
+    {"smtp.host": "2001:db8::25"},
+    {"smtp.host": "localhost"},
+    {"smtp.host": "SMTP-1.Example.com."},
+    {"smtp.host": ("a" * 63 + ".") * 3 + "a" * 61},  # 253 characters
     {"newsletter.slug": "china-connection-2"},
     {"newsletter.name": "中国连接"},  # slug falls back to "digest"
     {"newsletter.intro": "[Write to us](mailto:editor@example.com) or [read](http://x.example)"},
@@ -359,3 +444,93 @@ def test_every_number_has_a_range():
 def test_the_bundled_config_loads():
     config = load_config(ROOT / "config.toml")
     assert config.newsletter.slug == "the-china-connection"
+
+
+def test_a_key_file_that_is_no_key_fails_check(tmp_path: Path):
+    (tmp_path / "dkim.pem").write_text(
+        "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n", "ascii")
+    dkim = {"dkim.key_file": "dkim.pem", "dkim.selector": "s1", "dkim.domain": "example.com"}
+    result = check(tmp_path, dkim)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "[dkim] key_file" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    result = check(tmp_path, dkim)
+    assert result.exit_code == 0, result.output
+
+
+def test_check_warns_when_the_token_secret_is_not_set(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("NEWS_SECRET", raising=False)
+    settings = {"delivery.unsubscribe_url": "https://example.com/u?t={token}",
+                "delivery.secret_env": "NEWS_SECRET"}
+    result = check(tmp_path, settings)
+    assert result.exit_code == 0, result.output
+    assert "warning: [delivery] secret_env: environment variable NEWS_SECRET is not set" \
+        in result.output
+    assert "ok (1 feeds" in result.output
+    monkeypatch.setenv("NEWS_SECRET", "short")
+    result = check(tmp_path, settings)
+    assert result.exit_code == 0 and "NEWS_SECRET is 5 bytes" in result.output, result.output
+    monkeypatch.setenv("NEWS_SECRET", "k3Jd9sLq0PzX7vBn2MwRt5YcH8gUe4Af")
+    result = check(tmp_path, settings)
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_url_schemes_are_case_insensitive(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    data = config_with({"feeds.url": "HTTP://example.com/feed.xml",
+                        "newsletter.web_url": "HTTPS://example.com/latest",
+                        "editor.pin": ["Https://example.com/story"],
+                        "editor.exclude": ["HTTP://example.com/old", "Crypto"],
+                        "delivery.unsubscribe_url": "HTTPS://example.com/u"})
+    data["feeds"].append({"url": "File:feed.xml"})
+    path.write_text(toml(data), "utf-8")
+    config = load_config(path)
+    assert [f.url for f in config.feeds] == ["http://example.com/feed.xml", "file:feed.xml"]
+    assert config.feeds[1].name == "file:feed.xml"  # the default name is the url
+    assert config.newsletter.web_url == "https://example.com/latest"
+    assert config.editor.pin == ["https://example.com/story"]
+    assert config.editor.exclude == ["http://example.com/old", "Crypto"]
+    assert config.delivery.unsubscribe_url == "https://example.com/u"
+    result = CliRunner().invoke(main, ["--config", str(path), "check"])
+    assert result.exit_code == 0, result.output
+    assert "does not exist yet" in result.output and "example.com/feed" not in result.output
+    data["feeds"][1]["url"] = "http://EXAMPLE.com:80/feed.xml"  # the same feed as #1
+    path.write_text(toml(data), "utf-8")
+    result = CliRunner().invoke(main, ["--config", str(path), "check"])
+    assert result.exit_code == 2 and "[[feeds]] #2 url" in result.output, result.output
+
+
+def test_an_upper_case_http_feed_is_fetched_over_http(tmp_path: Path):
+    """collect itself reads the scheme case-insensitively (a FeedConfig made in code)."""
+    import httpx
+
+    from digest.collect import collect_feeds, local_path
+    from digest.config import CollectConfig, FeedConfig
+    from digest.hosts import Address
+
+    from .conftest import SAMPLES
+
+    body = next((SAMPLES / "feeds").glob("*.xml")).read_bytes()
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.url.scheme}://{request.headers['host']}{request.url.path}")
+        return httpx.Response(200, content=body, headers={"content-type": "application/xml"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    feed = FeedConfig(url="HTTP://feeds.example.com/feed.xml", name="Shouty")
+    [result] = collect_feeds([feed], {}, client, CollectConfig(), tmp_path,
+                             resolve=lambda host, port: [Address("93.184.216.34", "public")])
+    assert asked == ["http://feeds.example.com/feed.xml"]
+    assert result.status == "ok" and result.articles, result.error
+    assert local_path("FILE:///srv/feed.xml", tmp_path) == Path("/srv/feed.xml")
