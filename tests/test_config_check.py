@@ -342,7 +342,7 @@ GOOD = [
     {"schedule.issue": "0\t8\t*\t*\tMON"},  # cron reads tabs between fields
     {"delivery.from": '"' + "N" * 200 + '" <digest@example.com>',
      "delivery.reply_to": "E" * 200 + " <editor@example.com>"},
-    {"delivery.unsubscribe_url": "https://example.com/u?t={token}&p=" + "x" * 766},  # 800
+    {"delivery.unsubscribe_url": "https://example.com/u?t={token}&p=" + "x" * 566},  # 600
     {"delivery.list_id": "N" * 281 + " <news.example.com>"},  # 300
     {"smtp.host": "127.0.0.1"},
     {"smtp.host": "::1"},

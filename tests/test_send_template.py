@@ -120,3 +120,28 @@ def test_message_ids_are_keyed() -> None:
     ids = {make("<p>x</p>\n", "x\n", id_key=k).message_id(Recipient("zoe@example.org"))
            for k in ("a" * 32, "b" * 32)}
     assert len(ids) == 2
+
+
+def test_a_long_unsubscribe_pair_folds_between_its_targets() -> None:
+    long_url = "https://example.com/u?t={token}&p=" + "x" * 560
+    template = make("<p>x</p>\n", "x\n", unsubscribe_mailto="u@example.com")
+    template.unsubscribe_template = long_url
+    address = "a" * 64 + "@" + ".".join(["b" * 60] * 3) + ".example"
+    raw = template.render(Recipient(address))
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert msg["List-Unsubscribe"].count("<") == 2 and "mailto:u@example.com" in \
+        msg["List-Unsubscribe"]
+
+
+def test_a_bad_dkim_key_is_one_line_naming_the_key_file() -> None:
+    from digest.deliver.message import Dkim
+    from digest.errors import ConfigError
+
+    template = make("<p>x</p>\n", "x\n")
+    template.dkim = Dkim(b"news", b"example.com",
+                         b"-----BEGIN PRIVATE KEY-----\nnot base64 at all!\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(ConfigError, match=r"^\[dkim\] key_file: cannot sign with this key \(") as e:
+        template.wire(Recipient("a@example.com"))
+    assert "\n" not in str(e.value)

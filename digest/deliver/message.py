@@ -232,7 +232,12 @@ class MessageTemplate:
         if self.unsubscribe_mailto:
             mailto = self.unsubscribe_mailto
             targets.append(f"<mailto:{mailto}{'' if '?' in mailto else '?subject=unsubscribe'}>")
-        return f"List-Unsubscribe: {', '.join(targets)}\r\n".encode() if targets else b""
+        if not targets:
+            return b""
+        line = "List-Unsubscribe: " + ", ".join(targets)
+        if len(line) > 998:  # a URL cannot be folded, but the list can, between targets
+            line = "List-Unsubscribe: " + ",\r\n ".join(targets)
+        return line.encode() + CRLF
 
     def render(self, recipient: Recipient, *, stuffed: bool = False) -> bytes:
         """The whole message for one recipient (no DKIM signature)."""
@@ -290,5 +295,7 @@ def sign(message: bytes, key: Dkim) -> bytes:
     try:
         return dkim.sign(message, key.selector, key.domain, key.key, include_headers=headers,
                          linesep=CRLF)
-    except dkim.DKIMException as e:
-        raise ConfigError(f"[dkim] key_file: cannot sign with this key: {e}") from None
+    except Exception as e:  # noqa: BLE001 - dkimpy raises several kinds on a bad key
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(f"[dkim] key_file: cannot sign with this key ({reason}); give a "
+                          "PEM RSA or Ed25519 private key") from None
