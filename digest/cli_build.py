@@ -4,6 +4,7 @@ does not load httpx, feedparser or the renderer."""
 
 from __future__ import annotations
 
+import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,36 +26,60 @@ if TYPE_CHECKING:
 
 @contextmanager
 def progress_bar(config: Config, enabled: bool = True) -> Iterator[Callable[[FeedResult], None]]:
-    """A bar on stderr while feeds are fetched; a no-op when stderr is not a terminal."""
+    """A bar on stderr once fetching has taken more than a second; nothing when stderr
+    is not a terminal (cron, logs)."""
     if not enabled or not err.is_terminal:
         yield lambda result: None
         return
+    started = time.monotonic()
+    done = 0
     with Progress(TextColumn("fetching feeds"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), console=err, transient=True) as bar:
-        task = bar.add_task("", total=len(config.feeds))
-        yield lambda result: bar.update(task, advance=1, description=result.feed.name)
+                  TextColumn("{task.description}"), console=err, transient=True,
+                  auto_refresh=False) as bar:
+        task = bar.add_task("", total=len(config.feeds), visible=False)
+
+        def update(result: FeedResult) -> None:
+            nonlocal done
+            done += 1
+            slow = time.monotonic() - started > SHOW_BAR_AFTER
+            bar.update(task, completed=done, description=result.feed.name, visible=slow)
+            if slow:
+                bar.refresh()
+
+        yield update
 
 
-def print_collect(report: CollectReport) -> None:
-    table = Table(title=None, show_edge=False, header_style="bold")
-    for column in ("feed", "new", "seen", "status"):
-        table.add_column(column, justify="right" if column in ("new", "seen") else "left")
-    for feed in report.feeds:
-        status: str | Text = feed.status.replace("_", " ")
-        if feed.status == "error":
-            status = Text.assemble(("error", "red"), f" (failed {feed.failures}x in a row)")
-        table.add_row(feed.name, str(feed.new), str(feed.seen), status)
-    out.print(table)
+SHOW_BAR_AFTER = 1.0  # seconds: a quick collect shows no bar at all
+VERBOSE = click.option("-v", "--verbose", is_flag=True,
+                       help="Print a table with every feed (default: a summary line and the "
+                            "feeds that failed).")
+
+
+def print_collect(report: CollectReport, verbose: bool = False) -> None:
+    """A summary line and one warning per failing feed; with `verbose`, every feed in a
+    table (a thousand rows every hour is noise in a cron mail)."""
+    if verbose:
+        table = Table(title=None, show_edge=False, header_style="bold")
+        for column in ("feed", "new", "seen", "status"):
+            table.add_column(column, justify="right" if column in ("new", "seen") else "left")
+        for feed in report.feeds:
+            status: str | Text = feed.status.replace("_", " ")
+            if feed.status == "error":
+                status = Text.assemble(("error", "red"), f" (failed {feed.failures}x in a row)")
+            table.add_row(feed.name, str(feed.new), str(feed.seen), status)
+        out.print(table)
     for feed in report.feeds:
         if feed.error:
-            warn(feed.error)
+            warn(f"{feed.error} (failed {feed.failures}x in a row)"
+                 if feed.failures > 1 else feed.error)
     out.print(f"{report.new} new article(s) from {len(report.feeds)} feed(s)"
               + (f", {report.failed} failed" if report.failed else ""))
 
 
 @click.command()
+@VERBOSE
 @click.pass_context
-def collect(ctx: click.Context) -> None:
+def collect(ctx: click.Context, verbose: bool) -> None:
     """Fetch every feed and store new articles (no issue is built).
 
     \b
@@ -66,7 +91,7 @@ def collect(ctx: click.Context) -> None:
     config = get_config(ctx)
     with failures(), progress_bar(config) as on_feed:
         report = collect_locked(config, on_feed=on_feed)
-    print_collect(report)
+    print_collect(report, verbose)
 
 
 @click.command()
@@ -76,9 +101,10 @@ def collect(ctx: click.Context) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
 @click.option("--send", "send_after", is_flag=True,
               help="Then send the new issue over SMTP (as `digest send`).")
+@VERBOSE
 @click.pass_context
 def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool,
-          send_after: bool) -> None:
+          send_after: bool, verbose: bool) -> None:
     """Collect, curate, render and write the next issue to the outbox.
 
     Fewer new articles than [schedule] min_new_items means no issue (exit 0).
@@ -100,7 +126,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         else:
             result = pipeline.build(config, fetch=not no_collect, on_feed=on_feed)
     if result.collected:
-        print_collect(result.collected)
+        print_collect(result.collected, verbose)
     for note in result.notes:
         warn(note, "note")
     out.print(result.message)

@@ -62,3 +62,20 @@ def test_an_empty_feed_file_is_named_as_empty(write_config, tmp_path: Path):
     assert "feed 'Empty' (empty.xml) is empty" in result.output
     assert "AttributeError" not in result.output
     assert "nothing to preview: no new articles; no issue built" in result.output
+
+
+def test_collect_prints_a_summary_and_the_failures_and_a_table_only_when_asked(
+        write_config, tmp_path: Path):
+    (tmp_path / "ok.xml").write_text(
+        "<rss version='2.0'><channel><title>t</title><item><title>One</title>"
+        "<link>https://news.example.com/1</link></item></channel></rss>", "utf-8")
+    path = write_config([{"url": "ok.xml", "name": "Fine feed"},
+                         {"url": "missing.xml", "name": "Gone feed"}])
+    quiet = run(path, "collect")
+    assert quiet.exit_code == 0, quiet.output
+    assert "Fine feed" not in quiet.output  # no row per feed
+    assert "feed 'Gone feed': file" in quiet.output and "not found" in quiet.output
+    assert quiet.output.rstrip().endswith("1 new article(s) from 2 feed(s), 1 failed")
+    again = run(path, "collect", "--verbose")
+    assert "Fine feed" in again.output and "status" in again.output
+    assert "(failed 2x in a row)" in again.output
