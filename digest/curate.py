@@ -14,13 +14,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from difflib import SequenceMatcher
 
 from .config import Config, LayoutConfig
+from .dedupe import NearTitles
 from .models import Article, CuratedIssue, Decision, Event
 
 HALF_LIFE_HOURS = 72.0
-NEAR = 0.92  # title similarity above which two articles are one story
 STORY_BLOCKS = ("big_story", "need_to_know", "read_more")  # the blocks that take articles
 
 
@@ -62,22 +61,18 @@ def curate_issue(
     ranked = sorted(pool, key=lambda a: (-scores[a.id], a.title, a.id))
     unique: list[Article] = []
     by_url: dict[str, Article] = {}
-    by_title: dict[str, Article] = {}
-    by_numbers: dict[tuple[str, ...], list[tuple[str, Article]]] = {}
+    # One story: the same canonical URL, or a title alike but for case, punctuation or a
+    # few letters, with the same figures ("exports rose 5%" and "... 7%" are two).
+    # The higher-scoring copy, met first, is kept.
+    titles: NearTitles[Article] = NearTitles(a.title for a in ranked)
     for article in ranked:
-        key = _title_key(article.title)
-        # Only titles with the same figures can be one story: "exports rose 5%" and
-        # "exports rose 7%" are two. This also keeps the fuzzy pass near-linear.
-        group = by_numbers.setdefault(tuple(re.findall(r"\d+", key)), [])
-        twin = ((by_url.get(article.url) if article.url else None)
-                or by_title.get(key) or _near_title(key, group))
+        twin = (by_url.get(article.url) if article.url else None) or titles.twin(article.title)
         if twin:
             drop(article, "duplicate", f"same story as {twin.url}")
             continue
         unique.append(article)
         by_url.setdefault(article.url, article)
-        by_title[key] = article
-        group.append((key, article))
+        titles.add(article.title, article)
 
     if not unique:
         return NothingToBuild("no new articles; no issue built", 0)
@@ -181,19 +176,4 @@ def _excluded_by(article: Article, rules: Sequence[str]) -> str | None:
                 return rule
         elif re.search(rf"\b{re.escape(rule.lower())}\b", text):
             return rule
-    return None
-
-
-def _title_key(title: str) -> str:
-    return re.sub(r"[^\w]+", " ", title.lower()).strip()
-
-
-def _near_title(key: str, kept: list[tuple[str, Article]]) -> Article | None:
-    """A kept article whose title differs from this one only slightly."""
-    matcher = SequenceMatcher(None, b=key, autojunk=False)
-    for other, article in kept:
-        matcher.set_seq1(other)
-        if (matcher.real_quick_ratio() >= NEAR and matcher.quick_ratio() >= NEAR
-                and matcher.ratio() >= NEAR):
-            return article
     return None
