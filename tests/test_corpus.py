@@ -218,9 +218,11 @@ def run(config: Path, *args: str) -> Result:
     return result
 
 
-def project(folder: Path, feeds: Iterable[tuple[str, str]]) -> Path:
-    """A config in `folder` reading `feeds` (url, name); names are the corpus file names."""
-    lines = [CONFIG]
+def project(folder: Path, feeds: Iterable[tuple[str, str]], exclude: Iterable[str] = ()) -> Path:
+    """A config in `folder` reading `feeds` (url, name); names are the corpus file names.
+    `exclude` goes to [editor] exclude."""
+    rules = json.dumps(list(exclude))
+    lines = [CONFIG.replace("max_age_days = 0\n", f"max_age_days = 0\nexclude = {rules}\n")]
     for url, name in feeds:
         lines += ["[[feeds]]", f"url = {json.dumps(url)}", f"name = {json.dumps(name)}", ""]
     config = folder / "config.toml"
@@ -270,7 +272,11 @@ class Collected:
 def whole(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collected]:
     """The whole corpus collected once into one state database."""
     folder = tmp_path_factory.mktemp("whole")
-    config = project(folder, local_feeds(sorted(INDEX)))
+    # The 6,000,000-character title the quadratic blowup expands to is collected and
+    # checked (test_feed_collects_as_expected) but left out of curation: near-duplicate
+    # matching spends ~40 s on it per build (a finding, see KNOWN).
+    config = project(folder, local_feeds(sorted(INDEX)),
+                     exclude=["feed:xml-quadratic-blowup.xml"])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DIGEST_SECRET", TEST_SECRET)
         output = run(config, "collect").output
@@ -305,6 +311,11 @@ KNOWN: dict[str, str] = {
     "enc-unknown-name.xml": "finding: an unknown encoding name in the XML declaration makes "
                             "parse._media_by_entry's ET.fromstring raise LookupError (only "
                             "ParseError and ValueError are caught), so the feed fails",
+    "xml-quadratic-blowup.xml": "finding: a 21 KB feed whose DTD entity is referenced 300 "
+                                "times is stored with a 6,000,000-character title (entity "
+                                "expansion is not refused or bounded; [collect] max_bytes "
+                                "caps only the bytes fetched), and curate's near-duplicate "
+                                "index then costs ~40 s CPU per build",
     "fld-only-description.xml": "finding: items with no title, link, guid or date all get one "
                                 "id (a hash of title + published), so only the first is stored",
 }
@@ -316,12 +327,15 @@ def _feed_params() -> Iterator[Any]:
         yield pytest.param(name, marks=marks, id=name)
 
 
-@pytest.mark.parametrize("name", _feed_params())
+@pytest.mark.parametrize("name", list(_feed_params()))
 def test_feed_collects_as_expected(name: str, whole: Collected):
     """ok feeds: status ok and the expected number of articles stored; not-a-feed files:
     a failed feed whose message names it and is not an internal error."""
     meta = INDEX[name]
     status, error = whole.health[name]
+    # Nothing stored from a feed is longer than the feed: no entity amplification.
+    size = (CORPUS / name).stat().st_size
+    assert [len(a.title) for a in whole.stored.get(name, []) if len(a.title) > size] == []
     if status == "error":
         assert name in (error or ""), f"the error does not name the feed: {error}"
     if meta["expect"] == "ok":
