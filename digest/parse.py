@@ -35,6 +35,10 @@ IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.I)
 TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
 MIN_PICTURE_PX = 100  # a declared width or height below this is a pixel or a rule
 WEB = ("http", "https")
+# Field caps (characters): far above any real headline or story, far below what an
+# entity-expanding feed can produce. A body over MAX_BODY is dropped, not cut mid-tag.
+MAX_TITLE, MAX_LINE, MAX_SUMMARY, MAX_BODY = 1_000, 300, 20_000, 500_000
+MAX_RAW_HTML = 50_000
 _DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>")
 
 ALLOWED_TAGS = {
@@ -74,10 +78,10 @@ def parse_feed(
 
 
 def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool) -> Article:
-    link = urljoin(base, clean_line(entry.get("link", "") or "").strip())
-    guid = entry.get("id") or link or hashlib.sha256(
-        (entry.get("title", "") + entry.get("published", "")).encode("utf-8", "replace")
-    ).hexdigest()
+    link = _join(base, clean_line(entry.get("link", "") or "").strip())
+    guid = entry.get("id") or link or hashlib.sha256("\n".join(
+        str(dict.get(entry, k) or "") for k in ("title", "published", "updated", "summary")
+    ).encode("utf-8", "replace")).hexdigest()
     article_id = hashlib.sha256(f"{feed.url}\n{guid}".encode("utf-8", "replace")).hexdigest()[:20]
 
     body_raw, body_type = _body(entry)
@@ -91,7 +95,6 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
     if not summary:
         summary = html_to_text(body_html)
 
-    published = entry.get("published_parsed") or entry.get("updated_parsed")
     tags = entry.get("tags") or []
     category = feed.category or (tags[0].get("term") or tags[0].get("label") or "" if tags else "")
     title = _plain(entry.get("title", "") or "", _type(entry, "title_detail"))
@@ -102,14 +105,39 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         # Only web links: a javascript:, data: or file: "link" from a feed never reaches a
         # reader.
         url=clean_line(canonical_url(link)) if _has_scheme(link, WEB) else "",
-        title=clean_line(title) or "(untitled)",
-        summary=clean_text(summary),
-        body_html=clean_text(body_html),
-        category=clean_line(category).strip(),
-        author=clean_line(_plain(entry.get("author", "") or "", "text/html")),
+        # Capped: a feed's entities can expand a small file into a huge field.
+        title=clean_line(title)[:MAX_TITLE] or "(untitled)",
+        summary=clean_text(summary)[:MAX_SUMMARY],
+        body_html=clean_text(body_html)[:MAX_BODY] if len(body_html) <= MAX_BODY else "",
+        category=clean_line(category).strip()[:MAX_LINE],
+        author=clean_line(_plain(entry.get("author", "") or "", "text/html"))[:MAX_LINE],
         image=_image(media, body_html, base, local),
-        published=datetime.fromtimestamp(timegm(published), UTC) if published else None,
+        published=_published(entry),
     )
+
+
+def _join(base: str, link: str) -> str:
+    """`link` made absolute; "" for no link, or one urljoin refuses (`http://[::1`),
+    which would otherwise cost the whole feed."""
+    if not link:
+        return ""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
+
+
+def _published(entry: Any) -> datetime | None:
+    """`published`, else `updated`; None when absent or out of datetime's range (year 0,
+    year 10000 in UTC). Read without feedparser's deprecated updated->published mapping."""
+    for key in ("published_parsed", "updated_parsed"):
+        parsed = dict.get(entry, key)
+        if parsed:
+            try:
+                return datetime.fromtimestamp(timegm(parsed), UTC)
+            except (OverflowError, ValueError, OSError):
+                return None
+    return None
 
 
 def _has_scheme(url: str, schemes: tuple[str, ...]) -> bool:
@@ -135,6 +163,10 @@ def _body(entry: Any) -> tuple[str, str]:
 
 
 def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
+    # The sanitizer's time grows with the square of the nesting depth (100,000 nested
+    # <div>s took minutes): only the first MAX_RAW_HTML characters are read, which is far
+    # more than an issue ever shows of a story.
+    raw = raw[:MAX_RAW_HTML]
     if "html" not in content_type:  # text/plain is not sanitized by feedparser: escape it
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
         return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
@@ -143,7 +175,7 @@ def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
 
     def absolute(tag: str, attr: str, value: str) -> str | None:
         if attr in ("href", "src"):
-            url = urljoin(base, clean_line(value).strip())
+            url = _join(base, clean_line(value).strip())
             return url if _has_scheme(url, links if attr == "href" else pictures) else None
         return value
 
@@ -152,7 +184,7 @@ def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
 
 
 def _plain(raw: str, content_type: str) -> str:
-    raw = clean_text(raw)  # before nh3, which would turn a NUL into U+FFFD
+    raw = clean_text(raw[:MAX_RAW_HTML])  # before nh3, which would turn a NUL into U+FFFD
     if "html" in content_type:
         raw = nh3.clean(raw, tags=set())
         raw = html.unescape(raw)
@@ -216,12 +248,14 @@ def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | Non
     declared smaller than MIN_PICTURE_PX in either dimension (a tracking pixel)."""
     schemes = WEB + ("file",) if local else WEB
     for picture in (*media.pictures, *_inline_pictures(body_html)):
-        url = urljoin(base, clean_line(picture.url).strip())
+        url = _join(base, clean_line(picture.url).strip())
         if not _has_scheme(url, schemes) or _tiny(picture):
             continue
-        caption = clean_text(picture.caption or media.caption)
-        return Image(url=clean_line(url), alt=clean_line(picture.alt or media.alt or caption),
-                     caption=caption, credit=clean_line(picture.credit or media.credit))
+        # Plain text only: markup in a media:title (`<!--<script>`) is not an alt text.
+        caption = _plain(picture.caption or media.caption, "text/html")
+        alt = _plain(picture.alt or media.alt, "text/html") or caption
+        return Image(url=clean_line(url), alt=clean_line(alt), caption=caption,
+                     credit=clean_line(_plain(picture.credit or media.credit, "text/html")))
     return None
 
 
@@ -262,7 +296,7 @@ def _media_by_entry(data: bytes, count: int, encoding: str) -> list[_Media] | No
 def _xml_root(data: bytes, encoding: str) -> ET.Element | None:
     try:
         return ET.fromstring(data)
-    except (ET.ParseError, ValueError):  # ValueError: expat cannot read big5, shift_jis...
+    except (ET.ParseError, ValueError, LookupError):  # expat lacks big5, shift_jis, ...
         pass
     # Read the text as feedparser decoded it, without the characters XML refuses (raw in
     # a non-UTF-8 feed) and without the declaration naming an encoding expat lacks.
@@ -273,7 +307,7 @@ def _xml_root(data: bytes, encoding: str) -> ET.Element | None:
     text = _DECLARATION.sub("", XML_INVALID.sub("", text).lstrip("\ufeff"), count=1)
     try:
         return ET.fromstring(text)
-    except (ET.ParseError, ValueError):
+    except (ET.ParseError, ValueError, LookupError):
         return None
 
 

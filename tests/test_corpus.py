@@ -291,34 +291,10 @@ def whole(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collected]:
 
 
 # Findings this corpus turned up that are not fixed yet: each case fails as marked.
-_BAD_DATE = ("finding: {what} makes parse._article raise ValueError "
-             "(datetime.fromtimestamp(timegm(...)) out of range), so the whole feed fails and "
-             "its good entries are lost")
-_FALLBACK = ("finding: an entry whose date feedparser cannot parse makes parse._article call "
-             "entry.get('updated_parsed'), which goes through feedparser's deprecated "
-             "published->updated mapping and warns; with warnings as errors (pytest) the "
-             "whole feed fails")
-KNOWN: dict[str, str] = {
-    "date-atom-year-0000.atom": _BAD_DATE.format(what="an Atom date in year 0"),
-    "date-atom-year-0001.atom": _BAD_DATE.format(what="0001-01-01T00:00:00+14:00 (year 0 "
-                                                      "in UTC)"),
-    "date-atom-year-9999.atom": _BAD_DATE.format(what="9999-12-31T23:59:59-12:00 (year "
-                                                      "10000 in UTC)"),
-    "date-dc-date.xml": _BAD_DATE.format(what="a dc:date of 0000-00-00"),
-    **{f"date-rss-{slug}.xml": _FALLBACK for slug in (
-        "empty", "feb-30", "garbage", "hour-25", "leap-second", "month-13", "negative-year",
-        "year-0000", "year-10000", "year-9999-minus-tz")},
-    "enc-unknown-name.xml": "finding: an unknown encoding name in the XML declaration makes "
-                            "parse._media_by_entry's ET.fromstring raise LookupError (only "
-                            "ParseError and ValueError are caught), so the feed fails",
-    "xml-quadratic-blowup.xml": "finding: a 21 KB feed whose DTD entity is referenced 300 "
-                                "times is stored with a 6,000,000-character title (entity "
-                                "expansion is not refused or bounded; [collect] max_bytes "
-                                "caps only the bytes fetched), and curate's near-duplicate "
-                                "index then costs ~40 s CPU per build",
-    "fld-only-description.xml": "finding: items with no title, link, guid or date all get one "
-                                "id (a hash of title + published), so only the first is stored",
-}
+# (Fixed and so removed: out-of-range dates, feedparser's deprecated date fallback, an
+# unknown encoding name, entity expansion into a 6,000,000-character title, items with
+# only a description sharing one id.)
+KNOWN: dict[str, str] = {}
 
 
 def _feed_params() -> Iterator[Any]:
@@ -498,10 +474,10 @@ def test_the_checker_sees_what_it_must():
         assert executable_markup(f"<html><body>{good}</body></html>") == [], good
 
 
-@pytest.mark.xfail(strict=True, reason="finding: alt text starting with '<!--' leaves "
-                   "premailer (libxml2's serializer) with its < and > unescaped, so a quoted "
-                   "alt attribute carries a raw <script> (inert, but a raw tag in the HTML)")
 def test_no_raw_markup_in_attribute_values(tmp_path: Path, monkeypatch):
+    """Alt text from a media:title of `<!--<script>...` kept a raw <script> in a quoted
+    attribute (premailer's serializer leaves values starting with '<!--' unescaped);
+    picture texts are plain text now."""
     monkeypatch.chdir(tmp_path)
     config = project(tmp_path, local_feeds(["san-html-comment-script.xml"]))
     run(config, "build", "--preview")

@@ -331,3 +331,34 @@ def test_different_feeds_are_fine(write_config, tmp_path: Path):
                            {"url": "https://feeds.example.com/rss", "name": "Three"},
                            {"url": "https://feeds.example.com/rss?page=2", "name": "Four"}])
     assert [f.name for f in load_config(config).feeds] == ["One", "Two", "Three", "Four"]
+
+
+def test_a_broken_link_or_deep_html_costs_one_story_not_the_feed_or_minutes(
+        feed_server, write_config, tmp_path):
+    """`http://[::1` made urljoin raise and lost the whole feed; 100,000 nested <div>s
+    kept the sanitizer busy for minutes (now it reads the first 50,000 characters)."""
+    import time
+
+    from click.testing import CliRunner
+
+    from digest.cli import main
+
+    from .conftest import Route
+
+    deep = "<div>" * 100_000 + "x" + "</div>" * 100_000
+    items = [
+        "<item><title>Bad link</title><link>http://[::1</link><guid>g1</guid></item>",
+        "<item><title>Bad picture</title><link>https://news.example.com/2</link>"
+        '<enclosure url="http://[::1/x.jpg" type="image/jpeg"/></item>',
+        f"<item><title>Deep</title><link>https://news.example.com/3</link>"
+        f"<description><![CDATA[{deep}]]></description></item>",
+        "<item><title>Fine</title><link>https://news.example.com/4</link></item>",
+    ]
+    feed_server.routes["/f.xml"] = Route(
+        f"<rss version='2.0'><channel><title>t</title>{''.join(items)}</channel></rss>".encode())
+    path = write_config([{"url": feed_server.url("/f.xml"), "name": "Odd"}])
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["--config", str(path), "collect"])
+    assert result.exit_code == 0, result.output
+    assert "4 new article(s) from 1 feed(s)" in result.output
+    assert time.monotonic() - started < 60  # minutes before; about a second now

@@ -39,15 +39,7 @@ from .test_corpus import (
     personalisation_problems,
 )
 
-pytestmark = [
-    pytest.mark.slow,  # about 30 s in all; CI runs it
-    # A date feedparser cannot parse sends parse._article through feedparser's deprecated
-    # published->updated mapping; as an error (our pytest default) that fails the whole
-    # feed, which would leave most examples with nothing to build. test_corpus marks the
-    # finding (KNOWN); here the warning is let pass as it is outside pytest.
-    pytest.mark.filterwarnings(
-        "ignore:To avoid breaking existing software:DeprecationWarning"),
-]
+pytestmark = [pytest.mark.slow]  # about 30 s in all; CI runs it
 
 SETTINGS = settings(
     max_examples=50,
