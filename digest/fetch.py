@@ -192,6 +192,13 @@ async def _read(feed: FeedConfig, state: FeedState | None, response: httpx.Respo
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_bytes:
         raise _too_big(feed, settings)
+    codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")
+               if c.strip() and c.strip().lower() != "identity"]
+    if len(codings) > 1:
+        # Each layer multiplies: 5 KB gzipped twice was 3 GB, unpacked in one piece
+        # before the size cap below could count it. No feed needs two.
+        raise FeedError(f"feed {feed.name!r} ({feed.url}): the server compressed the "
+                        f"response {len(codings)} times ({', '.join(codings)}); refused")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():  # decoded: the cap counts unzipped bytes

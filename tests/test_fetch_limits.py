@@ -164,6 +164,25 @@ def test_gzip_is_unzipped_and_the_size_cap_counts_unzipped_bytes(feed_server: Fe
     assert big.status == "error" and "larger than 50000 bytes" in big.error
 
 
+def test_a_response_compressed_twice_is_refused_before_it_is_unpacked(
+        feed_server: FeedServer, write_config):
+    """Two layers of gzip multiply: 5 KB became 3 GB in memory before the cap counted it."""
+    import resource
+
+    layered = gzip.compress(gzip.compress(b"\0" * 50_000_000))  # 50 MB in ~100 bytes
+    feed_server.routes["/layers.xml"] = Route(layered,
+                                              headers={"Content-Encoding": "gzip, gzip"})
+    feed_server.routes["/ok.xml"] = Route(rss(2, "Fine"))
+    path = write_config([{"url": feed_server.url("/layers.xml"), "name": "Layers"},
+                         {"url": feed_server.url("/ok.xml"), "name": "Fine"}])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    layers, fine = pipeline.collect_locked(load_config(path)).feeds
+    assert layers.status == "error" and "compressed the response 2 times" in layers.error
+    assert (fine.status, fine.new) == ("ok", 2)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 40_000  # nothing near the 50 MB inside was ever unpacked
+
+
 def test_redirects_are_followed_up_to_the_cap(feed_server: FeedServer, write_config):
     feed_server.routes["/feed.xml"] = Route(rss(2, "Moved"))
     for i in range(3):
