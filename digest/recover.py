@@ -42,6 +42,8 @@ def _adopt(store: Store, folder: IssueFolder) -> str:
         number=manifest.number, date=manifest.when, big_story=None, need_to_know=(),
         read_more=(), coming_up=(), decisions=keep, slot=manifest.slot,
     )
-    store.commit_issue(issue, manifest.subject, folder.path.name)
+    # Its delivery log may be gone too (a restored backup): never sent on its own.
+    store.commit_issue(issue, manifest.subject, folder.path.name, state="recovered")
     return (f"recovered issue #{issue.number} from {folder.path} (written before an "
-            "interrupted run could record it)")
+            "interrupted run could record it, or after the database backup in use); it is "
+            f"not sent automatically: if it never went out, run `digest send {issue.number}`")

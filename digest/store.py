@@ -247,14 +247,16 @@ class Store:
         row = self.conn.execute("SELECT * FROM issues WHERE number = ?", (number,)).fetchone()
         return IssueRecord(**dict(row)) if row else None
 
-    def commit_issue(self, issue: CuratedIssue, subject: str, outbox_path: str) -> None:
-        """Record a written issue and consume its articles, in one transaction."""
+    def commit_issue(self, issue: CuratedIssue, subject: str, outbox_path: str, *,
+                     state: str = "built") -> None:
+        """Record a written issue and consume its articles, in one transaction. State
+        `recovered`: adopted from the outbox, whether it was sent is unknown."""
         with self.transaction() as conn:
             conn.execute(
                 """INSERT INTO issues (number, slot, date, subject, outbox_path, state,
-                                       created_at) VALUES (?, ?, ?, ?, ?, 'built', ?)""",
+                                       created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 (issue.number, issue.slot, issue.date.isoformat(timespec="seconds"), subject,
-                 outbox_path, _iso(utcnow())),
+                 outbox_path, state, _iso(utcnow())),
             )
             conn.executemany(
                 """INSERT INTO issue_articles (issue_number, article_id, section, position,

@@ -189,3 +189,33 @@ def test_an_unrenderable_story_is_left_out_and_named(feed_server: FeedServer, wr
     shutil.rmtree(tmp_path / "outbox" / "preview", ignore_errors=True)
     again = run(path, "build", "--no-collect")  # the story was used up, not retried
     assert again.exit_code == 0 and "nothing new" in again.output
+
+
+def test_a_restored_backup_never_resends_an_issue_on_its_own(
+        feed_server: FeedServer, write_config, tmp_path: Path, smtp: SmtpServer):
+    """Send #1, back up, build and send #2, restore the backup: #2 comes back from the
+    outbox as `recovered`, and neither `build --send` nor `send` mails it again."""
+    feed_server.routes["/w.xml"] = Route(rss(6, "Wire"))
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
+                        extra=f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
+                              'security = "none"\n')
+    path.write_text(path.read_text("utf-8").replace("[delivery]\n",
+                                                    '[delivery]\nmode = "smtp"\n', 1), "utf-8")
+    db = tmp_path / ".digest" / "state.db"
+    assert "1 delivered" in run(path, "build", "--send").output
+    backup = tmp_path / "backup.db"
+    shutil.copy(db, backup)
+    feed_server.routes["/w.xml"] = Route(rss(12, "Wire"))
+    assert "1 delivered" in run(path, "build", "--send").output
+    assert len(smtp.handler.messages) == 2
+    for suffix in ("-wal", "-shm"):
+        (db.parent / (db.name + suffix)).unlink(missing_ok=True)
+    shutil.copy(backup, db)  # the operator restores last week's backup
+
+    result = run(path, "build", "--send")
+    assert result.exit_code == 0, result.output
+    assert "recovered issue #2" in result.output and "digest send 2" in result.output
+    sent = run(path, "send")
+    assert sent.exit_code == 0, sent.output
+    assert len(smtp.handler.messages) == 2  # #2 was not mailed again
+    assert "recovered" in run(path, "status", "2").output

@@ -114,7 +114,9 @@ def send_issue(
 def _pick_issue(store: Store, number: int | None) -> IssueRecord | None:
     if number is not None:
         return store.get_issue(number)
-    return next((i for i in reversed(store.issues()) if i.state != "sent"), None)
+    # A recovered issue may have gone out already: only `digest send N` sends it.
+    return next((i for i in reversed(store.issues()) if i.state not in ("sent", "recovered")),
+                None)
 
 
 @dataclass
