@@ -172,8 +172,10 @@ def test_redact_keeps_the_words_of_a_reply() -> None:
     secrets = secret_forms("digest", "s3cret")
     google = ("535-5.7.8 Username and Password not accepted. "
               "https://support.google.com/mail/?p=BadCredentials d2-20020a05ab1234gsmtp")
-    assert redact(google, secrets, auth=True) == google.replace("20020a05ab1234gsmtp",
+    assert redact(google, secrets, auth=True) == google.replace("d2-20020a05ab1234gsmtp",
                                                                 "[redacted]")
+    pieces = "535 AGRpZ2Vz dABzM2Ny M3QtUDRz cy93MHJk Kz8= rejected"  # 8 characters a line
+    assert redact(pieces, secrets, auth=True) == "535 " + "[redacted] " * 5 + "rejected"
     assert redact("535 5.7.8 AUTH PLAIN AGRpZ2VzdABzM2NyZXQ rejected: s3cret", secrets) == \
         "535 5.7.8 AUTH PLAIN [redacted] rejected: [redacted]"
     queued = "250 2.0.0 Ok: queued as 4Xyz12AbCdEfGh"  # not a reply to AUTH: kept

@@ -7,9 +7,9 @@ or the delivery log goes through `redact` first, which removes:
 - the password itself and the base64 forms in which smtplib sends it: AUTH PLAIN
   (`\\0user\\0password`, also with the user as authorization id), AUTH LOGIN
   (`password`), each with or without `=` padding;
-- in a reply to AUTH, any other long base64-looking token too (the server may have
-  re-encoded what it got): 12 or more characters of the base64 alphabet that are not
-  words (`BadCredentials`, `mechanism/credentials` stay).
+- in a reply to AUTH, every token that is not a plain word, a number or status code,
+  or a URL (the server may have re-encoded what it got, or cut it into short pieces
+  over several reply lines: `AGRpZ2Vz dABzM2Ny ...`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import base64
 import re
 
 MARK = "[redacted]"
-_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{12,}={0,2}(?![A-Za-z0-9+/=])")
 _WORD = r"(?:(?:[A-Z]?[a-z]+)+|[A-Z]+)"  # Password, CamelCase, AUTH: words, not base64
-_WORDS = re.compile(rf"{_WORD}(?:/{_WORD})*")
+# What a reply to AUTH may keep: codes (535, 5.7.8, 535-5.7.8), URLs, and words
+# (with / or - between them, in brackets, before punctuation).
+_KEEP = re.compile(rf"[\d.-]+|https?://\S+|[(\[\"']?{_WORD}(?:[/'-]{_WORD})*[)\]\"'.,:;!?]*")
 
 
 def secret_forms(username: str, password: str | None) -> tuple[str, ...]:
@@ -40,5 +41,5 @@ def redact(text: str, secrets: tuple[str, ...], *, auth: bool = False) -> str:
     for secret in secrets:
         text = text.replace(secret, MARK)
     if auth:
-        text = _TOKEN.sub(lambda m: m[0] if _WORDS.fullmatch(m[0]) else MARK, text)
+        text = " ".join(t if _KEEP.fullmatch(t) else MARK for t in text.split())
     return text
