@@ -229,13 +229,19 @@ def make_issue(
                       for i, (a, section, reason) in enumerate(left_out))
         curated = replace(curated, decisions=curated.decisions + extra)
         try:
-            return render_issue(curated, config, templates), notes
+            rendered = render_issue(curated, config, templates)
         except Exception as error:
             if isinstance(error, ConfigError) and not isinstance(error, InvalidMjml):
                 raise  # a template's own mistake (undefined name, self-include ...)
             bad = unrenderable(curated, config, templates)
             if not bad or len(bad) == len(curated.placed):
                 raise  # not the stories' fault: the template, or a bug
+        else:
+            if not rendered.issue.placed:  # the size budget dropped every card
+                return NothingToBuild(
+                    f"no story fits in [layout] max_html_kb = {config.layout.max_html_kb}; "
+                    "raise it or show more story blocks; no issue built", 0)
+            return rendered, notes
         for article in curated.placed:
             if article.id in bad:
                 reason = f"unrenderable: {bad[article.id]}"

@@ -180,10 +180,12 @@ def _sent_size(html: str, marker: str) -> int:
 def unrenderable(issue: CuratedIssue, config: Config, templates: Templates
                  ) -> dict[str, str]:
     """After a failed render: which placed articles fail on their own (article id ->
-    the reason). Each is tried alone as the only story of an otherwise empty issue."""
+    the reason). Each is tried as the only story of an otherwise empty issue."""
     bad: dict[str, str] = {}
-    for article in issue.placed:
-        alone = replace(issue, big_story=article, need_to_know=(), read_more=(),
+    for article in issue.placed:  # alone, in the block it was placed in
+        alone = replace(issue, big_story=article if article is issue.big_story else None,
+                        need_to_know=(article,) if article in issue.need_to_know else (),
+                        read_more=(article,) if article in issue.read_more else (),
                         decisions=())
         try:
             render_issue(alone, config, templates)

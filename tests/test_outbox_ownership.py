@@ -219,3 +219,40 @@ def test_a_restored_backup_never_resends_an_issue_on_its_own(
     assert sent.exit_code == 0, sent.output
     assert len(smtp.handler.messages) == 2  # #2 was not mailed again
     assert "recovered" in run(path, "status", "2").output
+
+
+def test_a_story_that_breaks_only_its_card_is_found_in_its_card(
+        feed_server: FeedServer, write_config, tmp_path: Path):
+    """The search for the story at fault tries each one in the block it was placed in:
+    a failure only the Read More card shows is still one story, not the whole build."""
+    from digest.render import package_templates
+
+    mine = tmp_path / "mine" / "blocks"
+    mine.mkdir(parents=True)
+    card = (package_templates() / "blocks" / "read_more.mjml.j2").read_text("utf-8")
+    (mine / "read_more.mjml.j2").write_text(
+        card.replace("{{ card.title }}</a>", "{{ card.title|safe }}</a>"), "utf-8")
+    body = rss(12, "Wire").replace(b"<title>Wire 11: exports grew 11.11% in the month</title>",
+                                   b"<title>Theta &amp;lt;!-- eight</title>")
+    feed_server.routes["/w.xml"] = Route(body)
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
+                        extra='[layout]\ntemplates_dir = "mine"\n')
+    result = run(path, "build")
+    assert result.exit_code == 0, result.output
+    assert "left out 'Theta <!-- eight' from feed 'Wire'" in result.output
+    manifest = issue_json(tmp_path / "outbox", "-1")
+    assert len(manifest["sections"]["read_more"]) == 6
+
+
+def test_a_budget_that_leaves_no_story_builds_no_issue(feed_server: FeedServer,
+                                                      write_config, tmp_path: Path):
+    feed_server.routes["/w.xml"] = Route(rss(20, "Wire"))
+    path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
+                        extra='[layout]\nblocks = ["masthead", "read_more", "footer"]\n'
+                              "max_html_kb = 10\n")
+    result = run(path, "build")
+    assert result.exit_code == 0, result.output
+    assert "nothing new: no story fits in [layout] max_html_kb = 10" in result.output
+    assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").iterdir())
+    again = run(path, "build", "--preview")  # nothing was used up
+    assert "no story fits" in again.output
