@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import httpx
 
 from .config import CollectConfig, FeedConfig
 from .errors import FeedError
-from .hosts import Address, Resolver
+from .hosts import Address, Resolver, system_resolve
 from .store import FeedState
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -103,8 +104,12 @@ async def _fetch(
 
 async def _addresses(feed: FeedConfig, url: httpx.URL, resolve: Resolver) -> list[Address]:
     port = url.port or (443 if url.scheme == "https" else 80)
+    host = _host(url)
     try:
-        addresses = list(await _in_daemon_thread(resolve, _host(url), port))
+        if resolve is system_resolve and _is_ip(host):  # nothing to look up: no thread
+            addresses = list(resolve(host, port))
+        else:
+            addresses = list(await _in_daemon_thread(resolve, host, port))
     except (OSError, UnicodeError, ValueError) as e:
         raise FeedError(f"feed {feed.name!r} ({feed.url}): cannot resolve {url.host!r}: "
                         f"{getattr(e, 'strerror', None) or e}; check the url") from None
@@ -215,6 +220,14 @@ def _too_big(feed: FeedConfig, settings: CollectConfig) -> FeedError:
         f"feed {feed.name!r} ({feed.url}): response larger than {settings.max_bytes} bytes; "
         "raise [collect] max_bytes if the feed really is that big"
     )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
