@@ -149,7 +149,7 @@ def check(ctx: click.Context) -> None:
     Example:
         digest --config newsletter.toml check
     """
-    from .collect import local_path
+    from .config import local_path
     from .render import check_templates
     from .tokens import load_secret
 

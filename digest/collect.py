@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
-from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from .config import CollectConfig, FeedConfig, lower_scheme
+from .config import CollectConfig, FeedConfig, local_path, lower_scheme
 from .errors import FeedError
 from .fetch import Fetched, fetch_http
 from .hosts import Resolver, system_resolve
@@ -124,13 +123,6 @@ async def collect_feed(
         return FeedResult(feed, "error", error=f"feed {feed.name!r} ({feed.url}): "
                           f"unexpected {type(e).__name__}: {e}",
                           seconds=time.monotonic() - started)
-
-
-def local_path(url: str, base_dir: Path) -> Path:
-    if lower_scheme(url).startswith("file:"):
-        return Path(unquote(urlsplit(url).path))
-    path = Path(url).expanduser()
-    return path if path.is_absolute() else base_dir / path
 
 
 def _fetch_file(

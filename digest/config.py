@@ -262,6 +262,21 @@ def lower_scheme(url: str) -> str:
     return url if match is None else match.group(1).lower() + url[match.end(1):]
 
 
+def local_path(url: str, base_dir: Path) -> Path:
+    """The file a local feed url names: a `file:` URL, or a path relative to the
+    config's folder (how collect reads it, and how duplicate feeds are told apart)."""
+    if lower_scheme(url).startswith("file:"):
+        return Path(unquote(urlsplit(url).path))
+    path = Path(url).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def web_netloc(scheme: str, netloc: str) -> str:
+    """A web URL's host part in one spelling: lower case, no default port."""
+    netloc = netloc.lower()
+    return netloc.removesuffix({"http": ":80", "https": ":443"}.get(scheme.lower(), "\0"))
+
+
 def _lower_schemes(config: Config) -> Config:
     """Every URL the config gives, with its scheme in lower case, so the code that
     reads `url.startswith("http://")` (collect, curate, the message builder) agrees."""
@@ -514,18 +529,17 @@ def _check(config: Config) -> None:
 def _feed_key(url: str, base_dir: Path) -> str:
     """One spelling per feed: a web URL with its scheme and host lower-cased and no
     default port; a path or file: URL as the file it names, resolved against the
-    config's folder the way collect.local_path reads it."""
+    config's folder (local_path)."""
     url = url.strip()
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unclosed [ in the host: compare it as written
         return url
-    if parts.scheme.lower() in ("http", "https"):
-        scheme = parts.scheme.lower()
-        netloc = parts.netloc.lower().removesuffix({"http": ":80", "https": ":443"}[scheme])
-        return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-    path = Path(unquote(parts.path)) if url.startswith("file:") else Path(url).expanduser()
-    return os.path.realpath(base_dir / path)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return urlunsplit((scheme, web_netloc(scheme, parts.netloc), parts.path or "/",
+                           parts.query, ""))
+    return os.path.realpath(local_path(url, base_dir))
 
 
 def _check_one_line(config: Config) -> None:

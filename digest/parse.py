@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import feedparser
 import nh3
 
-from .config import FeedConfig
+from .config import FeedConfig, web_netloc
 from .errors import FeedError
 from .models import Article, Image
 from .textclean import XML_INVALID, clean_feed_bytes, clean_line, clean_text
@@ -212,12 +212,8 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url.strip())
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                        if not TRACKING.match(k)])
-    netloc = parts.netloc.lower()
-    if (parts.scheme == "http" and netloc.endswith(":80")) or (
-        parts.scheme == "https" and netloc.endswith(":443")
-    ):
-        netloc = netloc.rsplit(":", 1)[0]
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+    return urlunsplit((parts.scheme.lower(), web_netloc(parts.scheme, parts.netloc),
+                       parts.path or "/", query, ""))
 
 
 @dataclass(frozen=True)
