@@ -115,6 +115,17 @@ def token_secret(monkeypatch: pytest.MonkeyPatch) -> str:
     return TEST_SECRET
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Issue #1 built once per test module from the bundled samples; send tests copy
+    it (tests/send_project.py). The secret at send time is the test's own."""
+    from .send_project import build_issue
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIGEST_SECRET", TEST_SECRET)
+        yield build_issue(tmp_path_factory.mktemp("built"))
+
+
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     server = FeedServer()

@@ -16,17 +16,10 @@ from digest.cli import main
 from digest.config import load_config
 from digest.deliver.smtp import send_issue
 
-from .send_project import build_issue, project
+from .send_project import project
 from .smtp_server import Recorder, SmtpServer
 
 SECRET = "test-secret-0123456789-0123456789-0123456789"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIGEST_SECRET", SECRET)
-        yield build_issue(tmp_path_factory.mktemp("built"))
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import policy
 from pathlib import Path
 
@@ -22,19 +22,12 @@ from digest.deliver.smtp import Progress, send_issue
 from digest.errors import DeliveryError
 from digest.tokens import make_token, open_token
 
-from .send_project import build_issue, project
+from .send_project import project
 from .smtp_server import Recorder, SmtpServer, self_signed
 
 SECRET = "test-secret-0123456789-0123456789-0123456789"
 HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
            "List-Unsubscribe-Post", "MIME-Version", "Content-Type")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIGEST_SECRET", SECRET)
-        yield build_issue(tmp_path_factory.mktemp("built"))
 
 
 @pytest.fixture(autouse=True)

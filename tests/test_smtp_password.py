@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from digest.config import load_config
 from digest.deliver.smtp import send_issue
 from digest.errors import DeliveryError
 
-from .send_project import build_issue, project
+from .send_project import project
 from .smtp_server import Recorder, free_port, self_signed
 
 SECRET = "test-secret-0123456789-0123456789-0123456789"
@@ -95,13 +94,6 @@ class EchoingServer(Controller):
 
     def factory(self) -> SMTP:
         return EchoingSMTP(self.handler, **self.SMTP_kwargs)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIGEST_SECRET", SECRET)
-        yield build_issue(tmp_path_factory.mktemp("built"))
 
 
 @pytest.fixture(autouse=True)
