@@ -29,6 +29,13 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    # The backlog is fixed when the socket binds: socketserver's 5 drops the SYNs of a
+    # client opening many connections at once, and each retry waits a second.
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class FeedServer:
     """A real HTTP server on 127.0.0.1 serving programmable routes; logs requests."""
 
@@ -40,6 +47,7 @@ class FeedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK wait per response
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 server.requests.append((self.path, dict(self.headers)))
@@ -79,8 +87,7 @@ class FeedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def static_route(self, path: str) -> Route | None:
