@@ -7,7 +7,7 @@ database records the issue and consumes its articles; if that fails the folder g
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -68,28 +68,35 @@ class BuildResult:
 def fetch_all(
     config: Config, states: dict[str, FeedState], client: httpx.AsyncClient | None,
     on_feed: Callable[[FeedResult], None] | None,
+    sink: Callable[[FeedResult], None] | None = None,
 ) -> list[FeedResult]:
     return collect_feeds(config.feeds, states, client, config.collect, config.base_dir,
-                         on_feed)
+                         on_feed, sink=sink)
 
 
 def collect(
     config: Config, store: Store, client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
-    """Fetch every feed and store new articles and feed health, in one transaction."""
+    """Fetch every feed and store new articles and feed health, in one transaction.
+
+    Each feed's articles are stored as soon as they are parsed (and then let go), so
+    the transaction is open while feeds are fetched; nothing is committed unless all of
+    it is."""
     previous = store.feed_states()
-    results = fetch_all(config, previous, client, on_feed)
     seen_at = utcnow()
     stamp = seen_at.isoformat(timespec="seconds")
-    reports = []
+    reports: dict[str, FeedReport] = {}
+
+    def keep(result: FeedResult) -> None:
+        state = feed_state_after(result, previous.get(result.feed.url), stamp)
+        store.save_feed_state(state)
+        new = store.add_articles(result.articles, seen_at)
+        reports[result.feed.url] = _report(result, new, state.failures)
+
     with store.transaction():
-        for result in results:
-            state = feed_state_after(result, previous.get(result.feed.url), stamp)
-            store.save_feed_state(state)
-            new = store.add_articles(result.articles, seen_at)
-            reports.append(_report(result, new, state.failures))
-    return CollectReport(tuple(reports))
+        results = fetch_all(config, previous, client, on_feed, sink=keep)
+    return CollectReport(tuple(reports[r.feed.url] for r in results))
 
 
 def collect_locked(
@@ -133,8 +140,9 @@ def build(
             now = clock.now(config.tz)
             done = published(config.outbox_path, config.newsletter.slug)
             number = store.next_issue_number(after=done.last_number)
-            candidates = store.unused_articles()
-            made = make_issue(candidates, config, templates, number, now, slot, done)
+            candidates = store.unused_articles(bodies=False)
+            made = make_issue(candidates, config, templates, number, now, slot, done,
+                              store.with_bodies)
             if isinstance(made, NothingToBuild):
                 return BuildResult("nothing", f"nothing new: {made.reason}",
                                    collected=report, notes=tuple(notes))
@@ -212,10 +220,14 @@ def preview(
 def make_issue(
     candidates: list[Article], config: Config, templates: Templates, number: int,
     now: datetime, slot: str | None, done: Published,
+    with_bodies: Callable[[Sequence[Article]], dict[str, Article]] | None = None,
 ) -> tuple[RenderedIssue, list[str]] | NothingToBuild:
     """Curate and render. Stories the outbox shows were published before are left out
     (decision `published_before`), and so is any story that cannot be rendered
-    (decision `unrenderable`): the issue goes on without it, and a note names it."""
+    (decision `unrenderable`): the issue goes on without it, and a note names it.
+
+    `with_bodies` fills in the body_html of the placed stories, for candidates loaded
+    without (see `Store.unused_articles`)."""
     repeats = [a for a in candidates if a.url in done.urls]
     pool = [a for a in candidates if a.url not in done.urls]
     left_out = [(a, "published_before", f"already in issue #{done.urls[a.url]}")
@@ -228,6 +240,12 @@ def make_issue(
         extra = tuple(Decision(a.id, section, len(curated.decisions) + i, reason)
                       for i, (a, section, reason) in enumerate(left_out))
         curated = replace(curated, decisions=curated.decisions + extra)
+        if with_bodies:
+            full = with_bodies(curated.placed)
+            curated = replace(
+                curated, big_story=full[curated.big_story.id] if curated.big_story else None,
+                need_to_know=tuple(full[a.id] for a in curated.need_to_know),
+                read_more=tuple(full[a.id] for a in curated.read_more))
         try:
             rendered = render_issue(curated, config, templates)
         except Exception as error:
