@@ -99,6 +99,7 @@ def parse_pool(feed_count: int) -> Iterator[ProcessPoolExecutor | None]:
     method = ("fork" if threading.active_count() == 1
               and "fork" in multiprocessing.get_all_start_methods() else "spawn")
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    pool.submit(int)  # forks every worker now, before the event loop starts any thread
     try:
         yield pool
     finally:
