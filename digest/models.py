@@ -12,6 +12,10 @@ class Image:
     alt: str = ""
     caption: str = ""
     credit: str = ""  # "Photographer | Agency"
+    # The size it is shown at in its slot, in CSS pixels (Outlook sizes an <img> by its
+    # width attribute); None until the images stage has measured it.
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(frozen=True)
