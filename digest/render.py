@@ -14,7 +14,6 @@ import functools
 import logging
 import re
 import secrets
-import textwrap
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -25,14 +24,30 @@ from markupsafe import Markup
 
 from .config import Config
 from .errors import ConfigError
+from .labels import ENGLISH, labels_for
 from .models import Article, CuratedIssue, RenderedIssue
 from .template_errors import invalid_mjml, template_errors
-from .text import cut, linkify, long_date, paragraphs, sentences, short_date, unlink
+from .text import (
+    Script,
+    clip,
+    cut,
+    linkify,
+    long_date,
+    paragraphs,
+    script_of,
+    sentences,
+    short_date,
+    unlink,
+    wrap,
+)
 
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
 DOCTYPE = "<!DOCTYPE html>"
 PERSONAL_ROOM = 300  # bytes one recipient's value may add where a placeholder stands
 MAX_HEADLINE = 150  # characters of a story's title in the subject line
+MAX_HERO_HEADLINE = 140  # characters of the big story's headline
+SUBJECT_CHARS = 80  # about what a phone's inbox shows
+PREHEADER_CHARS = 110
 _FIELD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -102,15 +117,49 @@ def make_environment(config: Config) -> jinja2.Environment:
     )
     language = config.newsletter.language
     env.filters["cut"] = cut
+    env.filters["clip"] = clip
     env.filters["sentences"] = sentences
     env.filters["short_date"] = lambda d: short_date(d, language)
-    env.filters["wrap"] = _wrap
+    env.filters["wrap"] = wrap
+    env.globals["script_of"] = _script_of
+    env.globals["card_row"] = card_row
     return env
 
 
-def _wrap(text: str, width: int = 72, indent: str = "") -> str:
-    return textwrap.fill(str(text), width=width, initial_indent=indent, subsequent_indent=indent,
-                         break_long_words=False, break_on_hyphens=False)
+def _script_of(item: Article | str) -> Script:
+    if isinstance(item, Article):
+        return script_of(f"{item.title} {item.summary}")
+    return script_of(str(item))
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """Minimum heights (px) that line up the parts of the cards in one row."""
+
+    kickers: bool
+    kicker_px: int
+    image_px: int
+    title_px: int
+    summary_px: int
+
+
+# A card's text is 230 px wide: about 24 columns of 17 px bold Georgia for a headline,
+# 33 of 14 px Georgia for an excerpt, 30 of 12 px Arial capitals for a kicker.
+_CARD_COLUMNS = {"title": 24, "summary": 33, "kicker": 30}
+
+
+def card_row(cards: list[Article], read_more_chars: int = 150) -> CardRow:
+    def lines(text: str, kind: str) -> int:
+        return len(wrap(text, _CARD_COLUMNS[kind]).splitlines()) if text else 0
+
+    images = [c.image.height or 0 for c in cards if c.image]
+    return CardRow(
+        kickers=any(c.category for c in cards),
+        kicker_px=19 * max(lines(c.category.upper(), "kicker") for c in cards),
+        image_px=max(images) if images and len(images) < len(cards) else 0,
+        title_px=23 * max(lines(clip(c.title, 150), "title") for c in cards),
+        summary_px=21 * max(lines(cut(c.summary, read_more_chars), "summary") for c in cards),
+    )
 
 
 @dataclass(frozen=True)
@@ -265,20 +314,20 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
     accent = config.layout.accent_color
     headline = issue.big_story.title if issue.big_story else (
         issue.placed[0].title if issue.placed else "")
-    # A feed's title can be any length: the subject line takes a readable part of it.
-    subject = nl.subject.format(name=nl.name, headline=cut(headline, MAX_HEADLINE),
-                                number=issue.number, date=long_date(issue.date, nl.language))
     intro = nl.intro.replace("{name}", nl.name)
     copyright_line = nl.copyright or f"© {issue.date.year} {nl.name}"
     return {
         "issue": issue,
         "newsletter": nl,
         "layout": config.layout,
-        "labels": config.layout.labels,
+        "labels": labels_for(nl.language, _label_overrides(config)),
         "blocks": config.layout.blocks,
         "accent": accent,
         "accent_dark": _darken(accent),
-        "subject": subject,
+        "accent_light": _lighten(accent),
+        "hero_headline_chars": MAX_HERO_HEADLINE,
+        "subject": _subject(nl.subject, headline, nl.name, issue.number,
+                            long_date(issue.date, nl.language)),
         "preheader": _preheader(issue),
         "preheader_padding": PREHEADER_PADDING,
         "issue_date": long_date(issue.date, nl.language),
@@ -297,9 +346,36 @@ def _story_paragraphs(story: Article, limit: int) -> list[str]:
     return paras or ([cut(story.summary, limit)] if story.summary else [])
 
 
+def _subject(pattern: str, headline: str, name: str, number: int, day: str) -> str:
+    """The subject line, at most about SUBJECT_CHARS: a feed's title can be any length,
+    and the subject takes the part of it that fits, cut at a word with '…'."""
+    def fill(text: str) -> str:
+        return pattern.format(name=name, headline=text, number=number, date=day)
+
+    full = fill(headline)
+    if len(full) <= SUBJECT_CHARS or "{headline}" not in pattern:
+        return full
+    room = max(30, SUBJECT_CHARS - (len(full) - len(headline)))
+    return fill(clip(headline, room))
+
+
 def _preheader(issue: CuratedIssue) -> str:
-    titles = [a.title for a in issue.placed[:3]]
-    return cut(" | ".join(titles), 100)
+    """The inbox preview: the Need-to-know headlines (the placed stories when there are
+    none), cut at a word with '…'."""
+    stories = list(issue.need_to_know) or list(issue.placed)
+    return clip(" · ".join(clip(a.title, 90) for a in stories[:4]), PREHEADER_CHARS)
+
+
+def _label_overrides(config: Config) -> dict[str, str]:
+    """[layout.labels] values an editor changed (the dataclass defaults are English)."""
+    given = vars(config.layout.labels)
+    return {k: v for k, v in given.items() if k in ENGLISH and v != ENGLISH[k]}
+
+
+def _lighten(color: str, amount: float = 0.55) -> str:
+    """The accent mixed with white: readable on a dark background."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(int(c + (255 - c) * amount) for c in (r, g, b)))
 
 
 def _darken(color: str, factor: float = 0.55) -> str:

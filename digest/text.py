@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from babel.dates import format_date
@@ -15,18 +16,26 @@ _AP_MONTHS = ["Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "
               "Oct.", "Nov.", "Dec."]
 
 
-def cut(text: str, limit: int) -> str:
-    """Cut on a word boundary at most `limit` characters in, ending with ' […]'."""
+def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
+    """Cut on a word boundary at most `limit` characters in, ending with ' […]' (joined
+    by a no-break space, so it never stands alone on a line)."""
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) <= limit:
         return text
-    room = max(0, limit - len(ELLIPSIS) - 1)
+    room = max(0, limit - len(ellipsis) - 1)
     head = text[:room + 1]
-    if " " in head:
+    if " " in head and not _WIDE.search(head):
         head = head[: head.rindex(" ")]
-    else:
+    else:  # no spaces to cut at, or CJK text, which may break between any two characters
         head = head[:room]
-    return f"{head.rstrip(' ,;:-–—')} {ELLIPSIS}"
+    return f"{head.rstrip(' ,;:-–—')}\u00a0{ellipsis}" if ellipsis != "…" else \
+        f"{head.rstrip(' ,;:-–—')}…"
+
+
+def clip(text: str, limit: int) -> str:
+    """Like `cut`, ending with '…': for headlines, the subject and the preheader. '[…]'
+    only ends a Read More excerpt."""
+    return cut(text, limit, "…")
 
 
 def sentences(text: str, limit: int) -> str:
@@ -38,12 +47,12 @@ def sentences(text: str, limit: int) -> str:
         if len(candidate) > limit:
             break
         out = candidate
-    return out or cut(text, limit)
+    return out or clip(text, limit)
 
 
 def paragraphs(fragment: str, limit: int) -> list[str]:
     """Leading paragraphs of an HTML body, together at most `limit` characters; the last
-    one is cut with […] when the story goes on."""
+    one is cut with … when the story goes on."""
     out: list[str] = []
     used = 0
     paras = html_to_paragraphs(fragment)
@@ -51,9 +60,9 @@ def paragraphs(fragment: str, limit: int) -> list[str]:
         if used + len(para) > limit:
             rest = limit - used
             if rest > 80 or not out:
-                out.append(cut(para, rest))
+                out.append(clip(para, rest))
             elif out:
-                out[-1] = out[-1] if out[-1].endswith(ELLIPSIS) else f"{out[-1]} {ELLIPSIS}"
+                out[-1] = out[-1] if out[-1].endswith("…") else f"{out[-1].rstrip('.')}…"
             return out
         out.append(para)
         used += len(para)
@@ -98,3 +107,92 @@ def linkify(text: str, link_style: str = "") -> Markup:
 def unlink(text: str) -> str:
     """[words](url) -> 'words (url)' for the plain-text part."""
     return _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+
+
+# East Asian wide characters: CJK ideographs, kana, Hangul, fullwidth forms. A line may
+# break between any two of them, and each takes two columns of a fixed-width screen.
+_WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
+    "\uffe0-\uffe6\U00020000-\U0003fffd]")
+# Characters that may not begin a line (kinsoku): they stay with the one before.
+_NO_START = set("、。，．！？：；）」』】〉》〕’”・ー々…,.!?:;)]")
+_TOKENS = re.compile(f"\\s+|{_WIDE.pattern}|[^\\s{_WIDE.pattern[1:-1]}]+")
+
+
+def columns(text: str) -> int:
+    """Columns `text` takes on a fixed-width screen."""
+    return len(text) + len(_WIDE.findall(text))
+
+
+def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None) -> str:
+    """Fill `text` to `width` columns, breaking at spaces, and between CJK characters
+    (never before closing punctuation). A word longer than a line (a URL) is kept
+    whole on a line of its own."""
+    lines: list[str] = []
+    line = indent if first is None else first
+    start = len(line)
+    space = False
+    for token in _TOKENS.findall(str(text)):
+        if token.isspace():
+            space = True
+            continue
+        glue = " " if space and len(line) > start else ""
+        space = False
+        fits = columns(line) + len(glue) + columns(token) <= width
+        if fits or len(line) == start or token in _NO_START:
+            line += glue + token
+        else:
+            lines.append(line)
+            line = indent + token
+            start = len(indent)
+    lines.append(line)
+    return "\n".join(x.rstrip() for x in lines)
+
+
+@dataclass(frozen=True)
+class Script:
+    """What a text's script asks of the markup around it."""
+
+    lang: str = ""
+    rtl: bool = False
+
+    @property
+    def dir(self) -> Markup:
+        return Markup(' dir="rtl"') if self.rtl else Markup("")
+
+    @property
+    def attrs(self) -> Markup:
+        """dir, lang and alignment for an element holding the text ('' for Latin)."""
+        if not self.lang:
+            return Markup("")
+        if self.rtl:
+            return Markup(' dir="rtl" lang="{}" style="text-align:right;"').format(self.lang)
+        return Markup(' lang="{}"').format(self.lang)
+
+
+_SCRIPTS = [  # (lang, right to left, letters)
+    ("ar", True, re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff"
+                            "\ufe70-\ufeff]")),
+    ("he", True, re.compile("[\u0590-\u05ff\ufb1d-\ufb4f]")),
+    ("ja", False, re.compile("[\u3041-\u30ff]")),
+    ("ko", False, re.compile("[\u1100-\u11ff\uac00-\ud7a3]")),
+    ("zh", False, re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")),
+]
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def script_of(text: str) -> Script:
+    """The script most of `text`'s letters are in, when it is Arabic, Hebrew, Japanese,
+    Korean or Chinese; Script() for anything else (the newsletter's own language)."""
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return Script()
+    counts = [(len(pattern.findall(text)), lang, rtl) for lang, rtl, pattern in _SCRIPTS]
+    kana = counts[2][0]
+    best, lang, rtl = max(counts, key=lambda c: c[0])
+    if best * 3 < letters:  # a few borrowed words do not make a Latin text Arabic
+        return Script()
+    if lang == "zh" and kana:  # kanji with kana is Japanese
+        lang = "ja"
+    return Script(lang, rtl)
