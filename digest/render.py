@@ -14,7 +14,10 @@ import functools
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from email.utils import parseaddr
+from html import escape as html_escape
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,9 @@ from .text import (
 
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
 DOCTYPE = "<!DOCTYPE html>"
-PERSONAL_ROOM = 300  # bytes one recipient's value may add where a placeholder stands
+PERSONAL_ROOM = 300  # bytes assumed for a personal field no reader on the list has
+GMAIL_CLIP = 100_000  # bytes of HTML after which Gmail shows "[Message clipped]" (measured)
+CLIP_MARGIN = 2_000
 MAX_HEADLINE = 150  # characters of a story's title in the subject line
 MAX_HERO_HEADLINE = 140  # characters of the big story's headline
 SUBJECT_CHARS = 80  # about what a phone's inbox shows
@@ -196,13 +201,14 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
                  ) -> RenderedIssue:
     """Render HTML and text; drop Read More cards while the HTML is over the budget."""
     templates = templates or load_templates(config)
-    budget = config.layout.max_html_kb * 1024
+    budget = html_budget(config)
+    longest = personal_sizes(config)
     marker = secrets.token_hex(12)
     dropped = 0
     while True:
         context = _context(issue, config, marker)
         html = _to_html(_render(templates.html, context))
-        if _sent_size(html, marker) <= budget or not issue.read_more:
+        if _sent_size(html, marker, longest) <= budget or not issue.read_more:
             break
         issue = _without_last_card(issue)
         dropped += 1
@@ -210,21 +216,55 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     notes: tuple[str, ...] = ()
     if dropped:
-        notes = (f"dropped {dropped} Read More card(s) to keep the HTML under "
-                 f"[layout] max_html_kb = {config.layout.max_html_kb}",)
-    if _sent_size(html, marker) > budget:
-        notes += (f"HTML is {_sent_size(html, marker) // 1024} KB, over [layout] max_html_kb = "
-                  f"{config.layout.max_html_kb} even without Read More cards; Gmail may clip "
-                  "the footer",)
+        notes = (f"dropped {dropped} Read More card(s) to keep the HTML under {budget:,} "
+                 f"bytes ([layout] max_html_kb = {config.layout.max_html_kb}; Gmail clips "
+                 f"at about {GMAIL_CLIP:,})",)
+    if budget > GMAIL_CLIP - CLIP_MARGIN:
+        notes += (f"[layout] max_html_kb = {config.layout.max_html_kb} lets the HTML reach "
+                  f"{budget:,} bytes; Gmail clips at about {GMAIL_CLIP:,}, hiding the footer "
+                  "and its unsubscribe link: 95 or less keeps it whole",)
+    if (size := _sent_size(html, marker, longest)) > budget:
+        notes += (f"HTML is {size:,} bytes, over the budget of {budget:,} even without Read "
+                  "More cards; Gmail may clip the footer and its unsubscribe link; show "
+                  "shorter stories ([layout] big_story_chars) or fewer blocks",)
     return RenderedIssue(issue=issue, subject=context["subject"], preheader=context["preheader"],
                          html=html, text=text, marker=marker, dropped_cards=dropped,
                          notes=notes)
 
 
-def _sent_size(html: str, marker: str) -> int:
-    """The HTML's size as a recipient gets it: each placeholder may grow by up to
-    PERSONAL_ROOM bytes (a long unsubscribe link, a name)."""
-    return len(html.encode()) + html.count(f"%%digest:{marker}:") * PERSONAL_ROOM
+def html_budget(config: Config) -> int:
+    """Bytes the HTML part may take: [layout] max_html_kb (the default, 95, stays
+    CLIP_MARGIN under Gmail's clip; an editor may raise it knowingly)."""
+    return config.layout.max_html_kb * 1024
+
+
+def _sent_size(html: str, marker: str, longest: Mapping[str, int]) -> int:
+    """The HTML's size as the reader with the longest values gets it: each placeholder
+    filled in with as many bytes as that field's longest value (escaped)."""
+    pattern = re.compile(rf"%%digest:{re.escape(marker)}:([a-z0-9-]+)%%")
+    return len(pattern.sub(lambda m: "x" * longest.get(m.group(1), PERSONAL_ROOM),
+                           html).encode())
+
+
+def personal_sizes(config: Config) -> dict[str, int]:
+    """Bytes of the longest value of each personal field over the whole list (the
+    sender's, for a list not written yet), unsubscribe link included, as HTML text."""
+    from .recipients import load_recipients
+    from .tokens import load_secret, unsubscribe_link
+
+    delivery = config.delivery
+    readers = load_recipients(config).recipients
+    emails = [r.email for r in readers] or [parseaddr(config.sender)[1]]
+    longest: dict[str, int] = {}
+    for reader in readers:
+        for field, value in reader.values().items():
+            longest[field] = max(longest.get(field, 0), len(html_escape(value).encode()))
+    # A token's length follows its address's, so the longest address has the longest.
+    email = max(emails, key=lambda e: len(e.encode()))
+    url = unsubscribe_link(delivery.unsubscribe_url, delivery.unsubscribe_mailto,
+                           load_secret(config), email)
+    longest["unsubscribe-url"] = len(html_escape(url).encode())
+    return longest
 
 
 def unrenderable(issue: CuratedIssue, config: Config, templates: Templates

@@ -6,7 +6,7 @@ variable `[delivery] secret_env`. SIV is deterministic (one address always gives
 same token, so a message is the same bytes at build time and at send time) and
 authenticated (a forged or altered token does not open). No address ever appears
 in clear in an unsubscribe URL, and the web app can read the address back with
-`open_token` without a database lookup. `deliver.message.unsubscribe_link` puts
+`open_token` without a database lookup. `unsubscribe_link` puts
 tokens into links.
 """
 
@@ -77,3 +77,13 @@ def open_token(secret: bytes, token: str) -> str | None:
         return None
     return email if make_token(secret, email) == token else None
 
+
+
+def unsubscribe_link(url_template: str, mailto: str, secret: bytes | None, email: str) -> str:
+    """One recipient's unsubscribe link: the url with `{token}` filled in, else
+    `mailto:` the unsubscribe address, else ""."""
+    if not url_template:
+        return f"mailto:{mailto}" if mailto else ""
+    if secret is None or "{token}" not in url_template:
+        return url_template
+    return url_template.replace("{token}", make_token(secret, email))

@@ -282,3 +282,37 @@ def test_a_label_in_the_config_wins_over_the_catalog(tmp_path: Path) -> None:
     html, text, _ = build(tmp_path, ENGLISH_ITEMS,
                           extra='[layout.labels]\nread_more = "More from the wires"\n')
     assert "More from the wires" in html and "MORE FROM THE WIRES" in text
+
+
+def test_the_size_budget_counts_the_longest_real_unsubscribe_link(tmp_path: Path) -> None:
+    from digest.config import load_config
+    from digest.deliver.message import MessageTemplate
+    from digest.issue_folder import IssueFolder
+    from digest.recipients import Recipient
+    from digest.render import GMAIL_CLIP
+
+    longest = "a" * 30 + "." + "b" * 30 + "@" + "c" * 60 + ".example.com"
+    base = BASE_CONFIG.replace('recipients = ["editor@example.com"]',
+                               f'recipients = ["ed@example.com", "{longest}"]')
+    items = [item(i, f"Story {i} about the ports and the markets this week",
+                  "A summary that says more about the story. " * 6,
+                  "<p>" + "A paragraph of the big story. " * 30 + "</p>", "Trade")
+             for i in range(12)]
+    budget_kb = 40
+    (tmp_path / "feed.xml").write_text(feed(items), "utf-8")
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(f'{base}\n[layout]\nmax_html_kb = {budget_kb}\n'
+                           '[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config_path), "build"], env=NOW)
+    assert result.exit_code == 0, result.output
+    assert "Read More card(s) to keep the HTML under" in result.output
+    (folder,) = (tmp_path / "outbox").glob("*-1")
+    template = MessageTemplate.for_issue(load_config(config_path), IssueFolder.open(folder))
+    sizes = {}
+    for address in ("ed@example.com", longest):
+        html, _ = template.parts(Recipient(address, ""))
+        assert template.unsubscribe_url(address) in html.replace("&amp;", "&")
+        sizes[address] = len(html.encode())
+    assert sizes[longest] > sizes["ed@example.com"]
+    assert sizes[longest] <= budget_kb * 1024
+    assert budget_kb * 1024 < GMAIL_CLIP

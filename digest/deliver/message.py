@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..issue_folder import IssueFolder, Manifest
 from ..recipients import Recipient
 from ..render import placeholder_pattern
-from ..tokens import load_secret, make_token
+from ..tokens import load_secret, unsubscribe_link
 
 _DOT = re.compile(rb"(?m)^\.")
 CRLF = b"\r\n"
@@ -119,16 +119,6 @@ def message_id(issue_key: str, recipient: str, sender: str, key: str) -> str:
     digest = hmac.new(key.encode(), f"{issue_key}\n{recipient.lower()}".encode(),
                       hashlib.sha256).hexdigest()[:32]
     return f"<{issue_key}.{digest}@{domain}>"
-
-
-def unsubscribe_link(url_template: str, mailto: str, secret: bytes | None, email: str) -> str:
-    """One recipient's unsubscribe link: the url with `{token}` filled in, else
-    `mailto:` the unsubscribe address, else ""."""
-    if not url_template:
-        return f"mailto:{mailto}" if mailto else ""
-    if secret is None or "{token}" not in url_template:
-        return url_template
-    return url_template.replace("{token}", make_token(secret, email))
 
 
 class MessageTemplate:
