@@ -53,6 +53,9 @@ class NewsletterConfig:
     web_url: str = ""
     subscribe_url: str = ""
     manage_url: str = ""
+    # Where each issue folder's images/ files are published; "" hot-links the pictures
+    # from where the feeds have them (see digest.images).
+    assets_url: str = ""
     postal_address: str = ""
     copyright: str = ""  # default: "© <year> <name>"
     slug: str = ""  # default: derived from name
@@ -287,7 +290,7 @@ def _lower_schemes(config: Config) -> Config:
     return dataclasses.replace(
         config, feeds=feeds,
         newsletter=dataclasses.replace(nl, **{k: lower_scheme(getattr(nl, k)) for k in (
-            "web_url", "subscribe_url", "manage_url")}),
+            "web_url", "subscribe_url", "manage_url", "assets_url")}),
         editor=dataclasses.replace(editor, pin=[lower_scheme(u) for u in editor.pin],
                                    exclude=[lower_scheme(r) for r in editor.exclude]),
         delivery=dataclasses.replace(delivery,
@@ -410,7 +413,8 @@ DURATION_LIMITS = {"collect_every": 7 * DAY, "misfire_grace": 30 * DAY}  # secon
 # Values that end up in a mail or HTTP header, a path or a URL: one line, no control
 # characters (a CR/LF in a header value is header injection).
 _ONE_LINE = {
-    "newsletter": ("name", "subject", "slug", "web_url", "subscribe_url", "manage_url"),
+    "newsletter": ("name", "subject", "slug", "web_url", "subscribe_url", "manage_url",
+                   "assets_url"),
     "layout": ("templates_dir",),
     "collect": ("user_agent",),
     "delivery": ("outbox_dir", "from", "reply_to", "recipients_file", "unsubscribe_url",
@@ -717,7 +721,7 @@ def _check_numbers(config: Config) -> None:
 def _check_links(config: Config) -> None:
     nl = config.newsletter
     links = [(f"[newsletter] {key}", getattr(nl, key))
-             for key in ("web_url", "subscribe_url", "manage_url")]
+             for key in ("web_url", "subscribe_url", "manage_url", "assets_url")]
     links += [(f"[editor] pin[{i}]", url) for i, url in enumerate(config.editor.pin)]
     links += [("[delivery] unsubscribe_url", config.delivery.unsubscribe_url)]
     for at, url in links:
@@ -728,6 +732,13 @@ def _check_links(config: Config) -> None:
         if not _is_link(url, ("http", "https", "mailto")):
             raise ConfigError(f"[newsletter] intro: link to {url!r}; links must be absolute "
                               "http(s) or mailto: addresses, like [subscribe](https://...)")
+    assets = nl.assets_url
+    at = "[newsletter] assets_url"
+    if assets and not assets.isascii():
+        raise ConfigError(f"{at}: must be ASCII; percent-encode other characters")
+    if assets and (urlsplit(assets).query or urlsplit(assets).fragment):
+        raise ConfigError(f"{at}: {assets!r} has a query or fragment; give the folder the "
+                          "images/ files are published in, like 'https://example.com/img'")
     url = config.delivery.unsubscribe_url
     at = "[delivery] unsubscribe_url"
     if not url.isascii():

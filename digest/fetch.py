@@ -1,4 +1,5 @@
-"""Fetch one http(s) feed: one deadline, a size cap, redirects checked hop by hop.
+"""Fetch one http(s) feed, or one of its pictures: one deadline, a size cap, redirects
+checked hop by hop.
 
 - **One deadline** (`[collect] timeout`) covers resolving, connecting, TLS, headers and
   body. It is an `asyncio.timeout` around the whole fetch, so it cancels the read in
@@ -12,6 +13,8 @@
   between the check and the connection.
 - Redirects are followed here, not by httpx, so every hop gets that check; at most
   `[collect] max_redirects` of them.
+- A picture (`fetch_image`) gets the same deadline, cap and checks; whether it may
+  reach internal addresses is decided by its feed's url, never by the picture's own.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .config import CollectConfig, FeedConfig
+from .config import CollectConfig, FeedConfig, lower_scheme
 from .errors import FeedError
 from .hosts import Address, Resolver, system_resolve
 from .store import FeedState
@@ -45,6 +48,27 @@ class Fetched:
     last_modified: str | None
 
 
+@dataclass(frozen=True)
+class _Target:
+    """One thing to fetch, and how its error messages name it and end."""
+
+    what: str  # "feed 'Markets' (https://...)", "picture https://... (feed 'Markets')"
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    # None: the url's own host decides (a feed's configured url); True: it may go to
+    # internal addresses; False: only public ones, on every hop.
+    internal: bool | None = None
+    accept: str | None = None
+    redirects_fix: str = "; use the url the feed ends up at"
+    refusal: str = ("a feed on the public internet may not lead collect to internal "
+                    "addresses (only a feed whose own url is on one may)")
+    too_big_fix: str = "; raise [collect] max_bytes if the feed really is that big"
+
+
+IMAGE_ACCEPT = "image/jpeg, image/png, image/webp, image/gif;q=0.9, image/*;q=0.5"
+
+
 async def fetch_http(
     feed: FeedConfig,
     state: FeedState | None,
@@ -52,57 +76,103 @@ async def fetch_http(
     settings: CollectConfig,
     resolve: Resolver,
 ) -> Fetched:
+    target = _Target(f"feed {feed.name!r} ({feed.url})", feed.url,
+                     state.etag if state else None, state.last_modified if state else None)
+    return await _fetch_with_deadline(target, client, settings, resolve)
+
+
+async def fetch_image(
+    url: str,
+    *,
+    feed_name: str,
+    internal: bool,
+    etag: str | None,
+    last_modified: str | None,
+    client: httpx.AsyncClient,
+    settings: CollectConfig,
+    resolve: Resolver,
+) -> Fetched:
+    """A feed's picture, with the feed's deadline, byte cap and redirect checks.
+
+    `internal` is the feed's standing, not the picture's: a picture in a feed on the
+    public internet may only reach public addresses, wherever its url points."""
+    target = _Target(
+        f"picture {url} (feed {feed_name!r})", url, etag, last_modified, internal,
+        IMAGE_ACCEPT, redirects_fix="",
+        refusal="a picture in a feed on the public internet may not lead digest to "
+                "internal addresses",
+        too_big_fix=" ([collect] max_bytes)")
+    return await _fetch_with_deadline(target, client, settings, resolve)
+
+
+async def internal_feed(feed_url: str, resolve: Resolver) -> bool:
+    """Whether a feed lives on internal addresses only, so its pictures may be there
+    too. A feed read from disk is the editor's own file and counts as internal; a host
+    that does not resolve counts as public (the stricter rule)."""
+    if not lower_scheme(feed_url).startswith(("http://", "https://")):
+        return True
+    try:
+        url = httpx.URL(feed_url)
+        addresses = await _addresses(_Target(feed_url, feed_url), url, resolve)
+    except (FeedError, httpx.InvalidURL):
+        return False
+    return not any(a.public for a in addresses)
+
+
+async def _fetch_with_deadline(target: _Target, client: httpx.AsyncClient,
+                               settings: CollectConfig, resolve: Resolver) -> Fetched:
     try:
         async with asyncio.timeout(settings.timeout):
-            return await _fetch(feed, state, client, settings, resolve)
+            return await _fetch(target, client, settings, resolve)
     except (TimeoutError, httpx.TimeoutException):
         raise FeedError(
-            f"feed {feed.name!r} ({feed.url}): no complete response within "
+            f"{target.what}: no complete response within "
             f"{settings.timeout:g} s (timed out); the server is too slow or stalled; "
             "try again later or raise [collect] timeout"
         ) from None
     except httpx.HTTPError as e:
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): {type(e).__name__}: {e}; "
+        raise FeedError(f"{target.what}: {type(e).__name__}: {e}; "
                         "check the url or try again later") from None
 
 
 async def _fetch(
-    feed: FeedConfig,
-    state: FeedState | None,
+    target: _Target,
     client: httpx.AsyncClient,
     settings: CollectConfig,
     resolve: Resolver,
 ) -> Fetched:
     headers = {}
-    if state and state.etag:
-        headers["If-None-Match"] = state.etag
-    if state and state.last_modified:
-        headers["If-Modified-Since"] = state.last_modified
-    url = httpx.URL(feed.url)
-    internal: bool | None = None  # decided by the configured host's own addresses
+    if target.etag:
+        headers["If-None-Match"] = target.etag
+    if target.last_modified:
+        headers["If-Modified-Since"] = target.last_modified
+    if target.accept:
+        headers["Accept"] = target.accept
+    url = httpx.URL(target.url)
+    internal = target.internal  # None: decided by the configured host's own addresses
     for hop in range(settings.max_redirects + 1):
-        addresses = await _addresses(feed, url, resolve)
+        addresses = await _addresses(target, url, resolve)
         if internal is None:
             internal = not any(a.public for a in addresses)
         if not internal:
-            _refuse_internal(feed, url, hop, addresses)
+            _refuse_internal(target, url, hop, addresses)
         response = await _send(client, url, addresses, headers)
         try:
             location = response.headers.get("location")
             if response.status_code in REDIRECTS and location:
                 if hop == settings.max_redirects:
-                    raise FeedError(f"feed {feed.name!r} ({feed.url}): more than "
+                    raise FeedError(f"{target.what}: more than "
                                     f"{settings.max_redirects} redirects ([collect] "
-                                    "max_redirects); use the url the feed ends up at")
-                url = _next_url(feed, url, location)
+                                    f"max_redirects){target.redirects_fix}")
+                url = _next_url(target, url, location)
                 continue
-            return await _read(feed, state, response, url, settings)
+            return await _read(target, response, url, settings)
         finally:
             await response.aclose()
     raise AssertionError("unreachable: the last hop returns or raises")
 
 
-async def _addresses(feed: FeedConfig, url: httpx.URL, resolve: Resolver) -> list[Address]:
+async def _addresses(target: _Target, url: httpx.URL, resolve: Resolver) -> list[Address]:
     port = url.port or (443 if url.scheme == "https" else 80)
     host = _host(url)
     try:
@@ -111,26 +181,21 @@ async def _addresses(feed: FeedConfig, url: httpx.URL, resolve: Resolver) -> lis
         else:
             addresses = list(await _in_daemon_thread(resolve, host, port))
     except (OSError, UnicodeError, ValueError) as e:
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): cannot resolve {url.host!r}: "
+        raise FeedError(f"{target.what}: cannot resolve {url.host!r}: "
                         f"{getattr(e, 'strerror', None) or e}; check the url") from None
     if not addresses:
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): {url.host!r} has no address; "
-                        "check the url")
+        raise FeedError(f"{target.what}: {url.host!r} has no address; check the url")
     return addresses
 
 
-def _refuse_internal(feed: FeedConfig, url: httpx.URL, hop: int,
+def _refuse_internal(target: _Target, url: httpx.URL, hop: int,
                      addresses: Sequence[Address]) -> None:
     bad = [a for a in addresses if not a.public]
     if not bad:
         return
     where = ", ".join(f"{a.ip} ({a.kind})" for a in bad)
     how = f"redirected to {url}, which resolves to" if hop else f"{url.host!r} resolves to"
-    raise FeedError(
-        f"feed {feed.name!r} ({feed.url}): {how} {where}; refused: a feed on the public "
-        "internet may not lead collect to internal addresses (only a feed whose own url "
-        "is on one may)"
-    )
+    raise FeedError(f"{target.what}: {how} {where}; refused: {target.refusal}")
 
 
 async def _send(client: httpx.AsyncClient, url: httpx.URL, addresses: Sequence[Address],
@@ -172,53 +237,51 @@ def _host(url: httpx.URL) -> str:
     return url.raw_host.decode("ascii")  # IDNA-encoded; an IPv6 literal without brackets
 
 
-def _next_url(feed: FeedConfig, url: httpx.URL, location: str) -> httpx.URL:
+def _next_url(target: _Target, url: httpx.URL, location: str) -> httpx.URL:
     try:
-        target = url.join(location)
+        next_url = url.join(location)
     except httpx.InvalidURL:
-        target = None
-    if target is None or target.scheme not in ("http", "https") or not target.host:
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): redirected to {location!r}, "
+        next_url = None
+    if next_url is None or next_url.scheme not in ("http", "https") or not next_url.host:
+        raise FeedError(f"{target.what}: redirected to {location!r}, "
                         "which is not an http(s) url; check the url")
-    return target
+    return next_url
 
 
-async def _read(feed: FeedConfig, state: FeedState | None, response: httpx.Response,
-                url: httpx.URL, settings: CollectConfig) -> Fetched:
+async def _read(target: _Target, response: httpx.Response, url: httpx.URL,
+                settings: CollectConfig) -> Fetched:
     if response.status_code == 304:
-        return Fetched("not_modified", b"", str(url), {}, state.etag if state else None,
-                       state.last_modified if state else None)
+        return Fetched("not_modified", b"", str(url), {}, target.etag, target.last_modified)
     if response.status_code >= 400:
         raise FeedError(
-            f"feed {feed.name!r} ({feed.url}): server answered HTTP "
+            f"{target.what}: server answered HTTP "
             f"{response.status_code} {response.reason_phrase}; "
             "check the url or try again later"
         )
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_bytes:
-        raise _too_big(feed, settings)
+        raise _too_big(target, settings)
     codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")
                if c.strip() and c.strip().lower() != "identity"]
     if len(codings) > 1:
         # Each layer multiplies: 5 KB gzipped twice was 3 GB, unpacked in one piece
         # before the size cap below could count it. No feed needs two.
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): the server compressed the "
+        raise FeedError(f"{target.what}: the server compressed the "
                         f"response {len(codings)} times ({', '.join(codings)}); refused")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():  # decoded: the cap counts unzipped bytes
         size += len(chunk)
         if size > settings.max_bytes:
-            raise _too_big(feed, settings)
+            raise _too_big(target, settings)
         chunks.append(chunk)
     return Fetched("ok", b"".join(chunks), str(url), dict(response.headers),
                    response.headers.get("etag"), response.headers.get("last-modified"))
 
 
-def _too_big(feed: FeedConfig, settings: CollectConfig) -> FeedError:
+def _too_big(target: _Target, settings: CollectConfig) -> FeedError:
     return FeedError(
-        f"feed {feed.name!r} ({feed.url}): response larger than {settings.max_bytes} bytes; "
-        "raise [collect] max_bytes if the feed really is that big"
+        f"{target.what}: response larger than {settings.max_bytes} bytes{target.too_big_fix}"
     )
 
 

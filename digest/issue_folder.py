@@ -4,6 +4,8 @@ layout. Build writes it, recovery scans it, send opens it, all through `IssueFol
     email.html, email.txt      the first recipient's copy of both parts
     message.eml                exactly what `digest send` sends that recipient
     email.template.html/.txt   both parts with per-recipient placeholders left in
+    images/<name>.jpg          the pictures made for the issue (with [newsletter]
+                               assets_url, which is where they are published)
     issue.json                 the `Manifest`: what went where and why, versioned
 
 A folder is written into a hidden temp folder and renamed into place, so nobody sees
@@ -27,11 +29,14 @@ from pathlib import Path
 from .errors import OutboxError
 from .models import Article, RenderedIssue
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3  # 3: `images`
+READABLE_VERSIONS = (2, 3)  # a version 2 manifest reads as one without images
 PREVIEW = "preview"
 MANIFEST = "issue.json"
 HTML, TEXT, EML = "email.html", "email.txt", "message.eml"
 TEMPLATE_HTML, TEMPLATE_TEXT = "email.template.html", "email.template.txt"
+IMAGES = "images"
+IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.jpg$")  # digest.images makes them so
 STALE_SECONDS = 600  # a temp folder older than this was abandoned by a killed run
 # Our own temp folders, `.<folder>.<mkdtemp suffix>` and `.<folder>.old`: nothing else
 # in the outbox is ever removed (it may be a web root, or the config's own folder).
@@ -66,6 +71,18 @@ class Sections:
 
 
 @dataclass(frozen=True)
+class ImageRecord:
+    """A file in images/: which story's picture, from where, for which slot, its size."""
+
+    name: str
+    story: str  # article id
+    slot: str  # big_story | read_more
+    width: int
+    height: int
+    source: str  # the feed's picture url; for a picture on disk, its file name only
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     article_id: str
     section: str
@@ -94,6 +111,7 @@ class Manifest:
     notes: tuple[str, ...] = ()
     sections: Sections = field(default_factory=Sections)
     decisions: tuple[DecisionRecord, ...] = ()
+    images: tuple[ImageRecord, ...] = ()
     manifest_version: int = MANIFEST_VERSION
 
     @property
@@ -102,7 +120,8 @@ class Manifest:
 
     @classmethod
     def of(cls, rendered: RenderedIssue, *, newsletter: str, slug: str, folder: str,
-           state_id: str, urls: Mapping[str, str]) -> Manifest:
+           state_id: str, urls: Mapping[str, str],
+           images: tuple[ImageRecord, ...] = ()) -> Manifest:
         """`urls`: article id -> canonical URL for every article the issue considered,
         so the folder alone says which stories it used up."""
         issue = rendered.issue
@@ -122,6 +141,7 @@ class Manifest:
             decisions=tuple(DecisionRecord(d.article_id, d.section, d.position, d.reason,
                                            urls.get(d.article_id))
                             for d in issue.decisions),
+            images=images,
         )
 
     def to_json(self) -> str:
@@ -138,9 +158,9 @@ class Manifest:
         try:
             data = json.loads(text)
             version = data.get("manifest_version")
-            if version != MANIFEST_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ValueError(f"manifest_version {version!r}; this digest reads "
-                                 f"{MANIFEST_VERSION}")
+                                 f"{' and '.join(map(str, READABLE_VERSIONS))}")
             sections = data.get("sections", {})
             manifest = cls(**{
                 **data,
@@ -150,6 +170,7 @@ class Manifest:
                        for k in ("big_story", "need_to_know", "read_more")},
                     coming_up=tuple(sections.get("coming_up", ()))),
                 "decisions": tuple(DecisionRecord(**d) for d in data.get("decisions", ())),
+                "images": tuple(ImageRecord(**i) for i in data.get("images", ())),
             })
         except (AttributeError, TypeError, KeyError, json.JSONDecodeError) as e:
             raise ValueError(f"not a digest issue manifest ({e})") from None
@@ -178,6 +199,11 @@ class Manifest:
             need(isinstance(d.article_id, str) and isinstance(d.section, str)
                  and type(d.position) is int and isinstance(d.reason, str)
                  and (d.url is None or isinstance(d.url, str)), "a decision is malformed")
+        for i in self.images:
+            need(isinstance(i.name, str) and IMAGE_NAME.match(i.name) is not None
+                 and isinstance(i.story, str) and isinstance(i.slot, str)
+                 and isinstance(i.source, str) and type(i.width) is int
+                 and type(i.height) is int, "an image entry is malformed")
 
 
 @dataclass(frozen=True)
@@ -190,6 +216,7 @@ class IssueFiles:
     html: str
     text: str
     eml: bytes
+    images: tuple[tuple[str, bytes], ...] = ()  # (name, JPEG bytes) for images/
 
 
 def folder_name(date: datetime, slug: str, number: int) -> str:
@@ -227,6 +254,14 @@ class IssueFolder:
                                (TEMPLATE_TEXT, files.template_text),
                                (MANIFEST, files.manifest.to_json())):
                 _write(tmp / file, data.encode("utf-8") if isinstance(data, str) else data)
+            if files.images:
+                (tmp / IMAGES).mkdir()
+                for image, data in files.images:
+                    if not IMAGE_NAME.match(image):  # a name is never a path
+                        raise OutboxError(f"issue #{files.manifest.number}: image name "
+                                          f"{image!r} refused")
+                    _write(tmp / IMAGES / image, data)
+                os.chmod(tmp / IMAGES, 0o755)
             os.chmod(tmp, 0o755)
             if replace and final.exists():
                 old = outbox / f".{name}.old"

@@ -1,4 +1,4 @@
-"""Wire the stages together: collect -> store -> curate -> render -> deliver.
+"""Wire the stages together: collect -> store -> curate -> images -> render -> deliver.
 
 Nothing here decides layout or talks to the network itself; it calls the stages in
 order and makes the commit rule hold: the outbox folder is written first, then the
@@ -21,6 +21,8 @@ from .config import Config
 from .curate import NothingToBuild, curate_issue
 from .deliver.outbox import issue_files
 from .errors import CommitLost, ConfigError
+from .hosts import Resolver, system_resolve
+from .images import ImageFile, Pictures, strip_pictures
 from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, published
 from .lock import state_lock
 from .models import Article, Decision, RenderedIssue
@@ -29,6 +31,8 @@ from .render import Templates, load_templates, render_issue, unrenderable
 from .store import FeedState, Store, open_readonly, open_store
 from .template_errors import InvalidMjml
 from .tokens import load_secret
+
+PICTURE_ROUNDS = 3  # times curate runs again after pictures turn out unusable
 
 
 @dataclass(frozen=True)
@@ -69,14 +73,16 @@ def fetch_all(
     config: Config, states: dict[str, FeedState], client: httpx.AsyncClient | None,
     on_feed: Callable[[FeedResult], None] | None,
     sink: Callable[[FeedResult], None] | None = None,
+    resolve: Resolver = system_resolve,
 ) -> list[FeedResult]:
     return collect_feeds(config.feeds, states, client, config.collect, config.base_dir,
-                         on_feed, sink=sink)
+                         on_feed, resolve=resolve, sink=sink)
 
 
 def collect(
     config: Config, store: Store, client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
+    resolve: Resolver = system_resolve,
 ) -> CollectReport:
     """Fetch every feed and store new articles and feed health, in one transaction.
 
@@ -95,7 +101,7 @@ def collect(
         reports[result.feed.url] = _report(result, new, state.failures)
 
     with store.transaction():
-        results = fetch_all(config, previous, client, on_feed, sink=keep)
+        results = fetch_all(config, previous, client, on_feed, sink=keep, resolve=resolve)
     return CollectReport(tuple(reports[r.feed.url] for r in results))
 
 
@@ -125,15 +131,17 @@ def build(
     client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
     after_write: Callable[[Path], None] | None = None,
+    resolve: Resolver = system_resolve,
 ) -> BuildResult:
-    """Collect (unless fetch=False), curate, render, write the outbox, commit."""
+    """Collect (unless fetch=False), curate, place the pictures, render, write the
+    outbox, commit. `client` and `resolve` serve feeds and pictures alike."""
     templates = load_templates(config)  # a template error stops us before any work
     load_secret(config)  # and so does a missing token secret
     with state_lock(config.state_path, config.state.lock_timeout):
         store = open_store(config.state_path)
         try:
             notes = recover_outbox(store, config.outbox_path, config.newsletter.slug)
-            report = collect(config, store, client, on_feed) if fetch else None
+            report = collect(config, store, client, on_feed, resolve) if fetch else None
             if slot and (existing := store.issue_for_slot(slot)):
                 return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
                                    f"built: {existing.outbox_path}", collected=report)
@@ -141,15 +149,18 @@ def build(
             done = published(config.outbox_path, config.newsletter.slug)
             number = store.next_issue_number(after=done.last_number)
             candidates = store.unused_articles(bodies=False)
+            pictures = Pictures(config, cached=store.cached_images, client=client,
+                                resolve=resolve)
             made = make_issue(candidates, config, templates, number, now, slot, done,
-                              store.with_bodies)
+                              store.with_bodies, pictures)
+            store.save_images(pictures.fresh())
             if isinstance(made, NothingToBuild):
                 return BuildResult("nothing", f"nothing new: {made.reason}",
                                    collected=report, notes=tuple(notes))
-            rendered, made_notes = made
+            rendered, made_notes, images = made
             name = folder_name(rendered.issue.date, config.newsletter.slug, number)
             files = issue_files(rendered, config, name, state_id=store.state_id,
-                                urls={a.id: a.url for a in candidates})
+                                urls={a.id: a.url for a in candidates}, images=images)
             folder = IssueFolder.write(config.outbox_path, files)
             path = folder.path
             try:
@@ -177,8 +188,10 @@ def preview(
     fetch: bool = True,
     client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
+    resolve: Resolver = system_resolve,
 ) -> BuildResult:
-    """The same build, written to outbox/preview/, changing no state at all."""
+    """The same build, written to outbox/preview/, changing no state at all (pictures
+    are fetched, conditionally on what the state database has, but not kept)."""
     templates = load_templates(config)
     load_secret(config)
     store = open_readonly(config.state_path)
@@ -187,7 +200,7 @@ def preview(
         report = None
         if fetch:
             previous = store.feed_states()
-            results = fetch_all(config, previous, client, on_feed)
+            results = fetch_all(config, previous, client, on_feed, resolve=resolve)
             known = store.known_ids(a.id for r in results for a in r.articles)
             seen_at = utcnow()
             stamp = seen_at.isoformat(timespec="seconds")
@@ -203,15 +216,18 @@ def preview(
         done = published(config.outbox_path, config.newsletter.slug)
         number = store.next_issue_number(after=done.last_number)
         state_id = store.state_id
+        ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
+        pictures = Pictures(config, cached=store.cached_images, preview=True, client=client,
+                            resolve=resolve)
+        made = make_issue(ordered, config, templates, number, clock.now(config.tz), None, done,
+                          pictures=pictures)
     finally:
         store.close()
-    ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
-    made = make_issue(ordered, config, templates, number, clock.now(config.tz), None, done)
     if isinstance(made, NothingToBuild):
         return BuildResult("nothing", f"nothing to preview: {made.reason}", collected=report)
-    rendered, notes = made
+    rendered, notes, images = made
     files = issue_files(rendered, config, PREVIEW, state_id=state_id,
-                        urls={a.id: a.url for a in ordered})
+                        urls={a.id: a.url for a in ordered}, images=images)
     path = IssueFolder.write(config.outbox_path, files, replace=True).path
     return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
                        rendered, report, tuple(notes) + rendered.notes)
@@ -221,18 +237,26 @@ def make_issue(
     candidates: list[Article], config: Config, templates: Templates, number: int,
     now: datetime, slot: str | None, done: Published,
     with_bodies: Callable[[Sequence[Article]], dict[str, Article]] | None = None,
-) -> tuple[RenderedIssue, list[str]] | NothingToBuild:
-    """Curate and render. Stories the outbox shows were published before are left out
-    (decision `published_before`), and so is any story that cannot be rendered
-    (decision `unrenderable`): the issue goes on without it, and a note names it.
+    pictures: Pictures | None = None,
+) -> tuple[RenderedIssue, list[str], tuple[ImageFile, ...]] | NothingToBuild:
+    """Curate, place the pictures and render. Stories the outbox shows were published
+    before are left out (decision `published_before`), and so is any story that cannot
+    be rendered (decision `unrenderable`): the issue goes on without it, and a note
+    names it. A story whose picture cannot be used loses the picture and the stories
+    are curated again (up to PICTURE_ROUNDS times), so the big story has a picture if
+    any candidate has a usable one; the issue's notes name each such picture.
 
     `with_bodies` fills in the body_html of the placed stories, for candidates loaded
-    without (see `Store.unused_articles`)."""
+    without (see `Store.unused_articles`). Without `pictures` the feeds' pictures are
+    shown as they are, unmeasured."""
     repeats = [a for a in candidates if a.url in done.urls]
     pool = [a for a in candidates if a.url not in done.urls]
     left_out = [(a, "published_before", f"already in issue #{done.urls[a.url]}")
                 for a in repeats]
     notes: list[str] = []
+    picture_notes: list[str] = []  # of pictures left out in earlier rounds
+    round_notes: tuple[str, ...] = ()  # of this round's pictures
+    rounds = 0
     while True:
         curated = curate_issue(pool, config, number, now, slot)
         if isinstance(curated, NothingToBuild):
@@ -246,6 +270,16 @@ def make_issue(
                 curated, big_story=full[curated.big_story.id] if curated.big_story else None,
                 need_to_know=tuple(full[a.id] for a in curated.need_to_know),
                 read_more=tuple(full[a.id] for a in curated.read_more))
+        images: tuple[ImageFile, ...] = ()
+        if pictures:
+            placement = pictures.place(curated)
+            if placement.unusable and rounds < PICTURE_ROUNDS:
+                rounds += 1
+                picture_notes += placement.left_out
+                pool = strip_pictures(pool, placement.unusable)
+                continue
+            curated, images = placement.issue, placement.files
+            round_notes = placement.notes
         try:
             rendered = render_issue(curated, config, templates)
         except Exception as error:
@@ -259,7 +293,12 @@ def make_issue(
                 return NothingToBuild(
                     f"no story fits in [layout] max_html_kb = {config.layout.max_html_kb}; "
                     "raise it or show more story blocks; no issue built", 0)
-            return rendered, notes
+            shown = {a.image.url.rsplit("/", 1)[-1] for a in rendered.issue.placed
+                     if a.image}  # a card dropped for size takes its file along
+            images = tuple(i for i in images if i.name in shown)
+            rendered = replace(rendered, notes=rendered.notes + tuple(dict.fromkeys(
+                picture_notes + list(round_notes))))
+            return rendered, notes, images
         for article in curated.placed:
             if article.id in bad:
                 reason = f"unrenderable: {bad[article.id]}"

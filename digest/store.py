@@ -3,7 +3,7 @@
 Tables: feeds (validators, health), articles (everything collected, kept between
 runs), issues (committed issues), issue_articles (which article an issue consumed,
 where it went and why; an article belongs to at most one issue), plus the delivery
-tables added by later migrations.
+tables and the picture cache (images) added by later migrations.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .clock import utcnow  # re-exported for older importers; new code imports digest.clock
@@ -101,6 +101,24 @@ MIGRATIONS: list[str] = [
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
     """,
+    # 4: the picture cache: each source picture as made for one slot (the cropped,
+    # resized JPEG and its size), with the source's validators for a conditional GET
+    """
+    CREATE TABLE images (
+        url TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        source_width INTEGER NOT NULL,
+        source_height INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (url, slot)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -116,6 +134,24 @@ class FeedState:
     failures: int
     last_fetched: str | None
     last_ok: str | None
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """A source picture as made for one slot (see digest.images), and the validators
+    of the response it was made from."""
+
+    url: str
+    slot: str
+    etag: str | None
+    last_modified: str | None
+    source_width: int
+    source_height: int
+    name: str
+    width: int
+    height: int
+    data: bytes
+    fetched_at: str
 
 
 @dataclass(frozen=True)
@@ -239,6 +275,29 @@ class Store:
         """A random id made with this database; issue manifests carry it."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
         return str(row[0])
+
+    # the picture cache -------------------------------------------------------
+
+    def cached_images(self, url: str) -> dict[str, CachedImage]:
+        """The picture at `url` as made for each slot so far, by slot."""
+        rows = self.conn.execute("SELECT * FROM images WHERE url = ?", (url,)).fetchall()
+        return {r["slot"]: CachedImage(**{**dict(r), "data": bytes(r["data"])}) for r in rows}
+
+    def save_images(self, images: Iterable[CachedImage], keep_days: int = 90) -> None:
+        """Keep these pictures (one transaction), replacing what a slot had for a url,
+        and forget those fetched more than `keep_days` ago (stories move on)."""
+        rows = [i.__dict__ for i in images]
+        if not rows:
+            return
+        cutoff = _iso(utcnow() - timedelta(days=keep_days))
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM images WHERE fetched_at < ?", (cutoff,))
+            conn.executemany(
+                """INSERT OR REPLACE INTO images (url, slot, etag, last_modified, source_width,
+                       source_height, name, width, height, data, fetched_at)
+                   VALUES (:url, :slot, :etag, :last_modified, :source_width, :source_height,
+                           :name, :width, :height, :data, :fetched_at)""",
+                rows)
 
     # issues ----------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from email.utils import parseaddr
 
 from ..config import Config
-from ..issue_folder import IssueFiles, Manifest
+from ..images import ImageFile
+from ..issue_folder import ImageRecord, IssueFiles, Manifest
 from ..models import RenderedIssue
 from ..recipients import Recipient, load_recipients
 from .message import MessageTemplate
@@ -26,13 +27,24 @@ def first_recipient(config: Config) -> Recipient:
 
 
 def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_id: str,
-                urls: Mapping[str, str]) -> IssueFiles:
-    """`urls`: article id -> URL of every article the issue considered."""
+                urls: Mapping[str, str], images: tuple[ImageFile, ...] = ()) -> IssueFiles:
+    """`urls`: article id -> URL of every article the issue considered; `images`: the
+    pictures made for it (digest.images), for its images/ folder."""
+    records = tuple(ImageRecord(i.name, i.story, i.slot, i.width, i.height, _source(i.source))
+                    for i in images)
     manifest = Manifest.of(rendered, newsletter=config.newsletter.name,
                            slug=config.newsletter.slug, folder=folder, state_id=state_id,
-                           urls=urls)
+                           urls=urls, images=records)
     template = MessageTemplate.from_config(config, manifest, rendered.html, rendered.text)
     reader = first_recipient(config)
     html, text = template.parts(reader)
     return IssueFiles(manifest, rendered.html, rendered.text, html, text,
-                      template.render(reader))
+                      template.render(reader), tuple((i.name, i.data) for i in images))
+
+
+def _source(url: str) -> str:
+    """A web picture's url; a picture on disk by its file name (its path says nothing
+    about the issue, and differs from machine to machine)."""
+    if url.lower().startswith(("http://", "https://")):
+        return url
+    return url.rsplit("/", 1)[-1]
