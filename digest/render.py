@@ -28,6 +28,7 @@ from markupsafe import Markup
 from .config import Config
 from .errors import ConfigError
 from .labels import ENGLISH, labels_for
+from .story import story_blocks
 from .models import Article, CuratedIssue, RenderedIssue
 from .template_errors import invalid_mjml, template_errors
 from .text import (
@@ -317,6 +318,10 @@ def _to_html(source: str) -> str:
         allow_network=False,
         disable_validation=True,
         remove_classes=False,
+        # MJML writes each <img>'s width and height in pixels, which is how Outlook for
+        # Windows sizes it; premailer would overwrite them from the inlined CSS
+        # (width="100%", height="auto").
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,
     ).transform(pretty_print=False)
     inlined = re.sub(r"^\s*<!doctype[^>]*>\s*", "", inlined, flags=re.I)
@@ -378,6 +383,8 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
         "recipient": Placeholders(marker, unsubscribe=bool(
             config.delivery.unsubscribe_url or config.delivery.unsubscribe_mailto)),
         "story_paragraphs": lambda story: _story_paragraphs(story, config.layout.big_story_chars),
+        "story_blocks": lambda story: story_blocks(
+            story.body_html, story.summary, config.layout.big_story_chars, f"color:{accent};"),
     }
 
 
