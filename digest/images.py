@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # Pillow is imported when a picture is decoded, not with dige
 MIN_PX = 100  # a smaller picture is an icon or a pixel, never a hero or a card picture
 MAX_PIXELS = 30_000_000  # refused above this before decoding (a 24 MP camera fits)
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")  # nothing that runs a helper (EPS) or is exotic
-QUALITY = 80
+QUALITY = 75  # the files are twice the size shown: artefacts shrink with them
 MEASURED = ""  # cache slot of a picture only measured (hot-linked), nothing made
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.jpg$")
 
@@ -348,7 +348,7 @@ def _process(body: bytes, url: str, slot: Slot | None, kind: str = "") -> _Made:
                 im.draft(None, (max(1, im.width // 8), max(1, im.height // 8)))
                 im.load()
                 return _Made("", b"", width, height, 0, 0)
-            box_w, box_h = _crop_size(width, height, slot)
+            box_w, _ = _crop_size(width, height, slot)
             out_w = min(2 * slot.width, box_w)
             out_h = slot.height_for(out_w)
             scale = out_w / box_w
@@ -372,10 +372,14 @@ def _process(body: bytes, url: str, slot: Slot | None, kind: str = "") -> _Made:
         sent = f"; the server sent {kind}" if kind else ""
         raise PictureError(f"not an image digest can read ({', '.join(FORMATS)}){sent}"
                            ) from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise PictureError(f"damaged image ({e})") from None
-    digest = hashlib.sha256(body + f"\n{slot.label} {out_w}x{out_h} q{QUALITY}".encode())
-    name = f"{_stem(url)}-{slot.label}-{digest.hexdigest()[:12]}.jpg"
+    except Exception as e:  # noqa: BLE001 - hostile bytes raise all sorts; none stops a build
+        detail = str(e) if isinstance(e, OSError | ValueError | SyntaxError) else \
+            f"{type(e).__name__}: {e}"
+        raise PictureError(f"damaged image ({detail})") from None
+    # Named by what it was made from, not by the bytes made (which vary with Pillow's
+    # JPEG library): the same picture in the same slot keeps its name across builds.
+    made_from = hashlib.sha256(body + f"\n{slot.label} {out_w}x{out_h} q{QUALITY}".encode())
+    name = f"{_stem(url)}-{slot.label}-{made_from.hexdigest()[:12]}.jpg"
     return _Made(name, out.getvalue(), width, height, out_w, out_h)
 
 
