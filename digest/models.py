@@ -16,6 +16,7 @@ class Image:
     # width attribute); None until the images stage has measured it.
     width: int | None = None
     height: int | None = None
+    source: str = ""  # the feed's URL for the picture, when `url` is a resized copy
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from markupsafe import Markup
 from .config import Config
 from .errors import ConfigError
 from .labels import ENGLISH, labels_for
-from .story import story_blocks
 from .models import Article, CuratedIssue, RenderedIssue
+from .story import Block, story_blocks
 from .template_errors import invalid_mjml, template_errors
 from .text import (
     Script,
@@ -383,9 +383,17 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
         "recipient": Placeholders(marker, unsubscribe=bool(
             config.delivery.unsubscribe_url or config.delivery.unsubscribe_mailto)),
         "story_paragraphs": lambda story: _story_paragraphs(story, config.layout.big_story_chars),
-        "story_blocks": lambda story: story_blocks(
-            story.body_html, story.summary, config.layout.big_story_chars, f"color:{accent};"),
+        "story_blocks": lambda story: _story_blocks(story, config.layout.big_story_chars,
+                                                    accent),
     }
+
+
+def _story_blocks(story: Article, limit: int, accent: str) -> list[Block]:
+    """The big story's blocks, without the photo already shown above it (a feed with no
+    media element gives the body's first picture as the story's)."""
+    shown = {story.image.url, story.image.source} if story.image else set()
+    return [b for b in story_blocks(story.body_html, story.summary, limit, f"color:{accent};")
+            if b.kind != "figure" or b.src not in shown]
 
 
 def _story_paragraphs(story: Article, limit: int) -> list[str]:
