@@ -73,6 +73,21 @@ def run_send(config: Config, number: int | None, *, dry_run: bool = False,
     return report
 
 
+def test_addresses(value: str) -> list[str]:
+    """`--test a@x.com,b@y.org` -> the checked addresses; BadConfig (exit 2) names a
+    bad one."""
+    addresses = [a.strip() for a in value.split(",") if a.strip()]
+    if not addresses:
+        raise BadConfig("--test: give one or more addresses, separated by commas")
+    checked = []
+    for address in addresses:
+        try:
+            checked.append(parse_address(address).email)
+        except AddressError as e:
+            raise BadConfig(f"--test: {address!r} is not a valid email address: {e}") from None
+    return checked
+
+
 @click.command()
 @click.argument("issue", type=int, required=False)
 @click.option("--dry-run", is_flag=True,
@@ -80,8 +95,12 @@ def run_send(config: Config, number: int | None, *, dry_run: bool = False,
 @click.option("--resend-in-flight", is_flag=True,
               help="Also re-send messages that were in flight when a send was killed "
                    "(they may arrive twice).")
+@click.option("--test", "test", metavar="ADDR[,ADDR...]",
+              help="Send the issue to these addresses only, subject marked [TEST]; "
+                   "nothing is logged, the list is not touched.")
 @click.pass_context
-def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool) -> None:
+def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool,
+         test: str | None) -> None:
     """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
     subscriber who has not had it yet.
 
@@ -91,10 +110,24 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
     \b
     Example:
         digest send --dry-run           # check the server and the login
+        digest send --test me@example.com   # the latest issue, to me only
         digest send                     # send the latest issue
         digest send 12                  # resume issue 12
     """
     config = get_config(ctx)
+    if test is not None:
+        if dry_run or resend_in_flight:
+            raise BadConfig("--test sends to the given addresses only: leave out "
+                            "--dry-run and --resend-in-flight")
+        addresses = test_addresses(test)
+        from .deliver.smtp import send_test
+
+        with failures():
+            report = send_test(config, issue, addresses)
+        out.print(report.message)
+        if report.failed:
+            ctx.exit(1)
+        return
     run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight)
 
 

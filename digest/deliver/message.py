@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import html as htmllib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -181,19 +182,26 @@ class MessageTemplate:
         return cls.from_config(config, folder.manifest, *folder.template_parts())
 
     @classmethod
-    def from_config(cls, config: Config, manifest: Manifest, html: str, text: str
-                    ) -> MessageTemplate:
+    def from_config(cls, config: Config, manifest: Manifest, html: str, text: str, *,
+                    test: bool = False) -> MessageTemplate:
         """The message of an issue's template parts. Raises ConfigError when the token
-        secret is missing or too short (see tokens.load_secret) or the DKIM key is bad."""
+        secret is missing or too short (see tokens.load_secret) or the DKIM key is bad.
+
+        A `test` message is the same issue with "[TEST]" before its subject and a
+        Message-ID of its own: a mailbox that drops a second message with a Message-ID
+        it has seen must still take the real one later."""
         delivery = config.delivery
         domain = parseaddr(config.sender)[1].rpartition("@")[2] or "digest.invalid"
         list_id = delivery.list_id or \
             f"{config.newsletter.name} <{config.newsletter.slug}.{domain}>"
         if "<" not in list_id:
             list_id = f"<{list_id}>"
+        key = issue_key(config, manifest.number)
         return cls(
-            issue_key=issue_key(config, manifest.number), sender=config.sender,
-            subject=manifest.subject, html=html, text=text, date=manifest.when,
+            issue_key=f"{key}-test-{secrets.token_hex(6)}" if test else key,
+            sender=config.sender,
+            subject=f"[TEST] {manifest.subject}" if test else manifest.subject,
+            html=html, text=text, date=manifest.when,
             marker=manifest.marker, id_key=manifest.state_id,
             unsubscribe_url=delivery.unsubscribe_url,
             unsubscribe_mailto=delivery.unsubscribe_mailto, secret=load_secret(config),
@@ -244,6 +252,11 @@ class MessageTemplate:
             head, self._text_head, *self.text.encode(values, stuffed=stuffed),
             self._html_head, *self.html.encode(values, stuffed=stuffed), self._close,
         ))
+
+    def signed(self, recipient: Recipient) -> bytes:
+        """The whole message for one recipient, DKIM-signed if DKIM is on."""
+        plain = self.render(recipient)
+        return sign(plain, self.dkim) + plain if self.dkim else plain
 
     def wire(self, recipient: Recipient) -> bytes:
         """What goes after DATA: signed if DKIM is on, dot-stuffed, ending CRLF.CRLF.

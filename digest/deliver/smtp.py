@@ -31,7 +31,7 @@ from ..errors import ConfigError, DeliveryError
 from ..issue_folder import IssueFolder
 from ..lock import state_lock
 from ..recipients import Recipient, load_recipients
-from ..store import IssueRecord, Store, open_store
+from ..store import IssueRecord, Store, open_readonly, open_store
 from ..tokens import load_secret
 from .message import MessageTemplate
 from .redact import redact, secret_forms
@@ -109,6 +109,63 @@ def send_issue(
                          stop=stop, on_progress=on_progress, started=started)
         finally:
             log.close()
+
+
+def send_test(config: Config, number: int | None, addresses: list[str]) -> SendReport:
+    """Send issue `number` (None: the latest built) to `addresses` only, its subject
+    marked [TEST]. Nothing is logged and no suppression applies: the list's record of
+    the issue is untouched, and the real send later goes to everyone as before."""
+    load_secret(config)
+    started = time.monotonic()
+    store = open_readonly(config.state_path)
+    try:
+        issue = store.get_issue(number) if number is not None else \
+            next(iter(reversed(store.issues())), None)
+        if issue is None:
+            raise DeliveryError(f"issue #{number} does not exist; `digest status` lists the "
+                                "issues" if number else "no issue built yet; run `digest "
+                                "build` first (or `digest build --preview --test ADDR`)")
+        folder = IssueFolder.open(config.outbox_path / issue.outbox_path)
+        folder.check_owner(config.newsletter.slug, store.state_id)
+    finally:
+        store.close()
+    return send_test_folder(config, folder, addresses, started)
+
+
+def send_test_folder(config: Config, folder: IssueFolder, addresses: list[str],
+                     started: float | None = None) -> SendReport:
+    """A test send of the issue in `folder` (an outbox issue, or the preview)."""
+    started = time.monotonic() if started is None else started
+    template = MessageTemplate.from_config(config, folder.manifest, *folder.template_parts(),
+                                           test=True)
+    recipients = [Recipient(address, "") for address in addresses]
+    messages = [(r, template.signed(r)) for r in recipients]  # a bad template fails here
+    smtp = config.smtp
+    password = _password(smtp)
+    secrets = secret_forms(smtp.username, password)
+    conn = connect(smtp, password)
+    delivered: list[str] = []
+    refused: list[str] = []
+    try:
+        for recipient, data in messages:
+            try:
+                conn.sendmail(template.envelope_from, [recipient.email], data)
+                delivered.append(recipient.email)
+            except smtplib.SMTPRecipientsRefused as e:
+                code, reply = e.recipients[recipient.email]
+                refused.append(f"{recipient.email}: {_text(code, reply, secrets)}")
+            except smtplib.SMTPResponseException as e:
+                refused.append(f"{recipient.email}: {_text(e.smtp_code, e.smtp_error, secrets)}")
+    finally:
+        _quit(conn)
+    number = folder.manifest.number
+    message = (f"test send of issue #{number} to {', '.join(delivered) or 'nobody'}"
+               f" in {time.monotonic() - started:.1f}s; nothing logged")
+    if refused:
+        message += f"; refused: {'; '.join(refused)}"
+    return SendReport(number, message, delivered=len(delivered), failed=len(refused),
+                      recipients=len(recipients), to_send=len(recipients),
+                      seconds=time.monotonic() - started)
 
 
 def _pick_issue(store: Store, number: int | None) -> IssueRecord | None:
