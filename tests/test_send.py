@@ -95,7 +95,7 @@ def test_message_has_every_header_and_the_same_unsubscribe_link_everywhere(
         f"List-Unsubscribe: <{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe>")
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    assert f"Unsubscribe: {url}" in text
+    assert f"Unsubscribe:\r\n{url}" in text  # the link on a line of its own
     assert f'href="{url}"' in html
     assert "%%digest" not in text and "%%digest" not in html
     # everything but the per-recipient values is the rendered issue itself
