@@ -104,8 +104,16 @@ class LayoutConfig:
 
 
 @dataclass(frozen=True)
+class PinConfig:
+    """`[editor] pin` entry: "https://..." or {url = "https://...", block = "read_more"}."""
+
+    url: str
+    block: str = ""  # "" = the big story, or the first story block shown
+
+
+@dataclass(frozen=True)
 class EditorConfig:
-    pin: list[str] = field(default_factory=list)
+    pin: list[PinConfig] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     boost: list[str] = field(default_factory=list)
     max_age_days: int = 14  # 0 = no limit
@@ -291,7 +299,8 @@ def _lower_schemes(config: Config) -> Config:
         config, feeds=feeds,
         newsletter=dataclasses.replace(nl, **{k: lower_scheme(getattr(nl, k)) for k in (
             "web_url", "subscribe_url", "manage_url", "assets_url")}),
-        editor=dataclasses.replace(editor, pin=[lower_scheme(u) for u in editor.pin],
+        editor=dataclasses.replace(editor, pin=[dataclasses.replace(p, url=lower_scheme(p.url))
+                                                for p in editor.pin],
                                    exclude=[lower_scheme(r) for r in editor.exclude]),
         delivery=dataclasses.replace(delivery,
                                      unsubscribe_url=lower_scheme(delivery.unsubscribe_url)),
@@ -333,6 +342,10 @@ def _convert(hint: Any, value: Any, where: str, key: str) -> Any:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
             raise ConfigError(f"{at}: expected {_expect(hint)}, got {_kind(value)}")
+        if item is PinConfig:  # a bare URL, or a table naming the block too
+            return [PinConfig(url=v) if isinstance(v, str) else
+                    _build(PinConfig, v, where=f"[{where.strip('[]')}] {key}[{i}]")
+                    for i, v in enumerate(value)]
         if isinstance(item, type) and dataclasses.is_dataclass(item):
             label = _TABLE_KEYS.get(key, key)
             return [
@@ -552,7 +565,7 @@ def _check_one_line(config: Config) -> None:
     values += [(f"[delivery] recipients[{i}]", r)
                for i, r in enumerate(config.delivery.recipients)]
     values += [(f"[[feeds]] #{i} url", f.url) for i, f in enumerate(config.feeds, 1)]
-    values += [(f"[editor] pin[{i}]", url) for i, url in enumerate(config.editor.pin)]
+    values += [(f"[editor] pin[{i}]", p.url) for i, p in enumerate(config.editor.pin)]
     for at, value in values:
         bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
         if bad is not None:
@@ -722,8 +735,12 @@ def _check_links(config: Config) -> None:
     nl = config.newsletter
     links = [(f"[newsletter] {key}", getattr(nl, key))
              for key in ("web_url", "subscribe_url", "manage_url", "assets_url")]
-    links += [(f"[editor] pin[{i}]", url) for i, url in enumerate(config.editor.pin)]
+    links += [(f"[editor] pin[{i}]", p.url) for i, p in enumerate(config.editor.pin)]
     links += [("[delivery] unsubscribe_url", config.delivery.unsubscribe_url)]
+    for i, pin in enumerate(config.editor.pin):
+        if pin.block and pin.block not in ("big_story", "need_to_know", "read_more"):
+            raise ConfigError(f"[editor] pin[{i}] block: {pin.block!r} is not a story block; "
+                              "use big_story, need_to_know or read_more, or leave it out")
     for at, url in links:
         if url and not _is_link(url, ("http", "https")):
             raise ConfigError(f"{at}: {url!r} is not an absolute http(s) URL; write it like "

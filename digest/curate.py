@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .config import Config, LayoutConfig
+from .config import Config, LayoutConfig, PinConfig
 from .dedupe import NearTitles
 from .models import Article, CuratedIssue, Decision, Event
 
@@ -83,17 +83,17 @@ def curate_issue(
             len(unique),
         )
 
-    shown = _fill(unique, _sizes(layout, shown_only=True), editor.pin)
-    full = _fill(unique, _sizes(layout, shown_only=False), editor.pin)
+    pins = _pins(unique, editor.pin)
+    shown = _fill(unique, _sizes(layout, shown_only=True), pins)
+    full = _fill(unique, _sizes(layout, shown_only=False), pins)
     big, need, cards = shown
     placed = {a.id for a in _placed(shown)}
     held = {a.id for a in _placed(full)} - placed  # room only in hidden blocks: stays new
-    lead = _placed(shown)[0] if placed else None
     for section, stories in (("big_story", [big] if big else []), ("need_to_know", need),
                              ("read_more", cards)):
         for i, a in enumerate(stories):
-            if a is lead and a.url in editor.pin:
-                reason = "pinned by [editor] pin"
+            if a.id in pins:
+                reason = f"pinned by [editor] pin[{pins[a.id][0]}]"
             else:
                 reason = "highest score" if a is big else f"score {scores[a.id]:.3f}"
             decisions.append(Decision(a.id, section, i, reason))
@@ -111,6 +111,7 @@ def curate_issue(
         coming_up=upcoming(config, today),
         decisions=tuple(decisions),
         slot=slot,
+        notes=_unmatched(editor.pin, pins),
     )
 
 
@@ -122,24 +123,72 @@ def _sizes(layout: LayoutConfig, *, shown_only: bool) -> dict[str, int]:
             for block in STORY_BLOCKS}
 
 
-def _fill(ranked: list[Article], sizes: dict[str, int], pin: Sequence[str]) -> Placement:
+Pins = dict[str, tuple[int, str]]  # article id -> (index in [editor] pin, block asked for)
+
+
+def pin_key(url: str) -> str:
+    """A URL as pins compare it: canonical (host in lower case, no default port, no
+    fragment, no utm_*, fbclid, gclid ...), without a trailing slash, and the same over
+    http and https (a site's links are copied with either)."""
+    from .parse import canonical_url
+
+    try:
+        canonical = canonical_url(url)
+    except ValueError:
+        return url.strip()
+    head, _, query = canonical.partition("?")
+    head = re.sub(r"^https?://", "", head).rstrip("/")
+    return f"{head}?{query}" if query else head
+
+
+def _pins(ranked: Sequence[Article], pins: Sequence[PinConfig]) -> Pins:
+    """Which candidates the pins name, each with its pin; the first pin naming an
+    article wins."""
+    by_key: dict[str, Article] = {}
+    for article in ranked:
+        by_key.setdefault(pin_key(article.url), article)
+    found: Pins = {}
+    for i, pin in enumerate(pins):
+        named = by_key.get(pin_key(pin.url))
+        if named is not None and named.id not in found:
+            found[named.id] = (i, pin.block)
+    return found
+
+
+def _unmatched(pins: Sequence[PinConfig], found: Pins) -> tuple[str, ...]:
+    used = {i for i, _ in found.values()}
+    return tuple(f"[editor] pin[{i}] {pin.url} matches no new article (already in an issue, "
+                 "excluded, too old, or not in any feed yet); nothing pinned for it"
+                 for i, pin in enumerate(pins) if i not in used)
+
+
+def _fill(ranked: list[Article], sizes: dict[str, int], pins: Pins) -> Placement:
     """Fill the story blocks from the ranking, in order: big story, Need to know, Read
-    More. A pinned story is the big story, or leads the first block there is."""
-    remaining = list(ranked)
-    pinned = next((a for a in remaining if a.url in pin), None)
+    More. A pinned story goes to the block its pin names, or is the big story (or leads
+    the first block there is); pinned stories lead their block, in pin order."""
+    shown = [b for b in STORY_BLOCKS if sizes[b]]
+    wanted: dict[str, list[Article]] = {b: [] for b in STORY_BLOCKS}
+    for article in sorted((a for a in ranked if a.id in pins), key=lambda a: pins[a.id][0]):
+        block = pins[article.id][1]
+        if block not in shown:
+            block = shown[0] if shown else ""
+        if block:
+            wanted[block].append(article)
+    pinned = {a.id for stories in wanted.values() for a in stories}
+    remaining = [a for a in ranked if a.id not in pinned]
     big: Article | None = None
     if sizes["big_story"]:
+        lead = wanted["big_story"][:1]
+        remaining = wanted["big_story"][1:] + remaining  # a second big pin: next in line
         with_image = next((a for a in remaining if a.image), None)
-        big = pinned or with_image or remaining[0]
-        remaining.remove(big)
-        pinned = None
-    elif pinned:
-        remaining.remove(pinned)
-        remaining.insert(0, pinned)
-    need = remaining[: sizes["need_to_know"]]
-    rest = remaining[sizes["need_to_know"] :]
+        big = lead[0] if lead else with_image or (remaining[0] if remaining else None)
+        remaining = [a for a in remaining if a is not big]
+    need = (wanted["need_to_know"] + remaining)[: sizes["need_to_know"]]
+    remaining = [a for a in remaining if a not in need]
+    room = max(0, sizes["read_more"] - len(wanted["read_more"]))
     # Cards look best with a picture; take those first, in score order.
-    cards = sorted(rest, key=lambda a: (a is not pinned, a.image is None))[: sizes["read_more"]]
+    cards = (wanted["read_more"] + sorted(remaining, key=lambda a: a.image is None)[:room]
+             )[: sizes["read_more"]]
     return big, need, cards
 
 

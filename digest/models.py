@@ -67,6 +67,7 @@ class CuratedIssue:
     coming_up: tuple[Event, ...]
     decisions: tuple[Decision, ...]
     slot: str | None = None  # the schedule slot this issue is for, if any
+    notes: tuple[str, ...] = ()  # for the editor: e.g. a pin that matched no story
 
     @property
     def placed(self) -> tuple[Article, ...]:

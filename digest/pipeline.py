@@ -296,8 +296,8 @@ def make_issue(
             shown = {a.image.url.rsplit("/", 1)[-1] for a in rendered.issue.placed
                      if a.image}  # a card dropped for size takes its file along
             images = tuple(i for i in images if i.name in shown)
-            rendered = replace(rendered, notes=rendered.notes + tuple(dict.fromkeys(
-                picture_notes + list(round_notes))))
+            rendered = replace(rendered, notes=curated.notes + rendered.notes + tuple(
+                dict.fromkeys(picture_notes + list(round_notes))))
             return rendered, notes, images
         for article in curated.placed:
             if article.id in bad:

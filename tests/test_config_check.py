@@ -378,6 +378,7 @@ FULL = {
         "subscribe_url": "https://example.com/s", "manage_url": "https://example.com/m",
         "postal_address": "1 Example Road", "copyright": "© Example",
         "slug": "china-connection", "subject": "{name} #{number}: {headline} ({date})",
+        "assets_url": "https://example.com/assets",
     },
     "feeds": [{"url": "https://example.com/a.xml", "name": "A", "category": "World",
                "weight": 1.5}],
@@ -389,7 +390,9 @@ FULL = {
         "labels": {"big_story": "Top", "need_to_know": "Know", "read_more": "More",
                    "coming_up": "Soon", "read_more_link": "Go", "big_story_link": "All"},
     },
-    "editor": {"pin": ["https://example.com/story"], "exclude": ["feed:A", "crypto"],
+    "editor": {"pin": ["https://example.com/story",
+                       {"url": "https://example.com/card", "block": "read_more"}],
+               "exclude": ["feed:A", "crypto"],
                "boost": ["yuan"], "max_age_days": 36_500},
     "coming_up": [{"date": date(2026, 12, 9), "event": "Trade data"}],
     "collect": {"timeout": 600, "max_bytes": 1_000_000_000, "max_redirects": 50,
@@ -498,7 +501,7 @@ def test_url_schemes_are_case_insensitive(tmp_path: Path):
     assert [f.url for f in config.feeds] == ["http://example.com/feed.xml", "file:feed.xml"]
     assert config.feeds[1].name == "file:feed.xml"  # the default name is the url
     assert config.newsletter.web_url == "https://example.com/latest"
-    assert config.editor.pin == ["https://example.com/story"]
+    assert [p.url for p in config.editor.pin] == ["https://example.com/story"]
     assert config.editor.exclude == ["http://example.com/old", "Crypto"]
     assert config.delivery.unsubscribe_url == "https://example.com/u"
     result = CliRunner().invoke(main, ["--config", str(path), "check"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_config
+from digest.config import PinConfig, load_config
 from digest.curate import NothingToBuild, curate_issue
 from digest.models import Article
 from digest.parse import parse_feed
@@ -59,11 +59,11 @@ def test_duplicates_across_feeds_are_dropped(config, articles):
 
 def test_pin_and_exclude(config, articles):
     pinned = next(a for a in articles if "soybean-purchases" in a.url)
-    editor = replace(config.editor, pin=[pinned.url], exclude=["semiconductor", "feed:Policy"])
+    editor = replace(config.editor, pin=[PinConfig(pinned.url)], exclude=["semiconductor", "feed:Policy"])
     issue = curate_issue(articles, replace(config, editor=editor), 1, NOW)
     assert issue.big_story.id == pinned.id
     assert next(d for d in issue.decisions if d.article_id == pinned.id).reason == \
-        "pinned by [editor] pin"
+        "pinned by [editor] pin[0]"
     excluded = {d.article_id: d.reason for d in issue.decisions if d.section == "excluded"}
     by_id = {a.id: a for a in articles}
     assert all(by_id[i].feed_name == "Policy" or "semiconductor" in
@@ -128,11 +128,11 @@ def test_hidden_big_story_the_lead_story_heads_need_to_know(config, articles):
 
 def test_hidden_big_story_a_pin_leads_the_first_shown_block(config, articles):
     pinned = next(a for a in articles if "soybean-purchases" in a.url)
-    editor = replace(config.editor, pin=[pinned.url])
+    editor = replace(config.editor, pin=[PinConfig(pinned.url)])
     for blocks in (["need_to_know"], ["read_more"]):
         layout = replace(config.layout, blocks=blocks)
         issue = curate_issue(articles, replace(config, editor=editor, layout=layout), 1, NOW)
         assert issue.placed[0].id == pinned.id
         decision = next(d for d in issue.decisions if d.article_id == pinned.id)
         assert (decision.section, decision.position, decision.reason) == (
-            blocks[0], 0, "pinned by [editor] pin")
+            blocks[0], 0, "pinned by [editor] pin[0]")

@@ -1,0 +1,65 @@
+"""`[editor] pin` (issue 11, item 3): compared canonically, may name its block, and a
+pin that matches nothing is reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from digest.cli import main
+
+from .test_email_markup import BASE_CONFIG, ENGLISH_ITEMS, NOW, feed
+
+
+def build(tmp_path: Path, pins: str) -> tuple[int, str, dict]:
+    (tmp_path / "feed.xml").write_text(feed(ENGLISH_ITEMS), "utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(BASE_CONFIG.replace("[editor]\n", f"[editor]\npin = [{pins}]\n", 1)
+                      + '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "build", "--preview"], env=NOW)
+    manifest_path = tmp_path / "outbox" / "preview" / "issue.json"
+    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+    return result.exit_code, result.output, manifest
+
+
+def placed(manifest: dict, section: str) -> list[str]:
+    return [s["url"] for s in manifest["sections"][section]]
+
+
+def test_a_pasted_link_with_tracking_and_another_spelling_pins(tmp_path: Path) -> None:
+    code, output, manifest = build(
+        tmp_path, '"HTTP://News.Example.COM:80/7/?utm_source=newsletter&utm_medium=email'
+                  '&fbclid=abc123&gclid=xyz#top"')
+    assert code == 0, output
+    assert placed(manifest, "big_story") == ["https://news.example.com/7"]
+    decision = next(d for d in manifest["decisions"] if d["section"] == "big_story")
+    assert decision["reason"] == "pinned by [editor] pin[0]"
+    assert "matches no new article" not in output
+
+
+def test_a_pin_can_name_its_block(tmp_path: Path) -> None:
+    code, output, manifest = build(
+        tmp_path, '{url = "https://news.example.com/9", block = "read_more"}, '
+                  '{url = "https://news.example.com/8", block = "need_to_know"}')
+    assert code == 0, output
+    assert placed(manifest, "read_more")[0] == "https://news.example.com/9"
+    assert placed(manifest, "need_to_know")[0] == "https://news.example.com/8"
+    assert "https://news.example.com/9" not in placed(manifest, "big_story")
+
+
+def test_a_pin_that_matches_nothing_is_reported(tmp_path: Path) -> None:
+    code, output, manifest = build(
+        tmp_path, '"https://news.example.com/3", "https://news.example.com/no-such-story"')
+    assert code == 0, output
+    assert placed(manifest, "big_story") == ["https://news.example.com/3"]
+    assert "pin[1] https://news.example.com/no-such-story matches no new article" in " ".join(
+        output.split())
+    assert "pin[0]" not in output.replace("pin[0]\"", "")
+
+
+def test_a_pin_naming_an_unknown_block_is_a_config_error(tmp_path: Path) -> None:
+    code, output, _ = build(tmp_path, '{url = "https://news.example.com/3", block = "hero"}')
+    assert code == 2
+    assert "[editor] pin[0] block: 'hero' is not a story block" in " ".join(output.split())
