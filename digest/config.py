@@ -80,12 +80,22 @@ class FeedConfig:
 
 @dataclass(frozen=True)
 class LabelsConfig:
-    big_story: str = "The big story"
-    need_to_know: str = "Need to know"
-    read_more: str = "Read More"
-    coming_up: str = "Coming up"
-    read_more_link: str = "Read More"
-    big_story_link: str = "Read the full story"
+    """`[labels]`: the issue's fixed strings. Empty means the text of the gettext catalog
+    for [newsletter] language (digest/locale/); {number} and {name} are filled in."""
+
+    big_story: str = ""  # "The big story"
+    need_to_know: str = ""  # "Need to know"
+    read_more: str = ""  # "Read More" (the section)
+    coming_up: str = ""  # "Coming up"
+    read_more_link: str = ""  # "Read More" (each card's link)
+    big_story_link: str = ""  # "Read the full story"
+    issue_number: str = ""  # "Issue #{number}"
+    view_in_browser: str = ""  # "View in browser"
+    footer_reason: str = ""  # "You are receiving this email because you subscribed to {name}."
+    unsubscribe: str = ""  # "Unsubscribe"
+    manage: str = ""  # "Manage preferences"
+    subscribe: str = ""  # "Subscribe"
+    photo: str = ""  # "Photo" (the text part's [Photo: ...])
 
 
 @dataclass(frozen=True)
@@ -94,13 +104,12 @@ class LayoutConfig:
     big_story: int = 1
     need_to_know: int = 3
     read_more: int = 6
-    big_story_chars: int = 900
+    big_story_chars: int = 1500
     need_to_know_chars: int = 220
     read_more_chars: int = 150
-    max_html_kb: int = 100
+    max_html_kb: int = 95  # bytes x 1024: under Gmail's clip at about 100,000
     accent_color: str = "#005594"
     templates_dir: str = ""
-    labels: LabelsConfig = field(default_factory=LabelsConfig)
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,7 @@ class Config:
     newsletter: NewsletterConfig
     feeds: list[FeedConfig] = field(default_factory=list)
     layout: LayoutConfig = field(default_factory=LayoutConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
     editor: EditorConfig = field(default_factory=EditorConfig)
     coming_up: list[EventConfig] = field(default_factory=list)
     collect: CollectConfig = field(default_factory=CollectConfig)
@@ -260,10 +270,23 @@ def load_config(path: Path | str | None = None) -> Config:
 
 
 def parse_config(data: dict[str, Any], base_dir: Path, source: Path | None = None) -> Config:
+    data = _moved_labels(data)
     config = _build(Config, data, where="", skip={"base_dir", "source"})
     config = dataclasses.replace(_lower_schemes(config), base_dir=base_dir, source=source)
     _check(config)
     return config
+
+
+def _moved_labels(data: dict[str, Any]) -> dict[str, Any]:
+    """`[layout.labels]` (where labels were set before [labels]) still works."""
+    layout = data.get("layout")
+    if not isinstance(layout, dict) or "labels" not in layout:
+        return data
+    if "labels" in data:
+        raise ConfigError("[layout.labels] and [labels] are both set: move the labels from "
+                          "[layout.labels] into [labels]")
+    layout = dict(layout)
+    return {**data, "layout": layout, "labels": layout.pop("labels")}
 
 
 def lower_scheme(url: str) -> str:

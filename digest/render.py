@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from .config import Config
 from .errors import ConfigError
-from .labels import ENGLISH, labels_for
+from .labels import labels_for
 from .models import Article, CuratedIssue, RenderedIssue
 from .story import Block, story_blocks
 from .template_errors import invalid_mjml, template_errors
@@ -422,9 +422,8 @@ def _preheader(issue: CuratedIssue) -> str:
 
 
 def _label_overrides(config: Config) -> dict[str, str]:
-    """[layout.labels] values an editor changed (the dataclass defaults are English)."""
-    given = vars(config.layout.labels)
-    return {k: v for k, v in given.items() if k in ENGLISH and v != ENGLISH[k]}
+    """The [labels] an editor set (empty ones come from the language's catalog)."""
+    return {k: v for k, v in vars(config.labels).items() if v}
 
 
 def _lighten(color: str, amount: float = 0.55) -> str:

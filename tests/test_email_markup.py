@@ -316,3 +316,13 @@ def test_the_size_budget_counts_the_longest_real_unsubscribe_link(tmp_path: Path
     assert sizes[longest] > sizes["ed@example.com"]
     assert sizes[longest] <= budget_kb * 1024
     assert budget_kb * 1024 < GMAIL_CLIP
+
+
+def test_labels_set_in_their_own_table_win_in_any_language(tmp_path: Path) -> None:
+    base = BASE_CONFIG.replace('language = "en"', 'language = "fr"')
+    html, text, _ = build(tmp_path, ENGLISH_ITEMS, base=base,
+                          extra='[labels]\nissue_number = "Édition {number}"\n'
+                                'need_to_know = "L\'essentiel"\n')
+    assert "Édition 1" in html and "Édition 1" in text
+    assert "L'essentiel" in html or "L&#39;essentiel" in html
+    assert "À lire aussi" in html  # the rest from the French catalog

@@ -14,7 +14,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from digest.cli import main
-from digest.config import Config, load_config
+from digest.config import Config, PinConfig, load_config
 from digest.init import CONFIG_TEMPLATE, init_newsletter
 
 NOW = "2026-11-30T08:00:00+08:00"
@@ -154,6 +154,8 @@ def config_tables() -> dict[str, type]:
         for name, hint in typing.get_type_hints(cls).items():
             if typing.get_origin(hint) is list:
                 (hint,) = typing.get_args(hint)
+            if hint is PinConfig:  # a list of URLs or inline tables: `pin = [...]`
+                continue
             if dataclasses.is_dataclass(hint):
                 tables[prefix + name] = hint  # type: ignore[assignment]
                 walk(hint, prefix + name + ".")  # type: ignore[arg-type]
