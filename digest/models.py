@@ -68,6 +68,8 @@ class CuratedIssue:
     decisions: tuple[Decision, ...]
     slot: str | None = None  # the schedule slot this issue is for, if any
     notes: tuple[str, ...] = ()  # for the editor: e.g. a pin that matched no story
+    note: str = ""  # this issue's editor's note (a draft's), in place of [newsletter] intro
+    subject: str = ""  # this issue's subject (a draft's), in place of [newsletter] subject
 
     @property
     def placed(self) -> tuple[Article, ...]:

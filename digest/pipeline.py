@@ -18,14 +18,15 @@ from . import clock
 from .clock import utcnow
 from .collect import FeedResult, collect_feeds, feed_state_after
 from .config import Config
-from .curate import NothingToBuild, curate_issue
+from .curate import NothingToBuild, curate_issue, pin_key, upcoming
 from .deliver.outbox import issue_files
+from .draft import Draft, curate_from_draft, read_draft, write_draft
 from .errors import CommitLost, ConfigError
 from .hosts import Resolver, system_resolve
 from .images import ImageFile, Pictures, strip_pictures
 from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, published
 from .lock import state_lock
-from .models import Article, Decision, RenderedIssue
+from .models import Article, CuratedIssue, Decision, RenderedIssue
 from .recover import recover_outbox
 from .render import Templates, load_templates, render_issue, unrenderable
 from .store import FeedState, Store, open_readonly, open_store
@@ -132,11 +133,14 @@ def build(
     on_feed: Callable[[FeedResult], None] | None = None,
     after_write: Callable[[Path], None] | None = None,
     resolve: Resolver = system_resolve,
+    draft: Path | None = None,
 ) -> BuildResult:
-    """Collect (unless fetch=False), curate, place the pictures, render, write the
-    outbox, commit. `client` and `resolve` serve feeds and pictures alike."""
+    """Collect (unless fetch=False), curate (or take the stories of an editor's
+    `draft`), place the pictures, render, write the outbox, commit. `client` and
+    `resolve` serve feeds and pictures alike."""
     templates = load_templates(config)  # a template error stops us before any work
     load_secret(config)  # and so does a missing token secret
+    edited = (read_draft(draft), draft) if draft else None
     with state_lock(config.state_path, config.state.lock_timeout):
         store = open_store(config.state_path)
         try:
@@ -152,7 +156,7 @@ def build(
             pictures = Pictures(config, cached=store.cached_images, client=client,
                                 resolve=resolve)
             made = make_issue(candidates, config, templates, number, now, slot, done,
-                              store.with_bodies, pictures)
+                              store.with_bodies, pictures, edited)
             store.save_images(pictures.fresh())
             if isinstance(made, NothingToBuild):
                 return BuildResult("nothing", f"nothing new: {made.reason}",
@@ -189,11 +193,13 @@ def preview(
     client: httpx.AsyncClient | None = None,
     on_feed: Callable[[FeedResult], None] | None = None,
     resolve: Resolver = system_resolve,
+    draft: Path | None = None,
 ) -> BuildResult:
     """The same build, written to outbox/preview/, changing no state at all (pictures
     are fetched, conditionally on what the state database has, but not kept)."""
     templates = load_templates(config)
     load_secret(config)
+    edited = (read_draft(draft), draft) if draft else None
     store = open_readonly(config.state_path)
     try:
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
@@ -220,7 +226,7 @@ def preview(
         pictures = Pictures(config, cached=store.cached_images, preview=True, client=client,
                             resolve=resolve)
         made = make_issue(ordered, config, templates, number, clock.now(config.tz), None, done,
-                          pictures=pictures)
+                          pictures=pictures, draft=edited)
     finally:
         store.close()
     if isinstance(made, NothingToBuild):
@@ -238,6 +244,7 @@ def make_issue(
     now: datetime, slot: str | None, done: Published,
     with_bodies: Callable[[Sequence[Article]], dict[str, Article]] | None = None,
     pictures: Pictures | None = None,
+    draft: tuple[Draft, Path] | None = None,
 ) -> tuple[RenderedIssue, list[str], tuple[ImageFile, ...]] | NothingToBuild:
     """Curate, place the pictures and render. Stories the outbox shows were published
     before are left out (decision `published_before`), and so is any story that cannot
@@ -257,8 +264,15 @@ def make_issue(
     picture_notes: list[str] = []  # of pictures left out in earlier rounds
     round_notes: tuple[str, ...] = ()  # of this round's pictures
     rounds = 0
+    used = {pin_key(url): n for url, n in done.urls.items()}
     while True:
-        curated = curate_issue(pool, config, number, now, slot)
+        if draft:  # the editor's choice of stories, blocks, order, titles and note
+            base = CuratedIssue(number, now, None, (), (), upcoming(config, now.date()), (),
+                                slot)
+            curated: CuratedIssue | NothingToBuild = curate_from_draft(
+                draft[0], draft[1], pool, used, base)
+        else:
+            curated = curate_issue(pool, config, number, now, slot)
         if isinstance(curated, NothingToBuild):
             return curated
         extra = tuple(Decision(a.id, section, len(curated.decisions) + i, reason)
@@ -307,3 +321,35 @@ def make_issue(
                              f"{article.feed_name!r} ({article.url}): {reason}")
         pool = [a for a in pool if a.id not in bad]
 
+
+
+def make_draft(
+    config: Config,
+    out: Path,
+    *,
+    fetch: bool = True,
+    client: httpx.AsyncClient | None = None,
+    on_feed: Callable[[FeedResult], None] | None = None,
+    resolve: Resolver = system_resolve,
+) -> BuildResult:
+    """Collect (unless fetch=False), curate, and write the next issue as an editable
+    draft at `out`; no issue is built and no article is used up."""
+    with state_lock(config.state_path, config.state.lock_timeout):
+        store = open_store(config.state_path)
+        try:
+            report = collect(config, store, client, on_feed, resolve) if fetch else None
+            made = utcnow()
+            done = published(config.outbox_path, config.newsletter.slug)
+            number = store.next_issue_number(after=done.last_number)
+            candidates = [a for a in store.unused_articles(bodies=False)
+                          if a.url not in done.urls]
+        finally:
+            store.close()
+    curated = curate_issue(candidates, config, number, clock.now(config.tz))
+    if isinstance(curated, NothingToBuild):
+        return BuildResult("nothing", f"no draft written: {curated.reason}", collected=report)
+    by_id = {a.id: a for a in candidates}
+    passed = [by_id[d.article_id] for d in curated.decisions if d.section == "passed_over"]
+    write_draft(out, curated, passed, made, config.newsletter.name)
+    return BuildResult("draft", f"draft of issue #{number} written to {out}", out,
+                       collected=report, notes=curated.notes)

@@ -35,8 +35,8 @@ from .text import (
     Script,
     clip,
     cut,
-    linkify,
     long_date,
+    note_html,
     paragraphs,
     script_of,
     sentences,
@@ -359,7 +359,7 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
     accent = config.layout.accent_color
     headline = issue.big_story.title if issue.big_story else (
         issue.placed[0].title if issue.placed else "")
-    intro = nl.intro.replace("{name}", nl.name)
+    intro = (issue.note or nl.intro).replace("{name}", nl.name)
     copyright_line = nl.copyright or f"© {issue.date.year} {nl.name}"
     return {
         "issue": issue,
@@ -371,13 +371,13 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
         "accent_dark": _darken(accent),
         "accent_light": _lighten(accent),
         "hero_headline_chars": MAX_HERO_HEADLINE,
-        "subject": _subject(nl.subject, headline, nl.name, issue.number,
-                            long_date(issue.date, nl.language)),
+        "subject": issue.subject or _subject(nl.subject, headline, nl.name, issue.number,
+                                             long_date(issue.date, nl.language)),
         "preheader": _preheader(issue),
         "preheader_padding": PREHEADER_PADDING,
         "issue_date": long_date(issue.date, nl.language),
         "web_url": nl.web_url,
-        "intro": linkify(intro, f"color:{accent};"),
+        "intro": note_html(intro, f"color:{accent};"),
         "intro_text": unlink(intro),
         "copyright": copyright_line,
         "recipient": Placeholders(marker, unsubscribe=bool(

@@ -104,6 +104,27 @@ def linkify(text: str, link_style: str = "") -> Markup:
     return Markup("").join(out)
 
 
+def note_html(text: str, link_style: str = "") -> Markup:
+    """An editor's note: paragraphs (a blank line between), [words](url) links and
+    *emphasis*; everything else escaped."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    if len(paragraphs) <= 1:
+        return _emphasis(linkify(text.strip(), link_style))
+    return Markup("").join(
+        Markup('<p style="margin:0 0 10px;">{}</p>').format(_emphasis(linkify(p, link_style)))
+        for p in paragraphs)
+
+
+def _emphasis(html: Markup) -> Markup:
+    return Markup(re.sub(r"(?<![\w*])\*(?=\S)([^*<>]+?)(?<=\S)\*(?![\w*])", r"<em>\1</em>",
+                         str(html)))
+
+
+def note_links(text: str) -> list[str]:
+    """The targets of the [words](url) links in an editor's text."""
+    return [m.group(2) for m in _LINK.finditer(text)]
+
+
 def unlink(text: str) -> str:
     """[words](url) -> 'words (url)' for the plain-text part."""
     return _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
