@@ -8,9 +8,11 @@ import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
@@ -101,10 +103,17 @@ def collect(ctx: click.Context, verbose: bool) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the preview in a browser.")
 @click.option("--send", "send_after", is_flag=True,
               help="Then send the new issue over SMTP (as `digest send`).")
+@click.option("--draft", "draft_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Build the stories, blocks, order, titles and note of this draft "
+                   "(see `digest draft`).")
+@click.option("--test", "test_to", metavar="ADDR[,ADDR...]",
+              help="Then send what was built (the preview too) to these addresses only, "
+                   "marked [TEST]; nothing is logged.")
 @VERBOSE
 @click.pass_context
 def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool,
-          send_after: bool, verbose: bool) -> None:
+          send_after: bool, draft_path: Path | None, test_to: str | None,
+          verbose: bool) -> None:
     """Collect, curate, render and write the next issue to the outbox.
 
     Fewer new articles than [schedule] min_new_items means no issue (exit 0).
@@ -114,17 +123,25 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         digest build --preview --open   # look first
         digest build                    # then build it for real
         digest build --send             # build and send it to the subscribers
+        digest build --draft drafts/next.toml --preview --test me@example.com
     """
     from . import pipeline
 
     if send_after and preview:
         raise click.UsageError("--send and --preview don't go together: a preview is never sent")
     config = get_config(ctx)
+    addresses = None
+    if test_to is not None:
+        from .cli_send import test_addresses
+
+        addresses = test_addresses(test_to)
     with failures(), progress_bar(config, not no_collect) as on_feed:
         if preview:
-            result = pipeline.preview(config, fetch=not no_collect, on_feed=on_feed)
+            result = pipeline.preview(config, fetch=not no_collect, on_feed=on_feed,
+                                      draft=draft_path)
         else:
-            result = pipeline.build(config, fetch=not no_collect, on_feed=on_feed)
+            result = pipeline.build(config, fetch=not no_collect, on_feed=on_feed,
+                                    draft=draft_path)
     if result.collected:
         print_collect(result.collected, verbose)
     for note in result.notes:
@@ -134,6 +151,15 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         out.print(str(result.path / "email.html"))
         if open_browser:
             webbrowser.open((result.path / "email.html").resolve().as_uri())
+    if addresses and result.path and result.status in ("built", "preview"):
+        from .deliver.smtp import send_test_folder
+        from .issue_folder import IssueFolder
+
+        with failures():
+            sent = send_test_folder(config, IssueFolder.open(result.path), addresses)
+        out.print(sent.message)
+        if sent.failed:
+            ctx.exit(1)
     if send_after and result.status == "built" and result.rendered:
         from .cli_send import run_send  # one way only: cli_send imports no command module
 
@@ -141,19 +167,30 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
 
 
 @click.command()
+@click.option("--issue", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Lint this built issue folder (outbox/<folder>/ or outbox/preview/) "
+                   "before sending it, instead of checking the config.")
 @click.pass_context
-def check(ctx: click.Context) -> None:
+def check(ctx: click.Context, issue: Path | None) -> None:
     """Validate the config and templates without building anything.
+
+    With --issue, lint a built issue as its recipients will get it: size against
+    Gmail's clip, images, links, scripts and forms, the text part and preheader,
+    headers and line lengths. Errors exit 1; warnings are printed only.
 
     \b
     Example:
         digest --config newsletter.toml check
+        digest check --issue outbox/preview
     """
     from .config import local_path
     from .render import check_templates
     from .tokens import load_secret
 
     config = get_config(ctx)
+    if issue is not None:
+        check_issue(ctx, config, issue)
+        return
     with failures():
         check_templates(config)
         check_dkim_key(config)
@@ -167,6 +204,26 @@ def check(ctx: click.Context) -> None:
         warn(str(e))
     out.print(f"{config.source}: ok ({len(config.feeds)} feeds, delivery "
               f"{config.delivery.mode})")
+
+
+def check_issue(ctx: click.Context, config: Config, folder: Path) -> None:
+    """One line per finding on stderr, a summary on stdout; exit 1 on any error."""
+    from .lint import lint_issue
+
+    with failures():
+        findings = lint_issue(folder, config)
+    for finding in findings:
+        if finding.level == "error":
+            err.print(f"[bold red]error:[/] {escape(finding.check)}: {escape(finding.message)}",
+                      markup=True, soft_wrap=True)
+        else:
+            warn(f"{finding.check}: {finding.message}")
+    errors = sum(f.level == "error" for f in findings)
+    warnings = len(findings) - errors
+    out.print(f"{folder}: " + (f"{errors} error(s), {warnings} warning(s)" if findings
+                               else "ok"))
+    if errors:
+        ctx.exit(1)
 
 
 def check_dkim_key(config: Config) -> None:
