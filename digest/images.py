@@ -354,14 +354,13 @@ def _process(body: bytes, url: str, slot: Slot | None, kind: str = "") -> _Made:
             scale = out_w / box_w
             im.draft(None, (math.ceil(im.width * scale), math.ceil(im.height * scale)))
             im.load()
-            im = ImageOps.exif_transpose(im)
-            im = _flatten(im)
-            cw, ch = _crop_size(im.width, im.height, slot)
-            left, top = (im.width - cw) // 2, (im.height - ch) // 2
-            im = im.resize((out_w, out_h), PILImage.Resampling.LANCZOS,
-                           box=(left, top, left + cw, top + ch))
+            upright = _flatten(ImageOps.exif_transpose(im))
+            cw, ch = _crop_size(upright.width, upright.height, slot)
+            left, top = (upright.width - cw) // 2, (upright.height - ch) // 2
+            resized = upright.resize((out_w, out_h), PILImage.Resampling.LANCZOS,
+                                     box=(left, top, left + cw, top + ch))
             out = io.BytesIO()
-            im.save(out, "JPEG", quality=QUALITY, optimize=True, progressive=True)
+            resized.save(out, "JPEG", quality=QUALITY, optimize=True, progressive=True)
     except PictureError:
         raise
     except PILImage.DecompressionBombError as e:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -228,6 +230,18 @@ def test_a_picture_is_fetched_once_and_conditionally_next_time(
         (p.name, p.read_bytes()) for p in sorted((first / "images").iterdir())]
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size and holds no pixels: all a decompression bomb needs
+    to be refused by."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                                0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
 def test_broken_pictures_leave_the_build_working_and_are_named(
         feed_server: FeedServer, write_config, tmp_path: Path):
     whole = jpeg(1200, 675)
@@ -235,11 +249,15 @@ def test_broken_pictures_leave_the_build_working_and_are_named(
         ("Missing", feed_server.url("/gone.jpg")),
         ("A page", feed_server.url("/page.jpg")),
         ("Cut short", feed_server.url("/cut.jpg")),
+        ("Bomb", feed_server.url("/bomb.png")),
+        ("Busy", feed_server.url("/busy.jpg")),
         ("Fine", feed_server.url("/fine.jpg")),
     ]))
     feed_server.routes["/page.jpg"] = Route(b"<html><body>Not here</body></html>",
                                             content_type="text/html")
     feed_server.routes["/cut.jpg"] = Route(whole[: len(whole) // 2], content_type="image/jpeg")
+    feed_server.routes["/bomb.png"] = Route(png_header(40_000, 40_000), content_type="image/png")
+    feed_server.routes["/busy.jpg"] = Route(status=503, content_type="text/plain")
     feed_server.routes["/fine.jpg"] = Route(whole, content_type="image/jpeg")
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}],
                         extra="[layout]\nneed_to_know = 0\n", base=ASSETS)
@@ -247,16 +265,23 @@ def test_broken_pictures_leave_the_build_working_and_are_named(
     assert result.exit_code == 0, result.output
     folder = tmp_path / ISSUE.format(1)
     data = manifest(folder)
-    assert data["sections"]["big_story"][0]["title"] == "Fine"
-    assert len(data["sections"]["read_more"]) == 3  # each story is in, without its picture
-    [only] = imgs((folder / "email.html").read_text("utf-8"))
-    assert only["src"].startswith(f"{CDN}fine-hero-")
+    # Every story is in; those with an unusable picture without it. A picture that
+    # could not be fetched for now stays hot-linked at its slot's width, unmeasured.
+    assert data["sections"]["big_story"][0]["title"] == "Busy"
+    assert len(data["sections"]["read_more"]) == 5
+    hero, [fine] = hero_and_cards(folder)
+    assert (hero["src"], hero["width"], hero.get("height")) == (
+        feed_server.url("/busy.jpg"), "600", "auto")
+    assert fine["src"].startswith(f"{CDN}fine-card-") and fine["height"] == "172"
     why = {url: next(n for n in data["notes"] if n.startswith(f"picture {feed_server.url(url)} "))
-           for url in ("/gone.jpg", "/page.jpg", "/cut.jpg")}
+           for url in ("/gone.jpg", "/page.jpg", "/cut.jpg", "/bomb.png", "/busy.jpg")}
     assert "left out: server answered HTTP 404 Not Found" in why["/gone.jpg"]
     assert "not an image digest can read" in why["/page.jpg"]
     assert "the server sent text/html" in why["/page.jpg"]
     assert "left out: damaged image (image file is truncated" in why["/cut.jpg"]
+    assert "left out: refused as a decompression bomb" in why["/bomb.png"]
+    assert why["/busy.jpg"].endswith("server answered HTTP 503 Service Unavailable; check the "
+                                     "url or try again later; hot-linked as it is, unmeasured")
 
 
 def test_a_public_feed_may_not_lead_to_an_internal_picture(
