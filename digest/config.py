@@ -72,6 +72,7 @@ class FeedConfig:
     name: str = ""
     category: str = ""
     weight: float = 1.0
+    enrich: str = ""  # overrides [enrich] pages for this feed's stories
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -144,6 +145,15 @@ class CollectConfig:
 
 
 @dataclass(frozen=True)
+class EnrichConfig:
+    """`[enrich]`: read the article pages of the stories placed in an issue."""
+
+    pages: str = "missing"  # "missing" (no picture or no body in the feed) | "always" | "never"
+    timeout: float = 10.0  # seconds for one page (resolving, connecting, reading)
+    mirror: str = ""  # a folder holding the pages as <host>/<path>.html: read, never fetched
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     collect_every: str = "1h"
     issue: str = "0 8 * * MON"
@@ -203,6 +213,7 @@ class Config:
     editor: EditorConfig = field(default_factory=EditorConfig)
     coming_up: list[EventConfig] = field(default_factory=list)
     collect: CollectConfig = field(default_factory=CollectConfig)
+    enrich: EnrichConfig = field(default_factory=EnrichConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -435,6 +446,7 @@ LIMITS: dict[str, dict[str, tuple[float | None, float]]] = {
                "big_story_chars": (0, 100_000), "need_to_know_chars": (0, 100_000),
                "read_more_chars": (0, 100_000), "max_html_kb": (10, 10_000)},
     "editor": {"max_age_days": (0, 36_500)},
+    "enrich": {"timeout": (1, 600)},
     "collect": {"timeout": (None, 600), "max_bytes": (1, 1_000_000_000),
                 "max_redirects": (0, 50), "concurrency": (1, 256)},
     "schedule": {"min_new_items": (0, 1000)},
@@ -760,6 +772,18 @@ def _check_links(config: Config) -> None:
              for key in ("web_url", "subscribe_url", "manage_url", "assets_url")]
     links += [(f"[editor] pin[{i}]", p.url) for i, p in enumerate(config.editor.pin)]
     links += [("[delivery] unsubscribe_url", config.delivery.unsubscribe_url)]
+    modes = ("missing", "always", "never")
+    if config.enrich.pages not in modes:
+        raise ConfigError(f"[enrich] pages: {config.enrich.pages!r}; use \"missing\" (pages of "
+                          "stories whose feed gives no picture or no body), \"always\" or "
+                          "\"never\"")
+    for i, feed in enumerate(config.feeds, 1):
+        if feed.enrich and feed.enrich not in modes:
+            raise ConfigError(f"[[feeds]] #{i} ({feed.name}) enrich: {feed.enrich!r}; use "
+                              "\"missing\", \"always\" or \"never\", or leave it out")
+    if config.enrich.mirror and not config.path(config.enrich.mirror).is_dir():
+        raise ConfigError(f"[enrich] mirror: {config.path(config.enrich.mirror)} is not a "
+                          "folder; create it or remove the key")
     for i, pin in enumerate(config.editor.pin):
         if pin.block and pin.block not in ("big_story", "need_to_know", "read_more"):
             raise ConfigError(f"[editor] pin[{i}] block: {pin.block!r} is not a story block; "

@@ -67,6 +67,7 @@ class _Target:
 
 
 IMAGE_ACCEPT = "image/jpeg, image/png, image/webp, image/gif;q=0.9, image/*;q=0.5"
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 
 
 async def fetch_http(
@@ -100,6 +101,28 @@ async def fetch_image(
         f"picture {url} (feed {feed_name!r})", url, etag, last_modified, internal,
         IMAGE_ACCEPT, redirects_fix="",
         refusal="a picture in a feed on the public internet may not lead digest to "
+                "internal addresses",
+        too_big_fix=" ([collect] max_bytes)")
+    return await _fetch_with_deadline(target, client, settings, resolve)
+
+
+async def fetch_page(
+    url: str,
+    *,
+    feed_name: str,
+    internal: bool,
+    etag: str | None,
+    last_modified: str | None,
+    client: httpx.AsyncClient,
+    settings: CollectConfig,
+    resolve: Resolver,
+) -> Fetched:
+    """A story's article page (enrichment), with the same deadline, cap and checks as
+    its feed's pictures: `internal` is the feed's standing, not the page's."""
+    target = _Target(
+        f"article page {url} (feed {feed_name!r})", url, etag, last_modified, internal,
+        PAGE_ACCEPT, redirects_fix="",
+        refusal="a story in a feed on the public internet may not lead digest to "
                 "internal addresses",
         too_big_fix=" ([collect] max_bytes)")
     return await _fetch_with_deadline(target, client, settings, resolve)

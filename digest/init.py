@@ -53,7 +53,7 @@ def init_newsletter(folder: Path, *, templates: bool = False) -> InitReport:
     writer.mkdir(Path(), report=False)
     writer.write(Path("config.toml"), config_template(templates=templates).encode("utf-8"))
     package = files("digest")
-    for sub in ("feeds", "images"):
+    for sub in ("feeds", "images", "pages"):
         writer.copy_tree(package / "samples" / sub, Path("samples") / sub)
     writer.copy(package / "samples" / "README.md", Path("samples") / "README.md")
     writer.mkdir(Path("outbox"))

@@ -21,6 +21,7 @@ from .config import Config
 from .curate import NothingToBuild, curate_issue, pin_key, upcoming
 from .deliver.outbox import issue_files
 from .draft import Draft, curate_from_draft, read_draft, write_draft
+from .enrich import Enricher
 from .errors import CommitLost, ConfigError
 from .hosts import Resolver, system_resolve
 from .images import ImageFile, Pictures, strip_pictures
@@ -34,6 +35,7 @@ from .template_errors import InvalidMjml
 from .tokens import load_secret
 
 PICTURE_ROUNDS = 3  # times curate runs again after pictures turn out unusable
+ENRICH_ROUNDS = 2  # times curate runs again after article pages gave stories pictures
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,11 @@ def build(
             candidates = store.unused_articles(bodies=False)
             pictures = Pictures(config, cached=store.cached_images, client=client,
                                 resolve=resolve)
+            pages = Enricher(config, cached=store.cached_page, client=client, resolve=resolve)
             made = make_issue(candidates, config, templates, number, now, slot, done,
-                              store.with_bodies, pictures, edited)
+                              store.with_bodies, pictures, edited, pages)
             store.save_images(pictures.fresh())
+            store.save_pages(pages.fresh())
             if isinstance(made, NothingToBuild):
                 return BuildResult("nothing", f"nothing new: {made.reason}",
                                    collected=report, notes=tuple(notes))
@@ -225,8 +229,9 @@ def preview(
         ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
         pictures = Pictures(config, cached=store.cached_images, preview=True, client=client,
                             resolve=resolve)
+        pages = Enricher(config, cached=store.cached_page, client=client, resolve=resolve)
         made = make_issue(ordered, config, templates, number, clock.now(config.tz), None, done,
-                          pictures=pictures, draft=edited)
+                          pictures=pictures, draft=edited, pages=pages)
     finally:
         store.close()
     if isinstance(made, NothingToBuild):
@@ -245,6 +250,7 @@ def make_issue(
     with_bodies: Callable[[Sequence[Article]], dict[str, Article]] | None = None,
     pictures: Pictures | None = None,
     draft: tuple[Draft, Path] | None = None,
+    pages: Enricher | None = None,
 ) -> tuple[RenderedIssue, list[str], tuple[ImageFile, ...]] | NothingToBuild:
     """Curate, place the pictures and render. Stories the outbox shows were published
     before are left out (decision `published_before`), and so is any story that cannot
@@ -263,7 +269,7 @@ def make_issue(
     notes: list[str] = []
     picture_notes: list[str] = []  # of pictures left out in earlier rounds
     round_notes: tuple[str, ...] = ()  # of this round's pictures
-    rounds = 0
+    rounds = page_rounds = 0
     used = {pin_key(url): n for url, n in done.urls.items()}
     while True:
         if draft:  # the editor's choice of stories, blocks, order, titles and note
@@ -284,6 +290,18 @@ def make_issue(
                 curated, big_story=full[curated.big_story.id] if curated.big_story else None,
                 need_to_know=tuple(full[a.id] for a in curated.need_to_know),
                 read_more=tuple(full[a.id] for a in curated.read_more))
+        page_notes: list[str] = []
+        if pages:  # what the article pages add: a picture, a body, a summary
+            before = {a.id: a.image for a in curated.placed}
+            curated, page_notes = pages.enrich(curated)
+            gained = [a for a in curated.placed if a.image and not before[a.id]]
+            if gained and page_rounds < ENRICH_ROUNDS and not draft:
+                # A story that has a picture now ranks and places as one that came with
+                # it: curate again with what the pages said.
+                page_rounds += 1
+                better = {a.id: a for a in gained}
+                pool = [better.get(a.id, a) for a in pool]
+                continue
         images: tuple[ImageFile, ...] = ()
         if pictures:
             placement = pictures.place(curated)
@@ -311,7 +329,7 @@ def make_issue(
                      if a.image}  # a card dropped for size takes its file along
             images = tuple(i for i in images if i.name in shown)
             rendered = replace(rendered, notes=curated.notes + rendered.notes + tuple(
-                dict.fromkeys(picture_notes + list(round_notes))))
+                dict.fromkeys(page_notes + picture_notes + list(round_notes))))
             return rendered, notes, images
         for article in curated.placed:
             if article.id in bad:

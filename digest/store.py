@@ -119,6 +119,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (url, slot)
     );
     """,
+    # 5: the article-page cache of enrichment: what a page said (JSON, digest.enrich),
+    # with the validators of the response for a conditional GET
+    """
+    CREATE TABLE pages (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        facts TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -134,6 +145,17 @@ class FeedState:
     failures: int
     last_fetched: str | None
     last_ok: str | None
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An article page as enrichment read it (`facts`: JSON of digest.enrich.PageFacts)."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    facts: str
+    fetched_at: str
 
 
 @dataclass(frozen=True)
@@ -277,6 +299,24 @@ class Store:
         return str(row[0])
 
     # the picture cache -------------------------------------------------------
+
+    def cached_page(self, url: str) -> CachedPage | None:
+        """What enrichment last read from the article page at `url`."""
+        row = self.conn.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
+        return CachedPage(**dict(row)) if row else None
+
+    def save_pages(self, pages: Iterable[CachedPage], keep_days: int = 90) -> None:
+        """Keep these pages' facts (one transaction); forget those read more than
+        `keep_days` ago."""
+        rows = [p.__dict__ for p in pages]
+        if not rows:
+            return
+        cutoff = _iso(utcnow() - timedelta(days=keep_days))
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM pages WHERE fetched_at < ?", (cutoff,))
+            conn.executemany(
+                """INSERT OR REPLACE INTO pages (url, etag, last_modified, facts, fetched_at)
+                   VALUES (:url, :etag, :last_modified, :facts, :fetched_at)""", rows)
 
     def cached_images(self, url: str) -> dict[str, CachedImage]:
         """The picture at `url` as made for each slot so far, by slot."""

@@ -172,6 +172,9 @@ event = "Already past: never shown"
 [schedule]
 min_new_items = 3
 
+[enrich]
+pages = "never"  # tests of enrichment turn it on; no test reads pages from the internet
+
 [delivery]
 from = "The China Connection <digest@example.com>"
 recipients = ["editor@example.com"]

@@ -29,6 +29,7 @@ def build_issue(folder: Path) -> Path:
                     for p in sorted((folder / "samples" / "feeds").iterdir()))
     (folder / "config.toml").write_text(
         NEWSLETTER + "\n[editor]\nmax_age_days = 0\n\n[schedule]\nmin_new_items = 3\n"
+        + '\n[enrich]\npages = "never"\n'
         + DELIVERY.format(recipients='recipients = ["editor@example.com"]') + feeds, "utf-8")
     result = pipeline.build(load_config(folder / "config.toml"))
     assert result.status == "built", result.message

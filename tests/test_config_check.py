@@ -381,7 +381,7 @@ FULL = {
         "assets_url": "https://example.com/assets",
     },
     "feeds": [{"url": "https://example.com/a.xml", "name": "A", "category": "World",
-               "weight": 1.5}],
+               "weight": 1.5, "enrich": "always"}],
     "layout": {
         "blocks": ["masthead", "big_story", "read_more"], "big_story": 0, "need_to_know": 50,
         "read_more": 100, "big_story_chars": 100_000, "need_to_know_chars": 1,
@@ -398,6 +398,7 @@ FULL = {
                "exclude": ["feed:A", "crypto"],
                "boost": ["yuan"], "max_age_days": 36_500},
     "coming_up": [{"date": date(2026, 12, 9), "event": "Trade data"}],
+    "enrich": {"pages": "always", "timeout": 600, "mirror": "pages"},
     "collect": {"timeout": 600, "max_bytes": 1_000_000_000, "max_redirects": 50,
                 "concurrency": 256, "user_agent": "digest-test/1.0"},
     "schedule": {"collect_every": "7d", "issue": "0 8 * * MON", "timezone": "Europe/London",
@@ -420,6 +421,7 @@ FULL = {
 
 
 def test_a_config_with_every_key_loads(tmp_path: Path):
+    (tmp_path / "pages").mkdir()  # [enrich] mirror
     path = tmp_path / "config.toml"
     path.write_text(toml(FULL), "utf-8")
     config = load_config(path)

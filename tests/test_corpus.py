@@ -61,6 +61,9 @@ max_html_kb = 10000
 [schedule]
 min_new_items = 1
 
+[enrich]
+pages = "never"  # the corpus's links lead nowhere; enrichment has its own tests
+
 [delivery]
 from = "Corpus Check <digest@example.com>"
 recipients = ["{READER}"]

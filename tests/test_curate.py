@@ -77,7 +77,7 @@ def test_too_few_new_articles_means_no_issue(config, articles):
     strict = replace(config, schedule=replace(config.schedule, min_new_items=50))
     result = curate_issue(articles, strict, 1, NOW)
     assert isinstance(result, NothingToBuild)
-    assert result.reason == ("38 new article(s), fewer than [schedule] min_new_items = 50; "
+    assert result.reason == ("40 new article(s), fewer than [schedule] min_new_items = 50; "
                              "no issue built")
 
 

@@ -230,8 +230,9 @@ def test_a_story_that_breaks_only_its_card_is_found_in_its_card(
     mine = tmp_path / "mine" / "blocks"
     mine.mkdir(parents=True)
     card = (package_templates() / "blocks" / "read_more.mjml.j2").read_text("utf-8")
+    assert "{{ card.title | clip(150) }}</a>" in card  # the line changed below
     (mine / "read_more.mjml.j2").write_text(
-        card.replace("{{ card.title }}</a>", "{{ card.title|safe }}</a>"), "utf-8")
+        card.replace("{{ card.title | clip(150) }}</a>", "{{ card.title|safe }}</a>"), "utf-8")
     body = rss(12, "Wire").replace(b"<title>Wire 11: exports grew 11.11% in the month</title>",
                                    b"<title>Theta &amp;lt;!-- eight</title>")
     feed_server.routes["/w.xml"] = Route(body)

@@ -94,5 +94,5 @@ def test_the_bundled_sample_big_story_has_its_subhead(tmp_path: Path) -> None:
                            env={"DIGEST_NOW": "2026-11-30T08:00:00+00:00"})
     assert result.exit_code == 0, result.output
     html = (tmp_path / "news" / "outbox" / "preview" / "email.html").read_text("utf-8")
-    assert "Perfect timing?" in html
+    assert "Why now?" in html  # a subhead from the bundled page of a summary-only story
     assert BASE_CONFIG  # the same base config as the markup tests
