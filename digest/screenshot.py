@@ -99,11 +99,6 @@ def screenshot_issue(html: Path, *, timeout: float = TIMEOUT) -> list[Path]:
         raise ScreenshotError(f"cannot take screenshots of {html}: no such file; build the "
                               "issue first (`digest build --preview`)")
     chromium = find_chromium()
-    try:
-        from PIL import Image  # noqa: F401 - fail before running Chromium
-    except ImportError:
-        raise ScreenshotError("cannot crop screenshots: the Pillow package is missing; "
-                              "install it with `pip install pillow`") from None
     written = []
     with tempfile.TemporaryDirectory(prefix="digest-screenshot-",
                                      ignore_cleanup_errors=True) as tmp:
