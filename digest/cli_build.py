@@ -106,13 +106,16 @@ def collect(ctx: click.Context, verbose: bool) -> None:
 @click.option("--draft", "draft_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Build the stories, blocks, order, titles and note of this draft "
                    "(see `digest draft`).")
+@click.option("--screenshot", is_flag=True,
+              help="With --preview: also write PNGs of it at 600 and 375 px, light and "
+                   "dark, beside email.html (headless Chromium).")
 @click.option("--test", "test_to", metavar="ADDR[,ADDR...]",
               help="Then send what was built (the preview too) to these addresses only, "
                    "marked [TEST]; nothing is logged.")
 @VERBOSE
 @click.pass_context
 def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool,
-          send_after: bool, draft_path: Path | None, test_to: str | None,
+          send_after: bool, draft_path: Path | None, screenshot: bool, test_to: str | None,
           verbose: bool) -> None:
     """Collect, curate, render and write the next issue to the outbox.
 
@@ -129,6 +132,9 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
 
     if send_after and preview:
         raise click.UsageError("--send and --preview don't go together: a preview is never sent")
+    if screenshot and not preview:
+        raise click.UsageError("--screenshot goes with --preview (an outbox issue folder stays "
+                               "as it was built)")
     config = get_config(ctx)
     addresses = None
     if test_to is not None:
@@ -149,6 +155,12 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
     out.print(result.message)
     if result.path and preview:
         out.print(str(result.path / "email.html"))
+        if screenshot:
+            from .screenshot import screenshot_issue
+
+            with failures():
+                for png in screenshot_issue(result.path / "email.html"):
+                    out.print(str(png))
         if open_browser:
             webbrowser.open((result.path / "email.html").resolve().as_uri())
     if addresses and result.path and result.status in ("built", "preview"):

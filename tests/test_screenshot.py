@@ -140,3 +140,18 @@ def test_a_missing_email_is_named(tmp_path: Path):
     assert message.startswith("cannot take screenshots of ")
     assert message.endswith("email.html: no such file; build the issue first "
                             "(`digest build --preview`)")
+
+
+@needs_chromium
+def test_build_preview_screenshot_prints_four_pictures(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(tmp_path / "news")]).exit_code == 0
+    config = str(tmp_path / "news" / "config.toml")
+    result = runner.invoke(main, ["--config", config, "build", "--preview", "--screenshot"],
+                           env={"DIGEST_NOW": "2026-11-30T08:00:00+00:00"})
+    assert result.exit_code == 0, result.output
+    pngs = [line for line in result.output.splitlines() if line.endswith(".png")]
+    assert [Path(p).name for p in pngs] == NAMES
+    assert all(Path(p).stat().st_size > 10_000 for p in pngs)
+    refused = runner.invoke(main, ["--config", config, "build", "--screenshot"])
+    assert refused.exit_code == 2 and "--screenshot goes with --preview" in refused.output
