@@ -24,9 +24,10 @@ def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
         return text
     room = max(0, limit - len(ellipsis) - 1)
     head = text[:room + 1]
-    if " " in head and not _WIDE.search(head):
-        head = head[: head.rindex(" ")]
-    else:  # no spaces to cut at, or CJK text, which may break between any two characters
+    space = head.rfind(" ")
+    if space >= room * 0.6 and not _WIDE.search(head):
+        head = head[:space]
+    else:  # no space near the end (a 1,000-letter "word"), or CJK: cut between letters
         head = head[:room]
     return f"{head.rstrip(' ,;:-–—')}\u00a0{ellipsis}" if ellipsis != "…" else \
         f"{head.rstrip(' ,;:-–—')}…"
