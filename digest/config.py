@@ -154,6 +154,15 @@ class EnrichConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`[web]`: the web archive `digest publish` writes."""
+
+    site_dir: str = "site"  # beside the config
+    publish: bool = False  # every build publishes too
+    per_page: int = 20  # issues on a page of the index
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     collect_every: str = "1h"
     issue: str = "0 8 * * MON"
@@ -214,6 +223,7 @@ class Config:
     coming_up: list[EventConfig] = field(default_factory=list)
     collect: CollectConfig = field(default_factory=CollectConfig)
     enrich: EnrichConfig = field(default_factory=EnrichConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -447,6 +457,7 @@ LIMITS: dict[str, dict[str, tuple[float | None, float]]] = {
                "read_more_chars": (0, 100_000), "max_html_kb": (10, 10_000)},
     "editor": {"max_age_days": (0, 36_500)},
     "enrich": {"timeout": (1, 600)},
+    "web": {"per_page": (1, 1000)},
     "collect": {"timeout": (None, 600), "max_bytes": (1, 1_000_000_000),
                 "max_redirects": (0, 50), "concurrency": (1, 256)},
     "schedule": {"min_new_items": (0, 1000)},
@@ -464,6 +475,7 @@ _ONE_LINE = {
     "newsletter": ("name", "subject", "slug", "web_url", "subscribe_url", "manage_url",
                    "assets_url"),
     "layout": ("templates_dir",),
+    "web": ("site_dir",),
     "collect": ("user_agent",),
     "delivery": ("outbox_dir", "from", "reply_to", "recipients_file", "unsubscribe_url",
                  "unsubscribe_mailto", "secret_env", "list_id"),

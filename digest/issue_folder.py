@@ -36,6 +36,7 @@ MANIFEST = "issue.json"
 HTML, TEXT, EML = "email.html", "email.txt", "message.eml"
 TEMPLATE_HTML, TEMPLATE_TEXT = "email.template.html", "email.template.txt"
 IMAGES = "images"
+WEB = "web.html"  # the issue's web page (digest publish), from digest 0.1 issue 12 on
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.jpg$")  # digest.images makes them so
 STALE_SECONDS = 600  # a temp folder older than this was abandoned by a killed run
 # Our own temp folders, `.<folder>.<mkdtemp suffix>` and `.<folder>.old`: nothing else
@@ -217,6 +218,7 @@ class IssueFiles:
     text: str
     eml: bytes
     images: tuple[tuple[str, bytes], ...] = ()  # (name, JPEG bytes) for images/
+    web: str = ""  # the issue's page for the web archive (digest publish): no personal data
 
 
 def folder_name(date: datetime, slug: str, number: int) -> str:
@@ -254,6 +256,8 @@ class IssueFolder:
                                (TEMPLATE_TEXT, files.template_text),
                                (MANIFEST, files.manifest.to_json())):
                 _write(tmp / file, data.encode("utf-8") if isinstance(data, str) else data)
+            if files.web:
+                _write(tmp / WEB, files.web.encode("utf-8"))
             if files.images:
                 (tmp / IMAGES).mkdir()
                 for image, data in files.images:

@@ -29,7 +29,7 @@ from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, publishe
 from .lock import state_lock
 from .models import Article, CuratedIssue, Decision, RenderedIssue
 from .recover import recover_outbox
-from .render import Templates, load_templates, render_issue, unrenderable
+from .render import Templates, load_templates, render_issue, unrenderable, web_page
 from .store import FeedState, Store, open_readonly, open_store
 from .template_errors import InvalidMjml
 from .tokens import load_secret
@@ -168,7 +168,8 @@ def build(
             rendered, made_notes, images = made
             name = folder_name(rendered.issue.date, config.newsletter.slug, number)
             files = issue_files(rendered, config, name, state_id=store.state_id,
-                                urls={a.id: a.url for a in candidates}, images=images)
+                                urls={a.id: a.url for a in candidates}, images=images,
+                                web=web_page(rendered.issue, config, templates))
             folder = IssueFolder.write(config.outbox_path, files)
             path = folder.path
             try:
@@ -184,6 +185,8 @@ def build(
                 folder.remove()
                 raise
             notes += made_notes
+            if config.web.publish:  # the issue is committed: a failure here is a note
+                notes.append(_publish_note(config))
             return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
                                report, tuple(notes) + rendered.notes)
         finally:
@@ -238,7 +241,8 @@ def preview(
         return BuildResult("nothing", f"nothing to preview: {made.reason}", collected=report)
     rendered, notes, images = made
     files = issue_files(rendered, config, PREVIEW, state_id=state_id,
-                        urls={a.id: a.url for a in ordered}, images=images)
+                        urls={a.id: a.url for a in ordered}, images=images,
+                        web=web_page(rendered.issue, config, templates))
     path = IssueFolder.write(config.outbox_path, files, replace=True).path
     return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
                        rendered, report, tuple(notes) + rendered.notes)
@@ -339,6 +343,18 @@ def make_issue(
                              f"{article.feed_name!r} ({article.url}): {reason}")
         pool = [a for a in pool if a.id not in bad]
 
+
+
+def _publish_note(config: Config) -> str:
+    """[web] publish: the site written again, or why not (the issue stands either way)."""
+    from .errors import DigestError
+    from .web import publish
+
+    try:
+        report = publish(config)
+    except (DigestError, OSError) as e:
+        return f"the web archive was not published: {e}; run `digest publish` again"
+    return f"web archive published to {report.path} ({report.issues} issue(s))"
 
 
 def make_draft(

@@ -25,6 +25,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from . import clock
 from .config import Config
 from .errors import ConfigError
 from .labels import labels_for
@@ -376,7 +377,7 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
         "preheader": _preheader(issue),
         "preheader_padding": PREHEADER_PADDING,
         "issue_date": long_date(issue.date, nl.language),
-        "web_url": nl.web_url,
+        "web_url": issue_url(nl.web_url, issue.number),
         "intro": note_html(intro, f"color:{accent};"),
         "intro_text": unlink(intro),
         "copyright": copyright_line,
@@ -386,6 +387,41 @@ def _context(issue: CuratedIssue, config: Config, marker: str) -> dict[str, Any]
         "story_blocks": lambda story: _story_blocks(story, config.layout.big_story_chars,
                                                     accent),
     }
+
+
+def issue_url(web_url: str, number: int) -> str:
+    """Issue `number`'s page in the web archive under [newsletter] web_url (the site's
+    base URL), or "" without one."""
+    return f"{web_url.rstrip('/')}/issues/{number}/" if web_url else ""
+
+
+def web_page(issue: CuratedIssue, config: Config, templates: Templates) -> str:
+    """The issue's page for the web archive (templates/web/issue.html.j2): the same
+    stories in a web layout, nothing personal. Pictures made for the issue are read from
+    its own images/ folder."""
+    assets = config.newsletter.assets_url.rstrip("/")
+
+    def web_src(url: str) -> str:
+        if assets and url.startswith(assets + "/"):
+            return "images/" + url.rsplit("/", 1)[-1]
+        return url
+
+    context = _context(issue, config, secrets.token_hex(12))
+    context.update(root="../../", web_src=web_src)
+    return _render(templates.env.get_template("web/issue.html.j2"), context)
+
+
+def site_page(config: Config, templates: Templates, name: str, **values: Any) -> str:
+    """A page of the web archive that is no issue (the index): the newsletter's
+    context (name, labels, colours, footer) and `values`."""
+    nl = config.newsletter
+    context = {
+        "newsletter": nl, "labels": labels_for(nl.language, _label_overrides(config)),
+        "accent": config.layout.accent_color,
+        "accent_light": _lighten(config.layout.accent_color),
+        "copyright": nl.copyright or f"© {clock.now(config.tz).year} {nl.name}", **values,
+    }
+    return _render(templates.env.get_template(name), context)
 
 
 def _story_blocks(story: Article, limit: int, accent: str) -> list[Block]:

@@ -153,7 +153,7 @@ dek = "Insights and analysis on what's driving the world's second-largest econom
 intro = "This report is from this week's {name} newsletter. You can [subscribe here](https://example.com/subscribe)."
 language = "en"
 timezone = "Asia/Shanghai"
-web_url = "https://example.com/newsletter/latest"
+web_url = "https://example.com/newsletter"
 subscribe_url = "https://example.com/subscribe"
 postal_address = "Digest Sample Media, 1 Example Road, Singapore 000000"
 

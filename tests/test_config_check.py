@@ -399,6 +399,7 @@ FULL = {
                "boost": ["yuan"], "max_age_days": 36_500},
     "coming_up": [{"date": date(2026, 12, 9), "event": "Trade data"}],
     "enrich": {"pages": "always", "timeout": 600, "mirror": "pages"},
+    "web": {"site_dir": "public", "publish": True, "per_page": 1000},
     "collect": {"timeout": 600, "max_bytes": 1_000_000_000, "max_redirects": 50,
                 "concurrency": 256, "user_agent": "digest-test/1.0"},
     "schedule": {"collect_every": "7d", "issue": "0 8 * * MON", "timezone": "Europe/London",

@@ -27,7 +27,8 @@ def first_recipient(config: Config) -> Recipient:
 
 
 def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_id: str,
-                urls: Mapping[str, str], images: tuple[ImageFile, ...] = ()) -> IssueFiles:
+                urls: Mapping[str, str], images: tuple[ImageFile, ...] = (),
+                web: str = "") -> IssueFiles:
     """`urls`: article id -> URL of every article the issue considered; `images`: the
     pictures made for it (digest.images), for its images/ folder."""
     records = tuple(ImageRecord(i.name, i.story, i.slot, i.width, i.height, _source(i.source))
@@ -39,7 +40,7 @@ def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_i
     reader = first_recipient(config)
     html, text = template.parts(reader)
     return IssueFiles(manifest, rendered.html, rendered.text, html, text,
-                      template.render(reader), tuple((i.name, i.data) for i in images))
+                      template.render(reader), tuple((i.name, i.data) for i in images), web)
 
 
 def _source(url: str) -> str:
