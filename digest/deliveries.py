@@ -171,3 +171,84 @@ class DeliveryLog:
 
 
 _KEY = "lower(trim(email, ' ' || char(9, 10, 11, 12, 13)))"
+
+
+SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "bounced")
+SUBSCRIBER_COLUMNS = ("email", "status", "name", "source", "created_at", "updated_at",
+                      "confirmed_at", "confirm_ip")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str  # as given (digest.addresses' normal form)
+    status: str
+    name: str = ""
+    source: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    confirmed_at: str | None = None
+    confirm_ip: str | None = None
+
+
+class Subscribers:
+    """The `subscribers` table: the list of record. `digest send` mails the `active`
+    ones (with `[delivery] recipients` / `recipients_file`), minus the suppression list;
+    unsubscribing here also suppresses the address, so every list honours it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def rows(self, status: str | None = None) -> list[Subscriber]:
+        query = f"SELECT {', '.join(('address AS email',) + SUBSCRIBER_COLUMNS[1:])} " \
+                "FROM subscribers"
+        args: tuple[str, ...] = ()
+        if status:
+            query += " WHERE status = ?"
+            args = (status,)
+        try:
+            found = self.conn.execute(query + " ORDER BY created_at, email", args).fetchall()
+        except sqlite3.OperationalError:  # a database from before the table: no one
+            return []
+        return [Subscriber(**dict(r)) for r in found]
+
+    def upsert(self, rows: Iterable[Subscriber]) -> tuple[int, int]:
+        """Add or update subscribers (one transaction); returns (added, updated). An
+        unsubscribed or bounced address is suppressed as well."""
+        added = updated = 0
+        now = _now()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for s in rows:
+                key = s.email.lower()
+                there = self.conn.execute("SELECT status FROM subscribers WHERE email = ?",
+                                          (key,)).fetchone()
+                if there is None:
+                    self.conn.execute(
+                        """INSERT INTO subscribers (email, address, name, status, source,
+                               created_at, updated_at, confirmed_at, confirm_ip)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        (key, s.email, s.name, s.status, s.source, s.created_at or now, now,
+                         s.confirmed_at, s.confirm_ip))
+                    added += 1
+                else:
+                    self.conn.execute(
+                        """UPDATE subscribers SET address = ?, name = ?, status = ?,
+                               source = CASE WHEN ? = '' THEN source ELSE ? END,
+                               updated_at = ?,
+                               confirmed_at = COALESCE(?, confirmed_at),
+                               confirm_ip = COALESCE(?, confirm_ip)
+                           WHERE email = ?""",
+                        (s.email, s.name, s.status, s.source, s.source, now, s.confirmed_at,
+                         s.confirm_ip, key))
+                    updated += 1
+                if s.status in ("unsubscribed", "bounced"):
+                    self.conn.execute(
+                        f"""INSERT INTO suppressions (email, reason, created_at)
+                            SELECT ?, ?, ? WHERE NOT EXISTS
+                            (SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?)""",
+                        (key, s.status, now, key, key))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return added, updated

@@ -55,7 +55,27 @@ MAX_LIST_BYTES = 500_000_000  # some millions of subscribers
 
 
 def load_recipients(config: Config) -> RecipientList:
-    """Read the configured list. Raises ConfigError only if the file can't be read."""
+    """The configured list (`[delivery] recipients` or `recipients_file`) and, after
+    it, the active subscribers of the state database (`digest subscribers`), each
+    address once. Raises ConfigError only if the file can't be read."""
+    listed = _configured(config)
+    from .deliveries import Subscribers
+    from .store import open_readonly
+
+    store = open_readonly(config.state_path)
+    try:
+        active = Subscribers(store.conn).rows("active")
+    finally:
+        store.close()
+    if not active:
+        return listed
+    keys = {r.key for r in listed.recipients}
+    extra = tuple(Recipient(s.email, s.name) for s in active if s.email.lower() not in keys)
+    return RecipientList(listed.recipients + extra, listed.problems, listed.duplicates,
+                         listed.source)
+
+
+def _configured(config: Config) -> RecipientList:
     delivery = config.delivery
     if delivery.recipients_file:
         path = config.path(delivery.recipients_file)

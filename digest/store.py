@@ -130,6 +130,24 @@ MIGRATIONS: list[str] = [
         fetched_at TEXT NOT NULL
     );
     """,
+    # 6: subscribers, the list of record (digest.deliveries.Subscribers): who, in what
+    # state, from where, and the consent record (when and from which address confirmed)
+    """
+    CREATE TABLE subscribers (
+        email TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed',
+                                               'bounced')),
+        source TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        confirm_ip TEXT,
+        soft_bounces INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX subscribers_status ON subscribers (status);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,68 @@
+"""The subscribers of the state database (issue 12, item 3): imported, listed, exported,
+and mailed with the configured list; unsubscribed ones are suppressed everywhere."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from digest.cli import main
+
+from .send_project import project
+from .smtp_server import Recorder, SmtpServer
+from .test_send import secret  # noqa: F401 - the autouse secret fixture
+
+PEOPLE = """email,name,status,source,confirmed_at,confirm_ip
+new@example.com,New Reader,active,signup form,2026-11-20T10:00:00+00:00,192.0.2.7
+gone@example.com,Gone Reader,unsubscribed,signup form,,
+wait@example.com,=HYPERLINK("x"),pending,,,
+not an address,Nobody,active,,,
+twice@example.com,First,active,,,
+TWICE@example.com,Second,active,,,
+odd@example.com,Odd,sleeping,,,
+"""
+
+
+def run(config: Path, *args: str):
+    return CliRunner().invoke(main, ["--config", str(config), *args])
+
+
+def test_import_list_export_and_the_next_send(built: Path, tmp_path: Path) -> None:
+    recorder = Recorder()
+    with SmtpServer(recorder) as smtp:
+        config = project(built, tmp_path, smtp.port, emails=["editor@example.com"])
+        (tmp_path / "people.csv").write_text(PEOPLE, "utf-8")
+        imported = run(config, "subscribers", "import", str(tmp_path / "people.csv"))
+        assert imported.exit_code == 0, imported.output
+        output = " ".join(imported.output.split())
+        assert "4 added, 0 updated" in output
+        assert "line 5: " in output and "line 7: TWICE@example.com is listed before" in output
+        assert "line 8: status 'sleeping'" in output
+
+        listed = run(config, "subscribers", "list", "--status", "active", "--format", "csv")
+        rows = list(csv.DictReader(io.StringIO(listed.output)))
+        assert [r["email"] for r in rows] == ["new@example.com", "twice@example.com"]
+        exported = list(csv.DictReader(io.StringIO(run(config, "subscribers",
+                                                        "export").output)))
+        by_email = {r["email"]: r for r in exported}
+        assert by_email["new@example.com"]["confirm_ip"] == "192.0.2.7"
+        assert by_email["wait@example.com"]["name"].startswith("'=")  # not a formula
+        assert by_email["gone@example.com"]["status"] == "unsubscribed"
+
+        sent = run(config, "send")
+        assert sent.exit_code == 0, sent.output
+    to = sorted(m.rcpt_tos[0] for m in recorder.messages)
+    assert to == ["editor@example.com", "new@example.com", "twice@example.com"]
+    status = run(config, "status")
+    assert "on the suppression list" in status.output  # gone@ is suppressed
+
+
+def test_a_file_without_an_email_column_is_refused(built: Path, tmp_path: Path) -> None:
+    config = project(built, tmp_path, 1, emails=[])
+    (tmp_path / "bad.csv").write_text("address,name\nx@example.com,X\n", "utf-8")
+    result = run(config, "subscribers", "import", str(tmp_path / "bad.csv"))
+    assert result.exit_code == 2
+    assert "no `email` column" in result.output
