@@ -33,3 +33,26 @@ def publish(ctx: click.Context, out_dir: Path | None) -> None:
 
 
 COMMANDS = [publish]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the readers' side: subscribe (double opt-in), confirm, unsubscribe (with
+    RFC 8058 one-click), manage, /healthz, and the web archive. Put it behind a
+    reverse proxy for HTTPS (see the README).
+
+    \b
+    Example:
+        digest serve --port 8080
+    """
+    from .serve import serve as run_server
+
+    config = get_config(ctx)
+    with failures():
+        run_server(config, host, port)
+
+
+COMMANDS.append(serve)
