@@ -56,3 +56,31 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
 
 COMMANDS.append(serve)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def bounces(ctx: click.Context, path: Path) -> None:
+    """Read bounces and complaints from a Maildir or an mbox (the [delivery] return_path
+    mailbox) and act on them: a hard bounce, or three soft ones in a row, marks the
+    address bounced (never mailed again); a complaint unsubscribes it.
+
+    \b
+    Example:
+        digest bounces /var/mail/bounces
+    """
+    from .bounces import process
+
+    config = get_config(ctx)
+    with failures():
+        report = process(config, path)
+    for address in report.bounced:
+        out.print(f"bounced: {address}")
+    for address in report.unsubscribed:
+        out.print(f"unsubscribed (complaint): {address}")
+    out.print(f"{report.messages} message(s): {report.hard} hard bounce(s), {report.soft} "
+              f"soft, {report.complaints} complaint(s), {report.skipped} skipped")
+
+
+COMMANDS.append(bounces)

@@ -183,6 +183,8 @@ class DeliveryConfig:
     unsubscribe_mailto: str = ""
     secret_env: str = "DIGEST_SECRET"
     list_id: str = ""
+    return_path: str = ""  # bounces@example.com: each message's envelope sender is
+    # bounces+<token>@example.com (VERP), so a bounce names its subscriber
 
 
 @dataclass(frozen=True)
@@ -478,7 +480,7 @@ _ONE_LINE = {
     "web": ("site_dir",),
     "collect": ("user_agent",),
     "delivery": ("outbox_dir", "from", "reply_to", "recipients_file", "unsubscribe_url",
-                 "unsubscribe_mailto", "secret_env", "list_id"),
+                 "unsubscribe_mailto", "secret_env", "list_id", "return_path"),
     "smtp": ("host", "username", "password_env", "ca_file"),
     "dkim": ("key_file", "selector", "domain"),
     "state": ("path",),
@@ -864,6 +866,17 @@ def _check_addresses(config: Config) -> None:
             parse_mailbox(entry)
         except AddressError as e:
             raise ConfigError(f"[delivery] recipients[{i}]: {e}") from None
+    if delivery.return_path:
+        at = "[delivery] return_path"
+        try:
+            address = parse_address(delivery.return_path)
+        except AddressError as e:
+            raise ConfigError(f"{at}: {e}; write one address like 'bounces@example.com'"
+                              ) from None
+        if delivery.return_path != address.email or "+" in address.email.partition("@")[0]:
+            raise ConfigError(f"{at}: {delivery.return_path!r}; write a plain ASCII address "
+                              "without '+' (digest adds '+<token>' for each recipient), like "
+                              "'bounces@example.com'")
     mailto = delivery.unsubscribe_mailto
     at = "[delivery] unsubscribe_mailto"
     if mailto.lower().startswith("mailto:"):

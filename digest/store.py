@@ -148,6 +148,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX subscribers_status ON subscribers (status);
     """,
+    # 7: bounces and complaints acted on (digest.bounces), one row per message and
+    # address: a mailbox read twice counts nothing twice
+    """
+    CREATE TABLE bounces (
+        message_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (message_id, email)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

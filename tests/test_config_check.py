@@ -410,7 +410,7 @@ FULL = {
         "recipients_file": "subscribers.csv",
         "unsubscribe_url": "https://example.com/u?token={token}",
         "unsubscribe_mailto": "unsubscribe@example.com", "secret_env": "NEWS_SECRET",
-        "list_id": "News <news.example.com>",
+        "list_id": "News <news.example.com>", "return_path": "bounces@example.com",
     },
     "smtp": {"host": "smtp.example.com", "port": 65_535, "security": "tls", "username": "me",
              "password_env": "NEWS_SMTP_PASSWORD", "connections": 64,

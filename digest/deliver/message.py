@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..issue_folder import IssueFolder, Manifest
 from ..recipients import Recipient
 from ..render import placeholder_pattern
-from ..tokens import load_secret, unsubscribe_link
+from ..tokens import load_secret, make_token, unsubscribe_link
 
 _DOT = re.compile(rb"(?m)^\.")
 CRLF = b"\r\n"
@@ -131,12 +131,13 @@ class MessageTemplate:
         date: datetime, marker: str, id_key: str = "", unsubscribe_url: str = "",
         unsubscribe_mailto: str = "",
         secret: bytes | None = None, list_id: str = "", reply_to: str = "",
-        dkim: Dkim | None = None,
+        dkim: Dkim | None = None, return_path: str = "",
     ) -> None:
         self.issue_key = issue_key
         self.id_key = id_key
         self.sender = sender
         self.envelope_from = parseaddr(sender)[1]
+        self.return_path = return_path
         self.unsubscribe_template = unsubscribe_url
         self.unsubscribe_mailto = unsubscribe_mailto
         self.secret = secret
@@ -206,7 +207,16 @@ class MessageTemplate:
             unsubscribe_url=delivery.unsubscribe_url,
             unsubscribe_mailto=delivery.unsubscribe_mailto, secret=load_secret(config),
             list_id=list_id, reply_to=delivery.reply_to, dkim=load_dkim(config),
+            return_path=delivery.return_path,
         )
+
+    def envelope_for(self, recipient: Recipient) -> str:
+        """MAIL FROM for one recipient: `[delivery] return_path` with the recipient's
+        token after a '+' (VERP: a bounce says whose it is), else the From address."""
+        if not self.return_path or self.secret is None:
+            return self.envelope_from
+        local, _, domain = self.return_path.rpartition("@")
+        return f"{local}+{make_token(self.secret, recipient.email)}@{domain}"
 
     def message_id(self, recipient: Recipient) -> str:
         return message_id(self.issue_key, recipient.email, self.sender, self.id_key)

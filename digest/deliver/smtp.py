@@ -149,7 +149,7 @@ def send_test_folder(config: Config, folder: IssueFolder, addresses: list[str],
     try:
         for recipient, data in messages:
             try:
-                conn.sendmail(template.envelope_from, [recipient.email], data)
+                conn.sendmail(template.envelope_for(recipient), [recipient.email], data)
                 delivered.append(recipient.email)
             except smtplib.SMTPRecipientsRefused as e:
                 code, reply = e.recipients[recipient.email]
@@ -477,7 +477,7 @@ class _Run:
         recipient = job.recipient
         data = self.template.wire(recipient)
         try:
-            code, reply = conn.mail(self.template.envelope_from)
+            code, reply = conn.mail(self.template.envelope_for(recipient))
             if code == 250:
                 code, reply = conn.rcpt(recipient.email)
             if code in (250, 251):

@@ -1,0 +1,197 @@
+"""Bounces and complaints (issue 12, item 4): VERP envelope senders, and `digest bounces`
+reading DSNs in the shapes Postfix, Exim, Gmail and Microsoft send, and ARF reports,
+from a Maildir or an mbox."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from digest.bounces import events
+from digest.cli import main
+from digest.config import load_config
+from digest.tokens import load_secret, make_token
+
+from .send_project import project
+from .smtp_server import Recorder, SmtpServer
+from .test_send import secret  # noqa: F401 - the autouse secret fixture
+
+RETURN = "bounces@news.example.com"
+
+
+def dsn(to: str, final: str, action: str, status: str, *, mta: str, diag: str) -> str:
+    """A multipart/report DSN (RFC 3464) as `mta` words them."""
+    return f"""From: {mta}
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{abs(hash((to, final, action, status, mta)))}@{mta.split('@')[-1]}>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+This is the mail system. I'm sorry to have to inform you that your message could
+not be delivered to one or more recipients.
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.{mta.split('@')[-1]}
+Arrival-Date: Mon, 30 Nov 2026 08:00:00 +0000
+
+Final-Recipient: rfc822; {final}
+Original-Recipient: rfc822;{final}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; {diag}
+
+--B
+Content-Type: text/rfc822-headers
+
+From: The China Connection <digest@example.com>
+To: {final}
+Subject: The China Connection: a story
+
+--B--
+"""
+
+
+EXIM = """From: Mail Delivery System <Mailer-Daemon@mx.exim.example>
+To: {to}
+Subject: Mail delivery failed: returning message to sender
+Message-ID: <exim-1@mx.exim.example>
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  {final}
+    SMTP error from remote mail server after RCPT TO:<{final}>:
+    550 5.1.1 User unknown
+"""
+
+ARF = """From: feedback@arf.mail.example
+To: {to}
+Subject: Complaint about message
+Message-ID: <arf-1@arf.mail.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="A"
+
+--A
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--A
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeISP-FBL/1.0
+Version: 1
+Original-Rcpt-To: {final}
+
+--A
+Content-Type: text/rfc822-headers
+
+From: The China Connection <digest@example.com>
+To: {final}
+Subject: The China Connection: a story
+
+--A--
+"""
+
+
+def test_each_issue_leaves_with_a_verp_envelope_sender(built: Path, tmp_path: Path) -> None:
+    recorder = Recorder()
+    with SmtpServer(recorder) as smtp:
+        config = project(built, tmp_path, smtp.port, emails=["ann@example.com"],
+                         extra="")
+        text = config.read_text("utf-8").replace(
+            'unsubscribe_mailto = "unsubscribe@example.com"',
+            f'unsubscribe_mailto = "unsubscribe@example.com"\nreturn_path = "{RETURN}"')
+        config.write_text(text, "utf-8")
+        assert CliRunner().invoke(main, ["--config", str(config), "send"]).exit_code == 0
+    (message,) = recorder.messages
+    secret_bytes = load_secret(load_config(config))
+    assert secret_bytes is not None
+    assert message.mail_from == f"bounces+{make_token(secret_bytes, 'ann@example.com')}" \
+                                "@news.example.com"
+
+
+def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None:
+    config = project(built, tmp_path, 1, emails=["hard@example.com", "soft@example.com",
+                                                 "exim@example.com", "angry@example.com",
+                                                 "ms@example.com", "fine@example.com"])
+    text = config.read_text("utf-8").replace(
+        'unsubscribe_mailto = "unsubscribe@example.com"',
+        f'unsubscribe_mailto = "unsubscribe@example.com"\nreturn_path = "{RETURN}"')
+    config.write_text(text, "utf-8")
+    secret_bytes = load_secret(load_config(config))
+    assert secret_bytes is not None
+
+    def verp(address: str) -> str:
+        return f"bounces+{make_token(secret_bytes, address)}@news.example.com"
+
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    # Postfix: a hard bounce, found through the VERP address (Final-Recipient is a
+    # forwarding address here).
+    maildir.add(dsn(verp("hard@example.com"), "forwarded@elsewhere.example", "failed",
+                    "5.1.1", mta="MAILER-DAEMON@postfix.example",
+                    diag="550 5.1.1 <forwarded@elsewhere.example>: Recipient address rejected"))
+    # Gmail: three soft bounces in a row (4.2.2 mailbox full) count as a hard one.
+    for i in range(3):
+        maildir.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed", "4.2.2",
+                        mta=f"mailer-daemon{i}@googlemail.com",
+                        diag="452-4.2.2 The email account that you tried to reach is over "
+                             "quota"))
+    # Microsoft: failed 5.1.10 without VERP: Final-Recipient names the address.
+    maildir.add(dsn(RETURN, "ms@example.com", "failed", "5.1.10",
+                    mta="postmaster@outlook.example",
+                    diag="550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found"))
+    result = CliRunner().invoke(main, ["--config", str(config), "bounces",
+                                       str(tmp_path / "Maildir")])
+    assert result.exit_code == 0, result.output
+    assert "bounced: hard@example.com" in result.output
+    assert "bounced: soft@example.com" in result.output
+    assert "bounced: ms@example.com" in result.output
+
+    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
+    box.add(EXIM.format(to=verp("exim@example.com"), final="exim@example.com"))
+    box.add(ARF.format(to=RETURN, final="angry@example.com"))
+    box.close()
+    result = CliRunner().invoke(main, ["--config", str(config), "bounces",
+                                       str(tmp_path / "bounces.mbox")])
+    assert result.exit_code == 0, result.output
+    assert "bounced: exim@example.com" in result.output
+    assert "unsubscribed (complaint): angry@example.com" in result.output
+    again = CliRunner().invoke(main, ["--config", str(config), "bounces",
+                                      str(tmp_path / "bounces.mbox")])
+    assert "0 hard bounce(s), 0 soft, 0 complaint(s), 2 skipped" in again.output  # once
+
+    listed = CliRunner().invoke(main, ["--config", str(config), "subscribers", "list",
+                                       "--format", "csv"]).output
+    for address in ("hard", "soft", "exim", "ms"):
+        assert f"{address}@example.com,bounced" in listed
+    assert "angry@example.com,unsubscribed" in listed and "fine@example.com" not in listed
+    recorder = Recorder()
+    with SmtpServer(recorder) as smtp:
+        moved = config.read_text("utf-8").replace('port = 1\n', f"port = {smtp.port}\n")
+        config.write_text(moved, "utf-8")
+        sent = CliRunner().invoke(main, ["--config", str(config), "send"])
+        assert sent.exit_code == 0, sent.output
+    assert [m.rcpt_tos for m in recorder.messages] == [["fine@example.com"]]
+
+
+def test_two_soft_bounces_are_not_yet_a_bounce() -> None:
+    import email
+    from email import policy
+
+    message = email.message_from_string(
+        dsn(RETURN, "slow@example.com", "delayed", "4.4.7", mta="MAILER-DAEMON@mx.example",
+            diag="delivery temporarily suspended"), policy=policy.default)
+    (event,) = events(message, None, RETURN)  # type: ignore[arg-type]
+    assert (event.email, event.kind) == ("slow@example.com", "soft")
