@@ -80,18 +80,19 @@ def collect_feeds(
                                         resolve, pool, sink))
 
 
-# Parsing is CPU work under the GIL (feedparser: ~1.3 ms per item), so with many feeds
-# it goes to worker processes, one per CPU; with few, a process's start costs more than
-# it saves. Results are the same either way (tests/test_parse_pool.py).
-POOL_MIN_FEEDS = 8
+# Parsing is CPU work under the GIL (feedparser: ~1.3 ms per item), and a hostile feed
+# can make it take minutes: it goes to worker processes, one per CPU, each feed with a
+# deadline ([collect] timeout), and a worker still busy when collect ends is stopped.
+# Results are the same as parsing in this process (tests/test_parse_pool.py).
+POOL_MIN_FEEDS = 1
 POOL_MAX_WORKERS = 8
 
 
 @contextmanager
 def parse_pool(feed_count: int) -> Iterator[ProcessPoolExecutor | None]:
-    """Worker processes for parsing `feed_count` feeds, or None to parse in threads."""
-    workers = min(_cpus(), POOL_MAX_WORKERS)
-    if feed_count < POOL_MIN_FEEDS or workers < 2:
+    """Worker processes for parsing `feed_count` feeds (None for none)."""
+    workers = max(1, min(_cpus(), POOL_MAX_WORKERS, feed_count))
+    if feed_count < POOL_MIN_FEEDS:
         yield None
         return
     # fork starts a worker in milliseconds with everything imported, but is only safe
@@ -100,10 +101,17 @@ def parse_pool(feed_count: int) -> Iterator[ProcessPoolExecutor | None]:
               and "fork" in multiprocessing.get_all_start_methods() else "spawn")
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
     pool.submit(int)  # forks every worker now, before the event loop starts any thread
+    workers_started = list(getattr(pool, "_processes", {}).values())
     try:
         yield pool
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        processes = list(getattr(pool, "_processes", {}).values()) or workers_started
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # idle ones exit now; one past its deadline is stopped
+            process.join(timeout=2)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
 
 
 def _cpus() -> int:
@@ -113,16 +121,21 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched,
-                 feed: FeedConfig) -> list[Article]:
+async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched, feed: FeedConfig,
+                 deadline: float) -> list[Article]:
     args = (fetched.body, feed, fetched.base_url, fetched.headers)
-    if pool is not None:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, parse_feed, *args)
-        except BrokenProcessPool:  # a worker was killed (by the OOM killer, say)
-            pass
-    # A thread keeps the other feeds' deadlines ticking fairly.
-    return await asyncio.to_thread(parse_feed, *args)
+    if pool is None:  # a caller of collect_feed without a pool: a thread
+        return await asyncio.to_thread(parse_feed, *args)
+    try:
+        return await asyncio.wait_for(
+            asyncio.get_running_loop().run_in_executor(pool, parse_feed, *args), deadline)
+    except TimeoutError:
+        raise FeedError(f"feed {feed.name!r} ({feed.url}): reading it took over {deadline:g} s "
+                        "(too big or too complex a document); it is left out this time; "
+                        "raise [collect] timeout if it is right") from None
+    except BrokenProcessPool:  # the worker died: the OOM killer, say
+        raise FeedError(f"feed {feed.name!r} ({feed.url}): the process reading it stopped "
+                        "(out of memory?); it is left out this time") from None
 
 
 async def _collect_all(
@@ -173,7 +186,7 @@ async def collect_feed(
             return FeedResult(feed, "not_modified", etag=fetched.etag,
                               last_modified=fetched.last_modified,
                               seconds=time.monotonic() - started)
-        articles = await _parse(pool, fetched, feed)
+        articles = await _parse(pool, fetched, feed, settings.timeout)
         return FeedResult(feed, "ok", tuple(articles), fetched.etag, fetched.last_modified,
                           seconds=time.monotonic() - started)
     except FeedError as e:

@@ -37,8 +37,12 @@ from .hosts import Resolver, system_resolve
 from .models import Article, CuratedIssue, Image
 from .store import CachedPage
 from .text import sentences
+from .textclean import clean_line, clean_text
 
 PER_HOST = 2
+MAX_PAGE = 1_500_000  # characters of a page read (scripts and styles taken out first)
+MAX_LINE = 300
+_NOT_TEXT = re.compile(r"<(script|style|svg|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 THIN_BODY = 400  # characters of text: a feed body shorter than this is only a teaser
 SUMMARY_CHARS = 240
 _CREDIT_CLASS = re.compile(r"credit|source|byline|copyright|photographer", re.I)
@@ -62,7 +66,19 @@ def extract(html: str | bytes, url: str, *, local: bool = False) -> PageFacts:
     """What an article page says; links in it are read against `url`. `local`: the page
     is a file of the editor's (`[enrich] mirror`, a `file:` url), and so may its
     pictures be. Never raises for a page's content: a page that is not HTML gives empty
-    facts."""
+    facts. Every field is cleaned as a feed's are (digest.textclean)."""
+    text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
+    # Characters XML refuses go first (lxml would refuse to hold them, and one would
+    # stop the build); scripts and styles next, then the page is cut to MAX_PAGE: the
+    # extractor's time grows faster than the page.
+    text = _NOT_TEXT.sub(" ", clean_text(text))[:MAX_PAGE]
+    try:
+        return _extract(text, url, local)
+    except (ValueError, TypeError, lxml.etree.LxmlError, RecursionError):
+        return PageFacts()
+
+
+def _extract(html: str, url: str, local: bool) -> PageFacts:
     try:
         doc = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError):
@@ -77,12 +93,16 @@ def extract(html: str | bytes, url: str, *, local: bool = False) -> PageFacts:
         if body else iter(())
     first = next((t for p in paragraphs if (t := _squash(p.text_content()))), "")
     return PageFacts(
-        image=image, image_alt=_squash(meta.get("og:image:alt") or meta.get("twitter:image:alt")
-                                       or ""),
-        caption=caption, credit=credit,
-        author=_squash(meta.get("author") or meta.get("article:author") or "")[:300],
-        published=(meta.get("article:published_time") or meta.get("date") or "").strip()[:40],
-        body_html=body, summary=sentences(first, SUMMARY_CHARS) if first else "")
+        image=clean_line(image),
+        image_alt=clean_line(_squash(meta.get("og:image:alt") or meta.get("twitter:image:alt")
+                                     or ""))[:MAX_LINE],
+        caption=clean_line(caption)[:MAX_LINE * 3], credit=clean_line(credit)[:MAX_LINE],
+        author=clean_line(_squash(meta.get("author") or meta.get("article:author") or ""))[
+            :MAX_LINE],
+        published=clean_line(meta.get("article:published_time") or meta.get("date") or ""
+                             ).strip()[:40],
+        body_html=clean_text(body), summary=clean_text(sentences(first, SUMMARY_CHARS))
+        if first else "")
 
 
 def _meta(doc: Any) -> dict[str, str]:
@@ -134,17 +154,17 @@ def _caption_credit(figcaption: Any) -> tuple[str, str]:
     caption = _squash(figcaption.text_content())
     if not credit and (match := _CREDIT_TAIL.match(caption)):
         caption, credit = match.group("caption"), match.group("credit")
-    return caption.strip(" .") + ("." if caption.strip(" .") else ""), credit.strip()
+    caption = clean_line(caption).strip(" .")  # `&#1;` in the page is a \x01 by now
+    return caption + ("." if caption else ""), clean_line(credit).strip()
 
 
-def _main_text(html: str | bytes, url: str, figures: dict[str, tuple[str, str]],
+def _main_text(html: str, url: str, figures: dict[str, tuple[str, str]],
                local: bool) -> str:
     """The article's text with its structure, figures carrying their captions back,
     the headline (shown above it) left out, sanitized as a feed's body is."""
     import trafilatura  # 0.2 s to import: only when a page is read
 
-    text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
-    main = trafilatura.extract(text, url=url, output_format="html", include_images=True,
+    main = trafilatura.extract(html, url=url, output_format="html", include_images=True,
                                include_links=True, include_formatting=True,
                                include_tables=False, include_comments=False,
                                favor_precision=True)
@@ -176,7 +196,7 @@ def _main_text(html: str | bytes, url: str, figures: dict[str, tuple[str, str]],
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s+", " ", clean_line(text)).strip()
 
 
 @dataclass
@@ -261,7 +281,11 @@ class Enricher:
                     standing: dict[str, bool]) -> _Read:
         what = f"article page {url} (feed {article.feed_name!r})"
         if self.mirror is not None:
-            return await asyncio.to_thread(self._from_mirror, url, what)
+            local = not lower_scheme(article.feed_url).startswith(("http://", "https://"))
+            try:
+                return await asyncio.to_thread(self._from_mirror, url, what, local)
+            except Exception as e:  # noqa: BLE001 - a page never stops a build
+                return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
         from .fetch import fetch_page, internal_feed
 
         cached = self._cached(url)
@@ -282,12 +306,17 @@ class Enricher:
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind and "html" not in kind:
             return _Read(error=f"{what}: not a web page ({kind})")
-        facts = await asyncio.to_thread(extract, fetched.body, fetched.base_url or url)
+        try:
+            facts = await asyncio.to_thread(extract, fetched.body, fetched.base_url or url)
+        except Exception as e:  # noqa: BLE001 - a page never stops a build
+            return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
         return _Read(facts=facts, fresh=CachedPage(
             url, fetched.etag, fetched.last_modified, json.dumps(asdict(facts)),
             utcnow().isoformat(timespec="seconds")))
 
-    def _from_mirror(self, url: str, what: str) -> _Read:
+    def _from_mirror(self, url: str, what: str, local: bool) -> _Read:
+        """The page from `[enrich] mirror`; its `file:` pictures count only for a feed
+        read from disk (`local`), as a feed's own pictures do."""
         assert self.mirror is not None
         parts = urlsplit(url)
         path = unquote(parts.path).strip("/") or "index"
@@ -301,7 +330,10 @@ class Enricher:
         except OSError as e:
             return _Read(error=f"{what}: not in [enrich] mirror ({Path(e.filename or file).name}"
                          f": {e.strerror})")
-        return _Read(facts=extract(data, file.resolve().as_uri(), local=True))
+        except ValueError:  # a NUL in the path
+            return _Read(error=f"{what}: not a path in [enrich] mirror")
+        return _Read(facts=extract(data, file.resolve().as_uri() if local else url,
+                                   local=local))
 
 
 def _facts(cached: CachedPage) -> PageFacts | None:

@@ -3,14 +3,23 @@ one feed at a time in this process (issue 9: the pool is only about speed)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
-from digest.collect import POOL_MIN_FEEDS, FeedResult, _cpus, collect_feeds, parse_pool
+from digest.collect import (
+    POOL_MIN_FEEDS,
+    FeedResult,
+    _cpus,
+    collect_feed,
+    collect_feeds,
+    parse_pool,
+)
 from digest.config import CollectConfig, FeedConfig
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -28,8 +37,14 @@ def _comparable(result: FeedResult) -> FeedResult:
 
 
 def _one_by_one(feeds: list[FeedConfig]) -> list[FeedResult]:
+    """Each feed read in this process (collect_feed without a pool parses in a thread)."""
     settings = CollectConfig()
-    return [_comparable(collect_feeds([feed], {}, None, settings, CORPUS)[0]) for feed in feeds]
+
+    async def all_of_them() -> list[FeedResult]:
+        async with httpx.AsyncClient() as client:  # file feeds: never used
+            return [await collect_feed(feed, None, client, settings, CORPUS) for feed in feeds]
+
+    return [_comparable(r) for r in asyncio.run(all_of_them())]
 
 
 @pytest.mark.slow
@@ -44,11 +59,29 @@ def test_the_pool_parses_the_corpus_as_one_feed_at_a_time_does() -> None:
         assert a == b, a.feed.name
 
 
-def test_a_pool_is_used_for_many_feeds_when_there_are_cpus_for_it() -> None:
+def test_every_feed_is_parsed_in_a_worker_process() -> None:
     with parse_pool(POOL_MIN_FEEDS) as pool:
-        assert (pool is not None) == (_cpus() >= 2)
-    with parse_pool(POOL_MIN_FEEDS - 1) as pool:
+        assert pool is not None
+        assert pool._max_workers == 1  # noqa: SLF001 - one feed, one worker
+    with parse_pool(100) as pool:
+        assert pool is not None and pool._max_workers == min(_cpus(), 8)  # noqa: SLF001
+    with parse_pool(0) as pool:
         assert pool is None
+
+
+def test_a_feed_that_takes_too_long_to_read_is_left_out(tmp_path: Path) -> None:
+    """Tens of thousands of attributes on one element: feedparser's time grows with the
+    square of their number. The deadline ([collect] timeout) covers reading too."""
+    attributes = " ".join(f'a{i}="x"' for i in range(60_000))
+    hostile = tmp_path / "hostile.xml"
+    hostile.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title {attributes}>'
+                       "T</title><item><title>x</title></item></channel></rss>", "utf-8")
+    fine = _feeds(3)
+    feeds = [FeedConfig(url=hostile.as_uri(), name="hostile"), *fine]
+    results = collect_feeds(feeds, {}, None, CollectConfig(timeout=1.0), CORPUS)
+    assert results[0].status == "error"
+    assert "reading it took over 1 s" in (results[0].error or "")
+    assert [r.status for r in results[1:]] == [r.status for r in _one_by_one(fine)]
 
 
 @pytest.fixture
