@@ -23,6 +23,7 @@ from .curate import STORY_BLOCKS, pin_key
 from .errors import ConfigError
 from .models import Article, CuratedIssue, Decision
 from .text import note_links
+from .textclean import BIDI, clean_line, clean_text
 
 MAX_CANDIDATES = 60  # commented out at the end of a draft, ready to paste in
 _ENTRY_KEYS = {"url", "title", "summary"}
@@ -95,15 +96,20 @@ def read_draft(path: Path) -> Draft:
         raise ConfigError(f"draft {path}: cannot read it: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"draft {path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"draft {path}: nested too deeply to be a draft") from None
     unknown = set(data) - {"made", "subject", "note", *STORY_BLOCKS}
     if unknown:
         raise ConfigError(f"draft {path}: unknown key {sorted(unknown)[0]!r}; a draft has "
                           "made, subject, note, and [[big_story]], [[need_to_know]], "
                           "[[read_more]] entries")
     made = data.get("made")
-    if not isinstance(made, datetime) and not isinstance(made, str):
+    if made is None:
         raise ConfigError(f"draft {path}: `made` is missing; make the draft again with "
                           "`digest draft`")
+    if not isinstance(made, datetime) and not isinstance(made, str):
+        raise ConfigError(f"draft {path}: made = {made!r} is not a date and time with a zone, "
+                          "like \"2026-11-30T08:00:00+00:00\"")
     try:
         when = made if isinstance(made, datetime) else datetime.fromisoformat(made)
     except ValueError:
@@ -122,14 +128,16 @@ def read_draft(path: Path) -> Draft:
     if len(blocks["big_story"]) > 1:
         raise ConfigError(f"draft {path}: {len(blocks['big_story'])} [[big_story]] entries; "
                           "an issue has one big story: move the others to another block")
-    note = _text(path, data, "note")
+    note = clean_text(_text(path, data, "note"))
     for target in note_links(note):
         if not re.match(r"(?i)^(https?://\S+|mailto:\S+)$", target):
             raise ConfigError(f"draft {path}: note links to {target!r}; links must be absolute "
                               "http(s) or mailto: addresses")
     subject = _text(path, data, "subject")
-    if any(c in subject for c in "\r\n") or len(subject) > 200:
-        raise ConfigError(f"draft {path}: subject must be one line of at most 200 characters")
+    if any(c != " " and not c.isprintable() for c in subject) or BIDI.search(subject) \
+            or len(subject) > 200:
+        raise ConfigError(f"draft {path}: subject must be one line of at most 200 printable "
+                          "characters (no line breaks, tabs, controls or direction overrides)")
     return Draft(when, subject, note, blocks)
 
 
@@ -154,8 +162,10 @@ def _entries(path: Path, block: str, raw: Any) -> list[DraftEntry]:
                               "title and summary")
         if any(not isinstance(entry.get(k, ""), str) for k in ("title", "summary")):
             raise ConfigError(f"{at}: title and summary must be strings")
-        out.append(DraftEntry(entry["url"].strip(), entry.get("title", "").strip(),
-                              entry.get("summary", "").strip()))
+        # Cleaned as a feed's fields are: one line, nothing XML refuses, no bidi override.
+        out.append(DraftEntry(entry["url"].strip(),
+                              " ".join(clean_line(entry.get("title", "")).split()),
+                              clean_text(entry.get("summary", "")).strip()))
     return out
 
 

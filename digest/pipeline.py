@@ -335,6 +335,10 @@ def make_issue(
             rendered = replace(rendered, notes=curated.notes + rendered.notes + tuple(
                 dict.fromkeys(page_notes + picture_notes + list(round_notes))))
             return rendered, notes, images
+        if draft:  # the editor chose these stories: say which, do not drop it silently
+            named = next(a for a in curated.placed if a.id in bad)
+            raise ConfigError(f"draft {draft[1]}: the story {named.url} cannot be rendered "
+                              f"({bad[named.id]}); change its title or summary, or remove it")
         for article in curated.placed:
             if article.id in bad:
                 reason = f"unrenderable: {bad[article.id]}"

@@ -139,7 +139,9 @@ _WIDE = re.compile(
     "\uffe0-\uffe6\U00020000-\U0003fffd]")
 # Characters that may not begin a line (kinsoku): they stay with the one before.
 _NO_START = set("、。，．！？：；）」』】〉》〕’”・ー々…,.!?:;)]")
-_TOKENS = re.compile(f"\\s+|{_WIDE.pattern}|[^\\s{_WIDE.pattern[1:-1]}]+")
+# Breaks at ASCII white space only: a no-break space (before "[…]") holds its words.
+_SPACE = " \\t\\n\\r\\f\\v"
+_TOKENS = re.compile(f"[{_SPACE}]+|{_WIDE.pattern}|[^{_SPACE}{_WIDE.pattern[1:-1]}]+")
 
 
 def columns(text: str) -> int:
@@ -155,14 +157,14 @@ def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None)
     line = indent if first is None else first
     start = len(line)
     space = False
-    for token in _TOKENS.findall(str(text)):
-        if token.isspace():
+    for token in _pieces(str(text), width - len(indent)):
+        if token[0] in " \t\n\r\f\v":
             space = True
             continue
         glue = " " if space and len(line) > start else ""
         space = False
-        fits = columns(line) + len(glue) + columns(token) <= width
-        if fits or len(line) == start or token in _NO_START:
+        room = columns(line) + len(glue) + columns(token)
+        if room <= width or len(line) == start or (token in _NO_START and room <= width + 2):
             line += glue + token
         else:
             lines.append(line)
@@ -170,6 +172,19 @@ def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None)
             start = len(indent)
     lines.append(line)
     return "\n".join(x.rstrip() for x in lines)
+
+
+def _pieces(text: str, width: int) -> list[str]:
+    """The tokens of `text`; a word longer than a line (a German compound, a run of Thai)
+    in pieces of a line each, but a link whole: a broken URL does not work."""
+    out: list[str] = []
+    for token in _TOKENS.findall(text):
+        if len(token) > width > 10 and "://" not in token and "@" not in token \
+                and not token.startswith("www."):
+            out += [token[i:i + width] for i in range(0, len(token), width)]
+        else:
+            out.append(token)
+    return out
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,25 @@ def test_a_draft_preview_goes_to_a_test_address(tmp_path: Path) -> None:
     assert [m.rcpt_tos for m in recorder.messages] == [["me@example.com"]]
     message = email.message_from_bytes(recorder.messages[0].content, policy=policy.default)
     assert str(message["Subject"]).startswith("[TEST] ")
+
+
+def test_draft_titles_and_subjects_are_cleaned_or_refused(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    assert run(config, "draft").exit_code == 0
+    draft = tmp_path / "drafts" / "next.toml"
+    original = draft.read_text("utf-8")
+    draft.write_text(original.replace('subject = ""', 'subject = "Hello\\u2028Bcc: x"'),
+                     "utf-8")
+    refused = run(config, "build", "--draft", str(draft), "--preview")
+    assert refused.exit_code == 2 and "subject must be one line" in refused.output
+    draft.write_text(original.replace('subject = ""', 'subject = "exe\\u202etxt.scr"'),
+                     "utf-8")
+    assert run(config, "build", "--draft", str(draft), "--preview").exit_code == 2
+    data = tomllib.loads(original)
+    first = data["big_story"][0]["title"]
+    draft.write_text(original.replace(json.dumps(first), json.dumps(
+        "Short\r\nBcc: victim@example.org\x1b\u202e"), 1), "utf-8")
+    built = run(config, "build", "--draft", str(draft), "--preview")
+    assert built.exit_code == 0, built.output
+    html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
+    assert "Short Bcc: victim@example.org" in html and "\u202e" not in html

@@ -326,3 +326,20 @@ def test_labels_set_in_their_own_table_win_in_any_language(tmp_path: Path) -> No
     assert "Édition 1" in html and "Édition 1" in text
     assert "L'essentiel" in html or "L&#39;essentiel" in html
     assert "À lire aussi" in html  # the rest from the French catalog
+
+
+def test_hostile_lengths_still_wrap_within_78_columns(tmp_path: Path) -> None:
+    from digest.text import wrap
+
+    assert wrap("word " * 14 + "end\u00a0[…]").splitlines()[-1] == "end\u00a0[…]"
+    assert max(columns(x) for x in wrap("中" * 37 + "。」』】）").splitlines()) <= 78
+    assert max(len(x) for x in wrap("ก" * 220).splitlines()) <= 78
+    long_label = "Ausgabe " + "sehr " * 40 + "{number}"
+    story = item(0, "A story", "Summary.", "<p>Body.</p>").replace(
+        "</item>", "<author>" + "Reporter " * 30 + "</author></item>")
+    _, text, _ = build(tmp_path, [story, *ENGLISH_ITEMS[1:6]],
+                       extra=f'[labels]\nissue_number = "{long_label}"\n'
+                             f'big_story = "{"Thema " * 30}"\n')
+    for line in text.splitlines():
+        if not re.fullmatch(r"\S*https?://\S+", line.strip()):
+            assert columns(line) <= 78, line
