@@ -84,7 +84,7 @@ def test_addresses(value: str) -> list[str]:
         try:
             checked.append(parse_address(address).email)
         except AddressError as e:
-            raise BadConfig(f"--test: {address!r} is not a valid email address: {e}") from None
+            raise BadConfig(f"--test: {address!r}: {e}") from None
     return checked
 
 

@@ -111,7 +111,7 @@ def curate_issue(
         coming_up=upcoming(config, today),
         decisions=tuple(decisions),
         slot=slot,
-        notes=_unmatched(editor.pin, pins),
+        notes=_unmatched(editor.pin, pins) + _unplaced(editor.pin, pins, placed | held),
     )
 
 
@@ -160,6 +160,14 @@ def _unmatched(pins: Sequence[PinConfig], found: Pins) -> tuple[str, ...]:
     return tuple(f"[editor] pin[{i}] {pin.url} matches no new article (already in an issue, "
                  "excluded, too old, or not in any feed yet); nothing pinned for it"
                  for i, pin in enumerate(pins) if i not in used)
+
+
+def _unplaced(pins: Sequence[PinConfig], found: Pins, placed: set[str]) -> tuple[str, ...]:
+    """Pinned stories the blocks had no room for (more pins than places)."""
+    return tuple(f"[editor] pin[{i}] {pins[i].url}: no room left in its block (more pins than "
+                 "places); it was passed over"
+                 for article_id, (i, _) in sorted(found.items(), key=lambda x: x[1][0])
+                 if article_id not in placed)
 
 
 def _fill(ranked: list[Article], sizes: dict[str, int], pins: Pins) -> Placement:

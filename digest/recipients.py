@@ -182,7 +182,11 @@ def _collect(rows: list[_Row], source: str) -> RecipientList:
         if len(name) > MAX_NAME:
             problems.append(f"{where}: name longer than {MAX_NAME} characters; shortened")
             name = name[:MAX_NAME]
-        fields = tuple((k, _clean(v)) for k, v in fields)
+        long = [k for k, v in fields if len(v) > MAX_NAME]
+        if long:  # one reader's 3,000-character field would drop cards for everyone
+            problems.append(f"{where}: {', '.join(long)} longer than {MAX_NAME} characters; "
+                            "shortened")
+        fields = tuple((k, _clean(v)[:MAX_NAME]) for k, v in fields)
         recipients.append(Recipient(address.email, name, fields))
     return RecipientList(tuple(recipients), tuple(problems), duplicates, source)
 

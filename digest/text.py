@@ -107,13 +107,26 @@ def linkify(text: str, link_style: str = "") -> Markup:
 
 def note_html(text: str, link_style: str = "") -> Markup:
     """An editor's note: paragraphs (a blank line between), [words](url) links and
-    *emphasis*; everything else escaped."""
+    *emphasis* (in words, never inside a link's address); everything else escaped."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
     if len(paragraphs) <= 1:
-        return _emphasis(linkify(text.strip(), link_style))
+        return _note_line(text.strip(), link_style)
     return Markup("").join(
-        Markup('<p style="margin:0 0 10px;">{}</p>').format(_emphasis(linkify(p, link_style)))
+        Markup('<p style="margin:0 0 10px;">{}</p>').format(_note_line(p, link_style))
         for p in paragraphs)
+
+
+def _note_line(text: str, link_style: str) -> Markup:
+    out = []
+    last = 0
+    style = Markup(' style="{}"').format(link_style) if link_style else Markup("")
+    for match in _LINK.finditer(text):
+        out.append(_emphasis(escape(text[last : match.start()])))
+        out.append(Markup('<a href="{}"{}>{}</a>').format(match.group(2), style,
+                                                          _emphasis(escape(match.group(1)))))
+        last = match.end()
+    out.append(_emphasis(escape(text[last:])))
+    return Markup("").join(out)
 
 
 def _emphasis(html: Markup) -> Markup:

@@ -343,3 +343,11 @@ def test_hostile_lengths_still_wrap_within_78_columns(tmp_path: Path) -> None:
     for line in text.splitlines():
         if not re.fullmatch(r"\S*https?://\S+", line.strip()):
             assert columns(line) <= 78, line
+
+
+def test_emphasis_never_lands_inside_a_link_address() -> None:
+    from digest.text import note_html
+
+    html = str(note_html("[*y*](https://example.com/?q=*draft*) and *this*"))
+    assert 'href="https://example.com/?q=*draft*"' in html
+    assert "<em>y</em></a> and <em>this</em>" in html

@@ -63,3 +63,15 @@ def test_a_pin_naming_an_unknown_block_is_a_config_error(tmp_path: Path) -> None
     code, output, _ = build(tmp_path, '{url = "https://news.example.com/3", block = "hero"}')
     assert code == 2
     assert "[editor] pin[0] block: 'hero' is not a story block" in " ".join(output.split())
+
+
+def test_more_pins_than_places_are_named(tmp_path: Path) -> None:
+    pins = ", ".join(f'{{url = "https://news.example.com/{i}", block = "need_to_know"}}'
+                     for i in range(1, 6))
+    code, output, manifest = build(tmp_path, pins)
+    assert code == 0, output
+    assert placed(manifest, "need_to_know") == [f"https://news.example.com/{i}"
+                                                for i in (1, 2, 3)]
+    flat = " ".join(output.split())
+    assert "pin[3] https://news.example.com/4: no room left in its block" in flat
+    assert "pin[4] https://news.example.com/5: no room left in its block" in flat
