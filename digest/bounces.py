@@ -35,8 +35,9 @@ from .config import Config
 from .deliveries import Subscriber, Subscribers
 from .errors import ConfigError
 from .lock import state_lock
+from .recipients import load_recipients
 from .store import open_store
-from .tokens import load_secret, open_token
+from .tokens import load_secret, verp_token
 
 SOFT_LIMIT = 3
 
@@ -77,9 +78,10 @@ def messages(path: Path) -> Iterator[EmailMessage]:
         box.close()
 
 
-def events(message: EmailMessage, secret: bytes | None, return_path: str) -> list[Event]:
-    """What one message reports, per recipient."""
-    verp = _verp_address(message, secret, return_path)
+def events(message: EmailMessage, known: dict[str, str], return_path: str) -> list[Event]:
+    """What one message reports, per recipient. `known`: VERP tag -> address (see
+    `verp_tags`)."""
+    verp = _verp_address(message, known, return_path)
     report = message.get_param("report-type", header="content-type") or ""
     if message.get_content_type() == "multipart/report" and str(report).lower() == \
             "feedback-report":
@@ -91,18 +93,23 @@ def events(message: EmailMessage, secret: bytes | None, return_path: str) -> lis
     return _plain_bounce(message, verp)
 
 
-def _verp_address(message: Message, secret: bytes | None, return_path: str) -> str | None:
-    if not return_path or secret is None:
+def verp_tags(secret: bytes | None, addresses: set[str]) -> dict[str, str]:
+    """VERP tag -> address, for every address digest may have mailed."""
+    if secret is None:
+        return {}
+    return {verp_token(secret, a): a for a in addresses}
+
+
+def _verp_address(message: Message, known: dict[str, str], return_path: str) -> str | None:
+    if not return_path or not known:
         return None
-    local, _, domain = return_path.lower().rpartition("@")
-    pattern = re.compile(rf"{re.escape(local)}\+([A-Za-z0-9_-]+)@{re.escape(domain)}", re.I)
+    local, _, domain = return_path.rpartition("@")
+    pattern = re.compile(rf"{re.escape(local)}\+([a-z2-7]+)@{re.escape(domain)}", re.I)
     for header in ("Delivered-To", "X-Original-To", "To", "Envelope-To"):
         for value in message.get_all(header) or []:
             match = pattern.search(str(value))
-            if match:
-                opened = open_token(secret, match.group(1))
-                if opened and "@" in opened and " " not in opened:
-                    return opened
+            if match and match.group(1).lower() in known:
+                return known[match.group(1).lower()]
     return None
 
 
@@ -194,11 +201,15 @@ def process(config: Config, path: Path) -> BounceReport:
         try:
             subscribers = Subscribers(conn)
             known = {s.email.lower(): s for s in subscribers.rows()}
+            mailed = {str(r[0]) for r in conn.execute("SELECT DISTINCT address FROM deliveries")}
+            mailed |= {s.email for s in known.values()}
+            mailed |= {r.email for r in load_recipients(config).recipients}
+            tags = verp_tags(secret, mailed)
             for message in messages(path):
                 count += 1
                 message_id = str(message.get("Message-ID", "")).strip() or \
                     f"<no-id:{hash(message.as_bytes())}>"
-                found = events(message, secret, config.delivery.return_path)
+                found = events(message, tags, config.delivery.return_path)
                 if not found:
                     skipped += 1
                     continue

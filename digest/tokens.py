@@ -87,3 +87,15 @@ def unsubscribe_link(url_template: str, mailto: str, secret: bytes | None, email
     if secret is None or "{token}" not in url_template:
         return url_template
     return url_template.replace("{token}", make_token(secret, email))
+
+
+def verp_token(secret: bytes, email: str) -> str:
+    """A short tag for one address in a VERP envelope sender (`bounces+<tag>@domain`):
+    24 lower-case characters whatever the address, since SMTP allows 64 octets before
+    the @ (and some servers change a local part's case). Not reversible:
+    digest.bounces matches it against the addresses it knows."""
+    import hmac
+
+    mac = hmac.new(secret, b"digest verp v1\0" + email.strip().lower().encode("utf-8"),
+                   hashlib.sha256).digest()[:15]
+    return base64.b32encode(mac).decode("ascii").lower()

@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..issue_folder import IssueFolder, Manifest
 from ..recipients import Recipient
 from ..render import placeholder_pattern
-from ..tokens import load_secret, make_token, unsubscribe_link
+from ..tokens import load_secret, unsubscribe_link, verp_token
 
 _DOT = re.compile(rb"(?m)^\.")
 CRLF = b"\r\n"
@@ -216,7 +216,7 @@ class MessageTemplate:
         if not self.return_path or self.secret is None:
             return self.envelope_from
         local, _, domain = self.return_path.rpartition("@")
-        return f"{local}+{make_token(self.secret, recipient.email)}@{domain}"
+        return f"{local}+{verp_token(self.secret, recipient.email)}@{domain}"
 
     def message_id(self, recipient: Recipient) -> str:
         return message_id(self.issue_key, recipient.email, self.sender, self.id_key)
