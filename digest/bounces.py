@@ -12,7 +12,7 @@ the email package:
   unsubscribed.
 
 Whose a bounce is comes from the VERP address it was sent to
-(`bounces+<token>@domain`, see `[delivery] return_path`), else from the report's
+(`bounces+<tag>@domain`, see `[delivery] return_path`), else from the report's
 Final-Recipient / Original-Rcpt-To. Each message is acted on once (by Message-ID).
 """
 

@@ -184,7 +184,7 @@ class DeliveryConfig:
     secret_env: str = "DIGEST_SECRET"
     list_id: str = ""
     return_path: str = ""  # bounces@example.com: each message's envelope sender is
-    # bounces+<token>@example.com (VERP), so a bounce names its subscriber
+    # bounces+<tag>@example.com (VERP), so a bounce names its subscriber
 
 
 @dataclass(frozen=True)
