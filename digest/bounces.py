@@ -19,6 +19,7 @@ Final-Recipient / Original-Rcpt-To. Each message is acted on once (by Message-ID
 from __future__ import annotations
 
 import email
+import hashlib
 import mailbox
 import re
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ class Event:
     email: str
     kind: str  # "hard" | "soft" | "complaint" | "delivered"
     detail: str
+    traced: bool = False  # through the VERP address digest sent from, not the report
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class BounceReport:
     skipped: int  # seen before, or not a bounce we could place
 
 
-def messages(path: Path) -> Iterator[EmailMessage]:
+def messages(path: Path) -> Iterator[tuple[bytes, EmailMessage]]:
     """The messages of a Maildir (a folder with cur/ and new/) or an mbox file."""
     if path.is_dir():
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
@@ -73,7 +75,7 @@ def messages(path: Path) -> Iterator[EmailMessage]:
     try:
         for key in box.iterkeys():
             raw = box.get_bytes(key)
-            yield email.message_from_bytes(raw, policy=policy.default)  # type: ignore[misc]
+            yield raw, email.message_from_bytes(raw, policy=policy.default)  # type: ignore[misc]
     finally:
         box.close()
 
@@ -82,6 +84,11 @@ def events(message: EmailMessage, known: dict[str, str], return_path: str) -> li
     """What one message reports, per recipient. `known`: VERP tag -> address (see
     `verp_tags`)."""
     verp = _verp_address(message, known, return_path)
+    found = _events(message, verp)
+    return [Event(e.email, e.kind, e.detail, traced=verp is not None) for e in found]
+
+
+def _events(message: EmailMessage, verp: str | None) -> list[Event]:
     report = message.get_param("report-type", header="content-type") or ""
     if message.get_content_type() == "multipart/report" and str(report).lower() == \
             "feedback-report":
@@ -190,7 +197,12 @@ def _complaint(message: EmailMessage, verp: str | None) -> list[Event]:
 
 
 def process(config: Config, path: Path) -> BounceReport:
-    """Act on every bounce and complaint in the mailbox at `path`."""
+    """Act on every bounce and complaint in the mailbox at `path`.
+
+    Anyone can send mail to a bounce mailbox, so a report counts only when it can be
+    traced: with `[delivery] return_path`, through its VERP address (the report's own
+    contents are ignored); without, only for an address digest has sent an issue to.
+    An address on no list is never added."""
     secret = load_secret(config)
     hard = soft = complaints = count = skipped = 0
     bounced: list[str] = []
@@ -205,15 +217,22 @@ def process(config: Config, path: Path) -> BounceReport:
             mailed |= {s.email for s in known.values()}
             mailed |= {r.email for r in load_recipients(config).recipients}
             tags = verp_tags(secret, mailed)
-            for message in messages(path):
+            sent_to = {str(r[0]).lower() for r in conn.execute(
+                "SELECT DISTINCT email FROM deliveries")}
+            for raw, message in messages(path):
                 count += 1
                 message_id = str(message.get("Message-ID", "")).strip() or \
-                    f"<no-id:{hash(message.as_bytes())}>"
-                found = events(message, tags, config.delivery.return_path)
-                if not found:
+                    f"<no-id:{hashlib.sha256(raw).hexdigest()}>"
+                try:
+                    found = events(message, tags, config.delivery.return_path)
+                except Exception:  # noqa: BLE001 - one odd message never stops the rest
+                    found = []
+                trusted = [e for e in found if e.traced or (
+                    not config.delivery.return_path and e.email.lower() in sent_to)]
+                if not trusted:
                     skipped += 1
                     continue
-                for event in found:
+                for event in trusted:
                     key = event.email.lower()
                     fresh = conn.execute(
                         """INSERT OR IGNORE INTO bounces (message_id, email, kind, detail,

@@ -149,10 +149,13 @@ def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None
                         mta=f"mailer-daemon{i}@googlemail.com",
                         diag="452-4.2.2 The email account that you tried to reach is over "
                              "quota"))
-    # Microsoft: failed 5.1.10 without VERP: Final-Recipient names the address.
-    maildir.add(dsn(RETURN, "ms@example.com", "failed", "5.1.10",
+    # Microsoft: failed 5.1.10.
+    maildir.add(dsn(verp("ms@example.com"), "ms@example.com", "failed", "5.1.10",
                     mta="postmaster@outlook.example",
                     diag="550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found"))
+    # Forged: sent to the bare return path (no tag), naming a reader: ignored.
+    maildir.add(dsn(RETURN, "fine@example.com", "failed", "5.1.1",
+                    mta="MAILER-DAEMON@forger.example", diag="550 5.1.1 no such user"))
     result = CliRunner().invoke(main, ["--config", str(config), "bounces",
                                        str(tmp_path / "Maildir")])
     assert result.exit_code == 0, result.output
@@ -162,7 +165,8 @@ def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None
 
     box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
     box.add(EXIM.format(to=verp("exim@example.com"), final="exim@example.com"))
-    box.add(ARF.format(to=RETURN, final="angry@example.com"))
+    box.add(ARF.format(to=verp("angry@example.com"), final="angry@example.com"))
+    box.add(ARF.format(to=RETURN, final="fine@example.com").replace("arf-1@", "arf-2@"))
     box.close()
     result = CliRunner().invoke(main, ["--config", str(config), "bounces",
                                        str(tmp_path / "bounces.mbox")])
@@ -171,7 +175,7 @@ def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None
     assert "unsubscribed (complaint): angry@example.com" in result.output
     again = CliRunner().invoke(main, ["--config", str(config), "bounces",
                                       str(tmp_path / "bounces.mbox")])
-    assert "0 hard bounce(s), 0 soft, 0 complaint(s), 2 skipped" in again.output  # once
+    assert "0 hard bounce(s), 0 soft, 0 complaint(s), 3 skipped" in again.output  # once
 
     listed = CliRunner().invoke(main, ["--config", str(config), "subscribers", "list",
                                        "--format", "csv"]).output
@@ -196,3 +200,27 @@ def test_two_soft_bounces_are_not_yet_a_bounce() -> None:
             diag="delivery temporarily suspended"), policy=policy.default)
     (event,) = events(message, {}, RETURN)  # type: ignore[arg-type]
     assert (event.email, event.kind) == ("slow@example.com", "soft")
+
+
+def test_without_a_return_path_only_addresses_digest_mailed_count(built: Path,
+                                                                  tmp_path: Path) -> None:
+    recorder = Recorder()
+    with SmtpServer(recorder) as smtp:
+        config = project(built, tmp_path, smtp.port, emails=["ann@example.com"])
+        assert CliRunner().invoke(main, ["--config", str(config), "send"]).exit_code == 0
+    box = mailbox.mbox(tmp_path / "b.mbox", create=True)
+    box.add(dsn("digest@example.com", "ann@example.com", "failed", "5.1.1",
+                mta="MAILER-DAEMON@mx.example", diag="550 5.1.1 no such user"))
+    box.add(dsn("digest@example.com", "stranger@example.org", "failed", "5.1.1",
+                mta="MAILER-DAEMON@mx2.example", diag="550 5.1.1 no such user"))
+    box.add("From: x@example.com\nTo: digest@example.com\nSubject: hi\n"
+            "Content-Type: text/plain; charset=x-no-such-charset\n\nbody\n")
+    box.close()
+    result = CliRunner().invoke(main, ["--config", str(config), "bounces",
+                                       str(tmp_path / "b.mbox")])
+    assert result.exit_code == 0, result.output
+    assert "bounced: ann@example.com" in result.output
+    assert "stranger" not in result.output and "2 skipped" in result.output
+    listed = CliRunner().invoke(main, ["--config", str(config), "subscribers", "list",
+                                       "--format", "csv"]).output
+    assert "stranger@example.org" not in listed
