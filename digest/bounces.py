@@ -245,7 +245,8 @@ def process(config: Config, path: Path) -> BounceReport:
                     name = known[key].name if key in known else ""
                     if event.kind == "complaint":
                         complaints += 1
-                        subscribers.upsert([Subscriber(event.email, "unsubscribed", name)])
+                        subscribers.upsert([Subscriber(event.email, "unsubscribed", name)],
+                                           reason="complaint")
                         unsubscribed.append(event.email)
                     elif event.kind == "hard" or (event.kind == "soft"
                                                   and _soft_in_a_row(conn, key) >= SOFT_LIMIT):

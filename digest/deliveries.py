@@ -211,9 +211,10 @@ class Subscribers:
             return []
         return [Subscriber(**dict(r)) for r in found]
 
-    def upsert(self, rows: Iterable[Subscriber]) -> tuple[int, int]:
+    def upsert(self, rows: Iterable[Subscriber], reason: str = "") -> tuple[int, int]:
         """Add or update subscribers (one transaction); returns (added, updated). An
-        unsubscribed or bounced address is suppressed as well."""
+        unsubscribed or bounced address is suppressed as well (`reason`, else its
+        status, says why)."""
         added = updated = 0
         now = _now()
         self.conn.execute("BEGIN IMMEDIATE")
@@ -246,9 +247,60 @@ class Subscribers:
                         f"""INSERT INTO suppressions (email, reason, created_at)
                             SELECT ?, ?, ? WHERE NOT EXISTS
                             (SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?)""",
-                        (key, s.status, now, key, key))
+                        (key, reason or s.status, now, key, key))
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
         return added, updated
+
+    def request(self, email: str, name: str, now: str) -> str:
+        """Someone asked, unconfirmed, to get the newsletter at `email`: a new address
+        becomes `pending`; a known one keeps its status and name (nothing an unconfirmed
+        form says overwrites a record). Returns the status before. One transaction."""
+        key = email.lower()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT status FROM subscribers WHERE email = ?",
+                                    (key,)).fetchone()
+            if row is None:
+                self.conn.execute(
+                    """INSERT INTO subscribers (email, address, name, status, source,
+                           created_at, updated_at) VALUES (?, ?, ?, 'pending', 'web', ?, ?)""",
+                    (key, email, name, now, now))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return str(row[0]) if row else ""
+
+    def confirm(self, email: str, issued: str, client: str, now: str) -> str:
+        """A confirmation link issued at `issued` (ISO time) was followed: the address
+        becomes `active`, with the time and client as the consent record, unless its
+        record changed after the link was made (unsubscribed since: the link is spent)
+        or it bounced. Lifts an unsubscribe, never a bounce or a complaint. Returns
+        "active", "already" or "refused". One transaction. Times are ISO 8601 UTC with
+        milliseconds, from the caller's clock."""
+        key = email.lower()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT status, updated_at FROM subscribers WHERE email = ?",
+                                    (key,)).fetchone()
+            if row is None or row[0] == "bounced" or str(row[1]) > issued:
+                outcome = "already" if row is not None and row[0] == "active" else "refused"
+            elif row[0] == "active":
+                outcome = "already"
+            else:
+                self.conn.execute(
+                    """UPDATE subscribers SET status = 'active', updated_at = ?,
+                           confirmed_at = ?, confirm_ip = ? WHERE email = ?""",
+                    (now, now, client, key))
+                self.conn.execute(
+                    f"DELETE FROM suppressions WHERE {_KEY} = ? AND reason NOT IN "
+                    "('bounced', 'complaint')", (key,))
+                outcome = "active"
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return outcome

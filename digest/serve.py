@@ -2,34 +2,41 @@
 
     GET  /subscribe            a form (CSRF token, honeypot field)
     POST /subscribe            a pending subscriber, and a confirmation message
-    GET  /confirm?token=...    the subscriber becomes active (consent: time and address)
+    GET  /confirm?token=...    a page with a button (link scanners fetch links)
+    POST /confirm?token=...    the subscriber becomes active (consent: time and address)
     GET  /unsubscribe?token=   a page with a button; never unsubscribes by itself (mail
                                scanners fetch links)
     POST /unsubscribe?token=   unsubscribes: the button, or RFC 8058 one-click
                                (`List-Unsubscribe=One-Click`); a bad token is 400
-    GET  /manage?token=...     unsubscribe or subscribe again
+    GET  /manage?token=...     unsubscribe, or ask for a confirmation to subscribe again
     GET  /healthz              "ok"
     /                          the web archive (`digest publish`), when it exists
 
 Tokens are digest.tokens' sealed, opaque strings: an unsubscribe token is the address
 sealed (the one in every issue's List-Unsubscribe); a confirmation token also carries
-its expiry. Subscribing answers the same whether or not the address is known, and is
-limited per client.
+when it was made, is spent once the address changes status after that, and expires.
+Only a confirmation makes anyone active. Subscribing answers the same whether or not
+the address is known (the mail goes out after the answer), is limited per client and
+per address, and never changes a known address's record. Links in mail are made from
+[newsletter] web_url, never from the request's Host header.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import sqlite3
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -42,7 +49,9 @@ from .config import Config
 from .deliveries import Subscriber, Subscribers
 from .render import load_templates, site_page
 from .store import open_store
+from .textclean import clean_line
 from .tokens import load_secret, make_token, open_token
+from .web import MARKER
 
 CONFIRM_SECONDS = 48 * 3600
 FORM_SECONDS = 2 * 3600
@@ -76,16 +85,24 @@ class _Limiter:
 
 
 def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starlette:
+    from .errors import ConfigError
+
+    if not config.newsletter.web_url:
+        raise ConfigError("digest serve needs [newsletter] web_url: the public base URL of "
+                          "this server, from which confirmation links are made")
+    base = config.newsletter.web_url.rstrip("/")
     secret = load_secret(config)
     if secret is None:
-        from .errors import ConfigError
-
         raise ConfigError("digest serve needs the token secret: set the environment "
                           f"variable [delivery] secret_env names ({config.delivery.secret_env})")
     store = open_store(config.state_path)  # creates and migrates the database
     store.close()
     templates = load_templates(config)
     limiter = _Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock)
+    per_address = _Limiter(1, 3600, clock)  # one confirmation mail an hour to an address
+
+    def stamp(seconds: float) -> str:
+        return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
     def page(title: str, message: str, status: int = 200, forms: list[dict[str, Any]] | None = None
              ) -> HTMLResponse:
@@ -137,23 +154,41 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
             return page("Subscribe", f"That is not an email address we can use ({e}).", 400,
                         forms=[{"action": "/subscribe", "email": True, "button": "Subscribe",
                                 "hidden": [("csrf", form_token())]}])
-        name = " ".join(str(form.get("name", "")).split())[:200]
-        await run_in_threadpool(_start_subscription, config, db, secret, email, name,
-                                str(request.base_url), clock)
+        name = clean_line(" ".join(str(form.get("name", "")).split()))[:200]
+        if not per_address.allow(email.lower()):
+            return done
+        issued = clock()
+        before = await run_in_threadpool(_request, db, email, name, stamp(issued))
+        if before == "active":
+            return done  # already subscribed: the same page, nothing sent
+        token = make_token(secret, f"confirm {int(issued * 1000) + CONFIRM_SECONDS * 1000} "
+                                   f"{email}")
+        done.background = BackgroundTask(_send_confirmation, config, email,
+                                         f"{base}/confirm?token={token}")
         return done
 
     async def confirm(request: Request) -> Response:
-        opened = open_token(secret, request.query_params.get("token", ""))
+        token = request.query_params.get("token", "")
+        opened = open_token(secret, token)
         parts = (opened or "").split(" ")
         if len(parts) != 3 or parts[0] != "confirm" or not parts[1].isdigit():
             return page("Confirm", "This link is not valid. Subscribe again to get a new one.",
                         400)
-        if clock() > int(parts[1]):
+        expires_ms = int(parts[1])
+        if clock() * 1000 > expires_ms:
             return page("Confirm", "This link has expired. Subscribe again to get a new one.",
                         400)
-        email = parts[2]
+        if request.method != "POST":  # a scanner's GET confirms nothing
+            return page("Confirm", f"Get {config.newsletter.name} at this address?",
+                        forms=[{"action": f"/confirm?token={token}", "button": "Confirm",
+                                "hidden": []}])
         client = request.client.host if request.client else ""
-        await run_in_threadpool(_activate, db, email, client)
+        issued = stamp(expires_ms / 1000 - CONFIRM_SECONDS)
+        outcome = await run_in_threadpool(_confirm, db, parts[2], issued, client,
+                                          stamp(clock()))
+        if outcome == "refused":
+            return page("Confirm", "This link is no longer valid. Subscribe again to get a "
+                        "new one.", 400)
         return page("Subscribed", f"Thank you: {config.newsletter.name} will come to this "
                     "address from the next issue on.")
 
@@ -180,10 +215,21 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
             return page("Your subscription", "This link is not valid.", 400)
         if request.method == "POST":
             form = await request.form()
+            if form.get("action") == "resubscribe" and not per_address.allow(email.lower()):
+                return page("Check your inbox", "A confirmation link went to this address in "
+                            "the last hour: follow that one.", 429)
             if form.get("action") == "resubscribe":
-                await run_in_threadpool(_activate, db, email,
-                                        request.client.host if request.client else "")
-                return page("Subscribed", "You are subscribed again.")
+                # A token anyone with a forwarded issue holds is no consent: a fresh
+                # confirmation to the address is.
+                issued = clock()
+                await run_in_threadpool(_request, db, email, "", stamp(issued))
+                fresh = make_token(secret, f"confirm {int(issued * 1000) + CONFIRM_SECONDS * 1000}"
+                                           f" {email}")
+                response = page("Check your inbox", "A message is on its way: follow its "
+                                "link to subscribe again.")
+                response.background = BackgroundTask(_send_confirmation, config, email,
+                                                     f"{base}/confirm?token={fresh}")
+                return response
             return page("Your subscription", "Nothing was changed.", 400)
         return page("Your subscription", "Unsubscribe, or subscribe again after unsubscribing.",
                     forms=[{"action": f"/unsubscribe?token={token}", "button": "Unsubscribe",
@@ -198,13 +244,13 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         Route("/healthz", healthz),
         Route("/subscribe", subscribe_form, methods=["GET"]),
         Route("/subscribe", subscribe, methods=["POST"]),
-        Route("/confirm", confirm, methods=["GET"]),
+        Route("/confirm", confirm, methods=["GET", "POST"]),
         Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe", unsubscribe, methods=["POST"]),
         Route("/manage", manage, methods=["GET", "POST"]),
     ]
     site = config.path(config.web.site_dir)
-    if site.is_dir():
+    if (site / MARKER).is_file():  # only a site `digest publish` wrote: never the config's
         routes.append(Mount("/", StaticFiles(directory=site, html=True)))
     return Starlette(routes=routes)
 
@@ -213,30 +259,19 @@ def _mac(secret: bytes, text: str) -> str:
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _start_subscription(config: Config, db: Callable[[], sqlite3.Connection], secret: bytes,
-                        email: str, name: str, base: str, clock: Callable[[], float]) -> None:
+def _request(db: Callable[[], sqlite3.Connection], email: str, name: str, now: str) -> str:
     conn = db()
     try:
-        known = {s.email.lower(): s for s in Subscribers(conn).rows()}.get(email.lower())
-        if known is not None and known.status == "active":
-            return  # already subscribed: the page says the same, nothing is sent
-        Subscribers(conn).upsert([Subscriber(email, "pending", name or (known.name if known
-                                                                        else ""), "web")])
+        return Subscribers(conn).request(email, name, now)
     finally:
         conn.close()
-    expires = int(clock()) + CONFIRM_SECONDS
-    link = f"{base.rstrip('/')}/confirm?token={make_token(secret, f'confirm {expires} {email}')}"
-    _send_confirmation(config, email, link)
 
 
-def _activate(db: Callable[[], sqlite3.Connection], email: str, client: str) -> None:
+def _confirm(db: Callable[[], sqlite3.Connection], email: str, issued: str, client: str,
+             now: str) -> str:
     conn = db()
     try:
-        known = {s.email.lower(): s for s in Subscribers(conn).rows()}.get(email.lower())
-        Subscribers(conn).upsert([Subscriber(
-            known.email if known else email, "active", known.name if known else "", "web",
-            confirmed_at=utcnow().isoformat(timespec="seconds"), confirm_ip=client)])
-        conn.execute("DELETE FROM suppressions WHERE lower(trim(email)) = ?", (email.lower(),))
+        return Subscribers(conn).confirm(email, issued, client, now)
     finally:
         conn.close()
 
@@ -252,7 +287,16 @@ def _set_status(db: Callable[[], sqlite3.Connection], email: str, status: str) -
 
 
 def _send_confirmation(config: Config, email: str, link: str) -> None:
-    """Through the configured delivery: SMTP, or a .eml in outbox/confirmations/."""
+    """Through the configured delivery: SMTP, or a .eml in outbox/confirmations/. Runs
+    after the answer; a failure is logged (the address stays pending: subscribing
+    again sends a new link)."""
+    try:
+        _deliver_confirmation(config, email, link)
+    except Exception as e:  # noqa: BLE001 - the reader already has their answer
+        logging.getLogger("digest.serve").error("confirmation to %s not sent: %s", email, e)
+
+
+def _deliver_confirmation(config: Config, email: str, link: str) -> None:
     nl = config.newsletter
     message = EmailMessage()
     message["From"] = config.sender

@@ -59,6 +59,7 @@ def site(tmp_path: Path) -> Iterator[tuple[Path, str, Recorder, Clock]]:
         config.write_text(
             BASE_CONFIG.replace('recipients = ["editor@example.com"]',
                                 'recipients = ["editor@example.com"]\nmode = "smtp"')
+            .replace('web_url = "https://example.com/newsletter"', f'web_url = "{base}"')
             .replace('unsubscribe_url = "https://example.com/unsubscribe?token={token}"',
                      f'unsubscribe_url = "{base}/unsubscribe?token={{token}}"')
             + f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
@@ -95,9 +96,17 @@ def subscribe(client: httpx.Client, address: str, **extra: str) -> httpx.Respons
                                            "name": "New Reader", **extra})
 
 
-def received(recorder: Recorder, to: str) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(m.content, policy=policy.default)  # type: ignore[misc]
-            for m in recorder.messages if to in m.rcpt_tos]
+def received(recorder: Recorder, to: str, at_least: int = 0
+             ) -> list[email.message.EmailMessage]:
+    """Messages to `to`; waits (up to 10 s) for `at_least` of them: a confirmation is
+    sent after the answer."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [email.message_from_bytes(m.content, policy=policy.default)  # type: ignore[misc]
+                 for m in recorder.messages if to in m.rcpt_tos]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 def test_subscribe_confirm_receive_unsubscribe(site, tmp_path: Path) -> None:
@@ -106,11 +115,17 @@ def test_subscribe_confirm_receive_unsubscribe(site, tmp_path: Path) -> None:
         assert client.get("/healthz").text == "ok"
         answer = subscribe(client, "new@example.com")
         assert answer.status_code == 200 and "Check your inbox" in answer.text
-        (confirmation,) = received(recorder, "new@example.com")
+        (confirmation,) = received(recorder, "new@example.com", 1)
         link = re.search(r"(http://\S+/confirm\?token=\S+)", confirmation.get_content())
         assert link
         assert "new@example.com" not in link.group(1)  # the token is opaque
-        assert client.get(link.group(1)).status_code == 200
+        looked = client.get(link.group(1))  # a link scanner: a page, nothing confirmed
+        assert looked.status_code == 200 and 'method="post"' in looked.text
+        assert "new@example.com,pending" in run(config, "subscribers", "list", "--format",
+                                                 "csv").output
+        assert client.post(link.group(1)).status_code == 200
+        spent = client.post(link.group(1))  # a second click: already subscribed
+        assert spent.status_code == 200
 
     write_feed(tmp_path / "feed.xml", 0)
     run(config, "build", "--send", day=29)
@@ -155,11 +170,11 @@ def test_forged_and_expired_tokens_change_nothing(site) -> None:
         assert client.get(f"/confirm?token={make_token(secret, 'x@example.com')}"
                           ).status_code == 400
         subscribe(client, "late@example.com")
-        (mail,) = received(recorder, "late@example.com")
+        (mail,) = received(recorder, "late@example.com", 1)
         link = re.search(r"(http://\S+/confirm\?token=\S+)", mail.get_content())
         assert link
         clock.now += CONFIRM_SECONDS + 1
-        expired = client.get(link.group(1))
+        expired = client.post(link.group(1))
         assert expired.status_code == 400 and "expired" in expired.text
     listed = run(config, "subscribers", "list", "--format", "csv").output
     assert "late@example.com,pending" in listed
@@ -169,9 +184,9 @@ def test_subscribe_does_not_tell_who_is_known_and_is_limited(site) -> None:
     config, base, recorder, _ = site
     with httpx.Client(base_url=base) as client:
         first = subscribe(client, "ann@example.com")
-        (mail,) = received(recorder, "ann@example.com")
+        (mail,) = received(recorder, "ann@example.com", 1)
         link = re.search(r"(http://\S+/confirm\?token=\S+)", mail.get_content())
-        assert link and client.get(link.group(1)).status_code == 200
+        assert link and client.post(link.group(1)).status_code == 200
         again = subscribe(client, "ann@example.com")  # known and active now
         assert again.text == first.text and len(received(recorder, "ann@example.com")) == 1
         bot = subscribe(client, "bot@example.com", website="http://spam.example")
@@ -180,3 +195,34 @@ def test_subscribe_does_not_tell_who_is_known_and_is_limited(site) -> None:
         assert stale.status_code == 400
         codes = [subscribe(client, f"r{i}@example.com").status_code for i in range(5)]
     assert 429 in codes  # five a client per ten minutes, the first three used above
+
+
+def test_links_come_from_web_url_and_consent_comes_only_from_a_confirmation(site) -> None:
+    config, base, recorder, clock = site
+    with httpx.Client(base_url=base) as client:
+        form = client.get("/subscribe")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf
+        client.post("/subscribe", data={"csrf": csrf.group(1), "email": "host@example.com"},
+                    headers={"Host": "evil.example.net"})
+        (mail,) = received(recorder, "host@example.com", 1)
+        assert f"{base}/confirm?token=" in mail.get_content()
+        assert "evil.example.net" not in mail.get_content()
+        # The list token (in every issue) can ask for a confirmation, not activate.
+        secret = load_secret(load_config(config))
+        assert secret is not None
+        token = make_token(secret, "host@example.com")
+        client.post(f"/unsubscribe?token={token}")
+        soon = client.post(f"/manage?token={token}", data={"action": "resubscribe"})
+        assert soon.status_code == 429  # one confirmation an hour to an address
+        clock.now += 3601
+        asked = client.post(f"/manage?token={token}", data={"action": "resubscribe"})
+        assert asked.status_code == 200 and "Check your inbox" in asked.text
+        listed = run(config, "subscribers", "list", "--format", "csv").output
+        assert "host@example.com,unsubscribed" in listed
+        # The first link was made before the unsubscribe: it is spent.
+        first = re.search(r"(http://\S+/confirm\?token=\S+)", mail.get_content())
+        assert first and client.post(first.group(1)).status_code == 400
+        # The state database is not served, whatever [web] site_dir says.
+        assert client.get("/.digest/state.db").status_code == 404
+        assert client.get("/config.toml").status_code == 404
