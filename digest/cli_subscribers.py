@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -76,6 +77,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
         raise BadConfig(f"{file}: no `email` column in the header row")
+    columns = {f.strip().lower() for f in reader.fieldnames}
     rows: list[Subscriber] = []
     seen: set[str] = set()
     for line, raw in enumerate(reader, start=2):
@@ -86,7 +88,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
         except AddressError as e:
             warn(f"{file} line {line}: {e}; skipped")
             continue
-        status = row.get("status") or "active"
+        status = (row.get("status") or "active").lower()
         if status not in SUBSCRIBER_STATES:
             warn(f"{file} line {line}: status {status!r} is not one of "
                  f"{', '.join(SUBSCRIBER_STATES)}; skipped")
@@ -102,7 +104,21 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
     with failures(), state_lock(config.state_path, config.state.lock_timeout):
         store = open_store(config.state_path)
         try:
-            added, updated = Subscribers(store.conn).upsert(rows)
+            subscribers = Subscribers(store.conn)
+            stored = {s.email.lower(): s for s in subscribers.rows()}
+            kept = []
+            for new in rows:
+                before = stored.get(new.email.lower())
+                if before is not None and before.status in ("unsubscribed", "bounced") \
+                        and new.status in ("active", "pending"):
+                    warn(f"{file}: {new.email} is {before.status} here; an import never "
+                         "undoes that (they subscribe again themselves); skipped")
+                    continue
+                if before is not None:  # a column the file does not give keeps its value
+                    new = replace(new, name=new.name or before.name,
+                                  source=new.source if "source" in columns else before.source)
+                kept.append(new)
+            added, updated = subscribers.upsert(kept)
         finally:
             store.close()
     out.print(f"{added} added, {updated} updated from {file}")
@@ -128,12 +144,14 @@ def _csv(rows: list) -> str:  # type: ignore[type-arg]
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SUBSCRIBER_COLUMNS)
     for s in rows:
-        writer.writerow([_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS])
+        writer.writerow([_cell(getattr(s, c) or "") if c in ("name", "source")
+                         else getattr(s, c) or "" for c in SUBSCRIBER_COLUMNS])
     return buffer.getvalue()
 
 
 def _cell(value: str) -> str:
-    """A value a spreadsheet will not run as a formula."""
+    """A name or source a spreadsheet will not run as a formula (an address is left
+    as it is: `-bob@example.com` is a real one, and must import back the same)."""
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 

@@ -29,6 +29,7 @@ from .errors import OutboxError
 from .issue_folder import IMAGES, PREVIEW, WEB, IssueFolder, scan_outbox
 from .render import Templates, issue_url, load_templates, site_page
 from .text import long_date
+from .textclean import clean_line, clean_text
 
 MARKER = ".digest-site"  # in the site folder: it is ours to replace
 FEED_ENTRIES = 20
@@ -47,13 +48,18 @@ def publish(config: Config, out: Path | None = None) -> PublishReport:
     site = (out or config.path(config.web.site_dir)).absolute()
     _check_site(site)
     folders: dict[int, IssueFolder] = {}
+    notes: list[str] = []
+    readable = {f.path.name for f in scan_outbox(config.outbox_path)}
+    for path in sorted(config.outbox_path.glob(f"*-{config.newsletter.slug}-*")):
+        if path.is_dir() and path.name not in readable:
+            notes.append(f"{path.name}: its issue.json is missing or damaged; left out of "
+                         "the site")
     for folder in scan_outbox(config.outbox_path):
         manifest = folder.manifest
         if manifest.slug == config.newsletter.slug and folder.path.name != PREVIEW:
             folders.setdefault(manifest.number, folder)
     issues = [folders[n] for n in sorted(folders, reverse=True)]
     templates = load_templates(config)
-    notes: list[str] = []
     try:
         site.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{site.name}.", dir=site.parent))
@@ -85,6 +91,9 @@ def publish(config: Config, out: Path | None = None) -> PublishReport:
 
 
 def _check_site(site: Path) -> None:
+    if site.is_symlink():
+        raise OutboxError(f"{site} is a symbolic link; give the folder it points to "
+                          f"({site.resolve()}) as [web] site_dir or --out")
     if site.exists() and (not site.is_dir() or (any(site.iterdir())
                                                  and not (site / MARKER).is_file())):
         raise OutboxError(f"{site} exists and is not a site digest wrote (no {MARKER} in "
@@ -95,6 +104,8 @@ def _swap(tmp: Path, site: Path) -> None:
     os.chmod(tmp, 0o755)
     if site.exists():
         old = site.with_name(f".{site.name}.old")
+        if old.is_symlink() or old.is_file():
+            old.unlink()
         shutil.rmtree(old, ignore_errors=True)
         site.rename(old)
         tmp.rename(site)
@@ -122,7 +133,7 @@ def _page_of(folder: IssueFolder, config: Config, templates: Templates) -> str:
 def _write_index(site: Path, issues: list[IssueFolder], config: Config,
                  templates: Templates) -> None:
     per_page = config.web.per_page
-    entries = [{"number": f.manifest.number, "subject": f.manifest.subject,
+    entries = [{"number": f.manifest.number, "subject": clean_line(f.manifest.subject),
                 "day": long_date(f.manifest.when, config.newsletter.language)}
                for f in issues]
     pages = max(1, -(-len(entries) // per_page))
@@ -162,14 +173,15 @@ def _feed(issues: list[IssueFolder], pages: dict[int, str], config: Config) -> b
     for folder in issues[:FEED_ENTRIES]:
         manifest = folder.manifest
         entry = sub(feed, "entry")
-        sub(entry, "title", manifest.subject)
+        sub(entry, "title", clean_line(manifest.subject))  # an issue.json is a file
         url = issue_url(nl.web_url, manifest.number)
         sub(entry, "id", url or f"urn:digest:{nl.slug}:issue:{manifest.number}")
         if url:
             sub(entry, "link", rel="alternate", type="text/html", href=url)
         sub(entry, "updated", _stamp(manifest.when))
         sub(entry, "published", _stamp(manifest.when))
-        content = sub(entry, "content", _main(pages[manifest.number]), type="html")
+        content = sub(entry, "content", clean_text(_main(pages[manifest.number])),
+                      type="html")
         if url:
             content.set("{http://www.w3.org/XML/1998/namespace}base", url)
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

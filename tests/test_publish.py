@@ -179,3 +179,21 @@ def test_index_and_issue_page_fit_375_px(tmp_path: Path) -> None:
         assert measured["width"] == 375, measured
         assert measured["scroll"] <= 375, (page, measured)  # no horizontal scroll
         assert 0 < measured["h1"] <= 375
+
+
+def test_a_symlinked_site_is_refused_and_hostile_subjects_stay_valid_xml(tmp_path: Path
+                                                                         ) -> None:
+    config = three_issues(tmp_path)
+    folder = next((tmp_path / "outbox").glob("*-2"))
+    manifest = json.loads((folder / "issue.json").read_text("utf-8"))
+    manifest["subject"] = "Bad \x01 subject ]]> <b>"
+    (folder / "issue.json").write_text(json.dumps(manifest), "utf-8")
+    run(config, "publish")
+    parsed = feedparser.parse((tmp_path / "site" / "feed.xml").read_bytes())
+    assert parsed.bozo == 0 and parsed.entries[1].title == "Bad  subject ]]> <b>"
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    refused = CliRunner().invoke(main, ["--config", str(config), "publish", "--out",
+                                        str(tmp_path / "link")])
+    assert refused.exit_code == 1 and "is a symbolic link" in refused.output
+    assert (tmp_path / "link").is_symlink()

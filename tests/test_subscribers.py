@@ -66,3 +66,22 @@ def test_a_file_without_an_email_column_is_refused(built: Path, tmp_path: Path) 
     result = run(config, "subscribers", "import", str(tmp_path / "bad.csv"))
     assert result.exit_code == 2
     assert "no `email` column" in result.output
+
+
+def test_an_import_never_undoes_an_unsubscribe_and_exports_round_trip(built: Path,
+                                                                       tmp_path: Path) -> None:
+    config = project(built, tmp_path, 1, emails=[])
+    (tmp_path / "a.csv").write_text("email,name,status\n-bob@example.com,Bob,active\n"
+                                    "gone@example.com,Gone,unsubscribed\n", "utf-8")
+    assert run(config, "subscribers", "import", str(tmp_path / "a.csv")).exit_code == 0
+    (tmp_path / "b.csv").write_text("email\ngone@example.com\n", "utf-8")
+    again = run(config, "subscribers", "import", str(tmp_path / "b.csv"))
+    assert "gone@example.com is unsubscribed here; an import never undoes that" in " ".join(
+        again.output.split())
+    exported = run(config, "subscribers", "export").output
+    assert "\n-bob@example.com,active,Bob," in exported  # the address as it is
+    (tmp_path / "back.csv").write_text(exported, "utf-8")
+    back = run(config, "subscribers", "import", str(tmp_path / "back.csv"))
+    assert "0 added" in back.output
+    listed = run(config, "subscribers", "list", "--format", "csv").output
+    assert "gone@example.com,unsubscribed,Gone" in listed
