@@ -263,13 +263,16 @@ def process(config: Config, path: Path) -> BounceReport:
 
 
 def _soft_in_a_row(conn: object, key: str) -> int:
-    """Soft bounces for `key` since its last delivery report or hard bounce."""
+    """Days with a soft bounce for `key` since its last delivery report or hard bounce:
+    an MTA's delay notices for one message (4 h, 24 h, 48 h) are one soft bounce, not
+    three."""
     rows = conn.execute(  # type: ignore[attr-defined]
-        "SELECT kind FROM bounces WHERE email = ? ORDER BY rowid DESC", (key,)).fetchall()
-    count = 0
-    for (kind,) in rows:
+        "SELECT kind, substr(received_at, 1, 10) FROM bounces WHERE email = ? "
+        "ORDER BY rowid DESC", (key,)).fetchall()
+    days: set[str] = set()
+    for kind, day in rows:
         if kind != "soft":
             break
-        count += 1
-    return count
+        days.add(day)
+    return len(days)
 

@@ -138,6 +138,13 @@ def pin_key(url: str) -> str:
         return url.strip()
     head, _, query = canonical.partition("?")
     head = re.sub(r"^https?://", "", head).rstrip("/")
+    host, slash, path = head.partition("/")
+    if not host.isascii():  # bücher.example and xn--bcher-kva.example are one host
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    head = f"{host.rstrip('.')}{slash}{path}"
     return f"{head}?{query}" if query else head
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import sqlite3
 import time
@@ -75,13 +76,28 @@ class _Limiter:
 
     def allow(self, client: str) -> bool:
         now = self.clock()
-        times = self.seen[client]
+        key = _network(client)
+        times = self.seen[key]
         while times and times[0] <= now - self.window:
             times.popleft()
         if len(times) >= self.limit:
             return False
         times.append(now)
+        if len(self.seen) > 10_000:  # forget clients idle for a whole window
+            for idle in [k for k, t in self.seen.items() if not t or t[-1] <= now - self.window]:
+                del self.seen[idle]
         return True
+
+
+def _network(client: str) -> str:
+    """An IPv6 client by its /64 (one host has billions of addresses); others as given."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return client
 
 
 def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starlette:

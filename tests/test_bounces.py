@@ -143,12 +143,23 @@ def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None
     maildir.add(dsn(verp("hard@example.com"), "forwarded@elsewhere.example", "failed",
                     "5.1.1", mta="MAILER-DAEMON@postfix.example",
                     diag="550 5.1.1 <forwarded@elsewhere.example>: Recipient address rejected"))
-    # Gmail: three soft bounces in a row (4.2.2 mailbox full) count as a hard one.
-    for i in range(3):
-        maildir.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed", "4.2.2",
-                        mta=f"mailer-daemon{i}@googlemail.com",
-                        diag="452-4.2.2 The email account that you tried to reach is over "
-                             "quota"))
+    # Gmail: soft bounces (4.2.2 mailbox full) on three days in a row count as a hard
+    # one; several delay notices on one day are one.
+    for day in (27, 28):
+        soft_box = mailbox.mbox(tmp_path / f"soft-{day}.mbox", create=True)
+        for i in range(2):
+            soft_box.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed",
+                             "4.2.2", mta=f"mailer-daemon{day}{i}@googlemail.com",
+                             diag="452-4.2.2 The email account that you tried to reach is "
+                                  "over quota"))
+        soft_box.close()
+        early = CliRunner().invoke(main, ["--config", str(config), "bounces",
+                                          str(tmp_path / f"soft-{day}.mbox")],
+                                   env={"DIGEST_NOW": f"2026-11-{day}T08:00:00+00:00"})
+        assert early.exit_code == 0 and "bounced: soft" not in early.output, early.output
+    maildir.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed", "4.2.2",
+                    mta="mailer-daemon-last@googlemail.com",
+                    diag="452-4.2.2 The email account that you tried to reach is over quota"))
     # Microsoft: failed 5.1.10.
     maildir.add(dsn(verp("ms@example.com"), "ms@example.com", "failed", "5.1.10",
                     mta="postmaster@outlook.example",
@@ -157,7 +168,8 @@ def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None
     maildir.add(dsn(RETURN, "fine@example.com", "failed", "5.1.1",
                     mta="MAILER-DAEMON@forger.example", diag="550 5.1.1 no such user"))
     result = CliRunner().invoke(main, ["--config", str(config), "bounces",
-                                       str(tmp_path / "Maildir")])
+                                       str(tmp_path / "Maildir")],
+                                env={"DIGEST_NOW": "2026-11-29T08:00:00+00:00"})
     assert result.exit_code == 0, result.output
     assert "bounced: hard@example.com" in result.output
     assert "bounced: soft@example.com" in result.output
@@ -224,3 +236,14 @@ def test_without_a_return_path_only_addresses_digest_mailed_count(built: Path,
     listed = CliRunner().invoke(main, ["--config", str(config), "subscribers", "list",
                                        "--format", "csv"]).output
     assert "stranger@example.org" not in listed
+
+
+def test_clients_are_limited_by_network_for_ipv6() -> None:
+    from digest.serve import _Limiter
+
+    limiter = _Limiter(2, 600, lambda: 0.0)
+    assert limiter.allow("2001:db8::1") and limiter.allow("2001:db8::2")
+    assert not limiter.allow("2001:db8::ffff")  # the same /64
+    assert limiter.allow("2001:db8:0:1::1")  # another /64
+    assert limiter.allow("192.0.2.1") and limiter.allow("192.0.2.1")
+    assert not limiter.allow("192.0.2.1")

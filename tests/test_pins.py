@@ -75,3 +75,10 @@ def test_more_pins_than_places_are_named(tmp_path: Path) -> None:
     flat = " ".join(output.split())
     assert "pin[3] https://news.example.com/4: no room left in its block" in flat
     assert "pin[4] https://news.example.com/5: no room left in its block" in flat
+
+
+def test_pin_keys_spell_a_host_one_way() -> None:
+    from digest.curate import pin_key
+
+    assert pin_key("https://bücher.example/a") == pin_key("https://xn--bcher-kva.example/a")
+    assert pin_key("HTTP://Example.COM./a/?utm_source=x") == pin_key("https://example.com/a")
