@@ -786,6 +786,13 @@ def _check_links(config: Config) -> None:
              for key in ("web_url", "subscribe_url", "manage_url", "assets_url")]
     links += [(f"[editor] pin[{i}]", p.url) for i, p in enumerate(config.editor.pin)]
     links += [("[delivery] unsubscribe_url", config.delivery.unsubscribe_url)]
+    site = os.path.realpath(config.path(config.web.site_dir))
+    for name, inside in (("the config's folder", config.base_dir), ("the state database",
+                         config.state_path), ("the outbox", config.outbox_path)):
+        held = os.path.realpath(inside)
+        if held == site or held.startswith(site.rstrip(os.sep) + os.sep):
+            raise ConfigError(f"[web] site_dir: {site} would hold {name} ({held}); the site "
+                              "is published as it is: use a folder of its own, like \"site\"")
     modes = ("missing", "always", "never")
     if config.enrich.pages not in modes:
         raise ConfigError(f"[enrich] pages: {config.enrich.pages!r}; use \"missing\" (pages of "

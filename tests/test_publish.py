@@ -197,3 +197,11 @@ def test_a_symlinked_site_is_refused_and_hostile_subjects_stay_valid_xml(tmp_pat
                                         str(tmp_path / "link")])
     assert refused.exit_code == 1 and "is a symbolic link" in refused.output
     assert (tmp_path / "link").is_symlink()
+
+
+def test_a_site_dir_that_would_hold_the_state_is_refused(tmp_path: Path) -> None:
+    for site_dir in (".", ".digest", ".."):
+        config = project(tmp_path, f'\n[web]\nsite_dir = "{site_dir}"\n')
+        result = CliRunner().invoke(main, ["--config", str(config), "check"])
+        assert result.exit_code == 2, site_dir
+        assert "[web] site_dir" in result.output and "would hold" in result.output
