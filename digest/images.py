@@ -183,7 +183,7 @@ class Pictures:
             elif self.assets:
                 width = min(slot.width, 2 * made.width)
                 src = f"images/{made.name}" if self.preview else f"{self.assets}/{made.name}"
-                images[article.id] = replace(image, url=src, width=width,
+                images[article.id] = replace(image, url=src, source=url, width=width,
                                              height=slot.height_for(width))
                 files[made.name] = ImageFile(made.name, made.data, url, article.id, slot.name,
                                              made.width, made.height)

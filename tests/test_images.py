@@ -333,3 +333,19 @@ def test_a_version_2_manifest_reads_as_one_without_images(tmp_path: Path):
         "state_id": "0" * 32}), "utf-8")
     opened = IssueFolder.open(folder)
     assert (opened.manifest.number, opened.manifest.images) == (19, ())
+
+
+def test_a_hero_made_from_the_bodys_first_picture_is_not_shown_twice(
+        sample_project: Path, tmp_path: Path):
+    """The central bank story's picture is its body's first <img>: once the hero is a
+    resized copy under assets_url, the same photo inside the story is left out."""
+    text = sample_project.read_text("utf-8").replace(
+        "[newsletter]\n", f'[newsletter]\nassets_url = "{CDN}"\n', 1).replace(
+        "[editor]\n", '[editor]\npin = ["https://news.example.com/policy/2026/11/'
+        'central-bank-trims-reserve-requirement-ratio"]\n', 1)
+    sample_project.write_text(text, "utf-8")
+    result = run(sample_project, "build", "--preview")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
+    shown = [i["src"] for i in imgs(html) if "government-building" in i["src"]]
+    assert len(shown) == 1 and "-hero-" in shown[0], shown
