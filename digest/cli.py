@@ -16,7 +16,7 @@ from . import (
     cli_doctor,
     cli_draft,
     cli_init,
-    cli_publish,
+    cli_readers,
     cli_run,
     cli_send,
     cli_subscribers,
@@ -41,7 +41,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj["config_path"] = config_path or default_config_path()
 
 
-for _module in (cli_build, cli_draft, cli_publish, cli_run, cli_send, cli_subscribers,
+for _module in (cli_build, cli_draft, cli_readers, cli_run, cli_send, cli_subscribers,
                 cli_init, cli_doctor):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -151,6 +151,8 @@ def pin_key(url: str) -> str:
 def _pins(ranked: Sequence[Article], pins: Sequence[PinConfig]) -> Pins:
     """Which candidates the pins name, each with its pin; the first pin naming an
     article wins."""
+    if not pins:  # no canonical URL worked out for 50,000 articles for nothing
+        return {}
     by_key: dict[str, Article] = {}
     for article in ranked:
         by_key.setdefault(pin_key(article.url), article)

@@ -143,18 +143,12 @@ class DeliveryLog:
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                there = self.conn.execute(
-                    f"SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?",
-                    (key, key)).fetchone()
-                if there is None:
-                    self.conn.execute(
-                        "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)",
-                        (key, reason, _now()))
+                added = _add_suppression(self.conn, key, reason, _now())
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
-        return there is None
+        return added
 
     def unsuppress(self, key: str) -> bool:
         """Remove an address (its Address.key) from the suppression list. False if it
@@ -171,6 +165,17 @@ class DeliveryLog:
 
 
 _KEY = "lower(trim(email, ' ' || char(9, 10, 11, 12, 13)))"
+
+
+def _add_suppression(conn: sqlite3.Connection, key: str, reason: str, now: str) -> bool:
+    """Suppress an address (its key) inside the caller's transaction; False if it
+    already was."""
+    cur = conn.execute(
+        f"""INSERT INTO suppressions (email, reason, created_at)
+            SELECT ?, ?, ? WHERE NOT EXISTS
+            (SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?)""",
+        (key, reason, now, key, key))
+    return cur.rowcount == 1
 
 
 SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "bounced")
@@ -211,6 +216,16 @@ class Subscribers:
             return []
         return [Subscriber(**dict(r)) for r in found]
 
+    def get(self, email: str) -> Subscriber | None:
+        """One subscriber, by address (any case)."""
+        columns = ", ".join(("address AS email",) + SUBSCRIBER_COLUMNS[1:])
+        try:
+            row = self.conn.execute(f"SELECT {columns} FROM subscribers WHERE email = ?",
+                                    (email.lower(),)).fetchone()
+        except sqlite3.OperationalError:  # a database from before the table
+            return None
+        return Subscriber(**dict(row)) if row else None
+
     def upsert(self, rows: Iterable[Subscriber], reason: str = "") -> tuple[int, int]:
         """Add or update subscribers (one transaction); returns (added, updated). An
         unsubscribed or bounced address is suppressed as well (`reason`, else its
@@ -243,11 +258,7 @@ class Subscribers:
                          s.confirm_ip, key))
                     updated += 1
                 if s.status in ("unsubscribed", "bounced"):
-                    self.conn.execute(
-                        f"""INSERT INTO suppressions (email, reason, created_at)
-                            SELECT ?, ?, ? WHERE NOT EXISTS
-                            (SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?)""",
-                        (key, reason or s.status, now, key, key))
+                    _add_suppression(self.conn, key, reason or s.status, now)
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise

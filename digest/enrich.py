@@ -286,14 +286,15 @@ class Enricher:
                 return await asyncio.to_thread(self._from_mirror, url, what, local)
             except Exception as e:  # noqa: BLE001 - a page never stops a build
                 return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
-        from .fetch import fetch_page, internal_feed
+        from .fetch import fetch_linked, internal_feed
 
         cached = self._cached(url)
         if article.feed_url not in standing:
             standing[article.feed_url] = await internal_feed(article.feed_url, self._resolve)
         try:
-            fetched = await fetch_page(
-                url, feed_name=article.feed_name, internal=standing[article.feed_url],
+            fetched = await fetch_linked(
+                "article page", url, feed_name=article.feed_name,
+                internal=standing[article.feed_url],
                 etag=cached.etag if cached else None,
                 last_modified=cached.last_modified if cached else None,
                 client=client, settings=self.settings, resolve=self._resolve)

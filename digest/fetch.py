@@ -13,8 +13,8 @@ checked hop by hop.
   between the check and the connection.
 - Redirects are followed here, not by httpx, so every hop gets that check; at most
   `[collect] max_redirects` of them.
-- A picture (`fetch_image`) gets the same deadline, cap and checks; whether it may
-  reach internal addresses is decided by its feed's url, never by the picture's own.
+- A picture or an article page (`fetch_linked`) gets the same deadline, cap and checks;
+  whether it may reach internal addresses is decided by its feed's url, never its own.
 """
 
 from __future__ import annotations
@@ -82,7 +82,15 @@ async def fetch_http(
     return await _fetch_with_deadline(target, client, settings, resolve)
 
 
-async def fetch_image(
+# What a feed links to: how it is asked for, and how a refusal names it.
+LINKED = {
+    "picture": (IMAGE_ACCEPT, "a picture in a feed"),
+    "article page": (PAGE_ACCEPT, "a story in a feed"),
+}
+
+
+async def fetch_linked(
+    kind: str,
     url: str,
     *,
     feed_name: str,
@@ -93,37 +101,16 @@ async def fetch_image(
     settings: CollectConfig,
     resolve: Resolver,
 ) -> Fetched:
-    """A feed's picture, with the feed's deadline, byte cap and redirect checks.
+    """A feed's picture, or a story's article page (`kind`, a key of LINKED), with the
+    feed's deadline, byte cap and redirect checks.
 
-    `internal` is the feed's standing, not the picture's: a picture in a feed on the
-    public internet may only reach public addresses, wherever its url points."""
+    `internal` is the feed's standing, not the url's: what a feed on the public
+    internet links to may only reach public addresses, wherever it points."""
+    accept, whose = LINKED[kind]
     target = _Target(
-        f"picture {url} (feed {feed_name!r})", url, etag, last_modified, internal,
-        IMAGE_ACCEPT, redirects_fix="",
-        refusal="a picture in a feed on the public internet may not lead digest to "
-                "internal addresses",
-        too_big_fix=" ([collect] max_bytes)")
-    return await _fetch_with_deadline(target, client, settings, resolve)
-
-
-async def fetch_page(
-    url: str,
-    *,
-    feed_name: str,
-    internal: bool,
-    etag: str | None,
-    last_modified: str | None,
-    client: httpx.AsyncClient,
-    settings: CollectConfig,
-    resolve: Resolver,
-) -> Fetched:
-    """A story's article page (enrichment), with the same deadline, cap and checks as
-    its feed's pictures: `internal` is the feed's standing, not the page's."""
-    target = _Target(
-        f"article page {url} (feed {feed_name!r})", url, etag, last_modified, internal,
-        PAGE_ACCEPT, redirects_fix="",
-        refusal="a story in a feed on the public internet may not lead digest to "
-                "internal addresses",
+        f"{kind} {url} (feed {feed_name!r})", url, etag, last_modified, internal, accept,
+        redirects_fix="",
+        refusal=f"{whose} on the public internet may not lead digest to internal addresses",
         too_big_fix=" ([collect] max_bytes)")
     return await _fetch_with_deadline(target, client, settings, resolve)
 

@@ -44,7 +44,7 @@ import httpx
 from .clock import utcnow
 from .config import CollectConfig, Config, lower_scheme
 from .errors import FeedError
-from .fetch import fetch_image, internal_feed
+from .fetch import fetch_linked, internal_feed
 from .hosts import Resolver, system_resolve
 from .models import Article, CuratedIssue, Image
 from .store import CachedImage
@@ -248,8 +248,8 @@ class Pictures:
         if feed not in self._standing:
             self._standing[feed] = await internal_feed(feed, self._resolve)
         try:
-            fetched = await fetch_image(
-                url, feed_name=article.feed_name, internal=self._standing[feed],
+            fetched = await fetch_linked(
+                "picture", url, feed_name=article.feed_name, internal=self._standing[feed],
                 etag=some.etag if some else None,
                 last_modified=some.last_modified if some else None,
                 client=client, settings=self.settings, resolve=self._resolve)

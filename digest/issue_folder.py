@@ -267,12 +267,8 @@ class IssueFolder:
                     _write(tmp / IMAGES / image, data)
                 os.chmod(tmp / IMAGES, 0o755)
             os.chmod(tmp, 0o755)
-            if replace and final.exists():
-                old = outbox / f".{name}.old"
-                shutil.rmtree(old, ignore_errors=True)
-                final.rename(old)
-                tmp.rename(final)
-                shutil.rmtree(old, ignore_errors=True)
+            if replace:
+                swap_folder(tmp, final)
             else:
                 tmp.rename(final)
             _fsync_dir(outbox)
@@ -369,6 +365,21 @@ def published(outbox: Path, slug: str) -> Published:
             if d.url:
                 urls.setdefault(d.url, manifest.number)
     return Published(last, urls)
+
+
+def swap_folder(tmp: Path, final: Path) -> None:
+    """Put the folder `tmp` at `final`, replacing the one there (the preview, the web
+    archive): the old one is renamed aside, as `.<name>.old`, and removed after."""
+    if not final.exists():
+        tmp.rename(final)
+        return
+    old = final.with_name(f".{final.name}.old")
+    if old.is_symlink() or old.is_file():
+        old.unlink()
+    shutil.rmtree(old, ignore_errors=True)
+    final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write(path: Path, data: bytes) -> None:

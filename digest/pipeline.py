@@ -29,7 +29,14 @@ from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, publishe
 from .lock import state_lock
 from .models import Article, CuratedIssue, Decision, RenderedIssue
 from .recover import recover_outbox
-from .render import Templates, load_templates, render_issue, unrenderable, web_page
+from .render import (
+    Templates,
+    load_templates,
+    personal_sizes,
+    render_issue,
+    unrenderable,
+    web_page,
+)
 from .store import FeedState, Store, open_readonly, open_store
 from .template_errors import InvalidMjml
 from .tokens import load_secret
@@ -274,7 +281,10 @@ def make_issue(
     picture_notes: list[str] = []  # of pictures left out in earlier rounds
     round_notes: tuple[str, ...] = ()  # of this round's pictures
     rounds = page_rounds = 0
-    used = {pin_key(url): n for url, n in done.urls.items()}
+    # Once per build, not per round: the list (for the size budget) and, for a draft,
+    # the published URLs as pins compare them.
+    longest = personal_sizes(config)
+    used = {pin_key(url): n for url, n in done.urls.items()} if draft else {}
     while True:
         if draft:  # the editor's choice of stories, blocks, order, titles and note
             base = CuratedIssue(number, now, None, (), (), upcoming(config, now.date()), (),
@@ -317,11 +327,11 @@ def make_issue(
             curated, images = placement.issue, placement.files
             round_notes = placement.notes
         try:
-            rendered = render_issue(curated, config, templates)
+            rendered = render_issue(curated, config, templates, longest)
         except Exception as error:
             if isinstance(error, ConfigError) and not isinstance(error, InvalidMjml):
                 raise  # a template's own mistake (undefined name, self-include ...)
-            bad = unrenderable(curated, config, templates)
+            bad = unrenderable(curated, config, templates, longest)
             if not bad or len(bad) == len(curated.placed):
                 raise  # not the stories' fault: the template, or a bug
         else:

@@ -199,12 +199,14 @@ def check_templates(config: Config) -> None:
     load_templates(config)
 
 
-def render_issue(issue: CuratedIssue, config: Config, templates: Templates | None = None
-                 ) -> RenderedIssue:
-    """Render HTML and text; drop Read More cards while the HTML is over the budget."""
+def render_issue(issue: CuratedIssue, config: Config, templates: Templates | None = None,
+                 longest: Mapping[str, int] | None = None) -> RenderedIssue:
+    """Render HTML and text; drop Read More cards while the HTML is over the budget.
+    `longest` is `personal_sizes(config)`, read here when not given (it reads the whole
+    list: a caller rendering more than once reads it once)."""
     templates = templates or load_templates(config)
     budget = html_budget(config)
-    longest = personal_sizes(config)
+    longest = personal_sizes(config) if longest is None else longest
     marker = secrets.token_hex(12)
     dropped = 0
     while True:
@@ -269,18 +271,19 @@ def personal_sizes(config: Config) -> dict[str, int]:
     return longest
 
 
-def unrenderable(issue: CuratedIssue, config: Config, templates: Templates
-                 ) -> dict[str, str]:
+def unrenderable(issue: CuratedIssue, config: Config, templates: Templates,
+                 longest: Mapping[str, int] | None = None) -> dict[str, str]:
     """After a failed render: which placed articles fail on their own (article id ->
     the reason). Each is tried as the only story of an otherwise empty issue."""
     bad: dict[str, str] = {}
+    longest = personal_sizes(config) if longest is None else longest
     for article in issue.placed:  # alone, in the block it was placed in
         alone = replace(issue, big_story=article if article is issue.big_story else None,
                         need_to_know=(article,) if article in issue.need_to_know else (),
                         read_more=(article,) if article in issue.read_more else (),
                         decisions=())
         try:
-            render_issue(alone, config, templates)
+            render_issue(alone, config, templates, longest)
         except Exception as e:  # noqa: BLE001 - any failure names this article
             reason = " ".join(str(e).split()) or type(e).__name__
             bad[article.id] = reason[:200]

@@ -295,7 +295,7 @@ def _confirm(db: Callable[[], sqlite3.Connection], email: str, issued: str, clie
 def _set_status(db: Callable[[], sqlite3.Connection], email: str, status: str) -> None:
     conn = db()
     try:
-        known = {s.email.lower(): s for s in Subscribers(conn).rows()}.get(email.lower())
+        known = Subscribers(conn).get(email)
         Subscribers(conn).upsert([Subscriber(known.email if known else email, status,
                                              known.name if known else "", "web")])
     finally:
@@ -326,13 +326,10 @@ def _deliver_confirmation(config: Config, email: str, link: str) -> None:
         f"To confirm, open this link within 48 hours:\n{link}\n\n"
         "If it was not you, do nothing: without a confirmation you will get nothing.\n")
     if config.delivery.mode == "smtp":
-        from .deliver.smtp import _password, _quit, connect
+        from .deliver.smtp import connection
 
-        conn = connect(config.smtp, _password(config.smtp))
-        try:
+        with connection(config.smtp) as conn:
             conn.send_message(message, from_addr=parseaddr(config.sender)[1], to_addrs=[email])
-        finally:
-            _quit(conn)
         return
     folder = config.outbox_path / "confirmations"
     folder.mkdir(parents=True, exist_ok=True)

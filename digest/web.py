@@ -26,7 +26,7 @@ from markupsafe import escape
 
 from .config import Config
 from .errors import OutboxError
-from .issue_folder import IMAGES, PREVIEW, WEB, IssueFolder, scan_outbox
+from .issue_folder import IMAGES, PREVIEW, WEB, IssueFolder, scan_outbox, swap_folder
 from .render import Templates, issue_url, load_templates, site_page
 from .text import long_date
 from .textclean import clean_line, clean_text
@@ -83,7 +83,8 @@ def publish(config: Config, out: Path | None = None) -> PublishReport:
                 shutil.copytree(folder.path / IMAGES, dest / IMAGES)
         _write_index(tmp, issues, config, templates)
         (tmp / "feed.xml").write_bytes(_feed(issues, pages, config))
-        _swap(tmp, site)
+        os.chmod(tmp, 0o755)
+        swap_folder(tmp, site)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -98,20 +99,6 @@ def _check_site(site: Path) -> None:
                                                  and not (site / MARKER).is_file())):
         raise OutboxError(f"{site} exists and is not a site digest wrote (no {MARKER} in "
                           "it); point [web] site_dir (or --out) at a new or empty folder")
-
-
-def _swap(tmp: Path, site: Path) -> None:
-    os.chmod(tmp, 0o755)
-    if site.exists():
-        old = site.with_name(f".{site.name}.old")
-        if old.is_symlink() or old.is_file():
-            old.unlink()
-        shutil.rmtree(old, ignore_errors=True)
-        site.rename(old)
-        tmp.rename(site)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(site)
 
 
 def _page_of(folder: IssueFolder, config: Config, templates: Templates) -> str:

@@ -272,8 +272,7 @@ class MessageTemplate:
         """What goes after DATA: signed if DKIM is on, dot-stuffed, ending CRLF.CRLF.
         The DKIM-Signature (it carries the signing time) is the one header added here."""
         if self.dkim:  # sign the message as it will be read, then dot-stuff it once
-            plain = self.render(recipient)
-            data = _DOT.sub(b"..", sign(plain, self.dkim) + plain)
+            data = _DOT.sub(b"..", self.signed(recipient))
         else:
             data = self.render(recipient, stuffed=True)
         return data + b".\r\n"

@@ -21,7 +21,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,13 +141,10 @@ def send_test_folder(config: Config, folder: IssueFolder, addresses: list[str],
                                            test=True)
     recipients = [Recipient(address, "") for address in addresses]
     messages = [(r, template.signed(r)) for r in recipients]  # a bad template fails here
-    smtp = config.smtp
-    password = _password(smtp)
-    secrets = secret_forms(smtp.username, password)
-    conn = connect(smtp, password)
+    secrets = secret_forms(config.smtp.username, _password(config.smtp))
     delivered: list[str] = []
     refused: list[str] = []
-    try:
+    with connection(config.smtp) as conn:
         for recipient, data in messages:
             try:
                 conn.sendmail(template.envelope_for(recipient), [recipient.email], data)
@@ -156,8 +154,6 @@ def send_test_folder(config: Config, folder: IssueFolder, addresses: list[str],
                 refused.append(f"{recipient.email}: {_text(code, reply, secrets)}")
             except smtplib.SMTPResponseException as e:
                 refused.append(f"{recipient.email}: {_text(e.smtp_code, e.smtp_error, secrets)}")
-    finally:
-        _quit(conn)
     number = folder.manifest.number
     message = (f"test send of issue #{number} to {', '.join(delivered) or 'nobody'}"
                f" in {time.monotonic() - started:.1f}s; nothing logged")
@@ -271,6 +267,17 @@ def _password(smtp: SmtpConfig) -> str | None:
 
 
 _LOCAL_NAME = socket.gethostname() or "localhost"
+
+
+@contextmanager
+def connection(smtp: SmtpConfig) -> Iterator[smtplib.SMTP]:
+    """A logged-in connection for a few messages outside a send (a test send, a
+    subscription's confirmation), closed after."""
+    conn = connect(smtp, _password(smtp))
+    try:
+        yield conn
+    finally:
+        _quit(conn)
 
 
 def connect(smtp: SmtpConfig, password: str | None) -> smtplib.SMTP:

@@ -1,4 +1,5 @@
-"""`digest publish`: the web archive (see digest.web)."""
+"""`digest publish`, `serve` and `bounces`: the readers' side (see digest.web, digest.serve,
+digest.bounces)."""
 
 from __future__ import annotations
 
