@@ -28,6 +28,7 @@ from .images import ImageFile, Pictures, strip_pictures
 from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, published
 from .lock import state_lock
 from .models import Article, CuratedIssue, Decision, RenderedIssue
+from .recipients import RecipientList, load_recipients
 from .recover import recover_outbox
 from .render import (
     Templates,
@@ -165,8 +166,9 @@ def build(
             pictures = Pictures(config, cached=store.cached_images, client=client,
                                 resolve=resolve)
             pages = Enricher(config, cached=store.cached_page, client=client, resolve=resolve)
+            listed = load_recipients(config)  # once: the size budget, the outbox copy
             made = make_issue(candidates, config, templates, number, now, slot, done,
-                              store.with_bodies, pictures, edited, pages)
+                              store.with_bodies, pictures, edited, pages, listed)
             store.save_images(pictures.fresh())
             store.save_pages(pages.fresh())
             if isinstance(made, NothingToBuild):
@@ -176,7 +178,8 @@ def build(
             name = folder_name(rendered.issue.date, config.newsletter.slug, number)
             files = issue_files(rendered, config, name, state_id=store.state_id,
                                 urls={a.id: a.url for a in candidates}, images=images,
-                                web=web_page(rendered.issue, config, templates))
+                                web=web_page(rendered.issue, config, templates),
+                                listed=listed)
             folder = IssueFolder.write(config.outbox_path, files)
             path = folder.path
             try:
@@ -240,8 +243,9 @@ def preview(
         pictures = Pictures(config, cached=store.cached_images, preview=True, client=client,
                             resolve=resolve)
         pages = Enricher(config, cached=store.cached_page, client=client, resolve=resolve)
+        listed = load_recipients(config)  # once: the size budget, the outbox copy
         made = make_issue(ordered, config, templates, number, clock.now(config.tz), None, done,
-                          pictures=pictures, draft=edited, pages=pages)
+                          pictures=pictures, draft=edited, pages=pages, listed=listed)
     finally:
         store.close()
     if isinstance(made, NothingToBuild):
@@ -249,7 +253,7 @@ def preview(
     rendered, notes, images = made
     files = issue_files(rendered, config, PREVIEW, state_id=state_id,
                         urls={a.id: a.url for a in ordered}, images=images,
-                        web=web_page(rendered.issue, config, templates))
+                        web=web_page(rendered.issue, config, templates), listed=listed)
     path = IssueFolder.write(config.outbox_path, files, replace=True).path
     return BuildResult("preview", f"preview of issue #{number} written to {path}", path,
                        rendered, report, tuple(notes) + rendered.notes)
@@ -262,6 +266,7 @@ def make_issue(
     pictures: Pictures | None = None,
     draft: tuple[Draft, Path] | None = None,
     pages: Enricher | None = None,
+    listed: RecipientList | None = None,
 ) -> tuple[RenderedIssue, list[str], tuple[ImageFile, ...]] | NothingToBuild:
     """Curate, place the pictures and render. Stories the outbox shows were published
     before are left out (decision `published_before`), and so is any story that cannot
@@ -283,7 +288,7 @@ def make_issue(
     rounds = page_rounds = 0
     # Once per build, not per round: the list (for the size budget) and, for a draft,
     # the published URLs as pins compare them.
-    longest = personal_sizes(config)
+    longest = personal_sizes(config, listed)
     used = {pin_key(url): n for url, n in done.urls.items()} if draft else {}
     while True:
         if draft:  # the editor's choice of stories, blocks, order, titles and note

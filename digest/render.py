@@ -20,7 +20,7 @@ from email.utils import parseaddr
 from html import escape as html_escape
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -30,6 +30,9 @@ from .config import Config
 from .errors import ConfigError
 from .labels import labels_for
 from .models import Article, CuratedIssue, RenderedIssue
+
+if TYPE_CHECKING:
+    from .recipients import RecipientList
 from .story import Block, story_blocks
 from .template_errors import invalid_mjml, template_errors
 from .text import (
@@ -250,14 +253,15 @@ def _sent_size(html: str, marker: str, longest: Mapping[str, int]) -> int:
                            html).encode())
 
 
-def personal_sizes(config: Config) -> dict[str, int]:
+def personal_sizes(config: Config, listed: RecipientList | None = None) -> dict[str, int]:
     """Bytes of the longest value of each personal field over the whole list (the
-    sender's, for a list not written yet), unsubscribe link included, as HTML text."""
+    sender's, for a list not written yet), unsubscribe link included, as HTML text.
+    `listed` is `load_recipients(config)`, read here when not given."""
     from .recipients import load_recipients
     from .tokens import load_secret, unsubscribe_link
 
     delivery = config.delivery
-    readers = load_recipients(config).recipients
+    readers = (listed or load_recipients(config)).recipients
     emails = [r.email for r in readers] or [parseaddr(config.sender)[1]]
     longest: dict[str, int] = {}
     for reader in readers:

@@ -12,23 +12,24 @@ from ..config import Config
 from ..images import ImageFile
 from ..issue_folder import ImageRecord, IssueFiles, Manifest
 from ..models import RenderedIssue
-from ..recipients import Recipient, load_recipients
+from ..recipients import Recipient, RecipientList, load_recipients
 from .message import MessageTemplate
 
 
-def first_recipient(config: Config) -> Recipient:
+def first_recipient(config: Config, listed: RecipientList | None = None) -> Recipient:
     """Who the outbox copy is addressed to: the first subscriber on the list, else the
-    sender (an issue with no list yet is addressed to its editor)."""
-    listed = load_recipients(config).recipients
-    if listed:
-        return listed[0]
+    sender (an issue with no list yet is addressed to its editor). `listed` is
+    `load_recipients(config)`, read here when not given."""
+    readers = (listed or load_recipients(config)).recipients
+    if readers:
+        return readers[0]
     name, address = parseaddr(config.sender)
     return Recipient(address, name)
 
 
 def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_id: str,
                 urls: Mapping[str, str], images: tuple[ImageFile, ...] = (),
-                web: str = "") -> IssueFiles:
+                web: str = "", listed: RecipientList | None = None) -> IssueFiles:
     """`urls`: article id -> URL of every article the issue considered; `images`: the
     pictures made for it (digest.images), for its images/ folder."""
     records = tuple(ImageRecord(i.name, i.story, i.slot, i.width, i.height, _source(i.source))
@@ -37,7 +38,7 @@ def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_i
                            slug=config.newsletter.slug, folder=folder, state_id=state_id,
                            urls=urls, images=records)
     template = MessageTemplate.from_config(config, manifest, rendered.html, rendered.text)
-    reader = first_recipient(config)
+    reader = first_recipient(config, listed)
     html, text = template.parts(reader)
     return IssueFiles(manifest, rendered.html, rendered.text, html, text,
                       template.render(reader), tuple((i.name, i.data) for i in images), web)
