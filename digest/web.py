@@ -49,12 +49,13 @@ def publish(config: Config, out: Path | None = None) -> PublishReport:
     _check_site(site)
     folders: dict[int, IssueFolder] = {}
     notes: list[str] = []
-    readable = {f.path.name for f in scan_outbox(config.outbox_path)}
+    readable = list(scan_outbox(config.outbox_path))  # every manifest read once
+    names = {f.path.name for f in readable}
     for path in sorted(config.outbox_path.glob(f"*-{config.newsletter.slug}-*")):
-        if path.is_dir() and path.name not in readable:
+        if path.is_dir() and path.name not in names:
             notes.append(f"{path.name}: its issue.json is missing or damaged; left out of "
                          "the site")
-    for folder in scan_outbox(config.outbox_path):
+    for folder in readable:
         manifest = folder.manifest
         if manifest.slug == config.newsletter.slug and folder.path.name != PREVIEW:
             folders.setdefault(manifest.number, folder)
