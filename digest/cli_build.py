@@ -68,6 +68,8 @@ def print_collect(report: CollectReport, verbose: bool = False) -> None:
             status: str | Text = feed.status.replace("_", " ")
             if feed.status == "error":
                 status = Text.assemble(("error", "red"), f" (failed {feed.failures}x in a row)")
+            elif feed.status == "warning":
+                status = Text("warning (read with errors)", "yellow")
             table.add_row(feed.name, str(feed.new), str(feed.seen), status)
         out.print(table)
     for feed in report.feeds:

@@ -28,14 +28,14 @@ from .errors import FeedError
 from .fetch import Fetched, fetch_http
 from .hosts import Resolver, system_resolve
 from .models import Article
-from .parse import parse_feed
+from .parse import ParsedFeed, read_feed
 from .store import FeedState
 
 
 @dataclass(frozen=True)
 class FeedResult:
     feed: FeedConfig
-    status: str  # "ok" | "not_modified" | "error"
+    status: str  # "ok" | "warning" (read despite errors; see error) | "not_modified" | "error"
     articles: tuple[Article, ...] = ()
     etag: str | None = None
     last_modified: str | None = None
@@ -122,13 +122,13 @@ def _cpus() -> int:
 
 
 async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched, feed: FeedConfig,
-                 deadline: float) -> list[Article]:
+                 deadline: float) -> ParsedFeed:
     args = (fetched.body, feed, fetched.base_url, fetched.headers)
     if pool is None:  # a caller of collect_feed without a pool: a thread
-        return await asyncio.to_thread(parse_feed, *args)
+        return await asyncio.to_thread(read_feed, *args)
     try:
         return await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(pool, parse_feed, *args), deadline)
+            asyncio.get_running_loop().run_in_executor(pool, read_feed, *args), deadline)
     except TimeoutError:
         raise FeedError(f"feed {feed.name!r} ({feed.url}): reading it took over {deadline:g} s "
                         "(too big or too complex a document); it is left out this time; "
@@ -186,8 +186,9 @@ async def collect_feed(
             return FeedResult(feed, "not_modified", etag=fetched.etag,
                               last_modified=fetched.last_modified,
                               seconds=time.monotonic() - started)
-        articles = await _parse(pool, fetched, feed, settings.timeout)
-        return FeedResult(feed, "ok", tuple(articles), fetched.etag, fetched.last_modified,
+        parsed = await _parse(pool, fetched, feed, settings.timeout)
+        return FeedResult(feed, "warning" if parsed.problem else "ok", tuple(parsed.articles),
+                          fetched.etag, fetched.last_modified, error=parsed.problem,
                           seconds=time.monotonic() - started)
     except FeedError as e:
         return FeedResult(feed, "error", error=str(e), seconds=time.monotonic() - started)

@@ -109,6 +109,9 @@ class LayoutConfig:
     need_to_know_chars: int = 220
     read_more_chars: int = 150
     max_html_kb: int = 95  # bytes x 1024: under Gmail's clip at about 100,000
+    # Stories one feed (or one category) may have in a block; 0 = half the block, and
+    # half the issue, whenever two or more feeds have stories (digest.curate).
+    max_per_feed: int = 0
     accent_color: str = "#005594"
     templates_dir: str = ""
 
@@ -127,6 +130,8 @@ class EditorConfig:
     exclude: list[str] = field(default_factory=list)
     boost: list[str] = field(default_factory=list)
     max_age_days: int = 14  # 0 = no limit
+    require: list[str] = field(default_factory=list)  # a story must match one (on topic)
+    languages: list[str] = field(default_factory=list)  # allowed; [] = [newsletter] language
 
 
 @dataclass(frozen=True)
@@ -456,7 +461,8 @@ def parse_duration(text: str, key: str) -> float:
 LIMITS: dict[str, dict[str, tuple[float | None, float]]] = {
     "layout": {"big_story": (0, 1), "need_to_know": (0, 50), "read_more": (0, 100),
                "big_story_chars": (0, 100_000), "need_to_know_chars": (0, 100_000),
-               "read_more_chars": (0, 100_000), "max_html_kb": (10, 10_000)},
+               "read_more_chars": (0, 100_000), "max_html_kb": (10, 10_000),
+               "max_per_feed": (0, 100)},
     "editor": {"max_age_days": (0, 36_500)},
     "enrich": {"timeout": (1, 600)},
     "web": {"per_page": (1, 1000)},
@@ -533,10 +539,14 @@ def _check(config: Config) -> None:
                           "big_story, need_to_know or read_more and give it a size")
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", layout.accent_color):
         raise ConfigError("[layout] accent_color: write a colour like '#005594'")
-    for key in ("exclude", "boost"):
+    for key in ("exclude", "boost", "require"):
         if any(not word.strip() for word in getattr(config.editor, key)):
             raise ConfigError(f"[editor] {key}: has an empty entry, which would match every "
                               "article; remove it")
+    for language in config.editor.languages:
+        if language != "*" and not _LANGUAGE.fullmatch(language):
+            raise ConfigError(f"[editor] languages: {language!r} is not a language code; write "
+                              "codes like 'en' or 'de', or '*' for any language")
     seen: dict[str, int] = {}
     for i, feed in enumerate(config.feeds, 1):
         if not feed.url.strip():

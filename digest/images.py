@@ -299,9 +299,10 @@ def _lasting(reason: str) -> bool:
 
 
 def _fit(width: int, height: int, slot: Slot) -> tuple[int, int]:
-    """An uncropped picture's size inside its slot: at most the slot's width, at most as
-    tall as the slot is wide, enlarged at most twice."""
-    scale = min(slot.width / width, slot.width / height, 2.0)
+    """An uncropped (hot-linked) picture's size inside its slot's box: at most the
+    slot's width and at most its height at the slot's aspect (a square picture is no
+    taller than a 16:9 hero), enlarged at most twice."""
+    scale = min(slot.width / width, slot.height_for(slot.width) / height, 2.0)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from .errors import OutboxError
 from .models import Article, RenderedIssue
 
-MANIFEST_VERSION = 3  # 3: `images`
-READABLE_VERSIONS = (2, 3)  # a version 2 manifest reads as one without images
+MANIFEST_VERSION = 4  # 3: `images`; 4: decisions' `score`, stories' `language`, `undated`
+READABLE_VERSIONS = (2, 3, 4)  # a version 2 manifest reads as one without images
 PREVIEW = "preview"
 MANIFEST = "issue.json"
 HTML, TEXT, EML = "email.html", "email.txt", "message.eml"
@@ -55,12 +55,15 @@ class PlacedStory:
     category: str
     published: str | None
     image: str | None  # the image's file name
+    language: str = ""
+    undated: bool = False  # the feed gave no date: `published` is the feed's, or None
 
     @classmethod
     def of(cls, article: Article) -> PlacedStory:
         return cls(article.id, article.title, article.url, article.feed_name, article.category,
                    article.published.isoformat() if article.published else None,
-                   article.image.url.rsplit("/", 1)[-1] if article.image else None)
+                   article.image.url.rsplit("/", 1)[-1] if article.image else None,
+                   article.language, article.undated)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class DecisionRecord:
     position: int
     reason: str
     url: str | None = None  # the article's canonical URL
+    score: dict[str, float | bool] | None = None  # digest.rank.Score.parts()
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ class Manifest:
                                 for e in issue.coming_up),
             ),
             decisions=tuple(DecisionRecord(d.article_id, d.section, d.position, d.reason,
-                                           urls.get(d.article_id))
+                                           urls.get(d.article_id),
+                                           dict(d.score) if d.score else None)
                             for d in issue.decisions),
             images=images,
         )
@@ -149,8 +154,9 @@ class Manifest:
         data = dataclasses.asdict(self)
         data = {"manifest_version": data.pop("manifest_version"), **data}
         for d in data["decisions"]:
-            if d["url"] is None:
-                del d["url"]
+            for key in ("url", "score"):
+                if d[key] is None:
+                    del d[key]
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -199,7 +205,8 @@ class Manifest:
         for d in self.decisions:
             need(isinstance(d.article_id, str) and isinstance(d.section, str)
                  and type(d.position) is int and isinstance(d.reason, str)
-                 and (d.url is None or isinstance(d.url, str)), "a decision is malformed")
+                 and (d.url is None or isinstance(d.url, str))
+                 and (d.score is None or isinstance(d.score, dict)), "a decision is malformed")
         for i in self.images:
             need(isinstance(i.name, str) and IMAGE_NAME.match(i.name) is not None
                  and isinstance(i.story, str) and isinstance(i.slot, str)

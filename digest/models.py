@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -33,9 +34,19 @@ class Article:
     image: Image | None = None
     published: datetime | None = None  # tz-aware UTC
     first_seen: datetime | None = None  # set by the store
+    position: int = 0  # its place in its feed (0: the feed's top story)
+    # The item gave no date: `published` is the feed's own (lastBuildDate/updated), or
+    # None, and curate ranks it below dated stories of the same age.
+    undated: bool = False
+    language: str = ""  # "en", "de", "ja" ...; "" when not known (digest.language)
+    tags: tuple[str, ...] = ()  # the feed's categories for it, all of them
 
     @property
     def when(self) -> datetime | None:
+        """When it was published, as best known; never after it was first seen (a
+        feed's future date is clamped to the collect time)."""
+        if self.published and self.first_seen and self.published > self.first_seen:
+            return self.first_seen
         return self.published or self.first_seen
 
 
@@ -52,9 +63,12 @@ class Decision:
     """Where one considered article went in an issue, and why."""
 
     article_id: str
-    section: str  # big_story | need_to_know | read_more | passed_over | duplicate | excluded ...
+    # big_story | need_to_know | read_more | passed_over | duplicate | excluded | too_old
+    # | off_topic | other_language | published_before | unrenderable | dropped_for_size
+    section: str
     position: int
     reason: str
+    score: Mapping[str, float | bool] | None = None  # digest.rank.Score.parts()
 
 
 @dataclass(frozen=True)

@@ -343,7 +343,7 @@ def make_issue(
             if not rendered.issue.placed:  # the size budget dropped every card
                 return NothingToBuild(
                     f"no story fits in [layout] max_html_kb = {config.layout.max_html_kb}; "
-                    "raise it or show more story blocks; no issue built", 0)
+                    "raise it or show more story blocks; no issue built")
             shown = {a.image.url.rsplit("/", 1)[-1] for a in rendered.issue.placed
                      if a.image}  # a card dropped for size takes its file along
             images = tuple(i for i in images if i.name in shown)

@@ -160,6 +160,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (message_id, email)
     );
     """,
+    # 8: what curation reads of an article besides its text: its place in its feed,
+    # whether the item was dated, its language and all its categories (JSON list)
+    """
+    ALTER TABLE articles ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN undated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -290,11 +298,13 @@ class Store:
         """Insert articles not stored yet; return how many were new."""
         cur = self.conn.executemany(
             """INSERT OR IGNORE INTO articles (id, feed_url, feed_name, url, title, summary,
-                   body_html, category, author, image, published, first_seen)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   body_html, category, author, image, published, first_seen, position,
+                   undated, language, tags)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (a.id, a.feed_url, a.feed_name, a.url, a.title, a.summary, a.body_html,
-                 a.category, a.author, _image_json(a.image), _iso(a.published), _iso(seen_at))
+                 a.category, a.author, _image_json(a.image), _iso(a.published), _iso(seen_at),
+                 a.position, int(a.undated), a.language, json.dumps(list(a.tags)))
                 for a in articles
             ],
         )
@@ -307,7 +317,8 @@ class Store:
         body = "a.body_html" if bodies else "'' AS body_html"
         rows = self.conn.execute(
             f"""SELECT a.id, a.feed_url, a.feed_name, a.url, a.title, a.summary, {body},
-                   a.category, a.author, a.image, a.published, a.first_seen FROM articles a
+                   a.category, a.author, a.image, a.published, a.first_seen, a.position,
+                   a.undated, a.language, a.tags FROM articles a
                WHERE NOT EXISTS (SELECT 1 FROM issue_articles ia WHERE ia.article_id = a.id)
                ORDER BY a.first_seen, a.id"""
         )
@@ -448,6 +459,8 @@ def _article(row: sqlite3.Row) -> Article:
         category=row["category"], author=row["author"],
         image=Image(**image) if image else None,
         published=_dt(row["published"]), first_seen=_dt(row["first_seen"]),
+        position=row["position"], undated=bool(row["undated"]), language=row["language"],
+        tags=tuple(str(t) for t in json.loads(row["tags"] or "[]")),
     )
 
 

@@ -156,17 +156,20 @@ def _figure(el: Any) -> Block | None:
                  credit=credit)
 
 
-def _inline(el: Any, link_style: str) -> tuple[Markup, str]:
-    """An element's content as escaped inline markup, and as plain text."""
+def _inline(el: Any, link_style: str, outer: bool = True) -> tuple[Markup, str]:
+    """An element's content as escaped inline markup, and as plain text. Inside
+    another (`outer` False), the spaces at its ends stay: `<strong>Mark </strong>Haefele`
+    keeps the space between the names."""
     nodes: list[Any] = [el.text] if el.text else []
     for child in el:
         nodes.append(child)
         if child.tail:
             nodes.append(child.tail)
-    return _inline_nodes(nodes, link_style)
+    return _inline_nodes(nodes, link_style, outer)
 
 
-def _inline_nodes(nodes: list[Any], link_style: str) -> tuple[Markup, str]:
+def _inline_nodes(nodes: list[Any], link_style: str, outer: bool = True
+                  ) -> tuple[Markup, str]:
     parts: list[Markup] = []
     for node in nodes:
         if isinstance(node, str):
@@ -184,7 +187,7 @@ def _inline_nodes(nodes: list[Any], link_style: str) -> tuple[Markup, str]:
                 parts.append(Markup("<br>"))
             parts.append(inner)
             continue
-        inner, _ = _inline(node, link_style)
+        inner, _ = _inline(node, link_style, outer=False)
         if tag == "a" and _WEB.match((node.get("href") or "").strip()):
             style = Markup(' style="{}"').format(link_style) if link_style else Markup("")
             parts.append(Markup('<a href="{}"{}>{}</a>').format(
@@ -193,7 +196,10 @@ def _inline_nodes(nodes: list[Any], link_style: str) -> tuple[Markup, str]:
             parts.append(Markup("<{0}>{1}</{0}>").format(Markup(INLINE[tag]), inner))
         else:
             parts.append(inner)
-    html = Markup(re.sub(r"\s+", " ", "".join(parts)).strip())
+    html = Markup(re.sub(r"\s+", " ", "".join(parts)))
+    if not outer:
+        return html, ""
+    html = Markup(html.strip())
     html = Markup(re.sub(r"(\s*<br>\s*)+$|^(\s*<br>\s*)+", "", html))
     spaced = html.replace("<br>", " ")
     text = _squash(lxml.html.fromstring(f"<div>{spaced}</div>").text_content()) if html else ""

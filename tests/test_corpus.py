@@ -52,9 +52,11 @@ web_url = "https://example.com/newsletter"
 
 [editor]
 max_age_days = 0
+languages = ["*"]  # the corpus is in many languages: every story can be placed
 
 [layout]
 need_to_know = 50
+max_per_feed = 100
 read_more = 100
 max_html_kb = 10000
 

@@ -10,6 +10,7 @@ import pytest
 
 from digest.config import PinConfig, load_config
 from digest.curate import NothingToBuild, curate_issue
+from digest.rank import PICTURE
 from digest.models import Article
 from digest.parse import parse_feed
 
@@ -39,7 +40,16 @@ def test_every_article_gets_one_decision_and_blocks_are_filled(config, articles)
     assert sorted(d.article_id for d in issue.decisions) == sorted(a.id for a in articles)
     placed = [a.id for a in issue.placed]
     assert len(placed) == len(set(placed)) == 10
-    assert all(card.image for card in issue.read_more)  # pictures first for cards
+    # Cards rank by score plus a bonus for a picture (they show one): no story left out
+    # ranks above the last card by that measure.
+    by_id = {a.id: a for a in articles}
+
+    def card_score(d) -> float:
+        return d.score["total"] + (PICTURE if by_id[d.article_id].image else 0.0)
+
+    cards = [d for d in issue.decisions if d.section == "read_more"]
+    passed = [d for d in issue.decisions if d.section == "passed_over"]
+    assert passed and all(card_score(p) <= min(map(card_score, cards)) for p in passed)
     assert [e.event for e in issue.coming_up] == ["China November trade data"]  # past dropped
 
 
@@ -123,7 +133,10 @@ def test_hidden_big_story_the_lead_story_heads_need_to_know(config, articles):
     layout = replace(config.layout, blocks=["need_to_know", "read_more"])
     shown = curate_issue(articles, replace(config, layout=layout), 1, NOW)
     assert shown.big_story is None
-    assert shown.need_to_know[0].id == full.big_story.id
+    # The top-scoring story: the big story is the best one with a picture and text.
+    top = max((d for d in full.decisions if d.score and d.section != "duplicate"),
+              key=lambda d: d.score["total"])
+    assert shown.need_to_know[0].id == top.article_id
 
 
 def test_hidden_big_story_a_pin_leads_the_first_shown_block(config, articles):
