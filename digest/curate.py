@@ -22,7 +22,16 @@ from .dedupe import NearTitles
 from .events import group_events
 from .language import base as base_language
 from .models import Article, CuratedIssue, Decision, Event
-from .rank import PICTURE, Score, matches, newest_dated, picture_bonus, score
+from .rank import (
+    PICTURE,
+    TEXT,
+    Score,
+    matches,
+    newest_dated,
+    picture_bonus,
+    score,
+    text_bonus,
+)
 
 STORY_BLOCKS = ("big_story", "need_to_know", "read_more")  # the blocks that take articles
 LEAD_WORDS = 30  # a lead's summary should have this many words
@@ -148,6 +157,9 @@ def _passed_reason(article: Article, own: Score, lowest: float, skipped: dict[st
     total = own.total
     if article.id in skipped:
         return f"{skipped[article.id]} (score {total:.3f})"
+    if total > lowest and not text_bonus(article):
+        return (f"below the cut (score {total:.3f}): every block adds {TEXT} for a summary, "
+                "and it has hardly any")
     if total > lowest and not article.image:
         return (f"below the cut (score {total:.3f}): the big story and Read More add "
                 f"{PICTURE} for a picture, and it has none")
@@ -234,8 +246,10 @@ def _unplaced(pins: Sequence[PinConfig], found: Pins, placed: set[str]) -> tuple
 
 
 def _block_score(article: Article, block: str, scores: dict[str, Score]) -> float:
-    """A story's score for a block: pictures count where the block shows them."""
-    extra = picture_bonus(article) if block in ("big_story", "read_more") else 0.0
+    """A story's score for a block: its text counts everywhere, its picture where the
+    block shows pictures."""
+    extra = text_bonus(article)
+    extra += picture_bonus(article) if block in ("big_story", "read_more") else 0.0
     return round(scores[article.id].total + extra, 6)
 
 
@@ -328,7 +342,8 @@ def _fill(ranked: list[Article], sizes: dict[str, int], pins: Pins,
         taken = quota.take(_lead_order(remaining, scores), "big_story", 1, lead, skipped)
         big = taken[0] if taken else None
         remaining = [a for a in remaining if a is not big]
-    need = quota.take(remaining, "need_to_know", sizes["need_to_know"],
+    by_item = sorted(remaining, key=lambda a: -_block_score(a, "need_to_know", scores))
+    need = quota.take(by_item, "need_to_know", sizes["need_to_know"],
                       wanted["need_to_know"], skipped)
     remaining = [a for a in remaining if a not in need]
     # Cards show pictures: a story with one ranks higher here (rank.PICTURE).

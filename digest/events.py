@@ -13,7 +13,8 @@ names, not three.
 
 Comparing every pair grows with the square of the article count, so each story is
 compared only with the earlier ones that share one of its LOOKUP rarest features, in
-posting lists of at most POSTING_CAP stories each: linear in the number of articles.
+posting lists of at most POSTING_CAP stories each, and with at most CANDIDATE_CAP of
+them: linear in the number of articles.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ NAME_SHARE = 0.8  # a word capitalized this often inside sentences is a name
 TITLE_CASE = 0.5  # a title with this share of capitalized words is Title Case
 LOOKUP = 8
 POSTING_CAP = 32
+CANDIDATE_CAP = 64  # earlier stories one story is compared with, at most
 TEXT_CHARS = 400  # of the summary read
 _TOKEN = re.compile(r"\d[\d,.]*\d|\d|[^\W\d_]+|[.!?:;]")
 _END = frozenset(".!?:;")
@@ -127,9 +129,11 @@ def group_events(ranked: Sequence[Article], weights: Mapping[str, float] | None 
         for f in rare[:LOOKUP]:
             candidates.update(postings.get(f, ()))
         match = None
-        for j in sorted(candidates):
+        for j in sorted(candidates)[-CANDIDATE_CAP:]:  # the latest, most alike in rank
             stats.comparisons += 1
             other = ranked[j]
+            if other.feed_url == article.feed_url:
+                continue  # a feed's own repeats are the titles' and links' business
             if article.when and other.when and abs(article.when - other.when) > window:
                 continue
             if _same(mine, feats[j], weight):

@@ -27,13 +27,16 @@ _BREAK = re.compile(rf"</?(?:{_BLOCK_NAMES})\s*/?>")
 _SPACE = re.compile(r"\s+")
 
 
-def html_paragraphs(fragment: str) -> list[str]:
-    """The text of each block of an HTML fragment, in order, empty ones left out."""
+def html_paragraphs(fragment: str, captions: bool = True) -> list[str]:
+    """The text of each block of an HTML fragment, in order, empty ones left out;
+    without `captions`, a figure's caption is left out too (a summary made from a
+    body is the story's words, not "Photo by ...")."""
     if "<" not in fragment and "&" not in fragment:
         text = squash(fragment)
         return [text] if text else []
-    kept = nh3.clean(fragment[:MAX_HTML], tags=set(BLOCK_TAGS), attributes={},
-                     strip_comments=True)
+    dropped = {"script", "style"} if captions else {"script", "style", "figcaption"}
+    kept = nh3.clean(fragment[:MAX_HTML], tags=set(BLOCK_TAGS) - dropped, attributes={},
+                     strip_comments=True, clean_content_tags=dropped)
     out = []
     for piece in _BREAK.split(kept):
         text = squash(html.unescape(piece))
@@ -42,9 +45,9 @@ def html_paragraphs(fragment: str) -> list[str]:
     return out
 
 
-def html_text(fragment: str) -> str:
+def html_text(fragment: str, captions: bool = True) -> str:
     """An HTML fragment as one line of plain text, blocks joined by a space."""
-    return " ".join(html_paragraphs(fragment))
+    return " ".join(html_paragraphs(fragment, captions))
 
 
 def squash(text: str) -> str:

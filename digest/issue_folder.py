@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import OutboxError
+from .htmltext import html_text
 from .models import Article, RenderedIssue
 
 MANIFEST_VERSION = 4  # 3: `images`; 4: decisions' `score`, stories' `language`, `undated`
@@ -57,13 +58,19 @@ class PlacedStory:
     image: str | None  # the image's file name
     language: str = ""
     undated: bool = False  # the feed gave no date: `published` is the feed's, or None
+    words: int = 0  # of its text (body, else summary): a lead needs enough
 
     @classmethod
     def of(cls, article: Article) -> PlacedStory:
         return cls(article.id, article.title, article.url, article.feed_name, article.category,
                    article.published.isoformat() if article.published else None,
                    article.image.url.rsplit("/", 1)[-1] if article.image else None,
-                   article.language, article.undated)
+                   article.language, article.undated, _words(article))
+
+
+def _words(article: Article) -> int:
+    text = html_text(article.body_html, captions=False) if article.body_html else article.summary
+    return len(text.split()) + sum(1 for c in text if "\u3040" <= c <= "\u9fff") // 2
 
 
 @dataclass(frozen=True)

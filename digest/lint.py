@@ -30,6 +30,12 @@ the HTML part, the same lines as email.html.
     line-length  error    a header line over 998 octets (RFC 5322), a quoted-printable or
                           base64 body line over 76 (RFC 2045), any other body line over 998
 
+    lead, repeated, debris, glued, card-row, languages, undated
+                 warning  what an editor would send back (digest.lint_editorial): a lead
+                          without a picture or a story, a story twice, a feed's trailer
+                          or words run together in the text, a card row out of line,
+                          mixed languages, an undated story in a top slot
+
 Errors make `digest check --issue` exit 1; warnings are printed only.
 """
 
@@ -50,6 +56,7 @@ from lxml import etree
 from .config import Config
 from .errors import OutboxError
 from .issue_folder import EML, HTML, TEMPLATE_HTML, TEMPLATE_TEXT, TEXT, IssueFolder
+from .lint_editorial import editorial_findings
 from .render import GMAIL_CLIP, html_budget
 
 NEAR_CLIP = 0.9  # within 10% of the clip: a warning
@@ -104,6 +111,9 @@ def lint_issue(folder: Path, config: Config) -> list[Finding]:
         findings += _links(doc)
         findings += _active(doc)
         findings += _preheader(doc)
+    text = _read(folder / TEXT)
+    findings += [Finding("warning", check, message) for check, message in editorial_findings(
+        folder, text.decode("utf-8", "replace") if text else "", doc)]
     if message is not None and raw is not None:
         findings += _text_part(message, folder / EML)
         if config.delivery.mode == "smtp":

@@ -58,7 +58,7 @@ ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "srcset", "alt", "width"
 # The rendition a picture is chosen at: the smallest at least this wide (the big story's
 # 600 px slot at 2x), else the widest there is.
 PICTURE_WIDTH = 1200
-LINK_LIST_SHARE = 0.8  # a description this much link text is a list of links, no excerpt
+LINK_LIST_SHARE = 0.6  # a description this much link text is a list of links, no excerpt
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,9 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         # feedparser filed a photo caption (media:description) as the summary; the
         # item's own <description> is the story's, when it has one.
         summary_raw, summary_type = clean_text(media.description), "text/html"
+    if summary_raw and body_raw and _plain(summary_raw, summary_type) == _plain(
+            clean_text(body_raw), body_type):
+        summary_raw = ""  # feedparser's copy of the body: made from the cleaned body below
     if summary_raw and _link_list(summary_raw):
         summary_raw = ""  # an aggregator's list of links to other outlets' versions
     body_html = _sanitize(clean_text(body_raw), body_type, base, local) if body_raw else ""
@@ -167,7 +170,7 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
     body_html = strip_html_debris(body_html)
     summary = strip_text_debris(_plain(summary_raw, summary_type)) if summary_raw else ""
     if not summary:
-        summary = html_to_text(body_html)
+        summary = strip_text_debris(html_text(body_html, captions=False))
     if repeats_headline(summary, title, outlets):
         summary = ""
 
@@ -338,7 +341,7 @@ def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
 def _plain(raw: str, content_type: str) -> str:
     raw = clean_text(raw[:MAX_RAW_HTML])  # before nh3, which would turn a NUL into U+FFFD
     if "html" in content_type:
-        return html_text(raw)
+        return html_text(raw, captions=False)
     return squash(raw)
 
 

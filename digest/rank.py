@@ -15,9 +15,10 @@
 - coverage: COVERAGE_EACH for each other outlet that reported the same event (digest.events),
   at most COVERAGE_CAP.
 
-Blocks add their own: the big story and Read More cards show pictures, so there a
-story with one gets PICTURE; Need to know shows none, so a summary-only feed competes
-there on its news alone.
+Blocks add their own: every block shows a story's summary, so one with at least
+TEXT_WORDS words of it gets TEXT (a bare headline makes a poor item); the big story and
+Read More cards show pictures, so there a story with one gets PICTURE; Need to know
+shows none, so a summary-only feed competes there on its news alone.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ HALF_LIFE_HOURS = 72.0
 UNDATED_HOURS = 24.0
 PLACE = 0.2
 BOOST_EACH, BOOST_CAP = 0.15, 0.3
-COVERAGE_EACH, COVERAGE_CAP = 0.05, 0.15
-PICTURE = 0.15
+COVERAGE_EACH, COVERAGE_CAP = 0.1, 0.3
+PICTURE = 0.3
+TEXT, TEXT_WORDS = 0.3, 10  # every block shows a story's summary: one with this many words
 NO_DATE_HOURS = 240.0  # a story with no date at all and no first-seen time
 
 
@@ -92,6 +94,12 @@ def score(article: Article, newest: datetime, weight: float, boosts: Sequence[st
 
 def picture_bonus(article: Article) -> float:
     return PICTURE if article.image else 0.0
+
+
+def text_bonus(article: Article) -> float:
+    summary = article.summary
+    words = len(summary.split()) + len(_UNSPACED.findall(summary)) // 2
+    return TEXT if words >= TEXT_WORDS else 0.0
 
 
 def matches(phrase: str, text: str) -> bool:

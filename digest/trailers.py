@@ -28,7 +28,7 @@ TRAILERS: tuple[tuple[str, str], ...] = (
     ("WordPress's 'The post ... appeared first on ...'",
      r"the post .{1,300}? appeared first on .{1,200}?\.?"),
     ("Medium's 'originally published in ... on Medium'",
-     r"[^.!?]{1,300}? was originally published in .{1,200}? on medium, where people are "
+     r"(?:[^.!?]{1,300}?\s)?was originally published in .{1,200}? on medium, where people are "
      r"continuing the conversation by highlighting and responding to this story\.?"),
     ("a wire's reporting credit", r"\((?:reporting|writing|additional reporting|compiled) "
      r"by [^()]{1,200}\)"),
@@ -38,6 +38,10 @@ _TRAILER = re.compile(rf"(?<!\w)(?:{_ANY_TRAILER})\s*$", re.I | re.S)
 # "BEIJING (Meridian Wire) - ", "SHANGHAI, Nov 29 (Meridian Wire) -", "LONDON (AP) — "
 _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]{1,40}(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*"
                        r"\([^()\n]{2,40}\)\s*[-–—]+\s*")
+# A video's chapter list ("00:00 Intro 01:12 Factory activity ...") and a run of
+# hashtags at the end: a description's furniture, not its text.
+_CHAPTERS = re.compile(r"(?:^|\s)(?:0?0:00|00:00:00)\s.*$", re.S)
+_HASHTAGS = re.compile(r"(?:\s+#[^\W\d_][\w-]*)+\s*$")
 _SUFFIX = re.compile(r"\s+[-–—|]\s+([^-–—|]{2,60})$")
 
 
@@ -47,6 +51,7 @@ def strip_text_debris(text: str) -> str:
     head = _DATELINE.match(text[:HEAD])
     if head:
         text = text[head.end():]
+    text = _HASHTAGS.sub("", _CHAPTERS.sub("", text)).strip()
     while text:
         cut = _trailer_length(text)
         if not cut:

@@ -10,9 +10,9 @@ import pytest
 
 from digest.config import PinConfig, load_config
 from digest.curate import NothingToBuild, curate_issue
-from digest.rank import PICTURE
 from digest.models import Article
 from digest.parse import parse_feed
+from digest.rank import PICTURE, text_bonus
 
 NOW = datetime.fromisoformat("2026-11-30T08:00:00+08:00")
 
@@ -40,12 +40,13 @@ def test_every_article_gets_one_decision_and_blocks_are_filled(config, articles)
     assert sorted(d.article_id for d in issue.decisions) == sorted(a.id for a in articles)
     placed = [a.id for a in issue.placed]
     assert len(placed) == len(set(placed)) == 10
-    # Cards rank by score plus a bonus for a picture (they show one): no story left out
+    # Cards rank by score plus a bonus for a summary and one for a picture: no story left out
     # ranks above the last card by that measure.
     by_id = {a.id: a for a in articles}
 
     def card_score(d) -> float:
-        return d.score["total"] + (PICTURE if by_id[d.article_id].image else 0.0)
+        article = by_id[d.article_id]
+        return d.score["total"] + text_bonus(article) + (PICTURE if article.image else 0.0)
 
     cards = [d for d in issue.decisions if d.section == "read_more"]
     passed = [d for d in issue.decisions if d.section == "passed_over"]
@@ -134,8 +135,9 @@ def test_hidden_big_story_the_lead_story_heads_need_to_know(config, articles):
     shown = curate_issue(articles, replace(config, layout=layout), 1, NOW)
     assert shown.big_story is None
     # The top-scoring story: the big story is the best one with a picture and text.
+    by_id = {a.id: a for a in articles}
     top = max((d for d in full.decisions if d.score and d.section != "duplicate"),
-              key=lambda d: d.score["total"])
+              key=lambda d: d.score["total"] + text_bonus(by_id[d.article_id]))
     assert shown.need_to_know[0].id == top.article_id
 
 

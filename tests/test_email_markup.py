@@ -40,6 +40,8 @@ def build(tmp_path: Path, items: list[str], extra: str = "", base: str = BASE_CO
           ) -> tuple[str, str, email.message.EmailMessage]:
     (tmp_path / "feed.xml").write_text(feed(items), "utf-8")
     config = tmp_path / "config.toml"
+    # Stories in any language: these tests are about how each script is marked up.
+    base = base.replace("[editor]\n", '[editor]\nlanguages = ["*"]\n', 1)
     config.write_text(f'{base}\n{extra}\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
     result = CliRunner().invoke(main, ["--config", str(config), "build", "--preview"], env=NOW)
     assert result.exit_code == 0, result.output

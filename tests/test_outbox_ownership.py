@@ -233,7 +233,8 @@ def test_a_story_that_breaks_only_its_card_is_found_in_its_card(
     assert "{{ card.title | clip(150) }}</a>" in card  # the line changed below
     (mine / "read_more.mjml.j2").write_text(
         card.replace("{{ card.title | clip(150) }}</a>", "{{ card.title|safe }}</a>"), "utf-8")
-    body = rss(12, "Wire").replace(b"<title>Wire 11: exports grew 11.11% in the month</title>",
+    # Dated 20 Nov, the sixth newest of 12: ranked into a Read More card.
+    body = rss(12, "Wire").replace(b"<title>Wire 4: exports grew 4.4% in the month</title>",
                                    b"<title>Theta &amp;lt;!-- eight</title>")
     feed_server.routes["/w.xml"] = Route(body)
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
