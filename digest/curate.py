@@ -253,6 +253,7 @@ def _block_score(article: Article, block: str, scores: dict[str, Score]) -> floa
     return round(scores[article.id].total + extra, 6)
 
 
+
 class _Quota:
     """How many stories one feed (and one category) may have: `[layout] max_per_feed`
     in each block, or, left at 0, half of each block (rounded up) and half of the issue,

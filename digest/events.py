@@ -42,16 +42,25 @@ _TOKEN = re.compile(r"\d[\d,.]*\d|\d|[^\W\d_]+|[.!?:;]")
 _END = frozenset(".!?:;")
 
 
-def _tokens(article: Article) -> list[tuple[str, bool]]:
-    """(token, starts a sentence) of the title (unless Title Case: there every word
-    is capitalized, names or not) and the start of the summary."""
-    out: list[tuple[str, bool]] = []
-    title = _TOKEN.findall(article.title)
-    words = [t for t in title if t[0].isalpha() and len(t) >= 4]
-    if words and sum(t[0].isupper() for t in words) < TITLE_CASE * len(words):
-        out += _positions(title)
-    out += _positions(_TOKEN.findall(article.summary[:TEXT_CHARS]))
-    return out
+@dataclass(frozen=True)
+class _Text:
+    """A story's title and summary start, as tokens (read once per story)."""
+
+    title: list[str]
+    summary: list[str]
+
+    @classmethod
+    def of(cls, article: Article) -> _Text:
+        return cls(_TOKEN.findall(article.title), _TOKEN.findall(article.summary[:TEXT_CHARS]))
+
+    def in_sentences(self) -> list[tuple[str, bool]]:
+        """(token, starts a sentence) of the title (unless Title Case: there every word
+        is capitalized, names or not) and of the summary."""
+        out: list[tuple[str, bool]] = []
+        words = [t for t in self.title if t[0].isalpha() and len(t) >= 4]
+        if words and sum(t[0].isupper() for t in words) < TITLE_CASE * len(words):
+            out += _positions(self.title)
+        return out + _positions(self.summary)
 
 
 def _positions(tokens: list[str]) -> list[tuple[str, bool]]:
@@ -66,30 +75,31 @@ def _positions(tokens: list[str]) -> list[tuple[str, bool]]:
     return out
 
 
-def names(articles: Sequence[Article]) -> frozenset[str]:
+def names(texts: Sequence[_Text]) -> frozenset[str]:
     """Words written with a capital inside sentences nearly always (NAME_SHARE) over the
     candidates: names of people, places, firms ("Halong", "Ningbo", "Huaxin"), in lower
     case. A word seen only at a sentence's start is no evidence either way."""
     upper: Counter[str] = Counter()
     lower: Counter[str] = Counter()
-    for article in articles:
-        for token, first in _tokens(article):
+    for text in texts:
+        for token, first in text.in_sentences():
             if first or not token[0].isalpha():
                 continue
             (upper if token[0].isupper() else lower)[token.lower()] += 1
     return frozenset(w for w, n in upper.items() if n >= NAME_SHARE * (n + lower[w]))
 
 
-def features(article: Article, known: frozenset[str]) -> frozenset[str]:
+def features(text: _Text, known: frozenset[str]) -> frozenset[str]:
     """The names (of `known`) and figures in a story's title and summary start: every
     mention of a name counts, also at a sentence's start and in a Title Case title."""
-    text = f"{article.title} {article.summary[:TEXT_CHARS]}"
     out = set()
-    for token in _TOKEN.findall(text):
+    for token in (*text.title, *text.summary):
         if token[0].isdigit():
             out.add(token.replace(",", "").rstrip("."))
-        elif token.lower() in known:
-            out.add(token.lower())
+        elif token[0].isalpha():
+            lowered = token.lower()
+            if lowered in known:
+                out.add(lowered)
     return frozenset(out)
 
 
@@ -112,8 +122,9 @@ def group_events(ranked: Sequence[Article], weights: Mapping[str, float] | None 
     one, the best covered is kept (see `coverage`). `weights`: feed url -> weight."""
     stats = stats or EventStats()
     weights = weights or {}
-    known = names(ranked)
-    feats = [features(a, known) for a in ranked]
+    texts = [_Text.of(a) for a in ranked]
+    known = names(texts)
+    feats = [features(t, known) for t in texts]
     counts = Counter(f for fs in feats for f in fs)
     total = max(1, len(ranked))
     ceiling = max(MIN_SHARED + 1, COMMON * total)

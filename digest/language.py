@@ -40,23 +40,34 @@ _WORDS = {
           "om wordt naar",
 }
 _STOP = {lang: frozenset(words.split()) for lang, words in _WORDS.items()}
+_LANGS_OF: dict[str, tuple[str, ...]] = {}  # common word -> the languages it is common in
+for _lang, _words in _STOP.items():
+    for _word in _words:
+        _LANGS_OF[_word] = (*_LANGS_OF.get(_word, ()), _lang)
 _TOKEN = re.compile(r"[^\W\d_]+")
 _LETTER = re.compile(r"[^\W\d_]")
+_NON_LATIN = re.compile("[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0750-\u077f\u0900-\u097f"
+                        "\u0e00-\u0e7f\u1100-\u11ff\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                        "\uac00-\ud7a3]")
 MIN_HITS = 3  # common words needed to call a Latin text one language
 
 
 def detect(text: str) -> str:
     """The language of `text` ("en", "de", "ja" ...), or "" when it is not clear."""
-    letters = len(_LETTER.findall(text))
-    if not letters:
-        return ""
-    for lang, pattern in _SCRIPTS:
-        if len(pattern.findall(text)) * 3 >= letters:
-            if lang == "zh" and _SCRIPTS[0][1].search(text):
-                return "ja"
-            return lang
+    if _NON_LATIN.search(text):  # counting scripts only where there are other ones
+        letters = len(_LETTER.findall(text))
+        if not letters:
+            return ""
+        for lang, pattern in _SCRIPTS:
+            if len(pattern.findall(text)) * 3 >= letters:
+                if lang == "zh" and _SCRIPTS[0][1].search(text):
+                    return "ja"
+                return lang
     words = _TOKEN.findall(text.lower())
-    hits = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOP.items()}
+    hits = dict.fromkeys(_STOP, 0)
+    for word in words:
+        for lang in _LANGS_OF.get(word, ()):
+            hits[lang] += 1
     best = max(hits, key=lambda lang: hits[lang])
     runner = max((n for lang, n in hits.items() if lang != best), default=0)
     if hits[best] >= MIN_HITS and hits[best] >= 1.5 * runner:

@@ -159,8 +159,7 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         # feedparser filed a photo caption (media:description) as the summary; the
         # item's own <description> is the story's, when it has one.
         summary_raw, summary_type = clean_text(media.description), "text/html"
-    if summary_raw and body_raw and _plain(summary_raw, summary_type) == _plain(
-            clean_text(body_raw), body_type):
+    if summary_raw and body_raw and summary_raw == clean_text(body_raw):
         summary_raw = ""  # feedparser's copy of the body: made from the cleaned body below
     if summary_raw and _link_list(summary_raw):
         summary_raw = ""  # an aggregator's list of links to other outlets' versions

@@ -98,7 +98,10 @@ def picture_bonus(article: Article) -> float:
 
 def text_bonus(article: Article) -> float:
     summary = article.summary
-    words = len(summary.split()) + len(_UNSPACED.findall(summary)) // 2
+    if len(summary.split(None, TEXT_WORDS)) >= TEXT_WORDS:
+        return TEXT
+    # Chinese and Japanese run without spaces: two characters count as a word.
+    words = len(summary.split()) + len(_UNSPACED.findall(summary[:200])) // 2
     return TEXT if words >= TEXT_WORDS else 0.0
 
 

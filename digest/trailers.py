@@ -20,20 +20,30 @@ TAIL = 600  # characters at the end of a text that a trailer may take
 HEAD = 120  # characters at the start that a dateline may take
 
 # (what it is, the pattern that ends the text). Matched case-insensitively.
+_MORE = (r"(?:continue reading|keep reading|read more|read the full (?:story|article)|"
+         r"weiterlesen|mehr lesen|lire la suite|leer más|続きを読む)")
+_POINTER = r"(?:\.{2,}|…|»|›|>+|→)"
 TRAILERS: tuple[tuple[str, str], ...] = (
-    ("a 'continue reading' link", r"(?:continue reading|keep reading|read more|read the full "
-     r"(?:story|article)|weiterlesen|mehr lesen|lire la suite|leer más|続きを読む)"
-     r"\s*(?:\.{2,}|…|»|›|>+|→)?\s*(?:\[…\])?"),
+    # A sentence of its own ("... in March. Read more"), or pointing on ("read more…"):
+    # never the end of a sentence that says it ("readers want to read more").
+    ("a 'continue reading' link", rf"(?:(?<=[.!?…\"”’)\]:])|^)\s*{_MORE}\s*{_POINTER}?"
+     r"\s*(?:\[…\])?"),
+    ("a pointing 'read more'", rf"{_MORE}\s*{_POINTER}"),
     ("a bracketed 'more'", r"\[\s*(?:mehr|more|…|\.\.\.|read more|continue reading)\s*\]"),
+    # Its own last sentence, "The post" capitalized, the site's name one sentence.
     ("WordPress's 'The post ... appeared first on ...'",
-     r"the post .{1,300}? appeared first on .{1,200}?\.?"),
+     r"(?-i:The post) (?:(?!\.\s).){1,300}? appeared first on (?:(?!\.\s).){1,200}?\.?"),
     ("Medium's 'originally published in ... on Medium'",
      r"(?:[^.!?]{1,300}?\s)?was originally published in .{1,200}? on medium, where people are "
      r"continuing the conversation by highlighting and responding to this story\.?"),
     ("a wire's reporting credit", r"\((?:reporting|writing|additional reporting|compiled) "
      r"by [^()]{1,200}\)"),
 )
-_ANY_TRAILER = "|".join(f"(?:{p})" for _, p in TRAILERS)
+# Words one of which every trailer above contains: a text without any ends in none.
+_CLUES = ("continue reading", "keep reading", "read more", "read the full", "weiterlesen",
+          "mehr lesen", "lire la suite", "leer más", "続きを読む", "[", "appeared first on",
+          "originally published", "reporting by", "writing by", "compiled by")
+_ANY_TRAILER = "|".join(f"(?:{p})".replace(" ", r"\s+") for _, p in TRAILERS)
 _TRAILER = re.compile(rf"(?<!\w)(?:{_ANY_TRAILER})\s*$", re.I | re.S)
 # "BEIJING (Meridian Wire) - ", "SHANGHAI, Nov 29 (Meridian Wire) -", "LONDON (AP) — "
 _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]{1,40}(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*"
@@ -63,8 +73,23 @@ def strip_text_debris(text: str) -> str:
 def _trailer_length(text: str) -> int:
     """How many characters at the end of `text` are a trailer (0 for none)."""
     tail = text[-TAIL:]
+    if not _has_clue(tail):  # the usual case, without the regex
+        return 0
     match = _TRAILER.search(tail)
     return len(tail) - match.start() if match else 0
+
+
+_CLUE = re.compile("|".join(re.escape(c).replace(r"\ ", r"(?:\s|&nbsp;|&#160;)+")
+                            for c in _CLUES), re.I)
+
+
+def _has_clue(text: str) -> bool:
+    return _CLUE.search(text) is not None
+
+
+def _may_have_dateline(text: str) -> bool:
+    head = text[: 4 * HEAD]
+    return "(" in head and any(dash in head for dash in "-–—")
 
 
 def strip_html_debris(fragment: str) -> str:
@@ -72,10 +97,12 @@ def strip_html_debris(fragment: str) -> str:
     node by node from the end, so the markup before it stays as it was."""
     if not fragment.strip():
         return fragment
-    tail_text = html_text(fragment[-4 * TAIL:])
-    head_text = html_text(fragment[: 4 * HEAD])
-    if not _trailer_length(tail_text) and not _DATELINE.match(head_text[:HEAD]):
-        return fragment  # the usual case: no parsing needed
+    # The usual case, no trailer and no dateline, needs no parsing.
+    tail, head = fragment[-4 * TAIL:], fragment[: 4 * HEAD]
+    trailer = _has_clue(tail) and _trailer_length(html_text(tail))
+    dateline = _may_have_dateline(head) and _DATELINE.match(html_text(head)[:HEAD])
+    if not trailer and not dateline:
+        return fragment
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     except (ValueError, lxml.etree.ParserError):

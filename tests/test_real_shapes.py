@@ -484,3 +484,34 @@ def test_cards_with_mixed_picture_shapes_line_up_in_chromium(feed_server, write_
     for left, right in zip(cards[::2], cards[1::2], strict=True):
         assert abs(left["headline"] - right["headline"]) <= 2, cards
         assert abs(left["more"] - right["more"]) <= 2, cards
+
+
+# --- 4. the debris table keeps real sentences ----------------------------------------
+
+@pytest.mark.parametrize("text, kept", [
+    ("Readers want to read more", "Readers want to read more"),
+    ("He said the post office appeared first on the list. And more.",
+     "He said the post office appeared first on the list. And more."),
+    ("Yuan up. Read more", "Yuan up."),
+    ("Yuan up read more…", "Yuan up"),
+    ("The yuan rose. Continue reading...", "The yuan rose."),
+    ("Body text. The post Local debt appeared first on Yangtze Macro.", "Body text."),
+    ("Ein Text über China [mehr]", "Ein Text über China"),
+    ("BEIJING (Meridian Wire) - The yuan rose.", "The yuan rose."),
+    ("Stocks fell. (Reporting by Li Wen; Editing by Sam Roe)", "Stocks fell."),
+    ("Factory data. 00:00 Intro 01:12 Factory activity #China #Economy", "Factory data."),
+    ("We met at 10:00 in Beijing", "We met at 10:00 in Beijing"),
+])
+def test_trailers_go_and_sentences_stay(text: str, kept: str):
+    from digest.trailers import strip_text_debris
+
+    assert strip_text_debris(text) == kept
+
+
+def test_a_link_trailer_goes_from_the_html_with_the_markup_before_it_kept():
+    from digest.trailers import strip_html_debris
+
+    body = ('<p>China’s <strong>ministry</strong> said.</p><p>More follows. '
+            '<a href="https://x.example/a">Continue&nbsp;reading...</a></p>')
+    assert strip_html_debris(body) == ('<p>China’s <strong>ministry</strong> said.</p>'
+                                       "<p>More follows.</p>")
