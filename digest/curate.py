@@ -28,7 +28,6 @@ from .rank import (
     Score,
     matches,
     newest_dated,
-    picture_bonus,
     score,
     text_bonus,
 )
@@ -246,11 +245,8 @@ def _unplaced(pins: Sequence[PinConfig], found: Pins, placed: set[str]) -> tuple
 
 
 def _block_score(article: Article, block: str, scores: dict[str, Score]) -> float:
-    """A story's score for a block: its text counts everywhere, its picture where the
-    block shows pictures."""
-    extra = text_bonus(article)
-    extra += picture_bonus(article) if block in ("big_story", "read_more") else 0.0
-    return round(scores[article.id].total + extra, 6)
+    """A story's score for a block (rank.Score.for_block)."""
+    return scores[article.id].for_block(block)
 
 
 

@@ -129,31 +129,40 @@ def group_events(ranked: Sequence[Article], weights: Mapping[str, float] | None 
     total = max(1, len(ranked))
     ceiling = max(MIN_SHARED + 1, COMMON * total)
     weight = {f: (math.log(total / n) if n <= ceiling else 0.0) for f, n in counts.items()}
+    # Only distinctive features count: the others are dropped before comparing, and
+    # a story with fewer than MIN_SHARED of them can match nothing (nor be matched).
+    rare_feats = [frozenset(f for f in fs if weight[f] > 0) for fs in feats]
+    mass = [sum(weight[f] for f in fs) for fs in rare_feats]
+    whens = [a.when for a in ranked]
+    feed_of = [a.feed_url for a in ranked]
     groups: list[list[int]] = []
     leader_of: list[int] = []  # story index -> its group
     postings: dict[str, deque[int]] = {}
     window = timedelta(hours=WINDOW_HOURS)
-    for i, article in enumerate(ranked):
-        mine = feats[i]
-        rare = sorted((f for f in mine if weight[f] > 0), key=lambda f: (counts[f], f))
-        candidates: set[int] = set()
-        for f in rare[:LOOKUP]:
-            candidates.update(postings.get(f, ()))
+    for i in range(len(ranked)):
+        mine = rare_feats[i]
         match = None
-        for j in sorted(candidates)[-CANDIDATE_CAP:]:  # the latest, most alike in rank
-            stats.comparisons += 1
-            other = ranked[j]
-            if other.feed_url == article.feed_url:
-                continue  # a feed's own repeats are the titles' and links' business
-            if article.when and other.when and abs(article.when - other.when) > window:
-                continue
-            if _same(mine, feats[j], weight):
-                match = leader_of[j]
-                break
+        rare: list[str] = []
+        if len(mine) >= MIN_SHARED:
+            rare = sorted(mine, key=lambda f: (counts[f], f))[:LOOKUP]
+            candidates: set[int] = set()
+            for f in rare:
+                candidates.update(postings.get(f, ()))
+            when = whens[i]
+            for j in sorted(candidates)[-CANDIDATE_CAP:]:  # the latest, most alike in rank
+                stats.comparisons += 1
+                if feed_of[j] == feed_of[i]:
+                    continue  # a feed's own repeats are the titles' and links' business
+                other = whens[j]
+                if when and other and abs(when - other) > window:
+                    continue
+                if _same(mine, rare_feats[j], min(mass[i], mass[j]), weight):
+                    match = leader_of[j]
+                    break
         if match is None:
             match = len(groups)
             groups.append([])
-            for f in rare[:LOOKUP]:  # only a group's first story is looked up
+            for f in rare:  # only a group's first story is looked up
                 postings.setdefault(f, deque(maxlen=POSTING_CAP)).append(i)
         groups[match].append(i)
         leader_of.append(match)
@@ -165,13 +174,14 @@ def group_events(ranked: Sequence[Article], weights: Mapping[str, float] | None 
     return events
 
 
-def _same(a: frozenset[str], b: frozenset[str], weight: dict[str, float]) -> bool:
-    shared = [f for f in a & b if weight[f] > 0]
+def _same(a: frozenset[str], b: frozenset[str], smaller: float,
+          weight: dict[str, float]) -> bool:
+    """Two stories' distinctive features: enough shared, with enough of the weight of
+    the story with less (`smaller`)."""
+    shared = a & b
     if len(shared) < MIN_SHARED:
         return False
-    mass = sum(weight[f] for f in shared)
-    smaller = min(sum(weight[f] for f in a), sum(weight[f] for f in b))
-    return smaller > 0 and mass >= SAME * smaller
+    return smaller > 0 and sum(weight[f] for f in shared) >= SAME * smaller
 
 
 def coverage(article: Article, weight: float = 1.0) -> tuple[bool, int, float, int]:

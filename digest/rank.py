@@ -49,6 +49,9 @@ class Score:
     boost: float
     coverage: float = 0.0
     undated: bool = False
+    # Not in the total: what the blocks that show a summary (all) or a picture add.
+    summary: float = 0.0
+    picture: float = 0.0
 
     @property
     def total(self) -> float:
@@ -56,14 +59,21 @@ class Score:
 
     def with_coverage(self, others: int) -> Score:
         return Score(self.freshness, self.place, self.weight, self.boost,
-                     min(COVERAGE_CAP, COVERAGE_EACH * others), self.undated)
+                     min(COVERAGE_CAP, COVERAGE_EACH * others), self.undated, self.summary,
+                     self.picture)
+
+    def for_block(self, block: str) -> float:
+        """The score in a block: the summary counts in every one, the picture in the
+        big story and Read More, which show pictures."""
+        extra = self.summary + (self.picture if block in ("big_story", "read_more") else 0.0)
+        return round(self.total + extra, 6)
 
     def parts(self) -> dict[str, float | bool]:
         """For issue.json: each part, and the total."""
         return {"total": self.total, "freshness": round(self.freshness, 4),
                 "place": round(self.place, 4), "weight": self.weight,
                 "boost": round(self.boost, 4), "coverage": round(self.coverage, 4),
-                "undated": self.undated}
+                "undated": self.undated, "summary": self.summary, "picture": self.picture}
 
 
 def newest_dated(articles: Sequence[Article], default: datetime) -> datetime:
@@ -89,7 +99,8 @@ def score(article: Article, newest: datetime, weight: float, boosts: Sequence[st
     text = f"{article.title} {article.summary} {' '.join(article.tags)}"
     matched = sum(1 for word in boosts if matches(word, text))
     return Score(round(freshness, 6), round(place, 6), weight,
-                 min(BOOST_CAP, BOOST_EACH * matched), undated=article.undated)
+                 min(BOOST_CAP, BOOST_EACH * matched), undated=article.undated,
+                 summary=text_bonus(article), picture=picture_bonus(article))
 
 
 def picture_bonus(article: Article) -> float:

@@ -98,9 +98,9 @@ def strip_html_debris(fragment: str) -> str:
     if not fragment.strip():
         return fragment
     # The usual case, no trailer and no dateline, needs no parsing.
-    tail, head = fragment[-4 * TAIL:], fragment[: 4 * HEAD]
+    tail, start = fragment[-4 * TAIL:], fragment[: 4 * HEAD]
     trailer = _has_clue(tail) and _trailer_length(html_text(tail))
-    dateline = _may_have_dateline(head) and _DATELINE.match(html_text(head)[:HEAD])
+    dateline = _may_have_dateline(start) and _DATELINE.match(html_text(start)[:HEAD])
     if not trailer and not dateline:
         return fragment
     try:
