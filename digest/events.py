@@ -37,7 +37,7 @@ TITLE_CASE = 0.5  # a title with this share of capitalized words is Title Case
 LOOKUP = 8
 POSTING_CAP = 32
 CANDIDATE_CAP = 64  # earlier stories one story is compared with, at most
-TEXT_CHARS = 400  # of the summary read
+TEXT_CHARS = 240  # of the summary read: its first sentence or two
 _TOKEN = re.compile(r"\d[\d,.]*\d|\d|[^\W\d_]+|[.!?:;]")
 _END = frozenset(".!?:;")
 

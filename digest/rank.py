@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from .models import Article
 
@@ -53,7 +54,7 @@ class Score:
     summary: float = 0.0
     picture: float = 0.0
 
-    @property
+    @cached_property
     def total(self) -> float:
         return round(self.weight * (self.freshness + self.place) + self.boost + self.coverage, 6)
 
