@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 
 from .config import Config, LayoutConfig, PinConfig
 from .dedupe import NearTitles
+from .events import Event as SameEvent
 from .events import group_events
 from .language import base as base_language
 from .models import Article, CuratedIssue, Decision, Event
@@ -98,7 +99,9 @@ def curate_issue(
         titles.add(article.title, article)
     # One event from several outlets, told in other words: the best-covered report
     # stays, and ranks a little higher for each other outlet that reported it.
-    events = group_events(unique, weights)
+    slots = sum(_sizes(layout, shown_only=False).values()) + len(editor.pin)
+    contenders, rest = in_contention(unique, slots)
+    events = group_events(contenders, weights) + [SameEvent(a, ()) for a in rest]
     unique = []
     for event in events:
         kept = event.kept
@@ -181,6 +184,34 @@ def on_topic(article: Article, require: Sequence[str]) -> bool:
 
 
 Placement = tuple[Article | None, list[Article], list[Article]]
+
+
+CONTENTION_FLOOR = 2000  # stories always compared for same-event reports
+CONTENTION_FEEDS = 4  # x the issue's slots: distinct feeds after which none can be placed
+
+
+def in_contention(ranked: Sequence[Article], slots: int) -> tuple[list[Article], list[Article]]:
+    """The ranked stories that may still be placed, and the rest. Only the first could
+    share an issue, so only they are grouped into events: the cost stays flat however
+    large the backlog. A feed's story past its first `slots` cannot be placed (that many
+    of the same feed rank above it), and once CONTENTION_FEEDS x slots feeds have a
+    story in, every slot has a candidate from a feed of its own ranked above the rest.
+    Below CONTENTION_FLOOR stories, everything is in."""
+    if len(ranked) <= CONTENTION_FLOOR:
+        return list(ranked), []
+    per_feed: Counter[str] = Counter()
+    inside: list[Article] = []
+    outside: list[Article] = []
+    for i, article in enumerate(ranked):
+        if len(inside) >= CONTENTION_FLOOR and len(per_feed) >= CONTENTION_FEEDS * slots:
+            outside.extend(ranked[i:])
+            break
+        if per_feed[article.feed_url] < slots:
+            per_feed[article.feed_url] += 1
+            inside.append(article)
+        else:
+            outside.append(article)
+    return inside, outside
 
 
 def _sizes(layout: LayoutConfig, *, shown_only: bool) -> dict[str, int]:

@@ -155,10 +155,12 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
     body_raw, body_type = _body(entry)
     summary_raw = clean_text(entry.get("summary", "") or "")
     summary_type = _type(entry, "summary_detail")
-    if summary_raw and _plain(summary_raw, summary_type) in media.descriptions:
+    summary_plain = _plain(summary_raw, summary_type) if summary_raw else ""
+    if summary_plain and summary_plain in media.descriptions:
         # feedparser filed a photo caption (media:description) as the summary; the
         # item's own <description> is the story's, when it has one.
         summary_raw, summary_type = clean_text(media.description), "text/html"
+        summary_plain = _plain(summary_raw, summary_type) if summary_raw else ""
     if summary_raw and body_raw and summary_raw == clean_text(body_raw):
         summary_raw = ""  # feedparser's copy of the body: made from the cleaned body below
     if summary_raw and _link_list(summary_raw):
@@ -167,7 +169,7 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
     if not body_html and summary_raw:
         body_html = _sanitize(summary_raw, summary_type, base, local)
     body_html = strip_html_debris(body_html)
-    summary = strip_text_debris(_plain(summary_raw, summary_type)) if summary_raw else ""
+    summary = strip_text_debris(summary_plain) if summary_raw else ""
     if not summary:
         summary = strip_text_debris(html_text(body_html, captions=False))
     if repeats_headline(summary, title, outlets):

@@ -79,12 +79,14 @@ def _trailer_length(text: str) -> int:
     return len(tail) - match.start() if match else 0
 
 
-_CLUE = re.compile("|".join(re.escape(c).replace(r"\ ", r"(?:\s|&nbsp;|&#160;)+")
-                            for c in _CLUES), re.I)
-
-
 def _has_clue(text: str) -> bool:
-    return _CLUE.search(text) is not None
+    """Whether a clue word is in text (spaces, &nbsp; and line breaks alike): substring
+    tests on one lowered copy, several times faster than one case-blind alternation."""
+    low = text.lower()
+    if "&" in low:
+        low = low.replace("&nbsp;", " ").replace("&#160;", " ")
+    low = " ".join(low.split())  # NBSP, tabs and line breaks too
+    return any(clue in low for clue in _CLUES)
 
 
 def _may_have_dateline(text: str) -> bool:

@@ -151,3 +151,28 @@ def test_hidden_big_story_a_pin_leads_the_first_shown_block(config, articles):
         decision = next(d for d in issue.decisions if d.article_id == pinned.id)
         assert (decision.section, decision.position, decision.reason) == (
             blocks[0], 0, "pinned by [editor] pin[0]")
+
+
+def _story(i: int, feed: str) -> Article:
+    return Article(id=f"{feed}-{i}", feed_url=f"https://{feed}.example/rss", feed_name=feed,
+                   url=f"https://{feed}.example/{i}", title=f"Story {i} from {feed}",
+                   summary="", body_html="", published=datetime(2026, 11, 30))
+
+
+def test_only_stories_that_may_be_placed_are_grouped_into_events():
+    """A backlog of 50,000 is compared in a pool of a few thousand (the cost stays flat),
+    and a second feed's first story, ranked below thousands from one busy feed, is in
+    it: the pool is per feed, not a plain top N."""
+    from digest.curate import CONTENTION_FLOOR, in_contention
+
+    busy = [_story(i, "busy") for i in range(5000)]
+    quiet = [_story(i, "quiet") for i in range(3)]
+    many = [_story(i, f"feed{i % 1000}") for i in range(50_000)]
+    inside, outside = in_contention(busy + quiet, slots=20)
+    assert [a.id for a in inside] == [a.id for a in busy[:20] + quiet]
+    assert len(inside) + len(outside) == 5003
+    inside, outside = in_contention(many, slots=20)
+    assert CONTENTION_FLOOR <= len(inside) <= CONTENTION_FLOOR + 20
+    assert len({a.feed_url for a in inside}) == 1000
+    small = many[:CONTENTION_FLOOR]
+    assert in_contention(small, slots=1) == (small, [])
