@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from difflib import SequenceMatcher
 
-from digest.dedupe import NearTitles
+from digest.curate.dedupe import NearTitles
 
 BEAT = ("markets stocks bonds yuan dollar exports imports tariffs trade talks china us "
         "europe banks lenders property developers chips factories ports shipping growth "

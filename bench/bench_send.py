@@ -123,12 +123,12 @@ def main() -> None:
     from email.message import EmailMessage
     from email.utils import format_datetime
 
-    from digest.config import load_config
+    from digest.config.load import load_config
     from digest.deliver.message import MessageTemplate, issue_key, message_id
+    from digest.deliver.recipients import Recipient
     from digest.deliver.smtp import send_issue
-    from digest.issue_folder import IssueFolder
-    from digest.recipients import Recipient
-    from digest.render import placeholder_pattern
+    from digest.outbox.folder import IssueFolder
+    from digest.render.email import placeholder_pattern
     from tests.send_project import build_issue, project
 
     os.environ.setdefault("DIGEST_SECRET", "bench-secret-0123456789-0123456789-0123")

@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from digest.cli.main import main
 
 # Name the program as the console script does, in help text and in the lock file
 # (`pid 123: digest run`) that a waiting process quotes.

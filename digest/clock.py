@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from .errors import ConfigError
+from digest.errors import ConfigError
 
 ENV = "DIGEST_NOW"
 

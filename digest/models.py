@@ -38,7 +38,7 @@ class Article:
     # The item gave no date: `published` is the feed's own (lastBuildDate/updated), or
     # None, and curate ranks it below dated stories of the same age.
     undated: bool = False
-    language: str = ""  # "en", "de", "ja" ...; "" when not known (digest.language)
+    language: str = ""  # "en", "de", "ja" ...; "" when not known (digest.collect.language)
     tags: tuple[str, ...] = ()  # the feed's categories for it, all of them
 
     @property
@@ -68,7 +68,7 @@ class Decision:
     section: str
     position: int
     reason: str
-    score: Mapping[str, float | bool] | None = None  # digest.rank.Score.parts()
+    score: Mapping[str, float | bool] | None = None  # digest.curate.rank.Score.parts()
 
 
 @dataclass(frozen=True)

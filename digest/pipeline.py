@@ -14,23 +14,21 @@ from pathlib import Path
 
 import httpx
 
-from . import clock
-from .clock import utcnow
-from .collect import FeedResult, collect_feeds, feed_state_after
-from .config import Config
-from .curate import NothingToBuild, curate_issue, pin_key, upcoming
-from .deliver.outbox import issue_files
-from .draft import Draft, curate_from_draft, read_draft, write_draft
-from .enrich import Enricher
-from .errors import CommitLost, ConfigError
-from .hosts import Resolver, system_resolve
-from .images import ImageFile, Pictures, strip_pictures
-from .issue_folder import PREVIEW, IssueFolder, Published, folder_name, published
-from .lock import state_lock
-from .models import Article, CuratedIssue, Decision, RenderedIssue
-from .recipients import RecipientList, load_recipients
-from .recover import recover_outbox
-from .render import (
+from digest import clock
+from digest.clock import utcnow
+from digest.collect.feeds import FeedResult, collect_feeds, feed_state_after
+from digest.collect.hosts import Resolver, system_resolve
+from digest.config.load import Config
+from digest.curate.draft import Draft, curate_from_draft, read_draft, write_draft
+from digest.curate.place import NothingToBuild, curate_issue, pin_key, upcoming
+from digest.deliver.recipients import RecipientList, load_recipients
+from digest.enrich.pages import Enricher
+from digest.enrich.pictures import ImageFile, Pictures, strip_pictures
+from digest.errors import CommitLost, ConfigError
+from digest.models import Article, CuratedIssue, Decision, RenderedIssue
+from digest.outbox.compose import issue_files
+from digest.outbox.folder import PREVIEW, IssueFolder, Published, folder_name, published
+from digest.render.email import (
     Templates,
     load_templates,
     personal_sizes,
@@ -38,9 +36,11 @@ from .render import (
     unrenderable,
     web_page,
 )
-from .store import FeedState, Store, open_readonly, open_store
-from .template_errors import InvalidMjml
-from .tokens import load_secret
+from digest.render.template_errors import InvalidMjml
+from digest.state.lock import state_lock
+from digest.state.recover import recover_outbox
+from digest.state.store import FeedState, Store, open_readonly, open_store
+from digest.tokens import load_secret
 
 PICTURE_ROUNDS = 3  # times curate runs again after pictures turn out unusable
 ENRICH_ROUNDS = 2  # times curate runs again after article pages gave stories pictures
@@ -366,8 +366,8 @@ def make_issue(
 
 def _publish_note(config: Config) -> str:
     """[web] publish: the site written again, or why not (the issue stands either way)."""
-    from .errors import DigestError
-    from .web import publish
+    from digest.errors import DigestError
+    from digest.web.site import publish
 
     try:
         report = publish(config)

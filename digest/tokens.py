@@ -16,8 +16,8 @@ import base64
 import hashlib
 import os
 
-from .config import Config
-from .errors import ConfigError
+from digest.config.load import Config
+from digest.errors import ConfigError
 
 MIN_SECRET_BYTES = 32
 MIN_DISTINCT_BYTES = 12  # 32 spaces, or "abab...", is not a secret
@@ -93,7 +93,7 @@ def verp_token(secret: bytes, email: str) -> str:
     """A short tag for one address in a VERP envelope sender (`bounces+<tag>@domain`):
     24 lower-case characters whatever the address, since SMTP allows 64 octets before
     the @ (and some servers change a local part's case). Not reversible:
-    digest.bounces matches it against the addresses it knows."""
+    digest.deliver.bounces matches it against the addresses it knows."""
     import hmac
 
     mac = hmac.new(secret, b"digest verp v1\0" + email.strip().lower().encode("utf-8"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from digest import pipeline
-from digest.config import load_config
+from digest.config.load import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "digest" / "samples"

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.addresses import AddressError, normalize, parse_address, parse_mailbox
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.deliver.smtp import send_issue
 
 from .send_project import project

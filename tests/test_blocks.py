@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import BLOCKS
+from digest.cli.main import main
+from digest.config.load import BLOCKS
 
 from .conftest import FeedServer, Route
 from .test_collect import rss

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from digest.bounces import events
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
+from digest.deliver.bounces import events
 from digest.tokens import load_secret, verp_token
 
 from .send_project import project
@@ -239,7 +239,7 @@ def test_without_a_return_path_only_addresses_digest_mailed_count(built: Path,
 
 
 def test_clients_are_limited_by_network_for_ipv6() -> None:
-    from digest.serve import _Limiter
+    from digest.web.app import _Limiter
 
     limiter = _Limiter(2, 600, lambda: 0.0)
     assert limiter.allow("2001:db8::1") and limiter.allow("2001:db8::2")

@@ -3,7 +3,7 @@ emulated dark mode, as a reader would.
 
 The feeds and their pictures are served over HTTP from 127.0.0.1; a small harness page
 frames the email at each width and reports what the browser laid out. Dark mode is
-emulated with the same Chromium switches the screenshots use (digest.screenshot).
+emulated with the same Chromium switches the screenshots use (digest.render.screenshot).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.screenshot import ScreenshotError, chromium_command, find_chromium
+from digest.cli.main import main
+from digest.render.screenshot import ScreenshotError, chromium_command, find_chromium
 
 from .conftest import BASE_CONFIG, SAMPLES, TEST_SECRET, FeedServer, feeds_toml
 

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from digest import clock, pipeline
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.errors import OutboxError
-from digest.issue_folder import IssueFiles, IssueFolder
-from digest.store import open_store
+from digest.outbox.folder import IssueFiles, IssueFolder
+from digest.render.bundled import package_templates
+from digest.state.store import open_store
 
 from .conftest import FeedServer, Route
 from .test_collect import rss
@@ -252,7 +253,7 @@ def test_a_missing_partial_says_where_it_looked(two_feeds: Path, tmp_path: Path)
     result = run(two_feeds, "build", "--preview")
     assert result.exit_code == 2, result.output
     assert "template blocks/nope.mjml.j2 not found (included from" in result.output
-    assert f"looked in: {mine}" in result.output and "digest/templates" in result.output
+    assert f"looked in: {mine}, {package_templates()}" in result.output
     assert "Traceback" not in result.output
 
 

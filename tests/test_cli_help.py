@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 COMMANDS = sorted(main.commands)
 
@@ -66,7 +66,7 @@ def test_build_example_survives_on_its_own_line() -> None:
 
 
 def test_help_and_version_do_not_load_the_heavy_libraries() -> None:
-    code = ("import sys; from digest.cli import main\n"
+    code = ("import sys; from digest.cli.main import main\n"
             "for args in (['--help'], ['--version'], ['build', '--help'], ['run', '--help']):\n"
             "    try: main(args)\n"
             "    except SystemExit as e: assert e.code == 0, args\n"

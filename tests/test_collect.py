@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from digest import pipeline
-from digest.config import load_config
-from digest.store import open_store
+from digest.config.load import load_config
+from digest.state.store import open_store
 
 from .conftest import FeedServer, Route, http_date
 

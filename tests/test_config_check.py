@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import LIMITS, Config, load_config
+from digest.cli.main import main
+from digest.config.load import LIMITS, Config, load_config
 
 from .conftest import BASE_CONFIG, ROOT
 
@@ -526,9 +526,9 @@ def test_an_upper_case_http_feed_is_fetched_over_http(tmp_path: Path):
     """collect itself reads the scheme case-insensitively (a FeedConfig made in code)."""
     import httpx
 
-    from digest.collect import collect_feeds, local_path
-    from digest.config import CollectConfig, FeedConfig
-    from digest.hosts import Address
+    from digest.collect.feeds import collect_feeds, local_path
+    from digest.collect.hosts import Address
+    from digest.config.load import CollectConfig, FeedConfig
 
     from .conftest import SAMPLES
 

@@ -26,10 +26,10 @@ import lxml.html
 import pytest
 from click.testing import CliRunner, Result
 
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.models import Article
-from digest.store import open_readonly
+from digest.state.store import open_readonly
 from digest.tokens import make_token
 
 from .conftest import TEST_SECRET, FeedServer, Route

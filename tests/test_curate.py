@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import PinConfig, load_config
-from digest.curate import NothingToBuild, curate_issue
+from digest.collect.parse import parse_feed
+from digest.config.load import PinConfig, load_config
+from digest.curate.place import NothingToBuild, curate_issue
+from digest.curate.rank import PICTURE, text_bonus
 from digest.models import Article
-from digest.parse import parse_feed
-from digest.rank import PICTURE, text_bonus
 
 NOW = datetime.fromisoformat("2026-11-30T08:00:00+08:00")
 
@@ -163,7 +163,7 @@ def test_only_stories_that_may_be_placed_are_grouped_into_events():
     """A backlog of 50,000 is compared in a pool of a few thousand (the cost stays flat),
     and a second feed's first story, ranked below thousands from one busy feed, is in
     it: the pool is per feed, not a plain top N."""
-    from digest.curate import CONTENTION_FLOOR, in_contention
+    from digest.curate.place import CONTENTION_FLOOR, in_contention
 
     busy = [_story(i, "busy") for i in range(5000)]
     quiet = [_story(i, "quiet") for i in range(3)]

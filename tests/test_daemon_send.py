@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 from .smtp_server import Recorder, SmtpServer
 from .test_daemon import Digest, issues, set_schedule

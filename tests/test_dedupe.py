@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from digest import dedupe as dedupe_module
-from digest.config import load_config
-from digest.curate import NothingToBuild, curate_issue
-from digest.dedupe import (
+from digest.config.load import load_config
+from digest.curate import dedupe as dedupe_module
+from digest.curate.dedupe import (
     CANDIDATE_CAP,
     POSTING_CAP,
     DedupeStats,
@@ -25,6 +24,7 @@ from digest.dedupe import (
     is_near,
     title_key,
 )
+from digest.curate.place import NothingToBuild, curate_issue
 from digest.models import Article
 
 NOW = datetime.fromisoformat("2026-11-30T08:00:00+08:00")

@@ -12,7 +12,7 @@ from pathlib import Path
 import lxml.html
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 from .smtp_server import Recorder, SmtpServer
 from .test_email_markup import BASE_CONFIG, ENGLISH_ITEMS, NOW, feed

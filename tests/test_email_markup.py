@@ -13,9 +13,9 @@ import lxml.html
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.labels import ENGLISH, labels_for, languages
-from digest.text import columns
+from digest.cli.main import main
+from digest.render.labels import ENGLISH, labels_for, languages
+from digest.render.text import columns
 
 from .conftest import BASE_CONFIG
 
@@ -287,11 +287,11 @@ def test_a_label_in_the_config_wins_over_the_catalog(tmp_path: Path) -> None:
 
 
 def test_the_size_budget_counts_the_longest_real_unsubscribe_link(tmp_path: Path) -> None:
-    from digest.config import load_config
+    from digest.config.load import load_config
     from digest.deliver.message import MessageTemplate
-    from digest.issue_folder import IssueFolder
-    from digest.recipients import Recipient
-    from digest.render import GMAIL_CLIP
+    from digest.deliver.recipients import Recipient
+    from digest.outbox.folder import IssueFolder
+    from digest.render.email import GMAIL_CLIP
 
     longest = "a" * 30 + "." + "b" * 30 + "@" + "c" * 60 + ".example.com"
     base = BASE_CONFIG.replace('recipients = ["editor@example.com"]',
@@ -331,7 +331,7 @@ def test_labels_set_in_their_own_table_win_in_any_language(tmp_path: Path) -> No
 
 
 def test_hostile_lengths_still_wrap_within_78_columns(tmp_path: Path) -> None:
-    from digest.text import wrap
+    from digest.render.text import wrap
 
     assert wrap("word " * 14 + "end\u00a0[…]").splitlines()[-1] == "end\u00a0[…]"
     assert max(columns(x) for x in wrap("中" * 37 + "。」』】）").splitlines()) <= 78
@@ -348,7 +348,7 @@ def test_hostile_lengths_still_wrap_within_78_columns(tmp_path: Path) -> None:
 
 
 def test_emphasis_never_lands_inside_a_link_address() -> None:
-    from digest.text import note_html
+    from digest.render.text import note_html
 
     html = str(note_html("[*y*](https://example.com/?q=*draft*) and *this*"))
     assert 'href="https://example.com/?q=*draft*"' in html

@@ -14,8 +14,8 @@ import lxml.html
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.enrich import extract
+from digest.cli.main import main
+from digest.enrich.pages import extract
 
 from .conftest import BASE_CONFIG, SAMPLES, FeedServer, Route
 
@@ -121,9 +121,9 @@ def test_pages_are_kept_and_then_asked_for_conditionally(site: FeedServer,
                                                         tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from digest.config import load_config
-    from digest.enrich import Enricher
-    from digest.store import open_readonly
+    from digest.config.load import load_config
+    from digest.enrich.pages import Enricher
+    from digest.state.store import open_readonly
 
     built = build(tmp_path, site)  # the issue: its pages read once each, and kept
     assert len(site.hits("/articles/0.html")) == 1

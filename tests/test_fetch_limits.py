@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from digest import pipeline
-from digest.collect import FeedResult, collect_feeds
-from digest.config import load_config
-from digest.hosts import Address, address_kind, system_resolve
-from digest.store import open_store
+from digest.collect.feeds import FeedResult, collect_feeds
+from digest.collect.hosts import Address, address_kind, system_resolve
+from digest.config.load import load_config
+from digest.state.store import open_store
 
 from .conftest import FeedServer, Route
 from .test_collect import rss

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = "2026-11-30T08:00:00+08:00"

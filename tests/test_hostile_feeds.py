@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import FeedConfig, load_config
+from digest.cli.main import main
+from digest.collect.parse import parse_feed
+from digest.config.load import FeedConfig, load_config
 from digest.errors import ConfigError
 from digest.models import Article
-from digest.parse import parse_feed
 
 from .conftest import FeedServer, Route
 
@@ -341,7 +341,7 @@ def test_a_broken_link_or_deep_html_costs_one_story_not_the_feed_or_minutes(
 
     from click.testing import CliRunner
 
-    from digest.cli import main
+    from digest.cli.main import main
 
     from .conftest import Route
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from PIL import Image as PILImage
 
 from digest import pipeline
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.collect.hosts import Address, system_resolve
+from digest.config.load import load_config
 from digest.errors import ConfigError
-from digest.hosts import Address, system_resolve
-from digest.issue_folder import IssueFolder
+from digest.outbox.folder import IssueFolder
 
 from .conftest import BASE_CONFIG, FeedServer, Route
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from digest.cli import main
-from digest.config import Config, PinConfig, load_config
-from digest.init import CONFIG_TEMPLATE, init_newsletter
+from digest.cli.main import main
+from digest.config.load import Config, PinConfig, load_config
+from digest.config.scaffold import CONFIG_TEMPLATE, init_newsletter
+from digest.render.bundled import package_templates
 
 NOW = "2026-11-30T08:00:00+08:00"
 HEADLINE = "Central bank trims reserve requirement ratio by 25 basis points"
@@ -93,7 +94,7 @@ def test_init_templates_copies_them_and_the_copy_is_used(tmp_path: Path) -> None
     result = init(str(folder), "--templates")
     assert result.exit_code == 0, result.output
     assert f"created {folder / 'templates'}/ (" in result.stdout
-    bundled = files("digest") / "templates"
+    bundled = package_templates()
     assert (folder / "templates" / "issue.mjml.j2").read_bytes() == (
         bundled / "issue.mjml.j2").read_bytes()
     assert (folder / "templates" / "blocks" / "big_story.mjml.j2").is_file()
@@ -198,9 +199,10 @@ def keys_in_template(text: str) -> dict[str, dict[str, list[tuple[bool, Any]]]]:
     return found
 
 
-def test_config_template_shows_every_key_of_every_table_with_its_default() -> None:
-    source = files("digest") / CONFIG_TEMPLATE
-    assert isinstance(source, Path)
+def test_config_template_shows_every_key_of_every_table_with_its_default(tmp_path) -> None:
+    init_newsletter(tmp_path / "news")
+    source = tmp_path / "news" / "config.toml"
+    assert source.read_bytes() == (files("digest.config") / CONFIG_TEMPLATE).read_bytes()
     config = load_config(source)  # valid as it is, and it builds (see the tests above)
     assert config.delivery.unsubscribe_mailto and "{token}" not in config.delivery.unsubscribe_url
     found = keys_in_template(source.read_text("utf-8"))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.issue_folder import IssueFolder, OutboxError
+from digest.cli.main import main
+from digest.outbox.folder import IssueFolder, OutboxError
 
 from .conftest import FeedServer, Route
 from .test_collect import rss

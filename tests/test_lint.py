@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.deliver.message import qp_lines
-from digest.lint import Finding, lint_issue
+from digest.outbox.lint import Finding, lint_issue
 
 NOW = "2026-11-30T08:00:00+00:00"
 ENV: dict[str, str | None] = {"DIGEST_NOW": NOW, "DIGEST_SECRET": None, "DIGEST_CONFIG": None}

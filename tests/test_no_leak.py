@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 from digest.tokens import make_token
 
 from .conftest import TEST_SECRET, FeedServer, Route

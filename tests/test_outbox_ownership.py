@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from digest import pipeline
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.errors import CommitLost
 from digest.models import Article
-from digest.store import open_store
+from digest.state.store import open_store
 
 from .conftest import BASE_CONFIG, FeedServer, Route, feeds_toml
 from .smtp_server import Recorder, SmtpServer
@@ -225,7 +225,7 @@ def test_a_story_that_breaks_only_its_card_is_found_in_its_card(
         feed_server: FeedServer, write_config, tmp_path: Path):
     """The search for the story at fault tries each one in the block it was placed in:
     a failure only the Read More card shows is still one story, not the whole build."""
-    from digest.render import package_templates
+    from digest.render.email import package_templates
 
     mine = tmp_path / "mine" / "blocks"
     mine.mkdir(parents=True)

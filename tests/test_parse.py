@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.config import FeedConfig
+from digest.collect.parse import canonical_url, parse_feed
+from digest.config.load import FeedConfig
 from digest.errors import FeedError
-from digest.parse import canonical_url, parse_feed
 
 FEED = FeedConfig(url="https://feeds.example.com/rss", name="Example", category="")
 BASE = "https://feeds.example.com/rss"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.collect import (
+from digest.collect.feeds import (
     POOL_MIN_FEEDS,
     FeedResult,
     _cpus,
@@ -20,7 +20,7 @@ from digest.collect import (
     collect_feeds,
     parse_pool,
 )
-from digest.config import CollectConfig, FeedConfig
+from digest.config.load import CollectConfig, FeedConfig
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 SLOW = {"xml-billion-laughs.xml", "xml-quadratic-blowup.xml"}  # seconds each, serially

@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from digest.cli import main
+from digest.cli.main import main
 
 from .make_corpus import BAITS, HTML_PAYLOADS, URL_PAYLOADS
 from .test_corpus import (

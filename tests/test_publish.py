@@ -14,8 +14,8 @@ import lxml.html
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.screenshot import ScreenshotError, chromium_command, find_chromium
+from digest.cli.main import main
+from digest.render.screenshot import ScreenshotError, chromium_command, find_chromium
 
 from .test_email_markup import BASE_CONFIG, item
 

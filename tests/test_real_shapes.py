@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import FeedConfig, load_config
-from digest.curate import NothingToBuild, curate_issue
-from digest.events import CANDIDATE_CAP, EventStats, group_events
-from digest.lint import lint_issue
+from digest.cli.main import main
+from digest.collect.parse import kicker, parse_feed, read_feed, section_like
+from digest.config.load import FeedConfig, load_config
+from digest.curate.events import CANDIDATE_CAP, EventStats, group_events
+from digest.curate.place import NothingToBuild, curate_issue
+from digest.curate.rank import BOOST_CAP, score
 from digest.models import Article, Image
-from digest.parse import kicker, parse_feed, read_feed, section_like
-from digest.rank import BOOST_CAP, score
-from digest.story import story_blocks
+from digest.outbox.lint import lint_issue
+from digest.render.story import story_blocks
 
 from .conftest import BASE_CONFIG, FeedServer
 from .real_shapes import FOLDER, NAMES, serve
@@ -450,7 +450,7 @@ def mixed_feed(base: str) -> bytes:
 @pytest.mark.browser
 def test_cards_with_mixed_picture_shapes_line_up_in_chromium(feed_server, write_config,
                                                             tmp_path: Path):
-    from digest.screenshot import ScreenshotError, chromium_command, find_chromium
+    from digest.render.screenshot import ScreenshotError, chromium_command, find_chromium
 
     from .real_shapes import jpeg
 
@@ -503,13 +503,13 @@ def test_cards_with_mixed_picture_shapes_line_up_in_chromium(feed_server, write_
     ("We met at 10:00 in Beijing", "We met at 10:00 in Beijing"),
 ])
 def test_trailers_go_and_sentences_stay(text: str, kept: str):
-    from digest.trailers import strip_text_debris
+    from digest.collect.trailers import strip_text_debris
 
     assert strip_text_debris(text) == kept
 
 
 def test_a_link_trailer_goes_from_the_html_with_the_markup_before_it_kept():
-    from digest.trailers import strip_html_debris
+    from digest.collect.trailers import strip_html_debris
 
     body = ('<p>China’s <strong>ministry</strong> said.</p><p>More follows. '
             '<a href="https://x.example/a">Continue&nbsp;reading...</a></p>')

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from digest.addresses import AddressError, parse_address
-from digest.config import parse_config
+from digest.config.load import parse_config
+from digest.deliver.recipients import load_recipients, parse_csv, parse_inline
 from digest.errors import ConfigError
-from digest.recipients import load_recipients, parse_csv, parse_inline
 
 
 def test_csv_bad_rows_reported_with_line_numbers_and_skipped() -> None:

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import load_config
-from digest.crontab import parse_crontab
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.errors import ConfigError
-from digest.schedule import (
+from digest.schedule.crontab import parse_crontab
+from digest.schedule.slots import (
     collect_due,
     issue_times,
     latest_slot,
@@ -238,11 +238,11 @@ def test_a_bad_digest_now_is_a_config_error_naming_it(write_config):
 
 
 def test_importing_config_imports_neither_schedule_nor_apscheduler():
-    """config checks the crontab line through digest.crontab, which needs neither
-    digest.schedule nor, until a line is parsed, APScheduler (no config <-> schedule
+    """config checks the crontab line through digest.schedule.crontab, which needs neither
+    digest.schedule.slots nor, until a line is parsed, APScheduler (no config <-> schedule
     cycle)."""
-    code = ("import sys, digest.config, digest.crontab\n"
-            "print(sorted(m for m in sys.modules if m == 'digest.schedule'"
+    code = ("import sys, digest.config.load, digest.schedule.crontab\n"
+            "print(sorted(m for m in sys.modules if m == 'digest.schedule.slots'"
             " or m.startswith('apscheduler')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from digest.cli import main
-from digest.screenshot import ScreenshotError, find_chromium, screenshot_issue
+from digest.cli.main import main
+from digest.render.screenshot import ScreenshotError, find_chromium, screenshot_issue
 
 try:
     find_chromium()

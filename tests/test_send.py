@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.deliver.message import message_id
 from digest.deliver.smtp import Progress, send_issue
 from digest.errors import DeliveryError

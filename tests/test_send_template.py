@@ -10,7 +10,7 @@ from email import policy
 import pytest
 
 from digest.deliver.message import MessageTemplate
-from digest.recipients import Recipient
+from digest.deliver.recipients import Recipient
 from digest.tokens import make_token
 
 MARKER = "0f1e2d3c4b5a69788796a5b4"

@@ -19,10 +19,10 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import load_config
-from digest.serve import CONFIRM_SECONDS, make_app
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.tokens import load_secret, make_token
+from digest.web.app import CONFIRM_SECONDS, make_app
 
 from .smtp_server import Recorder, SmtpServer, free_port
 from .test_email_markup import BASE_CONFIG, item

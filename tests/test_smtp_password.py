@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.config import load_config
+from digest.cli.main import main
+from digest.config.load import load_config
 from digest.deliver.smtp import send_issue
 from digest.errors import DeliveryError
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 SPAMASSASSIN = shutil.which("spamassassin")
 if not SPAMASSASSIN and os.environ.get("DIGEST_REQUIRE_SPAMASSASSIN"):

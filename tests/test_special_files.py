@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 
 def run(config: Path, *args: str):

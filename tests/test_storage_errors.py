@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from digest.cli import main
-from digest.deliveries import DeliveryLog
-from digest.store import SCHEMA_VERSION, open_store
+from digest.cli.main import main
+from digest.state.deliveries import DeliveryLog
+from digest.state.store import SCHEMA_VERSION, open_store
 
 from .conftest import BASE_CONFIG, SAMPLES, TEST_SECRET, feeds_toml
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import lxml.html
 from click.testing import CliRunner
 
-from digest.cli import main
-from digest.story import story_blocks
+from digest.cli.main import main
+from digest.render.story import story_blocks
 
 from .test_email_markup import BASE_CONFIG, ENGLISH_ITEMS, build, item
 

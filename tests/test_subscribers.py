@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 
 from .send_project import project
 from .smtp_server import Recorder, SmtpServer

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from digest.cli import main
+from digest.cli.main import main
 
 from .conftest import Route
 from .test_collect import rss
@@ -100,7 +100,7 @@ def test_check_agrees_with_build(with_footer: tuple[Path, Path], case: str):
 
 def test_the_good_bundled_footer_still_builds(with_footer: tuple[Path, Path]):
     config, mine = with_footer
-    bundled = Path(__file__).resolve().parent.parent / "digest" / "templates" / FOOTER
+    bundled = Path(__file__).resolve().parent.parent / "templates" / FOOTER
     (mine / FOOTER).write_bytes(bundled.read_bytes())
     result = run(config, "build", "--preview")
     assert result.exit_code == 0, result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.cli import main
+from digest.cli.main import main
 from digest.tokens import make_token, open_token
 
 SECRET = b"k" * 32

@@ -29,12 +29,12 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
-from ..config import Config
-from ..errors import ConfigError
-from ..issue_folder import IssueFolder, Manifest
-from ..recipients import Recipient
-from ..render import placeholder_pattern
-from ..tokens import load_secret, unsubscribe_link, verp_token
+from digest.config.load import Config
+from digest.deliver.recipients import Recipient
+from digest.errors import ConfigError
+from digest.outbox.folder import IssueFolder, Manifest
+from digest.render.email import placeholder_pattern
+from digest.tokens import load_secret, unsubscribe_link, verp_token
 
 _DOT = re.compile(rb"(?m)^\.")
 CRLF = b"\r\n"

@@ -26,16 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config, SmtpConfig
-from ..deliveries import TO_SEND, DeliveryLog
-from ..errors import ConfigError, DeliveryError
-from ..issue_folder import IssueFolder
-from ..lock import state_lock
-from ..recipients import Recipient, load_recipients
-from ..store import IssueRecord, Store, open_readonly, open_store
-from ..tokens import load_secret
-from .message import MessageTemplate
-from .redact import redact, secret_forms
+from digest.config.load import Config, SmtpConfig
+from digest.deliver.message import MessageTemplate
+from digest.deliver.recipients import Recipient, load_recipients
+from digest.deliver.redact import redact, secret_forms
+from digest.errors import ConfigError, DeliveryError
+from digest.outbox.folder import IssueFolder
+from digest.state.deliveries import TO_SEND, DeliveryLog
+from digest.state.lock import state_lock
+from digest.state.store import IssueRecord, Store, open_readonly, open_store
+from digest.tokens import load_secret
 
 
 @dataclass(frozen=True)

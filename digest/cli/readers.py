@@ -1,0 +1,87 @@
+"""`digest publish`, `serve` and `bounces`: the readers' side (see digest.web.site, digest.web.app,
+digest.deliver.bounces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from digest.cli.common import failures, get_config, out, warn
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the site here [default: [web] site_dir, site/ beside the config].")
+@click.pass_context
+def publish(ctx: click.Context, out_dir: Path | None) -> None:
+    """Write the web archive: an index of the issues, each issue's page, their
+    pictures and an Atom feed, as static files any web server can serve.
+
+    \b
+    Example:
+        digest publish                  # site/ beside the config
+        digest publish --out /var/www/newsletter
+    """
+    from digest.web.site import publish as write_site
+
+    config = get_config(ctx)
+    with failures():
+        report = write_site(config, out_dir)
+    for note in report.notes:
+        warn(note, "note")
+    out.print(f"{report.issues} issue(s) published to {report.path}")
+
+
+COMMANDS = [publish]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the readers' side: subscribe (double opt-in), confirm, unsubscribe (with
+    RFC 8058 one-click), manage, /healthz, and the web archive. Put it behind a
+    reverse proxy for HTTPS (see the README).
+
+    \b
+    Example:
+        digest serve --port 8080
+    """
+    from digest.web.app import serve as run_server
+
+    config = get_config(ctx)
+    with failures():
+        run_server(config, host, port)
+
+
+COMMANDS.append(serve)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def bounces(ctx: click.Context, path: Path) -> None:
+    """Read bounces and complaints from a Maildir or an mbox (the [delivery] return_path
+    mailbox) and act on them: a hard bounce, or three soft ones in a row, marks the
+    address bounced (never mailed again); a complaint unsubscribes it.
+
+    \b
+    Example:
+        digest bounces /var/mail/bounces
+    """
+    from digest.deliver.bounces import process
+
+    config = get_config(ctx)
+    with failures():
+        report = process(config, path)
+    for address in report.bounced:
+        out.print(f"bounced: {address}")
+    for address in report.unsubscribed:
+        out.print(f"unsubscribed (complaint): {address}")
+    out.print(f"{report.messages} message(s): {report.hard} hard bounce(s), {report.soft} "
+              f"soft, {report.complaints} complaint(s), {report.skipped} skipped")
+
+
+COMMANDS.append(bounces)

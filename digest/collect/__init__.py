@@ -1,0 +1,3 @@
+"""Collect: fetch the feeds (conditional GET, host limits), parse them into Articles, clean
+their text.
+"""

@@ -1,0 +1,559 @@
+"""Feed bytes -> Articles: feedparser for the entries, our own pass for media fields.
+
+feedparser folds <media:description> into the summary and drops <media:title>, so
+image, alt, caption and credit are read from the XML ourselves, entry by entry.
+Everything a feed says is hostile: characters XML/HTML refuse are removed from every
+field (digest.collect.textclean), links are http(s) only, and pictures are http(s) (or, for a
+feed read from disk, file:) and never a tracking pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import xml.etree.ElementTree as ET
+from calendar import timegm
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import feedparser
+import nh3
+
+from digest.collect.dates import read_date
+from digest.collect.htmltext import html_paragraphs, html_text, squash
+from digest.collect.language import story_language
+from digest.collect.textclean import XML_INVALID, clean_feed_bytes, clean_line, clean_text
+from digest.collect.trailers import (
+    repeats_headline,
+    strip_html_debris,
+    strip_outlet_suffix,
+    strip_text_debris,
+)
+from digest.config.load import FeedConfig, web_netloc
+from digest.errors import FeedError
+from digest.models import Article, Image
+
+MEDIA = "{http://search.yahoo.com/mrss/}"
+ATOM = "{http://www.w3.org/2005/Atom}"
+RSS1 = "{http://purl.org/rss/1.0/}"
+IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.I)
+TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
+MIN_PICTURE_PX = 100  # a declared width or height below this is a pixel or a rule
+WEB = ("http", "https")
+# Field caps (characters): far above any real headline or story, far below what an
+# entity-expanding feed can produce. A body over MAX_BODY is dropped, not cut mid-tag.
+MAX_TITLE, MAX_LINE, MAX_SUMMARY, MAX_BODY = 1_000, 300, 20_000, 500_000
+MAX_RAW_HTML = 50_000
+_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>")
+
+ALLOWED_TAGS = {
+    "p", "a", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "br",
+    "h2", "h3", "h4", "img", "figure", "figcaption", "span", "sub", "sup",
+}
+ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "srcset", "alt", "width", "height"}}
+# The rendition a picture is chosen at: the smallest at least this wide (the big story's
+# 600 px slot at 2x), else the widest there is.
+PICTURE_WIDTH = 1200
+LINK_LIST_SHARE = 0.6  # a description this much link text is a list of links, no excerpt
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What one feed's bytes gave: its articles and, for a feed read despite errors
+    (feedparser's bozo), what was wrong."""
+
+    articles: list[Article]
+    problem: str | None = None
+
+
+def parse_feed(
+    data: bytes, feed: FeedConfig, base_url: str, headers: Mapping[str, str] | None = None
+) -> list[Article]:
+    """Parse a fetched feed body. Raises FeedError if it is not a feed at all."""
+    return read_feed(data, feed, base_url, headers).articles
+
+
+def read_feed(
+    data: bytes, feed: FeedConfig, base_url: str, headers: Mapping[str, str] | None = None
+) -> ParsedFeed:
+    """parse_feed, saying also what was wrong with a feed that parsed with errors."""
+    response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if not data.strip():
+        raise FeedError(f"feed {feed.name!r} ({feed.url}) is empty; check its url in [[feeds]]")
+    if base_url.startswith(("http://", "https://")):
+        response_headers.setdefault("content-location", base_url)
+    data = clean_feed_bytes(data, response_headers.get("content-type", "").lower())
+    parsed = feedparser.parse(data, response_headers=response_headers, sanitize_html=False,
+                              resolve_relative_uris=False)
+    if not parsed.get("version") and not parsed.get("entries"):
+        kind = response_headers.get("content-type", "").split(";")[0] or "unknown content"
+        detail = f" ({parsed.bozo_exception})" if parsed.get("bozo_exception") else ""
+        raise FeedError(
+            f"feed {feed.name!r} ({feed.url}) is not an RSS or Atom feed: got {kind}{detail}; "
+            "check its url in [[feeds]]"
+        )
+    media = _media_by_entry(data, len(parsed.entries), parsed.get("encoding") or "utf-8")
+    # file: pictures only from a feed read from disk (the bundled samples); a web feed
+    # pointing at file:///etc/... gets nothing.
+    local = not _has_scheme(feed.url, WEB)
+    channel = _Channel.of(parsed.get("feed") or {})
+    articles = [
+        _article(entry, feed, base_url, media[i] if media else _Media(), local, channel, i)
+        for i, entry in enumerate(parsed.entries)
+    ]
+    return ParsedFeed(articles, _problem(parsed, feed, len(articles)))
+
+
+def _problem(parsed: Any, feed: FeedConfig, count: int) -> str | None:
+    """A feed read despite errors: what was wrong, and how much was read anyway.
+    feedparser's notes about a declared encoding or content type that it corrected
+    are not problems with the feed's content."""
+    if not parsed.get("bozo"):
+        return None
+    error = parsed.get("bozo_exception")
+    if isinstance(error, feedparser.CharacterEncodingOverride | feedparser.NonXMLContentType):
+        return None
+    detail = " ".join(str(error).split())[:200] if error else "malformed XML"
+    return (f"feed {feed.name!r} ({feed.url}) is not well-formed ({detail}); read "
+            f"{count} item(s) from it anyway, which may be fewer than it has, or cut short; "
+            "tell its publisher, or check its url in [[feeds]]")
+
+
+@dataclass(frozen=True)
+class _Channel:
+    """What a feed says of itself that its entries need."""
+
+    title: str = ""
+    language: str = ""
+    updated: datetime | None = None  # lastBuildDate / updated: dates undated items
+
+    @classmethod
+    def of(cls, feed: Any) -> _Channel:
+        updated = _date_of(feed, "updated") or _date_of(feed, "published")
+        return cls(clean_line(_plain(feed.get("title", "") or "", "text/html")),
+                   clean_line(str(feed.get("language", "") or ""))[:20], updated)
+
+
+def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool,
+             channel: _Channel = _Channel(), position: int = 0) -> Article:
+    link = _join(base, clean_line(entry.get("link", "") or "").strip())
+    guid = entry.get("id") or link or hashlib.sha256("\n".join(
+        str(dict.get(entry, k) or "") for k in ("title", "published", "updated", "summary")
+    ).encode("utf-8", "replace")).hexdigest()
+    article_id = hashlib.sha256(f"{feed.url}\n{guid}".encode("utf-8", "replace")).hexdigest()[:20]
+
+    source = entry.get("source") or {}
+    outlets = (str(source.get("title", "") or "") if isinstance(source, dict) else "",
+               channel.title)
+    title = strip_outlet_suffix(
+        clean_line(_plain(entry.get("title", "") or "", _type(entry, "title_detail"))), outlets)
+
+    body_raw, body_type = _body(entry)
+    summary_raw = clean_text(entry.get("summary", "") or "")
+    summary_type = _type(entry, "summary_detail")
+    summary_plain = _plain(summary_raw, summary_type) if summary_raw else ""
+    if summary_plain and summary_plain in media.descriptions:
+        # feedparser filed a photo caption (media:description) as the summary; the
+        # item's own <description> is the story's, when it has one.
+        summary_raw, summary_type = clean_text(media.description), "text/html"
+        summary_plain = _plain(summary_raw, summary_type) if summary_raw else ""
+    if summary_raw and body_raw and summary_raw == clean_text(body_raw):
+        summary_raw = ""  # feedparser's copy of the body: made from the cleaned body below
+    if summary_raw and _link_list(summary_raw):
+        summary_raw = ""  # an aggregator's list of links to other outlets' versions
+    body_html = _sanitize(clean_text(body_raw), body_type, base, local) if body_raw else ""
+    if not body_html and summary_raw:
+        body_html = _sanitize(summary_raw, summary_type, base, local)
+    body_html = strip_html_debris(body_html)
+    summary = strip_text_debris(summary_plain) if summary_raw else ""
+    if not summary:
+        summary = strip_text_debris(html_text(body_html, captions=False))
+    if repeats_headline(summary, title, outlets):
+        summary = ""
+
+    tags = tuple(_tags(entry))
+    category = kicker(tags, feed.category)
+    published, undated = _published(entry), False
+    if published is None:  # dated by the feed's own date, else by when it was first seen
+        published, undated = channel.updated, True
+    return Article(
+        id=article_id,
+        feed_url=feed.url,
+        feed_name=feed.name,
+        # Only web links: a javascript:, data: or file: "link" from a feed never reaches a
+        # reader.
+        url=clean_line(canonical_url(link)) if _has_scheme(link, WEB) else "",
+        # Capped: a feed's entities can expand a small file into a huge field.
+        title=title[:MAX_TITLE] or "(untitled)",
+        summary=clean_text(summary)[:MAX_SUMMARY],
+        body_html=clean_text(body_html)[:MAX_BODY] if len(body_html) <= MAX_BODY else "",
+        category=clean_line(category).strip()[:MAX_LINE],
+        author=clean_line(_plain(entry.get("author", "") or "", "text/html"))[:MAX_LINE],
+        image=_image(media, body_html, base, local),
+        published=published,
+        position=position,
+        undated=undated,
+        language=story_language(f"{title}. {summary[:600]}", channel.language),
+        tags=tuple(clean_line(t)[:MAX_LINE] for t, _ in tags)[:20],
+    )
+
+
+def _tags(entry: Any) -> list[tuple[str, str]]:
+    """(term, scheme) of each of the entry's categories, in order."""
+    out = []
+    for tag in entry.get("tags") or []:
+        if not isinstance(tag, dict):
+            continue
+        term = squash(_plain(str(tag.get("term") or tag.get("label") or ""), "text/html"))
+        if term:
+            out.append((term, str(tag.get("scheme") or "")))
+    return out
+
+
+# Categories that say nothing about a story's section.
+_GENERIC = frozenset({"uncategorized", "uncategorised", "news", "top stories", "top news",
+                      "latest", "latest news", "home", "homepage", "general", "rss", "feed",
+                      "video", "videos", "featured", "all", "misc", "other", "articles",
+                      "story", "stories", "nachrichten", "aktuell"})
+MAX_KICKER_CHARS = 24
+
+
+def kicker(tags: tuple[tuple[str, str], ...], fallback: str) -> str:
+    """The card's kicker: the first of the entry's categories that reads like a section
+    (a word or two: "World", "Asia Markets"), else the feed's [[feeds]] category.
+    People ("Marwick, Olan"), keyword-index terms ("Demonstrations, Protests and
+    Riots", anything from a `keywords` scheme but places), parentheses, numbers, slugs
+    ("china-economy") and long tags are never kickers."""
+    for term, scheme in tags:
+        if section_like(term, scheme):
+            return term
+    return fallback
+
+
+def section_like(term: str, scheme: str = "") -> bool:
+    term = squash(term)
+    if not term or len(term) > MAX_KICKER_CHARS or len(term.split()) > 2:
+        return False
+    if re.search(r"[,;:()\[\]/|\\#@\d]", term) or term.casefold() in _GENERIC:
+        return False
+    first = term[0]
+    if first.isascii() and not first.isupper():  # "startup", "china-economy": keyword tags
+        return False
+    scheme = scheme.lower()
+    return not ("keyword" in scheme and "geo" not in scheme)
+
+
+def _link_list(raw: str) -> bool:
+    """An HTML description that is links (two or more) and hardly anything else."""
+    if raw.count("<a") < 2 and "&lt;a" not in raw[:200]:
+        return False
+    markup = html.unescape(raw) if "&lt;a" in raw[:200] and "<a" not in raw else raw
+    links = nh3.clean(markup[:MAX_RAW_HTML], tags={"a"}, attributes={}, link_rel=None)
+    inside = sum(len(squash(html.unescape(t))) for t in re.findall(r"<a>(.*?)</a>", links, re.S))
+    total = len(html_text(markup))
+    return links.count("<a>") >= 2 and total > 0 and inside >= LINK_LIST_SHARE * total
+
+
+def _join(base: str, link: str) -> str:
+    """`link` made absolute; "" for no link, or one urljoin refuses (`http://[::1`),
+    which would otherwise cost the whole feed."""
+    if not link:
+        return ""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
+
+
+def _published(entry: Any) -> datetime | None:
+    """`published`, else `updated`; None when absent, unreadable or out of datetime's
+    range. Read without feedparser's deprecated updated->published mapping; a date
+    feedparser cannot read (`Mon,30 Nov 2026 ...`, `29/11/2026`) is read by
+    digest.collect.dates."""
+    return _date_of(entry, "published") or _date_of(entry, "updated")
+
+
+def _date_of(entry: Any, key: str) -> datetime | None:
+    parsed = dict.get(entry, f"{key}_parsed")
+    if parsed:
+        try:
+            return datetime.fromtimestamp(timegm(parsed), UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
+    raw = dict.get(entry, key)
+    return read_date(raw) if isinstance(raw, str) else None
+
+
+def _has_scheme(url: str, schemes: tuple[str, ...]) -> bool:
+    """url is absolute in one of `schemes`; a web URL also names a host."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return False
+    return parts.scheme.lower() in schemes and (bool(parts.netloc) or parts.scheme not in WEB)
+
+
+def _type(entry: Any, key: str) -> str:
+    detail = entry.get(key) or {}
+    return detail.get("type", "text/html") if isinstance(detail, dict) else "text/html"
+
+
+def _body(entry: Any) -> tuple[str, str]:
+    contents = entry.get("content") or []
+    if contents:
+        best = max(contents, key=lambda c: ("html" in c.get("type", ""), len(c.get("value", ""))))
+        return best.get("value", ""), best.get("type", "text/html")
+    return "", "text/html"
+
+
+def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
+    # The sanitizer's time grows with the square of the nesting depth (100,000 nested
+    # <div>s took minutes): only the first MAX_RAW_HTML characters are read, which is far
+    # more than an issue ever shows of a story.
+    raw = raw[:MAX_RAW_HTML]
+    if "html" not in content_type:  # text/plain is not sanitized by feedparser: escape it
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
+        return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    pictures = WEB + ("file",) if local else WEB
+    links = pictures + ("mailto",)
+
+    def absolute(tag: str, attr: str, value: str) -> str | None:
+        if attr == "srcset":  # only absolute picture URLs, each with its width
+            kept = []
+            for candidate in value.split(",")[:20]:
+                parts = candidate.split()
+                url = _join(base, clean_line(parts[0]).strip()) if parts else ""
+                if url and _has_scheme(url, pictures) and "," not in url:
+                    kept.append(" ".join([url, *parts[1:2]]))
+            return ", ".join(kept) or None
+        if attr in ("href", "src"):
+            url = _join(base, clean_line(value).strip())
+            return url if _has_scheme(url, links if attr == "href" else pictures) else None
+        return value
+
+    return nh3.clean(raw, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
+                     attribute_filter=absolute, link_rel="noopener").strip()
+
+
+def _plain(raw: str, content_type: str) -> str:
+    raw = clean_text(raw[:MAX_RAW_HTML])  # before nh3, which would turn a NUL into U+FFFD
+    if "html" in content_type:
+        return html_text(raw, captions=False)
+    return squash(raw)
+
+
+def html_to_text(fragment: str) -> str:
+    """Sanitized HTML -> one line of plain text."""
+    return html_text(fragment)
+
+
+def html_to_paragraphs(fragment: str) -> list[str]:
+    """Sanitized HTML -> its paragraphs as plain text."""
+    return html_paragraphs(fragment)
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, drop the fragment and tracking parameters."""
+    parts = urlsplit(url.strip())
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not TRACKING.match(k)])
+    return urlunsplit((parts.scheme.lower(), web_netloc(parts.scheme, parts.netloc),
+                       parts.path or "/", query, ""))
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """One picture an entry offers: media:content/thumbnail, an enclosure or an <img>."""
+
+    url: str
+    alt: str = ""
+    caption: str = ""
+    credit: str = ""
+    width: int | None = None  # as declared by the feed, in pixels
+    height: int | None = None
+    srcset: tuple[_Picture, ...] = ()  # an <img>'s other renditions
+
+
+@dataclass(frozen=True)
+class _Media:
+    """What an entry's media elements say, read from the XML ourselves."""
+
+    pictures: tuple[_Picture, ...] = ()
+    alt: str = ""  # entry-level media:title / description / credit, for any picture
+    caption: str = ""
+    credit: str = ""
+    descriptions: frozenset[str] = frozenset()  # every photo caption, as plain text
+    description: str = ""  # the item's own <description> (RSS), raw
+
+
+def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | None:
+    """The entry's picture: the best rendition (see `best_rendition`) of its media
+    pictures (media:content, media:thumbnail, media:group, enclosures), else of the
+    body's first <img> and its srcset. Only web (or local file) URLs, never one declared
+    smaller than MIN_PICTURE_PX in either dimension (a tracking pixel)."""
+    schemes = WEB + ("file",) if local else WEB
+
+    def usable(pictures: Iterator[_Picture] | tuple[_Picture, ...]) -> list[_Picture]:
+        out = []
+        for picture in pictures:
+            url = _join(base, clean_line(picture.url).strip())
+            if _has_scheme(url, schemes) and not _tiny(picture):
+                out.append(replace(picture, url=clean_line(url)))
+        return out
+
+    renditions = usable(media.pictures)
+    if not renditions:
+        for inline in _inline_pictures(body_html):  # the first real <img>, any width
+            renditions = usable((inline, *inline.srcset))
+            if renditions:
+                break
+    if not renditions:
+        return None
+    best = best_rendition(renditions)
+    # A caption or credit given on any rendition is the picture's.
+    caption = _plain(best.caption or next((p.caption for p in renditions if p.caption), "")
+                     or media.caption, "text/html")
+    alt = _plain(best.alt or next((p.alt for p in renditions if p.alt), "") or media.alt,
+                 "text/html") or caption
+    credit = _plain(best.credit or next((p.credit for p in renditions if p.credit), "")
+                    or media.credit, "text/html")
+    return Image(url=best.url, alt=clean_line(alt), caption=caption, credit=clean_line(credit))
+
+
+def best_rendition(renditions: list[_Picture]) -> _Picture:
+    """The smallest rendition at least PICTURE_WIDTH wide; else one of unknown width
+    (often the original, beside declared thumbnails); else the widest."""
+    known = [p for p in renditions if p.width is not None]
+    wide = [p for p in known if p.width is not None and p.width >= PICTURE_WIDTH]
+    if wide:
+        return min(wide, key=lambda p: p.width or 0)
+    unknown = [p for p in renditions if p.width is None]
+    if unknown:
+        return unknown[0]
+    return max(known, key=lambda p: p.width or 0)
+
+
+def _tiny(picture: _Picture) -> bool:
+    return any(size is not None and size < MIN_PICTURE_PX
+               for size in (picture.width, picture.height))
+
+
+def _pixels(value: str | None) -> int | None:
+    """A declared size: '600' or '600px' -> 600; '100%' or nonsense -> unknown."""
+    match = re.fullmatch(r"\s*0*(\d{1,6})\s*(?:px)?\s*", value or "", re.I)
+    return int(match.group(1)) if match else None
+
+
+def _inline_pictures(body_html: str) -> Iterator[_Picture]:
+    """<img> tags of the sanitized body (nh3 writes every attribute in double quotes)."""
+    for tag in re.findall(r"<img\b[^>]{0,4000}>", body_html):
+        attrs = {k: html.unescape(v) for k, v in re.findall(r'\s([a-z]+)="([^"]*)"', tag)}
+        if attrs.get("src"):
+            yield _Picture(url=attrs["src"], alt=attrs.get("alt", ""),
+                           width=_pixels(attrs.get("width")), height=_pixels(attrs.get("height")),
+                           srcset=tuple(_srcset(attrs.get("srcset", ""))))
+
+
+def _srcset(value: str) -> Iterator[_Picture]:
+    """`a.jpg 300w, b.jpg 1200w` -> pictures of those widths (x densities: unknown)."""
+    for candidate in value.split(",")[:20]:
+        parts = candidate.split()
+        if not parts:
+            continue
+        width = None
+        if len(parts) > 1 and re.fullmatch(r"\d{1,5}w", parts[1]):
+            width = int(parts[1][:-1])
+        yield _Picture(url=parts[0], width=width)
+
+
+def _media_by_entry(data: bytes, count: int, encoding: str) -> list[_Media] | None:
+    """Media of each entry, in document order.
+
+    Returns None when the XML does not parse or the entry count differs from
+    feedparser's, so that media is never attached to the wrong entry."""
+    root = _xml_root(data, encoding)
+    if root is None:
+        return None
+    items = [el for el in root.iter() if el.tag in ("item", f"{ATOM}entry", f"{RSS1}item")]
+    if len(items) != count:
+        return None
+    return [_media(item) for item in items]
+
+
+def _xml_root(data: bytes, encoding: str) -> ET.Element | None:
+    try:
+        return ET.fromstring(data)
+    except (ET.ParseError, ValueError, LookupError):  # expat lacks big5, shift_jis, ...
+        pass
+    # Read the text as feedparser decoded it, without the characters XML refuses (raw in
+    # a non-UTF-8 feed) and without the declaration naming an encoding expat lacks.
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+    text = _DECLARATION.sub("", XML_INVALID.sub("", text).lstrip("\ufeff"), count=1)
+    try:
+        return ET.fromstring(text)
+    except (ET.ParseError, ValueError, LookupError):
+        return None
+
+
+def _text(el: ET.Element | None) -> str:
+    return re.sub(r"\s+", " ", "".join(el.itertext())).strip() if el is not None else ""
+
+
+def _media(item: ET.Element) -> _Media:
+    groups = [item, *item.findall(f"{MEDIA}group")]
+    pictures: list[_Picture] = []
+    captions: list[str] = []  # media:descriptions that describe a picture
+    for group in groups:
+        video = False
+        for content in group.findall(f"{MEDIA}content"):
+            url = content.get("url", "")
+            kind = content.get("medium", "") or content.get("type", "")
+            caption = _text(content.find(f"{MEDIA}description"))
+            if url and ("image" in kind or IMAGE_EXT.search(url)):
+                pictures.append(_Picture(
+                    url=url, alt=_text(content.find(f"{MEDIA}title")), caption=caption,
+                    credit=_text(content.find(f"{MEDIA}credit")),
+                    width=_pixels(content.get("width")), height=_pixels(content.get("height"))))
+                if caption:
+                    captions.append(caption)
+            elif url:
+                video = True
+        for thumb in group.findall(f"{MEDIA}thumbnail"):
+            if thumb.get("url"):
+                pictures.append(_Picture(url=thumb.get("url", ""),
+                                         width=_pixels(thumb.get("width")),
+                                         height=_pixels(thumb.get("height"))))
+        # A group's own description describes its picture, unless the group is a video
+        # (YouTube's media:group): then it is what the video is about, the story's text.
+        own = _text(group.find(f"{MEDIA}description"))
+        if own and not video:
+            captions.append(own)
+    for enclosure in item.findall("enclosure"):
+        if enclosure.get("type", "").startswith("image/") and enclosure.get("url"):
+            pictures.append(_Picture(url=enclosure.get("url", "")))
+    for link in item.findall(f"{ATOM}link"):
+        if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/"):
+            pictures.append(_Picture(url=link.get("href", "")))
+
+    def entry_level(tag: str) -> str:
+        for group in groups:
+            value = _text(group.find(f"{MEDIA}{tag}"))
+            if value:
+                return value
+        return ""
+
+    description = item.find("description")
+    return _Media(
+        pictures=tuple(pictures), alt=entry_level("title"),
+        caption=captions[0] if captions else "",
+        credit=entry_level("credit"),
+        descriptions=frozenset(clean_text(squash(c)) for c in captions),
+        description="".join(description.itertext()) if description is not None else "",
+    )

@@ -1,0 +1,1 @@
+"""Settings: the schema of config.toml, loading and checking it, the `digest init` scaffold."""

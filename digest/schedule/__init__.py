@@ -1,0 +1,1 @@
+"""Schedule: the daemon, its slots and crontab lines, and how it stops."""

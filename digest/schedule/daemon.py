@@ -1,0 +1,338 @@
+"""`digest run`: collect on an interval and publish on the issue's schedule, unattended.
+
+Two jobs on an APScheduler 3 BackgroundScheduler, with fixed ids, coalescing, one
+instance each and `[schedule] misfire_grace`:
+
+    collect  every `collect_every`       pipeline.collect_locked
+    issue    on the `issue` crontab      pipeline.build(slot=<key>), then send (smtp)
+
+Every job takes the same state lock as the manual commands, so `digest build` typed
+beside the daemon waits for it (and the daemon for it). Jobs of this process also run
+one at a time, so they queue behind each other instead of timing out on the lock.
+
+The scheduler keeps no state of its own. What has run is read from the database: the
+last collect is the newest `feeds.last_fetched`, a slot is done when `issues.slot`
+holds its key. On start the daemon (and `digest run --once`) looks for the latest slot
+within the misfire grace; if no issue has its key, it is built at once. A send that was
+stopped is picked up the same way: the issue exists, so only its send resumes.
+
+SIGTERM or SIGINT sets one `threading.Event`: no new job starts, a running send
+finishes the message in hand and records it, the scheduler shuts down, exit 0.
+
+Time: every "what is due now" decision reads a `clock.RunningClock`, which starts at
+DIGEST_NOW when that is set and then runs at real speed. APScheduler sleeps on the
+system clock, so the jobs' triggers are shifted by the clock's lead (`OnRealTime`):
+a daemon started with DIGEST_NOW five seconds before a slot builds that slot five
+real seconds later, instead of waiting for the real date or deciding one frozen
+instant over and over. Unpinned, the lead is zero and nothing is shifted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from digest import clock, pipeline
+from digest.config.load import Config
+from digest.errors import DigestError
+from digest.schedule.slots import (
+    Schedule,
+    collect_due,
+    collect_trigger,
+    issue_times,
+    latest_slot,
+    load_schedule,
+    slot_key,
+)
+from digest.schedule.stopping import stop_on_signals
+from digest.state.lock import exclusive, state_lock
+from digest.state.store import IssueRecord, Store, open_store
+
+log = logging.getLogger("digest.run")
+
+COLLECT_JOB = "collect"
+ISSUE_JOB = "issue"
+# A job that starts a little late still finds its slot; the scheduler has already
+# dropped runs later than the grace.
+_SLOT_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the database says is owed at `now`."""
+
+    collect: bool
+    last_collect: datetime | None
+    slot: datetime | None  # the latest slot within the misfire grace, if it has no issue
+    resume: int | None  # smtp: a scheduled issue whose send is not finished
+
+
+def check_due(config: Config, schedule: Schedule, now: datetime) -> Due:
+    with state_lock(config.state_path, config.state.lock_timeout):
+        store = open_store(config.state_path)  # opening migrates: same lock as writers
+        try:
+            last = last_collect(store)
+            latest = latest_slot(schedule, now, schedule.misfire_grace)
+            issue = store.issue_for_slot(slot_key(latest, schedule.tz)) if latest else None
+            resume = None
+            if config.delivery.mode == "smtp":
+                if issue and issue.state not in ("sent", "recovered"):
+                    resume = issue.number  # built in time, never (fully) sent
+                else:  # a send that was stopped, however long ago: finish it
+                    begun = [i for i in store.issues() if i.slot and i.state == "sending"]
+                    resume = begun[-1].number if begun else None
+        finally:
+            store.close()
+    return Due(collect_due(schedule, now, last), last, latest if issue is None else None,
+               resume)
+
+
+def last_collect(store: Store) -> datetime | None:
+    stamps = [s.last_fetched for s in store.feed_states().values() if s.last_fetched]
+    return max(datetime.fromisoformat(s) for s in stamps) if stamps else None
+
+
+# The jobs ------------------------------------------------------------------------
+
+
+def run_collect(config: Config) -> str:
+    report = pipeline.collect_locked(config)
+    failed = f", {report.failed} feed(s) failed" if report.failed else ""
+    return f"{report.new} new article(s) from {len(report.feeds)} feed(s){failed}"
+
+
+def run_issue(config: Config, schedule: Schedule, slot: datetime,
+              stop: threading.Event) -> str:
+    """Build the slot's issue (once per key, whoever asks) and send it when smtp."""
+    key = slot_key(slot, schedule.tz)
+    result = pipeline.build(config, slot=key)
+    if result.status == "built" and result.rendered:
+        issue = result.rendered.issue
+        summary = f"built issue #{issue.number} ({len(issue.placed)} article(s)) in {result.path}"
+        number: int | None = issue.number
+    elif result.status == "exists":
+        record = _issue_for_slot(config, key)
+        summary = f"issue #{record.number if record else '?'} was already built for this slot"
+        number = record.number if record and record.state not in ("sent", "recovered") \
+            else None
+    else:
+        return f"slot {key}: {result.message}"
+    if config.delivery.mode == "smtp" and number is not None:
+        summary += "; " + run_send(config, number, stop)
+    return f"slot {key}: {summary}"
+
+
+def run_send(config: Config, number: int, stop: threading.Event) -> str:
+    if stop.is_set():
+        return f"stopping, so issue #{number} was not sent (the next start sends it)"
+    from digest.deliver.smtp import send_issue  # only smtp delivery needs it
+
+    report = send_issue(config, number, stop=stop)
+    return "sent " + report.message + (" (stopped early)" if report.stopped else "")
+
+
+def _issue_for_slot(config: Config, key: str) -> IssueRecord | None:
+    store = open_store(config.state_path)
+    try:
+        return store.issue_for_slot(key)
+    finally:
+        store.close()
+
+
+# The daemon ---------------------------------------------------------------------
+
+
+class Daemon:
+    """`digest run` in the foreground until SIGTERM/SIGINT."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.schedule = load_schedule(config)
+        self.clock = clock.running_clock()
+        self.stop = threading.Event()
+        self._busy = threading.Lock()
+        self._triggers: dict[str, BaseTrigger] = {}
+        grace = int(self.schedule.misfire_grace.total_seconds())
+        self.scheduler = BackgroundScheduler(
+            timezone=self.schedule.tz,
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
+        )
+
+    def run(self) -> int:
+        with run_lock(self.config), stop_on_signals(self.stop, _log_signal):
+            self._start()
+            while not self.stop.wait(0.5):
+                pass
+            log.info("stopping: letting a running job finish")
+            self.scheduler.shutdown(wait=True)
+        log.info("stopped")
+        return 0
+
+    def _start(self) -> None:
+        now = self.clock.now(self.schedule.tz)
+        real = self.clock.to_real
+        due = check_due(self.config, self.schedule, now)
+        catch_up = due.slot is not None
+        if due.resume is not None:
+            self.scheduler.add_job(self.send_job, "date", run_date=real(now), args=[due.resume],
+                                   id="resume-send", name="resume send",
+                                   replace_existing=True)
+        if catch_up:  # the build collects first
+            first_collect = now.astimezone(UTC) + self.schedule.collect_every
+        elif due.collect or due.last_collect is None:
+            first_collect = now
+        else:
+            first_collect = due.last_collect + self.schedule.collect_every
+        self._triggers = {COLLECT_JOB: collect_trigger(self.schedule, start=first_collect),
+                          ISSUE_JOB: self.schedule.issue}
+        self.scheduler.add_job(self.collect_job, self._on_real_time(COLLECT_JOB),
+                               id=COLLECT_JOB, name="collect", replace_existing=True,
+                               next_run_time=real(first_collect))
+        extra = {"next_run_time": real(now)} if catch_up else {}
+        self.scheduler.add_job(self.issue_job, self._on_real_time(ISSUE_JOB), id=ISSUE_JOB,
+                               name="issue", replace_existing=True, **extra)
+        next_issue = issue_times(self.schedule, now, 1)
+        log.info(
+            "digest run (pid %d): collect every %s, issue %r in %s, misfire grace %s; "
+            "first collect %s; %s",
+            os.getpid(), self.config.schedule.collect_every, self.config.schedule.issue,
+            self.schedule.tz.key, self.config.schedule.misfire_grace,
+            fmt(first_collect.astimezone(self.schedule.tz)),
+            (f"missed slot {slot_key(due.slot, self.schedule.tz)} runs now"
+             if catch_up and due.slot else
+             f"next issue {fmt(next_issue[0]) if next_issue else 'never'}")
+            + (f"; resuming the send of issue #{due.resume}" if due.resume else ""),
+        )
+        self.scheduler.start()
+
+    def _on_real_time(self, job_id: str) -> BaseTrigger:
+        trigger = self._triggers[job_id]
+        offset = self.clock.offset
+        return OnRealTime(trigger, offset, self.schedule.tz) if offset else trigger
+
+    def collect_job(self) -> None:
+        self._job(COLLECT_JOB, lambda: run_collect(self.config))
+
+    def send_job(self, number: int) -> None:
+        self._job("send", lambda: run_send(self.config, number, self.stop), ISSUE_JOB)
+
+    def issue_job(self) -> None:
+        def publish() -> str:
+            done: list[str] = []
+            handled = None
+            while not self.stop.is_set():
+                now = self.clock.now(self.schedule.tz)
+                grace = self.schedule.misfire_grace + _SLOT_MARGIN
+                slot = latest_slot(self.schedule, now, grace)
+                if slot is None or slot == handled:
+                    break
+                # A slot that fell due while this job ran was skipped by the scheduler
+                # (one instance at a time), so it is taken here before the job ends.
+                done.append(run_issue(self.config, self.schedule, slot, self.stop))
+                handled = slot
+            return "; ".join(done) or "no slot within the misfire grace; nothing to do"
+
+        self._job(ISSUE_JOB, publish)
+
+    def _job(self, job_id: str, work: Any, next_of: str | None = None) -> None:
+        with self._busy:
+            if self.stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                summary, level = work(), logging.INFO
+            except DigestError as e:
+                summary, level = f"failed: {e}", logging.ERROR
+            except Exception as e:  # keep the daemon alive; the traceback goes to the log
+                log.exception("%s: unexpected error", job_id)
+                summary, level = f"failed: {type(e).__name__}: {e}", logging.ERROR
+            took = time.monotonic() - started
+            next_of = next_of or job_id
+            log.log(level, "%s: %s; took %.1fs; next %s at %s", job_id, summary, took,
+                    next_of, self._next(next_of))
+
+    def _next(self, job_id: str) -> str:
+        # From our own triggers: asking the scheduler would deadlock while it shuts down
+        # (shutdown holds its job store lock while it waits for this job).
+        fire = self._triggers[job_id].get_next_fire_time(None, self.clock.now(self.schedule.tz))
+        return fmt(fire.astimezone(self.schedule.tz)) if fire else "never"
+
+
+class OnRealTime(BaseTrigger):
+    """`trigger`, whose times are on a clock `offset` ahead of the system clock, as
+    fire times on the system clock that APScheduler sleeps on."""
+
+    __slots__ = ("trigger", "offset", "tz")
+
+    def __init__(self, trigger: BaseTrigger, offset: timedelta, tz: tzinfo) -> None:
+        self.trigger, self.offset, self.tz = trigger, offset, tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        # In UTC: an aware datetime plus a timedelta is wall-clock arithmetic, an hour
+        # off across a DST change.
+        previous = (previous_fire_time.astimezone(UTC) + self.offset
+                    if previous_fire_time else None)
+        fire = self.trigger.get_next_fire_time(previous, now.astimezone(UTC) + self.offset)
+        return (fire.astimezone(UTC) - self.offset).astimezone(self.tz) if fire else None
+
+
+def fmt(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _log_signal(name: str, again: bool) -> None:
+    if again:
+        log.warning("%s again: still finishing the running job (SIGKILL forces)", name)
+    else:
+        log.info("%s received: finishing the running job, then stopping", name)
+
+
+def run_lock(config: Config) -> AbstractContextManager[None]:
+    """One `digest run` per state database; held for the daemon's whole life."""
+    path = config.state_path.with_name(config.state_path.name + ".run.lock")
+    return exclusive(path, 0, lambda holder: (
+        f"`digest run` is already running for {config.state_path} ({holder}); stop it "
+        "first, or use `digest run --once`"))
+
+
+def run_once(config: Config, now: datetime | None = None) -> list[str]:
+    """Run whatever is due at `now` and return one line per job run (for system cron)."""
+    schedule = load_schedule(config)
+    now = now.astimezone(schedule.tz) if now else clock.now(schedule.tz)
+    stop = threading.Event()
+    due = check_due(config, schedule, now)
+    lines = []
+    with stop_on_signals(stop, _log_signal):
+        if due.slot:
+            slot = due.slot
+            lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop)))
+        if due.resume is not None:
+            number = due.resume
+            lines.append(_timed("send", lambda: run_send(config, number, stop)))
+        if due.collect and not due.slot and not stop.is_set():  # a build collects anyway
+            lines.append(_timed("collect", lambda: run_collect(config)))
+    if not lines:
+        last = fmt(due.last_collect.astimezone(schedule.tz)) if due.last_collect else "never"
+        upcoming = issue_times(schedule, now, 1)
+        lines.append(f"nothing due: last collect {last}, next issue "
+                     f"{fmt(upcoming[0]) if upcoming else 'never'}")
+    return lines
+
+
+def _timed(job: str, work: Any) -> str:
+    started = time.monotonic()
+    summary = work()
+    return f"{job}: {summary}; took {time.monotonic() - started:.1f}s"
+

@@ -1,0 +1,317 @@
+"""The delivery log (one row per issue x recipient) and the suppression list.
+
+States of a delivery row:
+
+    pending ──> sending ──> delivered        the server said 250 to the message
+       │           │    └─> failed           5xx: permanent, never retried
+       │           └──────> (stays sending)  the process died, or the connection
+       │                                     dropped, after the message was sent but
+       │                                     before the server answered: in flight,
+       │                                     re-sent only with --resend-in-flight
+       └──> deferred ──> sending ...         4xx or a dropped connection before the
+                                             message went out: retried with backoff
+
+Each change is committed on its own as it happens (WAL, autocommit), so a killed
+process leaves the log exactly as far as the server got.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from digest.clock import utcnow
+from digest.state.store import Store
+
+STATES = ("pending", "sending", "delivered", "deferred", "failed")
+TO_SEND = ("pending", "deferred")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    issue_number: int
+    email: str  # lower case: the key
+    address: str  # as the list spells it
+    state: str
+    attempts: int
+    last_reply: str | None
+    message_id: str
+    updated_at: str
+
+
+def _now() -> str:
+    return utcnow().isoformat(timespec="milliseconds")
+
+
+class DeliveryLog:
+    """Queries over `deliveries` and `suppressions` on one connection.
+
+    Safe to share between threads when built with `open_shared`: one lock around the
+    connection, each write its own transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    @classmethod
+    def open_shared(cls, path: Path) -> DeliveryLog:
+        """A connection the SMTP worker threads share (the schema must be migrated)."""
+        conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=30,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return cls(conn)
+
+    @classmethod
+    def of(cls, store: Store) -> DeliveryLog:
+        """The log on an open store's connection; closing either closes both."""
+        return cls(store.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # deliveries -------------------------------------------------------------
+
+    def rows(self, issue: int) -> dict[str, Delivery]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT * FROM deliveries WHERE issue_number = ?", (issue,)).fetchall()
+        return {r["email"]: Delivery(**dict(r)) for r in rows}
+
+    def in_state(self, issue: int, state: str) -> list[Delivery]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT * FROM deliveries WHERE issue_number = ? AND state = ? ORDER BY email",
+                (issue, state)).fetchall()
+        return [Delivery(**dict(r)) for r in rows]
+
+    def counts(self, issue: int) -> dict[str, int]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT state, COUNT(*) FROM deliveries WHERE issue_number = ? GROUP BY state",
+                (issue,)).fetchall()
+        found = {r[0]: r[1] for r in rows}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def add_pending(self, issue: int, rows: Iterable[tuple[str, str, str]]) -> int:
+        """(email key, address, message id) rows not logged yet; one transaction."""
+        now = _now()
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self.conn.executemany(
+                    """INSERT OR IGNORE INTO deliveries
+                         (issue_number, email, address, state, attempts, message_id, updated_at)
+                       VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
+                    [(issue, key, address, mid, now) for key, address, mid in rows])
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        return cur.rowcount
+
+    def mark(self, issue: int, email: str, state: str, reply: str | None = None, *,
+             attempt: bool = False) -> None:
+        """Record one step for one recipient, committed at once. `attempt` counts a try."""
+        with self.lock:
+            self.conn.execute(
+                """UPDATE deliveries SET state = ?, last_reply = COALESCE(?, last_reply),
+                     attempts = attempts + ?, updated_at = ?
+                   WHERE issue_number = ? AND email = ?""",
+                (state, reply, int(attempt), _now(), issue, email))
+
+    def set_issue_state(self, issue: int, state: str) -> None:
+        with self.lock:
+            self.conn.execute("UPDATE issues SET state = ? WHERE number = ?", (state, issue))
+
+    # suppressions -----------------------------------------------------------
+    # Rows are keyed by digest.addresses' key (Address.key). A row written before every
+    # address was normalised may carry surrounding whitespace (the old check let
+    # 'ann@example.org\n' through): _KEY reads it as the key it should have had.
+
+    def suppressed(self) -> set[str]:
+        """The keys of every suppressed address."""
+        with self.lock:
+            return {r[0] for r in self.conn.execute(f"SELECT {_KEY} FROM suppressions")}
+
+    def suppress(self, key: str, reason: str) -> bool:
+        """Add an address (its Address.key) to the suppression list. False if it was
+        already there."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                added = _add_suppression(self.conn, key, reason, _now())
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        return added
+
+    def unsuppress(self, key: str) -> bool:
+        """Remove an address (its Address.key) from the suppression list. False if it
+        was not there."""
+        with self.lock:
+            cur = self.conn.execute(
+                f"DELETE FROM suppressions WHERE email = ? OR {_KEY} = ?", (key, key))
+        return cur.rowcount >= 1
+
+    def suppression_count(self) -> int:
+        with self.lock:
+            return int(self.conn.execute(
+                f"SELECT COUNT(DISTINCT {_KEY}) FROM suppressions").fetchone()[0])
+
+
+_KEY = "lower(trim(email, ' ' || char(9, 10, 11, 12, 13)))"
+
+
+def _add_suppression(conn: sqlite3.Connection, key: str, reason: str, now: str) -> bool:
+    """Suppress an address (its key) inside the caller's transaction; False if it
+    already was."""
+    cur = conn.execute(
+        f"""INSERT INTO suppressions (email, reason, created_at)
+            SELECT ?, ?, ? WHERE NOT EXISTS
+            (SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?)""",
+        (key, reason, now, key, key))
+    return cur.rowcount == 1
+
+
+SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "bounced")
+SUBSCRIBER_COLUMNS = ("email", "status", "name", "source", "created_at", "updated_at",
+                      "confirmed_at", "confirm_ip")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    email: str  # as given (digest.addresses' normal form)
+    status: str
+    name: str = ""
+    source: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    confirmed_at: str | None = None
+    confirm_ip: str | None = None
+
+
+class Subscribers:
+    """The `subscribers` table: the list of record. `digest send` mails the `active`
+    ones (with `[delivery] recipients` / `recipients_file`), minus the suppression list;
+    unsubscribing here also suppresses the address, so every list honours it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def rows(self, status: str | None = None) -> list[Subscriber]:
+        query = f"SELECT {', '.join(('address AS email',) + SUBSCRIBER_COLUMNS[1:])} " \
+                "FROM subscribers"
+        args: tuple[str, ...] = ()
+        if status:
+            query += " WHERE status = ?"
+            args = (status,)
+        try:
+            found = self.conn.execute(query + " ORDER BY created_at, email", args).fetchall()
+        except sqlite3.OperationalError:  # a database from before the table: no one
+            return []
+        return [Subscriber(**dict(r)) for r in found]
+
+    def get(self, email: str) -> Subscriber | None:
+        """One subscriber, by address (any case)."""
+        columns = ", ".join(("address AS email",) + SUBSCRIBER_COLUMNS[1:])
+        try:
+            row = self.conn.execute(f"SELECT {columns} FROM subscribers WHERE email = ?",
+                                    (email.lower(),)).fetchone()
+        except sqlite3.OperationalError:  # a database from before the table
+            return None
+        return Subscriber(**dict(row)) if row else None
+
+    def upsert(self, rows: Iterable[Subscriber], reason: str = "") -> tuple[int, int]:
+        """Add or update subscribers (one transaction); returns (added, updated). An
+        unsubscribed or bounced address is suppressed as well (`reason`, else its
+        status, says why)."""
+        added = updated = 0
+        now = _now()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for s in rows:
+                key = s.email.lower()
+                there = self.conn.execute("SELECT status FROM subscribers WHERE email = ?",
+                                          (key,)).fetchone()
+                if there is None:
+                    self.conn.execute(
+                        """INSERT INTO subscribers (email, address, name, status, source,
+                               created_at, updated_at, confirmed_at, confirm_ip)
+                           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        (key, s.email, s.name, s.status, s.source, s.created_at or now, now,
+                         s.confirmed_at, s.confirm_ip))
+                    added += 1
+                else:
+                    self.conn.execute(
+                        """UPDATE subscribers SET address = ?, name = ?, status = ?,
+                               source = CASE WHEN ? = '' THEN source ELSE ? END,
+                               updated_at = ?,
+                               confirmed_at = COALESCE(?, confirmed_at),
+                               confirm_ip = COALESCE(?, confirm_ip)
+                           WHERE email = ?""",
+                        (s.email, s.name, s.status, s.source, s.source, now, s.confirmed_at,
+                         s.confirm_ip, key))
+                    updated += 1
+                if s.status in ("unsubscribed", "bounced"):
+                    _add_suppression(self.conn, key, reason or s.status, now)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return added, updated
+
+    def request(self, email: str, name: str, now: str) -> str:
+        """Someone asked, unconfirmed, to get the newsletter at `email`: a new address
+        becomes `pending`; a known one keeps its status and name (nothing an unconfirmed
+        form says overwrites a record). Returns the status before. One transaction."""
+        key = email.lower()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT status FROM subscribers WHERE email = ?",
+                                    (key,)).fetchone()
+            if row is None:
+                self.conn.execute(
+                    """INSERT INTO subscribers (email, address, name, status, source,
+                           created_at, updated_at) VALUES (?, ?, ?, 'pending', 'web', ?, ?)""",
+                    (key, email, name, now, now))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return str(row[0]) if row else ""
+
+    def confirm(self, email: str, issued: str, client: str, now: str) -> str:
+        """A confirmation link issued at `issued` (ISO time) was followed: the address
+        becomes `active`, with the time and client as the consent record, unless its
+        record changed after the link was made (unsubscribed since: the link is spent)
+        or it bounced. Lifts an unsubscribe, never a bounce or a complaint. Returns
+        "active", "already" or "refused". One transaction. Times are ISO 8601 UTC with
+        milliseconds, from the caller's clock."""
+        key = email.lower()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT status, updated_at FROM subscribers WHERE email = ?",
+                                    (key,)).fetchone()
+            if row is None or row[0] == "bounced" or str(row[1]) > issued:
+                outcome = "already" if row is not None and row[0] == "active" else "refused"
+            elif row[0] == "active":
+                outcome = "already"
+            else:
+                self.conn.execute(
+                    """UPDATE subscribers SET status = 'active', updated_at = ?,
+                           confirmed_at = ?, confirm_ip = ? WHERE email = ?""",
+                    (now, now, client, key))
+                self.conn.execute(
+                    f"DELETE FROM suppressions WHERE {_KEY} = ? AND reason NOT IN "
+                    "('bounced', 'complaint')", (key,))
+                outcome = "active"
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return outcome

@@ -1,0 +1,66 @@
+"""One digest process at a time: an exclusive lock file beside the state database."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from digest.errors import LockError, StateError
+
+
+def lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+@contextmanager
+def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
+    """Hold the state lock for the block; wait up to `timeout` seconds for a holder."""
+    path = lock_path(state_path)
+
+    def busy(holder: str) -> str:
+        return (f"another digest process holds {path} ({holder}); waited {timeout:g}s. "
+                "Try again when it finishes, or raise [state] lock_timeout")
+
+    with exclusive(path, timeout, busy):
+        yield
+
+
+@contextmanager
+def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterator[None]:
+    """An flock on `path` for the block, naming this process in the file. If another
+    process holds it past `timeout`, raise LockError(busy(<what the file names>))."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # a read-only mount, a full disk: not a reason for a traceback
+        raise StateError(f"cannot write lock file {path} ({e.strerror}); make {path.parent} "
+                         "writable, or point [state] path at a writable folder") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                    raise LockError(busy(holder)) from None
+                time.sleep(0.1)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}: {' '.join(_command())}".encode(), 0)
+        except OSError:
+            pass  # the name only helps a waiting process; a full disk is reported later
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _command() -> list[str]:
+    args = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else ["digest"]
+    return args[:6]

@@ -1,0 +1,573 @@
+"""The state database: one SQLite file (WAL), schema versioned by PRAGMA user_version.
+
+Tables: feeds (validators, health), articles (everything collected, kept between
+runs), issues (committed issues), issue_articles (which article an issue consumed,
+where it went and why; an article belongs to at most one issue), plus the delivery
+tables and the picture cache (images) added by later migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from digest.clock import utcnow  # re-exported for older importers; new code imports digest.clock
+from digest.errors import CommitLost, StateError
+from digest.models import Article, CuratedIssue, Image
+from digest.state.errors import (
+    TranslatingConnection,
+    damaged,
+    first_problem,
+    newer_schema,
+    translated,
+)
+
+MIGRATIONS: list[str] = [
+    # 1: feeds, articles, issues
+    """
+    CREATE TABLE feeds (
+        url TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        last_status TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_fetched TEXT,
+        last_ok TEXT
+    );
+    CREATE TABLE articles (
+        id TEXT PRIMARY KEY,
+        feed_url TEXT NOT NULL,
+        feed_name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        body_html TEXT NOT NULL,
+        category TEXT NOT NULL,
+        author TEXT NOT NULL,
+        image TEXT,
+        published TEXT,
+        first_seen TEXT NOT NULL
+    );
+    CREATE INDEX articles_url ON articles(url);
+    CREATE TABLE issues (
+        number INTEGER PRIMARY KEY,
+        slot TEXT UNIQUE,
+        date TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outbox_path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE issue_articles (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        article_id TEXT NOT NULL UNIQUE REFERENCES articles(id),
+        section TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    """,
+    # 2: the delivery log (one row per issue x recipient) and the suppression list
+    """
+    CREATE TABLE deliveries (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'sending', 'delivered', 'deferred', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_reply TEXT,
+        message_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (issue_number, email)
+    );
+    CREATE INDEX deliveries_state ON deliveries(issue_number, state);
+    CREATE TABLE suppressions (
+        email TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
+    # 3: this database's identity, written into every issue manifest, so recovery and
+    # sending only take issue folders that this database made
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
+    """,
+    # 4: the picture cache: each source picture as made for one slot (the cropped,
+    # resized JPEG and its size), with the source's validators for a conditional GET
+    """
+    CREATE TABLE images (
+        url TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        source_width INTEGER NOT NULL,
+        source_height INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (url, slot)
+    );
+    """,
+    # 5: the article-page cache of enrichment: what a page said (JSON, digest.enrich.pages),
+    # with the validators of the response for a conditional GET
+    """
+    CREATE TABLE pages (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        facts TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    """,
+    # 6: subscribers, the list of record (digest.state.deliveries.Subscribers): who, in what
+    # state, from where, and the consent record (when and from which address confirmed)
+    """
+    CREATE TABLE subscribers (
+        email TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed',
+                                               'bounced')),
+        source TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        confirm_ip TEXT,
+        soft_bounces INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX subscribers_status ON subscribers (status);
+    """,
+    # 7: bounces and complaints acted on (digest.deliver.bounces), one row per message and
+    # address: a mailbox read twice counts nothing twice
+    """
+    CREATE TABLE bounces (
+        message_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (message_id, email)
+    );
+    """,
+    # 8: what curation reads of an article besides its text: its place in its feed,
+    # whether the item was dated, its language and all its categories (JSON list)
+    """
+    ALTER TABLE articles ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN undated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    last_status: str | None
+    last_error: str | None
+    failures: int
+    last_fetched: str | None
+    last_ok: str | None
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An article page as enrichment read it (`facts`: JSON of digest.enrich.pages.PageFacts)."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    facts: str
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """A source picture as made for one slot (see digest.enrich.pictures), and the validators
+    of the response it was made from."""
+
+    url: str
+    slot: str
+    etag: str | None
+    last_modified: str | None
+    source_width: int
+    source_height: int
+    name: str
+    width: int
+    height: int
+    data: bytes
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    number: int
+    slot: str | None
+    date: str
+    subject: str
+    outbox_path: str
+    state: str
+    created_at: str
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Store:
+    """A connection to the state database. Use `open_store` / `open_readonly`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self.conn = conn
+        self.path = path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # feeds -----------------------------------------------------------------
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.conn.execute("SELECT * FROM feeds").fetchall()
+        return {r["url"]: FeedState(**dict(r)) for r in rows}
+
+    def save_feed_state(self, state: FeedState) -> None:
+        self.conn.execute(
+            """INSERT INTO feeds (url, name, etag, last_modified, last_status, last_error,
+                                  failures, last_fetched, last_ok)
+               VALUES (:url, :name, :etag, :last_modified, :last_status, :last_error,
+                       :failures, :last_fetched, :last_ok)
+               ON CONFLICT(url) DO UPDATE SET name=excluded.name, etag=excluded.etag,
+                 last_modified=excluded.last_modified, last_status=excluded.last_status,
+                 last_error=excluded.last_error, failures=excluded.failures,
+                 last_fetched=excluded.last_fetched, last_ok=excluded.last_ok""",
+            state.__dict__,
+        )
+
+    # articles --------------------------------------------------------------
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these articles are stored."""
+        return self._present("SELECT id FROM articles WHERE id IN ({})", ids)
+
+    def used_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these articles a committed issue has consumed."""
+        return self._present(
+            "SELECT article_id FROM issue_articles WHERE article_id IN ({})", ids)
+
+    def _present(self, query: str, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            rows = self.conn.execute(query.format(",".join("?" * len(chunk))), chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    def add_articles(self, articles: Iterable[Article], seen_at: datetime) -> int:
+        """Insert articles not stored yet; return how many were new."""
+        cur = self.conn.executemany(
+            """INSERT OR IGNORE INTO articles (id, feed_url, feed_name, url, title, summary,
+                   body_html, category, author, image, published, first_seen, position,
+                   undated, language, tags)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (a.id, a.feed_url, a.feed_name, a.url, a.title, a.summary, a.body_html,
+                 a.category, a.author, _image_json(a.image), _iso(a.published), _iso(seen_at),
+                 a.position, int(a.undated), a.language, json.dumps(list(a.tags)))
+                for a in articles
+            ],
+        )
+        return cur.rowcount
+
+    def unused_articles(self, bodies: bool = True) -> list[Article]:
+        """Articles no committed issue has consumed yet. Without `bodies`, each has an
+        empty body_html: curating needs no bodies, and 50,000 of them weigh 100 MB+;
+        `with_bodies` fills in those of the stories placed."""
+        body = "a.body_html" if bodies else "'' AS body_html"
+        rows = self.conn.execute(
+            f"""SELECT a.id, a.feed_url, a.feed_name, a.url, a.title, a.summary, {body},
+                   a.category, a.author, a.image, a.published, a.first_seen, a.position,
+                   a.undated, a.language, a.tags FROM articles a
+               WHERE NOT EXISTS (SELECT 1 FROM issue_articles ia WHERE ia.article_id = a.id)
+               ORDER BY a.first_seen, a.id"""
+        )
+        return [_article(r) for r in rows]
+
+    def with_bodies(self, articles: Iterable[Article]) -> dict[str, Article]:
+        """The articles with their stored body_html, by id."""
+        full = {}
+        for article in articles:
+            row = self.conn.execute("SELECT body_html FROM articles WHERE id = ?",
+                                    (article.id,)).fetchone()
+            full[article.id] = replace(article, body_html=row[0]) if row else article
+        return full
+
+    @property
+    def state_id(self) -> str:
+        """A random id made with this database; issue manifests carry it."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'state_id'").fetchone()
+        return str(row[0])
+
+    # the picture cache -------------------------------------------------------
+
+    def cached_page(self, url: str) -> CachedPage | None:
+        """What enrichment last read from the article page at `url`."""
+        row = self.conn.execute("SELECT * FROM pages WHERE url = ?", (url,)).fetchone()
+        return CachedPage(**dict(row)) if row else None
+
+    def save_pages(self, pages: Iterable[CachedPage], keep_days: int = 90) -> None:
+        """Keep these pages' facts (one transaction); forget those read more than
+        `keep_days` ago."""
+        rows = [p.__dict__ for p in pages]
+        if not rows:
+            return
+        cutoff = _iso(utcnow() - timedelta(days=keep_days))
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM pages WHERE fetched_at < ?", (cutoff,))
+            conn.executemany(
+                """INSERT OR REPLACE INTO pages (url, etag, last_modified, facts, fetched_at)
+                   VALUES (:url, :etag, :last_modified, :facts, :fetched_at)""", rows)
+
+    def cached_images(self, url: str) -> dict[str, CachedImage]:
+        """The picture at `url` as made for each slot so far, by slot."""
+        rows = self.conn.execute("SELECT * FROM images WHERE url = ?", (url,)).fetchall()
+        return {r["slot"]: CachedImage(**{**dict(r), "data": bytes(r["data"])}) for r in rows}
+
+    def save_images(self, images: Iterable[CachedImage], keep_days: int = 90) -> None:
+        """Keep these pictures (one transaction), replacing what a slot had for a url,
+        and forget those fetched more than `keep_days` ago (stories move on)."""
+        rows = [i.__dict__ for i in images]
+        if not rows:
+            return
+        cutoff = _iso(utcnow() - timedelta(days=keep_days))
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM images WHERE fetched_at < ?", (cutoff,))
+            conn.executemany(
+                """INSERT OR REPLACE INTO images (url, slot, etag, last_modified, source_width,
+                       source_height, name, width, height, data, fetched_at)
+                   VALUES (:url, :slot, :etag, :last_modified, :source_width, :source_height,
+                           :name, :width, :height, :data, :fetched_at)""",
+                rows)
+
+    # issues ----------------------------------------------------------------
+
+    def next_issue_number(self, after: int = 0) -> int:
+        """One more than the last issue here, and than `after` (the last number in the
+        outbox, which outlives a lost database)."""
+        row = self.conn.execute("SELECT COALESCE(MAX(number), 0) FROM issues").fetchone()
+        return max(int(row[0]), after) + 1
+
+    def issue_for_slot(self, slot: str) -> IssueRecord | None:
+        row = self.conn.execute("SELECT * FROM issues WHERE slot = ?", (slot,)).fetchone()
+        return IssueRecord(**dict(row)) if row else None
+
+    def issues(self) -> list[IssueRecord]:
+        rows = self.conn.execute("SELECT * FROM issues ORDER BY number").fetchall()
+        return [IssueRecord(**dict(r)) for r in rows]
+
+    def get_issue(self, number: int) -> IssueRecord | None:
+        row = self.conn.execute("SELECT * FROM issues WHERE number = ?", (number,)).fetchone()
+        return IssueRecord(**dict(row)) if row else None
+
+    def commit_issue(self, issue: CuratedIssue, subject: str, outbox_path: str, *,
+                     state: str = "built") -> None:
+        """Record a written issue and consume its articles, in one transaction. State
+        `recovered`: adopted from the outbox, whether it was sent is unknown."""
+        with self.transaction() as conn:
+            conn.execute(
+                """INSERT INTO issues (number, slot, date, subject, outbox_path, state,
+                                       created_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (issue.number, issue.slot, issue.date.isoformat(timespec="seconds"), subject,
+                 outbox_path, state, _iso(utcnow())),
+            )
+            conn.executemany(
+                """INSERT INTO issue_articles (issue_number, article_id, section, position,
+                                               reason) VALUES (?, ?, ?, ?, ?)""",
+                [(issue.number, d.article_id, d.section, d.position, d.reason)
+                 for d in issue.decisions],
+            )
+        self._confirm_issue(issue.number)
+
+    def _confirm_issue(self, number: int) -> None:
+        """Read the issue back through a new connection: a database file deleted or
+        replaced while we held it open takes our commit with it, silently."""
+        if self.path is None:
+            return
+        try:
+            check = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                found = check.execute("SELECT 1 FROM issues WHERE number = ?",
+                                      (number,)).fetchone()
+            finally:
+                check.close()
+        except sqlite3.Error:
+            found = None
+        if not found:
+            raise CommitLost(
+                f"issue #{number} was written, but the state database {self.path} did not "
+                "keep it (deleted or replaced while digest ran); check [state] path")
+
+    def issue_articles(self, number: int) -> list[tuple[str, str, int, str]]:
+        rows = self.conn.execute(
+            """SELECT article_id, section, position, reason FROM issue_articles
+               WHERE issue_number = ? ORDER BY section, position""",
+            (number,),
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def _image_json(image: Image | None) -> str | None:
+    return json.dumps(image.__dict__, sort_keys=True) if image else None
+
+
+def _article(row: sqlite3.Row) -> Article:
+    image = json.loads(row["image"]) if row["image"] else None
+    return Article(
+        id=row["id"], feed_url=row["feed_url"], feed_name=row["feed_name"], url=row["url"],
+        title=row["title"], summary=row["summary"], body_html=row["body_html"],
+        category=row["category"], author=row["author"],
+        image=Image(**image) if image else None,
+        published=_dt(row["published"]), first_seen=_dt(row["first_seen"]),
+        position=row["position"], undated=bool(row["undated"]), language=row["language"],
+        tags=tuple(str(t) for t in json.loads(row["tags"] or "[]")),
+    )
+
+
+def _connect(uri: str, path: Path | None) -> TranslatingConnection:
+    """A connection whose database and disk failures are StateErrors naming the file."""
+    with translated(path):
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30,
+                               factory=TranslatingConnection)
+    conn.path = path
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating and migrating as needed) the state database for writing.
+
+    Everything that would stop the command later stops it here, before any work: a
+    newer schema, a damaged file, a file or folder this process cannot write."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StateError(f"cannot create {path.parent}: {e.strerror}; check [state] path") from None
+    conn = _connect(f"file:{path}", path)
+    try:
+        version = _check(conn, path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _probe_write(conn, version)
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return Store(conn, path)
+
+
+def open_readonly(path: Path) -> Store:
+    """Open the state database without changing a byte of it (for previews).
+
+    A missing database reads as an empty one (an in-memory copy of the schema)."""
+    if not path.exists():
+        conn = _connect("file::memory:", None)
+        _migrate(conn, path)
+        return Store(conn, None)
+    conn = _connect(f"file:{path}?mode=ro", path)
+    try:
+        conn.execute("PRAGMA user_version")  # SQLite opens the file lazily: here
+    except StateError:
+        conn.close()
+        wal = path.with_name(path.name + "-wal")
+        if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+            raise
+        # A read-only folder (a read-only mount, a backup) where SQLite cannot make the
+        # WAL index: nothing can write there, so the file can be read as immutable.
+        conn = _connect(f"file:{path}?mode=ro&immutable=1", path)
+    try:
+        version = _check(conn, path)
+        if version != SCHEMA_VERSION:
+            raise StateError(
+                f"state database {path} is at schema {version}, this digest expects "
+                f"{SCHEMA_VERSION}; run `digest collect` once to migrate it")
+    except BaseException:
+        conn.close()
+        raise
+    return Store(conn, path)
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version, once the file is known to be one this digest can read and
+    SQLite's quick check finds nothing wrong (it reads every page: a few ms per MB)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise newer_schema(path, version, SCHEMA_VERSION)
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise damaged(path, f"quick check: {first_problem(problems)}")
+    return version
+
+
+def _probe_write(conn: sqlite3.Connection, version: int) -> None:
+    """Fail now, not half-way through the command, when the file cannot be written:
+    a write that is rolled back leaves the file as it was."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA user_version = {version}")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise newer_schema(path, version, SCHEMA_VERSION)
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

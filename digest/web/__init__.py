@@ -1,0 +1,1 @@
+"""Web: the static archive site and the readers' pages (`digest serve`)."""
