@@ -121,9 +121,10 @@ def curate_issue(
             f"{config.schedule.min_new_items}; no issue built")
 
     pins = _pins(unique, editor.pin)
-    shown, skipped = _fill(unique, _sizes(layout, shown_only=True), pins, scores,
+    keys = _Keys(unique, scores)
+    shown, skipped = _fill(unique, _sizes(layout, shown_only=True), pins, keys,
                            layout.max_per_feed)
-    full, _ = _fill(unique, _sizes(layout, shown_only=False), pins, scores, layout.max_per_feed)
+    full, _ = _fill(unique, _sizes(layout, shown_only=False), pins, keys, layout.max_per_feed)
     big, need, cards = shown
     placed = {a.id for a in _placed(shown)}
     held = {a.id for a in _placed(full)} - placed  # room only in hidden blocks: stays new
@@ -344,8 +345,23 @@ class _Quota:
         return chosen
 
 
+class _Keys:
+    """Each story's score in each block, and whether it is short for a lead: worked
+    out once per issue, for the two fills (shown blocks, full layout)."""
+
+    def __init__(self, ranked: Sequence[Article], scores: dict[str, Score]) -> None:
+        self.block = {b: {a.id: scores[a.id].for_block(b) for a in ranked}
+                      for b in STORY_BLOCKS}
+        self.short = {a.id for a in ranked
+                      if len(a.summary[:LEAD_WORDS * 40].split()) < LEAD_WORDS}
+
+    def order(self, stories: Sequence[Article], block: str) -> list[Article]:
+        key = self.block[block]
+        return sorted(stories, key=lambda a: -key[a.id])
+
+
 def _fill(ranked: list[Article], sizes: dict[str, int], pins: Pins,
-          scores: dict[str, Score], per_feed: int = 0) -> tuple[Placement, dict[str, str]]:
+          keys: _Keys, per_feed: int = 0) -> tuple[Placement, dict[str, str]]:
     """Fill the story blocks from the ranking, in order: big story, Need to know, Read
     More, each by its own score (see _block_score) within the feed quota. A pinned story
     goes to the block its pin names, or is the big story (or leads the first block there
@@ -367,27 +383,28 @@ def _fill(ranked: list[Article], sizes: dict[str, int], pins: Pins,
     if sizes["big_story"]:
         lead = wanted["big_story"][:1]
         remaining = wanted["big_story"][1:] + remaining  # a second big pin: next in line
-        taken = quota.take(_lead_order(remaining, scores), "big_story", 1, lead, skipped)
+        taken = quota.take(_lead_order(remaining, keys), "big_story", 1, lead, skipped)
         big = taken[0] if taken else None
         remaining = [a for a in remaining if a is not big]
-    by_item = sorted(remaining, key=lambda a: -_block_score(a, "need_to_know", scores))
+    by_item = keys.order(remaining, "need_to_know")
     need = quota.take(by_item, "need_to_know", sizes["need_to_know"],
                       wanted["need_to_know"], skipped)
-    remaining = [a for a in remaining if a not in need]
+    needed = {a.id for a in need}
+    remaining = [a for a in remaining if a.id not in needed]
     # Cards show pictures: a story with one ranks higher here (rank.PICTURE).
-    by_card = sorted(remaining, key=lambda a: -_block_score(a, "read_more", scores))
+    by_card = keys.order(remaining, "read_more")
     cards = quota.take(by_card, "read_more", sizes["read_more"], wanted["read_more"], skipped)
     placed = {a.id for a in ([big] if big else []) + need + cards}
     return (big, need, cards), {k: v for k, v in skipped.items() if k not in placed}
 
 
-def _lead_order(ranked: list[Article], scores: dict[str, Score]) -> list[Article]:
+def _lead_order(ranked: list[Article], keys: _Keys) -> list[Article]:
     """Candidates for the big story, best first: the stories with a picture (the big
     story has one if any candidate has), those with LEAD_WORDS words of summary before
     those without, each by its big-story score; then the rest in score order."""
     leads = [a for a in ranked if a.image]
-    leads.sort(key=lambda a: (len(a.summary.split()) < LEAD_WORDS,
-                              -_block_score(a, "big_story", scores)))
+    big = keys.block["big_story"]
+    leads.sort(key=lambda a: (a.id in keys.short, -big[a.id]))
     chosen = {a.id for a in leads}
     return leads + [a for a in ranked if a.id not in chosen]
 

@@ -26,9 +26,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 
 from digest.models import Article
 
@@ -54,9 +53,11 @@ class Score:
     summary: float = 0.0
     picture: float = 0.0
 
-    @cached_property
-    def total(self) -> float:
-        return round(self.weight * (self.freshness + self.place) + self.boost + self.coverage, 6)
+    total: float = field(init=False)  # worked out once: sorting reads it many times
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", round(
+            self.weight * (self.freshness + self.place) + self.boost + self.coverage, 6))
 
     def with_coverage(self, others: int) -> Score:
         return Score(self.freshness, self.place, self.weight, self.boost,
@@ -97,8 +98,10 @@ def score(article: Article, newest: datetime, weight: float, boosts: Sequence[st
         age += UNDATED_HOURS
     freshness = math.pow(0.5, age / HALF_LIFE_HOURS)
     place = PLACE / (1 + max(0, article.position) / 2)
-    text = f"{article.title} {article.summary} {' '.join(article.tags)}"
-    matched = sum(1 for word in boosts if matches(word, text))
+    matched = 0
+    if boosts:
+        text = f"{article.title} {article.summary} {' '.join(article.tags)}"
+        matched = sum(1 for word in boosts if matches(word, text))
     return Score(round(freshness, 6), round(place, 6), weight,
                  min(BOOST_CAP, BOOST_EACH * matched), undated=article.undated,
                  summary=text_bonus(article), picture=picture_bonus(article))
