@@ -5,6 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal, get_args
+
+# Where a considered article went in an issue: a story block, or why it is not in one.
+StoryBlock = Literal["big_story", "need_to_know", "read_more"]
+Section = Literal[
+    "big_story", "need_to_know", "read_more", "passed_over", "duplicate", "excluded",
+    "too_old", "off_topic", "other_language", "published_before", "unrenderable",
+    "dropped_for_size",
+]
+BuildStatus = Literal["built", "preview", "nothing", "exists", "draft"]
+# A feed's fetch: read, read despite errors, unchanged since last time (304), failed.
+FetchStatus = Literal["ok", "warning", "not_modified", "error"]
+# An issue: built (not sent), sending (begun), sent, recovered (adopted from the
+# outbox after a crash: whether it went out is unknown).
+IssueState = Literal["built", "sending", "sent", "recovered"]
+# One recipient of one issue; "sending" is in flight (sent, not confirmed).
+DeliveryState = Literal["pending", "sending", "delivered", "deferred", "failed"]
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+BounceKind = Literal["hard", "soft", "complaint", "delivered"]
+
+SECTIONS: tuple[Section, ...] = get_args(Section)
+DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)
+SUBSCRIBER_STATUSES: tuple[SubscriberStatus, ...] = get_args(SubscriberStatus)
 
 
 @dataclass(frozen=True)
@@ -63,9 +86,7 @@ class Decision:
     """Where one considered article went in an issue, and why."""
 
     article_id: str
-    # big_story | need_to_know | read_more | passed_over | duplicate | excluded | too_old
-    # | off_topic | other_language | published_before | unrenderable | dropped_for_size
-    section: str
+    section: Section
     position: int
     reason: str
     score: Mapping[str, float | bool] | None = None  # digest.curate.rank.Score.parts()
@@ -101,3 +122,60 @@ class RenderedIssue:
     marker: str  # spells this render's per-recipient placeholders (render.Placeholders)
     dropped_cards: int = 0  # Read More cards dropped to stay under the size budget
     notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed's health and validators, as the state database keeps them."""
+
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    last_status: FetchStatus | None
+    last_error: str | None
+    failures: int
+    last_fetched: str | None
+    last_ok: str | None
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An article page as enrichment read it (`facts`: JSON of digest.enrich.pages.PageFacts)."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    facts: str
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """A source picture as made for one slot (see digest.enrich.pictures), and the validators
+    of the response it was made from."""
+
+    url: str
+    slot: str
+    etag: str | None
+    last_modified: str | None
+    source_width: int
+    source_height: int
+    name: str
+    width: int
+    height: int
+    data: bytes
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    """An issue as the state database records it."""
+
+    number: int
+    slot: str | None
+    date: str
+    subject: str
+    outbox_path: str
+    state: IssueState
+    created_at: str

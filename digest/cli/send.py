@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from digest.addresses import Address, AddressError, parse_address
 from digest.cli.common import BadConfig, err, failures, get_config, out
 from digest.config.load import Config
+from digest.models import DeliveryState
 from digest.schedule.stopping import stop_on_signals
 from digest.state.deliveries import DeliveryLog
 from digest.state.store import open_readonly, open_store
@@ -160,9 +161,11 @@ def status(ctx: click.Context, issue: int | None) -> None:
         out.print(f"issue #{record.number} ({record.outbox_path}): {record.state}")
         out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
         out.print(f"  {log.suppression_count()} address(es) on the suppression list")
-        for state, label in (("sending", "in flight (sent, not confirmed; re-send with "
-                                         "`digest send --resend-in-flight`)"),
-                             ("failed", "failed permanently"), ("deferred", "deferred")):
+        states: tuple[tuple[DeliveryState, str], ...] = (
+            ("sending", "in flight (sent, not confirmed; re-send with "
+                        "`digest send --resend-in-flight`)"),
+            ("failed", "failed permanently"), ("deferred", "deferred"))
+        for state, label in states:
             rows = log.in_state(record.number, state)
             if rows:
                 out.print(f"{label}:")

@@ -28,14 +28,13 @@ from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import ParsedFeed, read_feed
 from digest.config.load import CollectConfig, FeedConfig, local_path, lower_scheme
 from digest.errors import FeedError
-from digest.models import Article
-from digest.state.store import FeedState
+from digest.models import Article, FeedState, FetchStatus
 
 
 @dataclass(frozen=True)
 class FeedResult:
     feed: FeedConfig
-    status: str  # "ok" | "warning" (read despite errors; see error) | "not_modified" | "error"
+    status: FetchStatus  # "warning": read despite errors (see error)
     articles: tuple[Article, ...] = ()
     etag: str | None = None
     last_modified: str | None = None

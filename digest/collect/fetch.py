@@ -31,7 +31,7 @@ import httpx
 from digest.collect.hosts import Address, Resolver, system_resolve
 from digest.config.load import CollectConfig, FeedConfig, lower_scheme
 from digest.errors import FeedError
-from digest.state.store import FeedState
+from digest.models import FeedState
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

@@ -22,7 +22,7 @@ from typing import Any
 from digest.collect.textclean import BIDI, clean_line, clean_text
 from digest.curate.place import STORY_BLOCKS, pin_key
 from digest.errors import ConfigError
-from digest.models import Article, CuratedIssue, Decision
+from digest.models import Article, CuratedIssue, Decision, StoryBlock
 from digest.render.text import note_links
 
 MAX_CANDIDATES = 60  # commented out at the end of a draft, ready to paste in
@@ -41,7 +41,7 @@ class Draft:
     made: datetime
     subject: str
     note: str
-    blocks: dict[str, tuple[DraftEntry, ...]]  # big_story, need_to_know, read_more
+    blocks: dict[StoryBlock, tuple[DraftEntry, ...]]
 
 
 def write_draft(path: Path, issue: CuratedIssue, candidates: Sequence[Article],

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import get_args
 
 from digest.collect.language import base as base_language
 from digest.config.load import Config, LayoutConfig, PinConfig
@@ -31,9 +32,9 @@ from digest.curate.rank import (
     score,
     text_bonus,
 )
-from digest.models import Article, CuratedIssue, Decision, Event
+from digest.models import Article, CuratedIssue, Decision, Event, Section, StoryBlock
 
-STORY_BLOCKS = ("big_story", "need_to_know", "read_more")  # the blocks that take articles
+STORY_BLOCKS: tuple[StoryBlock, ...] = get_args(StoryBlock)  # the blocks that take articles
 LEAD_WORDS = 30  # a lead's summary should have this many words
 
 
@@ -53,7 +54,7 @@ def curate_issue(
     weights = {f.url: f.weight for f in config.feeds}
     languages = allowed_languages(config)
 
-    def drop(article: Article, section: str, reason: str) -> None:
+    def drop(article: Article, section: Section, reason: str) -> None:
         decisions.append(Decision(article.id, section, len(decisions), reason))
 
     pool: list[Article] = []
@@ -78,7 +79,7 @@ def curate_issue(
     newest = newest_dated(pool, now)
     scores = {a.id: score(a, newest, weights.get(a.feed_url, 1.0), editor.boost) for a in pool}
 
-    def dropped(article: Article, section: str, reason: str) -> None:
+    def dropped(article: Article, section: Section, reason: str) -> None:
         decisions.append(Decision(article.id, section, len(decisions), reason,
                                   scores[article.id].parts()))
 
@@ -128,8 +129,9 @@ def curate_issue(
     big, need, cards = shown
     placed = {a.id for a in _placed(shown)}
     held = {a.id for a in _placed(full)} - placed  # room only in hidden blocks: stays new
-    for section, stories in (("big_story", [big] if big else []), ("need_to_know", need),
-                             ("read_more", cards)):
+    blocks: tuple[tuple[StoryBlock, list[Article]], ...] = (
+        ("big_story", [big] if big else []), ("need_to_know", need), ("read_more", cards))
+    for section, stories in blocks:
         for i, a in enumerate(stories):
             if a.id in pins:
                 reason = f"pinned by [editor] pin[{pins[a.id][0]}]"
@@ -355,7 +357,7 @@ class _Keys:
         self.short = {a.id for a in ranked
                       if len(a.summary[:LEAD_WORDS * 40].split()) < LEAD_WORDS}
 
-    def order(self, stories: Sequence[Article], block: str) -> list[Article]:
+    def order(self, stories: Sequence[Article], block: StoryBlock) -> list[Article]:
         key = self.block[block]
         return sorted(stories, key=lambda a: -key[a.id])
 

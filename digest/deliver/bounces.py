@@ -35,6 +35,7 @@ from digest.clock import utcnow
 from digest.config.load import Config
 from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
+from digest.models import BounceKind
 from digest.state.deliveries import Subscriber, Subscribers
 from digest.state.lock import state_lock
 from digest.state.store import open_store
@@ -46,7 +47,7 @@ SOFT_LIMIT = 3
 @dataclass(frozen=True)
 class Event:
     email: str
-    kind: str  # "hard" | "soft" | "complaint" | "delivered"
+    kind: BounceKind
     detail: str
     traced: bool = False  # through the VERP address digest sent from, not the report
 
@@ -166,7 +167,8 @@ def _plain_bounce(message: EmailMessage, verp: str | None) -> list[Event]:
     text = body.get_content() if body is not None else ""
     if not (_EXIM_FAILED.search(text) or _EXIM_DELAYED.search(text)):
         return []
-    kind = "soft" if _EXIM_DELAYED.search(text) or "retry time not reached" in text else "hard"
+    delayed = _EXIM_DELAYED.search(text) or "retry time not reached" in text
+    kind: BounceKind = "soft" if delayed else "hard"
     if verp:
         return [Event(verp, kind, " ".join(text.split())[:300])]
     found = []

@@ -31,10 +31,11 @@ from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, load_recipients
 from digest.deliver.redact import redact, secret_forms
 from digest.errors import ConfigError, DeliveryError
+from digest.models import DeliveryState, IssueRecord
 from digest.outbox.folder import IssueFolder
 from digest.state.deliveries import TO_SEND, DeliveryLog
 from digest.state.lock import state_lock
-from digest.state.store import IssueRecord, Store, open_readonly, open_store
+from digest.state.store import Store, open_readonly, open_store
 from digest.tokens import load_secret
 
 
@@ -43,7 +44,7 @@ class Progress:
     """One recipient reached a final state for this run (passed to on_progress)."""
 
     email: str
-    state: str  # delivered | failed | deferred | sending (in flight)
+    state: DeliveryState  # never "pending" here; "sending": in flight
     reply: str
     done: int
     total: int
@@ -564,7 +565,7 @@ class _Run:
         else:
             self.queue.again(job, self.smtp.retry_delay * 2 ** (job.tries - 1))
 
-    def _final(self, recipient: Recipient, state: str, reply: str) -> None:
+    def _final(self, recipient: Recipient, state: DeliveryState, reply: str) -> None:
         with self.lock:
             self.done += 1
             self.delivered += state == "delivered"

@@ -35,9 +35,8 @@ from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.textclean import clean_line, clean_text
 from digest.config.load import Config, lower_scheme
 from digest.errors import FeedError
-from digest.models import Article, CuratedIssue, Image
+from digest.models import Article, CachedPage, CuratedIssue, Image
 from digest.render.text import sentences
-from digest.state.store import CachedPage
 
 PER_HOST = 2
 MAX_PAGE = 1_500_000  # characters of a page read (scripts and styles taken out first)

@@ -46,8 +46,7 @@ from digest.collect.fetch import fetch_linked, internal_feed
 from digest.collect.hosts import Resolver, system_resolve
 from digest.config.load import CollectConfig, Config, lower_scheme
 from digest.errors import FeedError
-from digest.models import Article, CuratedIssue, Image
-from digest.state.store import CachedImage
+from digest.models import Article, CachedImage, CuratedIssue, Image
 
 if TYPE_CHECKING:  # Pillow is imported when a picture is decoded, not with digest
     from PIL import Image as PILImage

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from digest.collect.htmltext import html_text
 from digest.errors import OutboxError
-from digest.models import Article, RenderedIssue
+from digest.models import Article, RenderedIssue, Section
 
 MANIFEST_VERSION = 4  # 3: `images`; 4: decisions' `score`, stories' `language`, `undated`
 READABLE_VERSIONS = (2, 3, 4)  # a version 2 manifest reads as one without images
@@ -96,7 +96,7 @@ class ImageRecord:
 @dataclass(frozen=True)
 class DecisionRecord:
     article_id: str
-    section: str
+    section: Section
     position: int
     reason: str
     url: str | None = None  # the article's canonical URL

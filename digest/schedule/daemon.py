@@ -45,6 +45,7 @@ from apscheduler.triggers.base import BaseTrigger
 from digest import clock, pipeline
 from digest.config.load import Config
 from digest.errors import DigestError
+from digest.models import IssueRecord
 from digest.schedule.slots import (
     Schedule,
     collect_due,
@@ -56,7 +57,7 @@ from digest.schedule.slots import (
 )
 from digest.schedule.stopping import stop_on_signals
 from digest.state.lock import exclusive, state_lock
-from digest.state.store import IssueRecord, Store, open_store
+from digest.state.store import Store, open_store
 
 log = logging.getLogger("digest.run")
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digest.clock import utcnow
+from digest.models import DELIVERY_STATES, SUBSCRIBER_STATUSES, DeliveryState, IssueState
 from digest.state.store import Store
 
-STATES = ("pending", "sending", "delivered", "deferred", "failed")
-TO_SEND = ("pending", "deferred")
+STATES = DELIVERY_STATES
+TO_SEND: tuple[DeliveryState, ...] = ("pending", "deferred")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Delivery:
     issue_number: int
     email: str  # lower case: the key
     address: str  # as the list spells it
-    state: str
+    state: DeliveryState
     attempts: int
     last_reply: str | None
     message_id: str
@@ -81,7 +82,7 @@ class DeliveryLog:
                 "SELECT * FROM deliveries WHERE issue_number = ?", (issue,)).fetchall()
         return {r["email"]: Delivery(**dict(r)) for r in rows}
 
-    def in_state(self, issue: int, state: str) -> list[Delivery]:
+    def in_state(self, issue: int, state: DeliveryState) -> list[Delivery]:
         with self.lock:
             rows = self.conn.execute(
                 "SELECT * FROM deliveries WHERE issue_number = ? AND state = ? ORDER BY email",
@@ -113,7 +114,7 @@ class DeliveryLog:
             self.conn.execute("COMMIT")
         return cur.rowcount
 
-    def mark(self, issue: int, email: str, state: str, reply: str | None = None, *,
+    def mark(self, issue: int, email: str, state: DeliveryState, reply: str | None = None, *,
              attempt: bool = False) -> None:
         """Record one step for one recipient, committed at once. `attempt` counts a try."""
         with self.lock:
@@ -123,7 +124,7 @@ class DeliveryLog:
                    WHERE issue_number = ? AND email = ?""",
                 (state, reply, int(attempt), _now(), issue, email))
 
-    def set_issue_state(self, issue: int, state: str) -> None:
+    def set_issue_state(self, issue: int, state: IssueState) -> None:
         with self.lock:
             self.conn.execute("UPDATE issues SET state = ? WHERE number = ?", (state, issue))
 
@@ -178,7 +179,7 @@ def _add_suppression(conn: sqlite3.Connection, key: str, reason: str, now: str) 
     return cur.rowcount == 1
 
 
-SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "bounced")
+SUBSCRIBER_STATES = SUBSCRIBER_STATUSES
 SUBSCRIBER_COLUMNS = ("email", "status", "name", "source", "created_at", "updated_at",
                       "confirmed_at", "confirm_ip")
 

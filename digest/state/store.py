@@ -13,13 +13,22 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from digest.clock import utcnow  # re-exported for older importers; new code imports digest.clock
+from digest.clock import utcnow
 from digest.errors import CommitLost, StateError
-from digest.models import Article, CuratedIssue, Image
+from digest.models import (
+    Article,
+    CachedImage,
+    CachedPage,
+    CuratedIssue,
+    FeedState,
+    Image,
+    IssueRecord,
+    IssueState,
+)
 from digest.state.errors import (
     TranslatingConnection,
     damaged,
@@ -170,59 +179,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class FeedState:
-    url: str
-    name: str
-    etag: str | None
-    last_modified: str | None
-    last_status: str | None
-    last_error: str | None
-    failures: int
-    last_fetched: str | None
-    last_ok: str | None
-
-
-@dataclass(frozen=True)
-class CachedPage:
-    """An article page as enrichment read it (`facts`: JSON of digest.enrich.pages.PageFacts)."""
-
-    url: str
-    etag: str | None
-    last_modified: str | None
-    facts: str
-    fetched_at: str
-
-
-@dataclass(frozen=True)
-class CachedImage:
-    """A source picture as made for one slot (see digest.enrich.pictures), and the validators
-    of the response it was made from."""
-
-    url: str
-    slot: str
-    etag: str | None
-    last_modified: str | None
-    source_width: int
-    source_height: int
-    name: str
-    width: int
-    height: int
-    data: bytes
-    fetched_at: str
-
-
-@dataclass(frozen=True)
-class IssueRecord:
-    number: int
-    slot: str | None
-    date: str
-    subject: str
-    outbox_path: str
-    state: str
-    created_at: str
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -401,7 +357,7 @@ class Store:
         return IssueRecord(**dict(row)) if row else None
 
     def commit_issue(self, issue: CuratedIssue, subject: str, outbox_path: str, *,
-                     state: str = "built") -> None:
+                     state: IssueState = "built") -> None:
         """Record a written issue and consume its articles, in one transaction. State
         `recovered`: adopted from the outbox, whether it was sent is unknown."""
         with self.transaction() as conn:
