@@ -50,12 +50,16 @@ T = TypeVar("T")
 Figures = tuple[str, ...]
 
 
+_NOT_WORD = re.compile(r"[^\w]+")
+_DIGITS = re.compile(r"\d+")
+
+
 def title_key(title: str) -> str:
-    return re.sub(r"[^\w]+", " ", title.lower()).strip()
+    return _NOT_WORD.sub(" ", title.lower()).strip()
 
 
 def figures(key: str) -> Figures:
-    return tuple(re.findall(r"\d+", key))
+    return tuple(_DIGITS.findall(key))
 
 
 def is_near(key: str, other: str) -> bool:
@@ -127,8 +131,11 @@ class NearTitles(Generic[T]):
 
     def __init__(self, titles: Iterable[str]) -> None:
         self.stats = DedupeStats()
-        keys = {title_key(t) for t in titles}
-        counts = Counter(chain.from_iterable(chain(_grams(k), _word_runs(k)) for k in keys))
+        # Each title's key and raw features, made once here for the counts and kept for
+        # its lookup and its add.
+        self._keyed = {t: title_key(t) for t in titles}
+        self._raw = {k: (_grams(k), _word_runs(k)) for k in set(self._keyed.values())}
+        counts = Counter(chain.from_iterable(g + r for g, r in self._raw.values()))
         # One fixed order of all features, rarest first (ties by name): prefix filtering
         # holds only if every title is indexed and looked up under the same order.
         self._rank = _Ranks(
@@ -137,14 +144,14 @@ class NearTitles(Generic[T]):
         self._keys: list[str] = []
         self._items: list[T] = []
         self._postings: dict[Figures, dict[str, deque[int]]] = {}
-        self._last: tuple[str, tuple[str, list[str]]] = ("", ("", []))
+        self._last: tuple[str, tuple[str, Figures, list[str]]] = ("", ("", (), []))
 
     def twin(self, title: str) -> T | None:
         """The earliest kept item whose title has the same key or is near this one."""
-        key, features = self._features(title)
+        key, figs, features = self._features(title)
         if key in self._exact:
             return self._exact[key]
-        postings = self._postings.get(figures(key))
+        postings = self._postings.get(figs)
         if not postings:
             return None
         candidates: set[int] = set()
@@ -168,9 +175,9 @@ class NearTitles(Generic[T]):
         return None
 
     def add(self, title: str, item: T) -> None:
-        key, features = self._features(title)
+        key, figs, features = self._features(title)
         self._exact.setdefault(key, item)
-        postings = self._postings.setdefault(figures(key), {})
+        postings = self._postings.setdefault(figs, {})
         kept = len(self._keys)
         for feature in features:
             posting = postings.get(feature)
@@ -182,14 +189,18 @@ class NearTitles(Generic[T]):
         self._keys.append(key)
         self._items.append(item)
 
-    def _features(self, title: str) -> tuple[str, list[str]]:
-        """The title's key; its rarest grams that prefix filtering needs and its word
-        pairs, rarest first. Kept for the `add` that follows a `twin`."""
+    def _features(self, title: str) -> tuple[str, Figures, list[str]]:
+        """The title's key and figures; its rarest grams that prefix filtering needs and
+        its word pairs, rarest first. Kept for the `add` that follows a `twin`."""
         if self._last[0] == title:
             return self._last[1]
-        key = title_key(title)
+        key = self._keyed.get(title)
+        if key is None:
+            key = title_key(title)
+        raw = self._raw.get(key)
+        grams, runs = raw if raw is not None else (_grams(key), _word_runs(key))
         rank = self._rank.__getitem__
-        grams = sorted(_grams(key), key=rank)[: GRAM * _max_distance(len(key)) + 1]
-        features = sorted(grams + _word_runs(key), key=rank)
-        self._last = (title, (key, features))
-        return key, features
+        grams = sorted(grams, key=rank)[: GRAM * _max_distance(len(key)) + 1]
+        features = sorted(grams + runs, key=rank)
+        self._last = (title, (key, figures(key), features))
+        return self._last[1]
