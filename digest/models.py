@@ -30,6 +30,8 @@ DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)
 SUBSCRIBER_STATUSES: tuple[SubscriberStatus, ...] = get_args(SubscriberStatus)
 
 
+UNTITLED = "(untitled)"  # the headline of an item without one (never placed)
+
 @dataclass(frozen=True)
 class Image:
     url: str

@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -35,11 +36,13 @@ ENV = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
 CHINA = '["China", "Chinese", "Beijing", "yuan", "Shanghai", "Hong Kong", "PBOC"]'
 
 
-def feed(name: str) -> list[Article]:
-    """The fixture's articles as collect stores them: first seen now."""
+def feed(name: str, data: bytes | None = None) -> list[Article]:
+    """The fixture's articles as collect stores them at NOW: first seen then."""
     config = FeedConfig(url=f"https://feeds.example/{name}", name=NAMES[name])
-    data = (FOLDER / name).read_bytes()
-    return [replace(a, first_seen=NOW) for a in parse_feed(data, config, config.url)]
+    data = (FOLDER / name).read_bytes() if data is None else data
+    with mock.patch.dict(os.environ, ENV):
+        articles = parse_feed(data, config, config.url)
+    return [replace(a, first_seen=NOW) for a in articles]
 
 
 def titled(articles: list[Article], start: str) -> Article:
@@ -75,16 +78,26 @@ def placed(data: dict) -> list[dict]:
 def test_malformed_dates_are_read():
     articles = feed("cms-bad-dates.xml")
     dated = {a.title[:30]: a.published for a in articles}
-    assert all(not a.undated for a in articles), [a.title for a in articles if a.undated]
+    undated = [a.title for a in articles if a.undated]
+    assert undated == ["Chinese trade delegation to tour valley farms and packing houses"]
     assert datetime(2026, 11, 30, 6, 10, tzinfo=UTC) in dated.values()  # Mon,30 Nov ...
     assert datetime(2026, 11, 29, 10, 30, tzinfo=UTC) in dated.values()  # 29/11/2026
     assert datetime(2026, 11, 28, 1, 0, tzinfo=UTC) in dated.values()  # dc:date +08:00
 
 
-def test_a_future_date_counts_as_the_collect_time():
+def test_a_date_weeks_ahead_is_not_believed_and_the_item_counts_as_undated():
+    # The CMS put the visit's date in pubDate, 46 days ahead: not when it was published.
     future = titled(feed("cms-bad-dates.xml"), "Chinese trade delegation to tour")
-    assert future.published and future.published.year == 2027
-    assert future.when == NOW
+    assert future.undated
+    assert future.published == datetime(2026, 11, 30, 6, 30, tzinfo=UTC)  # lastBuildDate
+
+
+def test_a_date_hours_ahead_counts_as_the_collect_time():
+    xml = (FOLDER / "cms-bad-dates.xml").read_bytes().replace(
+        b"Fri, 15 Jan 2027 09:00:00 +0000", b"Mon, 30 Nov 2026 15:00:00 +0000")
+    ahead = titled(feed("cms-bad-dates.xml", xml), "Chinese trade delegation to tour")
+    assert not ahead.undated and ahead.published == datetime(2026, 11, 30, 15, tzinfo=UTC)
+    assert ahead.when == NOW
 
 
 def test_undated_items_are_dated_by_the_feed_and_rank_below_dated_ones():

@@ -25,6 +25,9 @@ MAX_HTML = 50_000  # characters read: far more than any excerpt shows (see parse
 _BLOCK_NAMES = "|".join(sorted(BLOCK_TAGS, key=len, reverse=True))
 _BREAK = re.compile(rf"</?(?:{_BLOCK_NAMES})\s*/?>")
 _SPACE = re.compile(r"\s+")
+_PUNCTUATION_THEN_TAG = re.compile(r"([.!?:;,])(</[a-z]{1,10}>)(?=<[a-z])")
+# An entity left after unescaping: the feed escaped its text twice ("Tom &amp;amp; Jerry").
+_ESCAPED_TWICE = re.compile(r"&(?:amp|quot|apos|lt|gt|nbsp|#\d{1,7}|#x[0-9a-fA-F]{1,6});")
 
 
 def html_paragraphs(fragment: str, captions: bool = True) -> list[str]:
@@ -34,12 +37,17 @@ def html_paragraphs(fragment: str, captions: bool = True) -> list[str]:
     if "<" not in fragment and "&" not in fragment:
         text = squash(fragment)
         return [text] if text else []
+    if "</" in fragment:  # "open.</span><span>More": a sentence ends between the two
+        fragment = _PUNCTUATION_THEN_TAG.sub(r"\1\2 ", fragment[:MAX_HTML])
     dropped = {"script", "style"} if captions else {"script", "style", "figcaption"}
     kept = nh3.clean(fragment[:MAX_HTML], tags=set(BLOCK_TAGS) - dropped, attributes={},
                      strip_comments=True, clean_content_tags=dropped)
     out = []
     for piece in _BREAK.split(kept):
-        text = squash(html.unescape(piece))
+        text = html.unescape(piece)
+        if "&" in text and _ESCAPED_TWICE.search(text):
+            text = html.unescape(text)
+        text = squash(text)
         if text:
             out.append(text)
     return out

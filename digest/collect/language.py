@@ -38,6 +38,23 @@ _WORDS = {
           "foi são pelo",
     "nl": "de het een en van in is op te dat met voor zijn niet aan er ook als bij door "
           "om wordt naar",
+    # No one-letter words, and none that English uses ("to", "on"): an English text
+    # must not count towards these.
+    "id": "yang dan di ini itu dengan untuk dari dalam tidak akan pada juga ke ada oleh "
+          "karena telah bisa atau kata mereka",
+    "pl": "się nie na do że jest jak po od za przez dla są oraz już ale roku który która "
+          "także",
+    "tr": "ve bir bu da için ile olarak çok daha gibi ama sonra olan kadar ancak ise yeni "
+          "değil",
+    "vi": "của và là có trong được cho các những người một với không này đã khi đến về "
+          "từ năm",
+    "sv": "och att det som på är av för med till den har inte om ett var de sig efter "
+          "kommer",
+    "da": "og at det som på er af for med til den har ikke et var de sig efter blev",
+    "fi": "ja ei se että oli mutta kun hän ovat tai myös joka sekä mukaan jo ovat",
+    "cs": "se na je že do ve jako pro by po za jsou které který také ale",
+    "ro": "și în de la cu care pe din este pentru nu mai ca au fost sunt",
+    "hu": "az és hogy nem is egy meg van de ez már csak mint volt el kell",
 }
 _STOP = {lang: frozenset(words.split()) for lang, words in _WORDS.items()}
 _LANGS_OF: dict[str, tuple[str, ...]] = {}  # common word -> the languages it is common in

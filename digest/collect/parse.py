@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from calendar import timegm
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 import nh3
 
+from digest.clock import utcnow
 from digest.collect.dates import read_date
 from digest.collect.htmltext import html_paragraphs, html_text, squash
 from digest.collect.language import story_language
@@ -35,7 +37,7 @@ from digest.collect.trailers import (
 )
 from digest.config.load import FeedConfig, web_netloc
 from digest.errors import FeedError
-from digest.models import Article, Image
+from digest.models import UNTITLED, Article, Image
 
 MEDIA = "{http://search.yahoo.com/mrss/}"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -58,6 +60,9 @@ ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "srcset", "alt", "width"
 # The rendition a picture is chosen at: the smallest at least this wide (the big story's
 # 600 px slot at 2x), else the widest there is.
 PICTURE_WIDTH = 1200
+FUTURE_SLACK = timedelta(days=1)  # a date further ahead than this is not believed
+SLOT_WIDTH = 600  # the big story's slot at 1x: a declared rendition this wide will do
+INLINE_PICTURES = 10  # <img> tags of a body looked at for its picture
 LINK_LIST_SHARE = 0.6  # a description this much link text is a list of links, no excerpt
 
 
@@ -140,17 +145,21 @@ class _Channel:
 
 def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool,
              channel: _Channel = _Channel(), position: int = 0) -> Article:
-    link = _join(base, clean_line(entry.get("link", "") or "").strip())
+    link = clean_line(entry.get("link", "") or "").strip()
+    if entry.get("guidislink") and media.guid and not _has_scheme(media.guid, WEB):
+        link = ""  # feedparser's link from a <guid> that is no web address ("odd-1")
+    link = _join(base, link)
     guid = entry.get("id") or link or hashlib.sha256("\n".join(
         str(dict.get(entry, k) or "") for k in ("title", "published", "updated", "summary")
     ).encode("utf-8", "replace")).hexdigest()
     article_id = hashlib.sha256(f"{feed.url}\n{guid}".encode("utf-8", "replace")).hexdigest()[:20]
 
     source = entry.get("source") or {}
-    outlets = (str(source.get("title", "") or "") if isinstance(source, dict) else "",
-               channel.title)
-    title = strip_outlet_suffix(
-        clean_line(_plain(entry.get("title", "") or "", _type(entry, "title_detail"))), outlets)
+    source = source if isinstance(source, dict) else {}
+    outlets = (str(source.get("title", "") or ""), channel.title,
+               _host(str(source.get("href", "") or "")))
+    title = strip_outlet_suffix(_INVISIBLE.sub("", clean_line(
+        _plain(entry.get("title", "") or "", _type(entry, "title_detail")))).strip(), outlets)
 
     body_raw, body_type = _body(entry)
     summary_raw = clean_text(entry.get("summary", "") or "")
@@ -177,9 +186,9 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
 
     tags = tuple(_tags(entry))
     category = kicker(tags, feed.category)
-    published, undated = _published(entry), False
+    published, undated = _trusted(_published(entry)), False
     if published is None:  # dated by the feed's own date, else by when it was first seen
-        published, undated = channel.updated, True
+        published, undated = _trusted(channel.updated), True
     return Article(
         id=article_id,
         feed_url=feed.url,
@@ -188,7 +197,7 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         # reader.
         url=clean_line(canonical_url(link)) if _has_scheme(link, WEB) else "",
         # Capped: a feed's entities can expand a small file into a huge field.
-        title=title[:MAX_TITLE] or "(untitled)",
+        title=title[:MAX_TITLE] or UNTITLED,
         summary=clean_text(summary)[:MAX_SUMMARY],
         body_html=clean_text(body_html)[:MAX_BODY] if len(body_html) <= MAX_BODY else "",
         category=clean_line(category).strip()[:MAX_LINE],
@@ -214,11 +223,26 @@ def _tags(entry: Any) -> list[tuple[str, str]]:
     return out
 
 
+# Categories and title labels of paid content, which a digest never carries.
+PAID_LABELS = frozenset({
+    "sponsored", "sponsored content", "sponsored post", "sponsored story", "advertisement",
+    "advertisement feature", "advertiser content", "advertorial", "paid post",
+    "paid content", "paid partnership", "partner content", "promoted", "promoted content",
+    "branded content", "brandvoice", "native advertising", "anzeige", "werbung",
+    "publireportage", "contenu sponsorisé"})
+
+
 # Categories that say nothing about a story's section.
 _GENERIC = frozenset({"uncategorized", "uncategorised", "news", "top stories", "top news",
                       "latest", "latest news", "home", "homepage", "general", "rss", "feed",
                       "video", "videos", "featured", "all", "misc", "other", "articles",
-                      "story", "stories", "nachrichten", "aktuell"})
+                      "story", "stories", "nachrichten", "aktuell",
+                      # Labels, not sections: how urgent, or that someone paid for it.
+                      "breaking", "breaking news", "live", "live updates", "exclusive",
+                      "developing", "just in", "update", "updated", "watch", "listen"}
+                     ) | PAID_LABELS
+# A category scheme (the Guardian's `domain`) of a person's page: a byline, not a section.
+_PERSON_SCHEME = re.compile(r"/(?:profile|people|person|author|authors|contributor|by)/")
 MAX_KICKER_CHARS = 24
 
 
@@ -244,6 +268,8 @@ def section_like(term: str, scheme: str = "") -> bool:
     if first.isascii() and not first.isupper():  # "startup", "china-economy": keyword tags
         return False
     scheme = scheme.lower()
+    if _PERSON_SCHEME.search(scheme):
+        return False
     return not ("keyword" in scheme and "geo" not in scheme)
 
 
@@ -275,6 +301,26 @@ def _published(entry: Any) -> datetime | None:
     feedparser cannot read (`Mon,30 Nov 2026 ...`, `29/11/2026`) is read by
     digest.collect.dates."""
     return _date_of(entry, "published") or _date_of(entry, "updated")
+
+
+# Characters that show nothing and join nothing: a headline of them is no headline.
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u180e]")
+
+
+def _host(url: str) -> str:
+    """The host of a <source url>, without 'www.': how Google News names a site."""
+    try:
+        return (urlsplit(url).hostname or "").removeprefix("www.")
+    except ValueError:
+        return ""
+
+
+def _trusted(when: datetime | None) -> datetime | None:
+    """A date, unless it is more than FUTURE_SLACK ahead of now: a date days or years
+    ahead is a typo or a placeholder (31 Dec 2099), and the item counts as undated
+    rather than as the freshest news. Closer ahead (a wrong zone), `Article.when`
+    clamps it to the collect time."""
+    return None if when is not None and when > utcnow() + FUTURE_SLACK else when
 
 
 def _date_of(entry: Any, key: str) -> datetime | None:
@@ -376,6 +422,7 @@ class _Picture:
     width: int | None = None  # as declared by the feed, in pixels
     height: int | None = None
     srcset: tuple[_Picture, ...] = ()  # an <img>'s other renditions
+    thumbnail: bool = False  # a media:thumbnail: small unless it says otherwise
 
 
 @dataclass(frozen=True)
@@ -388,6 +435,7 @@ class _Media:
     credit: str = ""
     descriptions: frozenset[str] = frozenset()  # every photo caption, as plain text
     description: str = ""  # the item's own <description> (RSS), raw
+    guid: str = ""  # the item's <guid> as written (feedparser resolves it as a link)
 
 
 def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | None:
@@ -407,10 +455,7 @@ def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | Non
 
     renditions = usable(media.pictures)
     if not renditions:
-        for inline in _inline_pictures(body_html):  # the first real <img>, any width
-            renditions = usable((inline, *inline.srcset))
-            if renditions:
-                break
+        renditions = _first_inline(body_html, usable)
     if not renditions:
         return None
     best = best_rendition(renditions)
@@ -424,17 +469,38 @@ def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | Non
     return Image(url=best.url, alt=clean_line(alt), caption=caption, credit=clean_line(credit))
 
 
+def _first_inline(body_html: str, usable: Callable[[tuple[_Picture, ...]], list[_Picture]]
+                  ) -> list[_Picture]:
+    """The renditions of the body's picture: its first <img> that declares a size (or
+    a srcset), else its first <img> at all. An undeclared first <img> is as often a
+    tracking pixel as the story's photo, and a declared one later is a real picture."""
+    first: list[_Picture] = []
+    for inline in itertools.islice(_inline_pictures(body_html), INLINE_PICTURES):
+        renditions = usable((inline, *inline.srcset))
+        if not renditions:
+            continue
+        if inline.srcset or inline.width is not None or inline.height is not None:
+            return renditions
+        first = first or renditions
+    return first
+
+
 def best_rendition(renditions: list[_Picture]) -> _Picture:
-    """The smallest rendition at least PICTURE_WIDTH wide; else one of unknown width
-    (often the original, beside declared thumbnails); else the widest."""
+    """The smallest rendition at least PICTURE_WIDTH wide; else the widest declared at
+    least SLOT_WIDTH; else one of unknown width that is no thumbnail (often the original,
+    beside declared thumbnails); else the widest declared; else the first."""
     known = [p for p in renditions if p.width is not None]
     wide = [p for p in known if p.width is not None and p.width >= PICTURE_WIDTH]
     if wide:
         return min(wide, key=lambda p: p.width or 0)
-    unknown = [p for p in renditions if p.width is None]
+    if any((p.width or 0) >= SLOT_WIDTH for p in known):
+        return max(known, key=lambda p: p.width or 0)
+    unknown = [p for p in renditions if p.width is None and not p.thumbnail]
     if unknown:
         return unknown[0]
-    return max(known, key=lambda p: p.width or 0)
+    if known:
+        return max(known, key=lambda p: p.width or 0)
+    return renditions[0]
 
 
 def _tiny(picture: _Picture) -> bool:
@@ -506,6 +572,13 @@ def _text(el: ET.Element | None) -> str:
     return re.sub(r"\s+", " ", "".join(el.itertext())).strip() if el is not None else ""
 
 
+def _thumbnails(el: ET.Element) -> Iterator[_Picture]:
+    for thumb in el.findall(f"{MEDIA}thumbnail"):
+        if thumb.get("url"):
+            yield _Picture(url=thumb.get("url", ""), width=_pixels(thumb.get("width")),
+                           height=_pixels(thumb.get("height")), thumbnail=True)
+
+
 def _media(item: ET.Element) -> _Media:
     groups = [item, *item.findall(f"{MEDIA}group")]
     pictures: list[_Picture] = []
@@ -525,11 +598,9 @@ def _media(item: ET.Element) -> _Media:
                     captions.append(caption)
             elif url:
                 video = True
-        for thumb in group.findall(f"{MEDIA}thumbnail"):
-            if thumb.get("url"):
-                pictures.append(_Picture(url=thumb.get("url", ""),
-                                         width=_pixels(thumb.get("width")),
-                                         height=_pixels(thumb.get("height"))))
+                # A video's still: the thumbnail inside its media:content.
+                pictures.extend(_thumbnails(content))
+        pictures.extend(_thumbnails(group))
         # A group's own description describes its picture, unless the group is a video
         # (YouTube's media:group): then it is what the video is about, the story's text.
         own = _text(group.find(f"{MEDIA}description"))
@@ -554,6 +625,7 @@ def _media(item: ET.Element) -> _Media:
         pictures=tuple(pictures), alt=entry_level("title"),
         caption=captions[0] if captions else "",
         credit=entry_level("credit"),
-        descriptions=frozenset(clean_text(squash(c)) for c in captions),
+        descriptions=frozenset(clean_text(squash(_plain(c, "text/html"))) for c in captions),
         description="".join(description.itertext()) if description is not None else "",
+        guid=_text(item.find("guid")),
     )

@@ -30,9 +30,29 @@ TRAILERS: tuple[tuple[str, str], ...] = (
      r"\s*(?:\[…\])?"),
     ("a pointing 'read more'", rf"{_MORE}\s*{_POINTER}"),
     ("a bracketed 'more'", r"\[\s*(?:mehr|more|…|\.\.\.|read more|continue reading)\s*\]"),
+    # WordPress's "Continue reading "<title>"" (the title is for screen readers).
+    ("a 'continue reading' link with its title",
+     rf"(?:(?<=[.!?…\"”’)\]:])|^)\s*{_MORE}\s*[\"“][^\"”]{{1,300}}[\"”]\s*{_POINTER}?"),
+    ("a 'read the full story at ...'",
+     rf"(?:(?<=[.!?…\"”’)\]:])|^)\s*{_MORE}\s+(?:at|on)\s+[^.!?]{{1,100}}[.!]?"),
+    ("a 'click here to read more'",
+     r"(?:(?<=[.!?…\"”’)\]:])|^)\s*click here(?: to (?:read (?:more|on|the full "
+     r"(?:story|article))|continue))?[.!]?"),
+    ("an ellipsis and 'more'", r"(?:…|\.{3})\s*(?:more|mehr|plus)\s*(?:»|›|>+|→)?"),
+    # Capitalized: a paragraph of its own, whose full stop the text may have lost.
+    ("a 'subscribe to our newsletter'",
+     r"(?-i:Subscribe|Sign up) (?:to|for) our newsletter[^.!?]{0,120}[.!]?"),
+    ("a closing 'Source: <outlet>'",
+     r"(?:(?<=[.!?…\"”’)\]:])|^)\s*(?-i:Source):\s*[^.!?:]{1,60}\.?"),
+    ("a 'related posts' list",
+     r"(?:(?<=[.!?…\"”’)\]:])|^)\s*(?-i:Related (?:posts|articles|stories|reading|coverage))"
+     r"\s*:.{0,400}"),
     # Its own last sentence, "The post" capitalized, the site's name one sentence.
     ("WordPress's 'The post ... appeared first on ...'",
      r"(?-i:The post) (?:(?!\.\s).){1,300}? appeared first on (?:(?!\.\s).){1,200}?\.?"),
+    ("'This article ... first appeared on ...'",
+     r"(?-i:This (?:article|post|story)) (?:(?!\.\s).){1,300}? first appeared on "
+     r"(?:(?!\.\s).){1,200}?\.?"),
     ("Medium's 'originally published in ... on Medium'",
      r"(?:[^.!?]{1,300}?\s)?was originally published in .{1,200}? on medium, where people are "
      r"continuing the conversation by highlighting and responding to this story\.?"),
@@ -42,7 +62,9 @@ TRAILERS: tuple[tuple[str, str], ...] = (
 # Words one of which every trailer above contains: a text without any ends in none.
 _CLUES = ("continue reading", "keep reading", "read more", "read the full", "weiterlesen",
           "mehr lesen", "lire la suite", "leer más", "続きを読む", "[", "appeared first on",
-          "originally published", "reporting by", "writing by", "compiled by")
+          "originally published", "reporting by", "writing by", "compiled by",
+          "first appeared on", "click here", "our newsletter", "source:", "related ", "…",
+          "...")
 _ANY_TRAILER = "|".join(f"(?:{p})".replace(" ", r"\s+") for _, p in TRAILERS)
 _TRAILER = re.compile(rf"(?<!\w)(?:{_ANY_TRAILER})\s*$", re.I | re.S)
 # "BEIJING (Meridian Wire) - ", "SHANGHAI, Nov 29 (Meridian Wire) -", "LONDON (AP) — "
@@ -223,10 +245,17 @@ def strip_outlet_suffix(title: str, outlets: tuple[str, ...]) -> str:
         return title
     suffix = match.group(1).strip().casefold()
     names = {o.strip().casefold() for o in outlets if o and o.strip()}
-    if suffix in names or any(n and (n.startswith(suffix) or suffix.startswith(n))
-                              for n in names):
+    if any(_names_outlet(suffix, n) for n in names):
         return title[: match.start()].rstrip()
     return title
+
+
+def _names_outlet(suffix: str, name: str) -> bool:
+    """'Meridian Wire' names the outlet 'Meridian Wire - Top news' and 'Meridian Wire
+    via Yahoo Finance' names 'Meridian Wire'; 'Meridian poll' does not name 'Meridian'."""
+    if suffix == name or name.startswith(suffix + " "):
+        return True
+    return suffix.startswith(name) and re.match(r"\s+via\s|\.[a-z]", suffix[len(name):]) is not None
 
 
 def repeats_headline(summary: str, title: str, outlets: tuple[str, ...] = ()) -> bool:

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import get_args
 
 from digest.collect.language import base as base_language
+from digest.collect.parse import PAID_LABELS
 from digest.config.load import Config, LayoutConfig, PinConfig
 from digest.curate.dedupe import NearTitles
 from digest.curate.events import Event as SameEvent
@@ -32,7 +33,15 @@ from digest.curate.rank import (
     score,
     text_bonus,
 )
-from digest.models import Article, CuratedIssue, Decision, Event, Section, StoryBlock
+from digest.models import (
+    UNTITLED,
+    Article,
+    CuratedIssue,
+    Decision,
+    Event,
+    Section,
+    StoryBlock,
+)
 
 STORY_BLOCKS: tuple[StoryBlock, ...] = get_args(StoryBlock)  # the blocks that take articles
 LEAD_WORDS = 30  # a lead's summary should have this many words
@@ -60,10 +69,15 @@ def curate_issue(
     pool: list[Article] = []
     for article in articles:
         excluded = _excluded_by(article, editor.exclude)
+        paid = paid_label(article)
         if not article.url:
             drop(article, "excluded", "no http(s) link to send readers to")
+        elif not _headline(article.title):
+            drop(article, "excluded", "no headline")
         elif excluded:
             drop(article, "excluded", f"excluded by [editor] exclude {excluded!r}")
+        elif paid:
+            drop(article, "excluded", f"paid content (marked {paid!r})")
         elif editor.max_age_days and article.when and (
             now - article.when > timedelta(days=editor.max_age_days)
         ):
@@ -114,6 +128,11 @@ def curate_issue(
                     f"{kept.feed_name!r}), which covers it better")
     unique.sort(key=lambda a: (-scores[a.id].total, a.title, a.id))
 
+    if not unique and articles:
+        left_out = Counter(d.section for d in decisions)
+        why = ", ".join(f"{section} {n}" for section, n in sorted(left_out.items()))
+        return NothingToBuild(f"{len(articles)} new article(s), none left to place ({why}); "
+                              "see [editor] in the config; no issue built")
     if not unique:
         return NothingToBuild("no new articles; no issue built")
     if len(unique) < config.schedule.min_new_items:
@@ -182,8 +201,16 @@ def allowed_languages(config: Config) -> frozenset[str]:
 
 def on_topic(article: Article, require: Sequence[str]) -> bool:
     """The story names one of `require` in its title, summary or categories."""
-    text = f"{article.title}\n{article.summary}\n{article.category}\n" + "\n".join(article.tags)
+    text = _topic_text(article)
     return any(matches(word, text) for word in require)
+
+
+def _topic_text(article: Article) -> str:
+    return f"{article.title}\n{article.summary}\n{article.category}\n" + "\n".join(article.tags)
+
+
+def _headline(title: str) -> bool:
+    return bool(title.strip()) and title != UNTITLED
 
 
 Placement = tuple[Article | None, list[Article], list[Article]]
@@ -422,17 +449,34 @@ def upcoming(config: Config, today: date) -> tuple[Event, ...]:
 
 
 def _excluded_by(article: Article, rules: Sequence[str]) -> str | None:
-    text = f"{article.title} {article.summary}".lower()
+    """The first [editor] exclude rule the story falls under: a URL pattern, a URL (as
+    pins compare them), `feed:NAME`, or words matched as `require` matches them (whole
+    words, any case, in the title, summary or categories)."""
+    text = ""
     for rule in rules:
         if "*" in rule:  # a URL pattern: "*/shopping/*", "https://x.example/live/*"
             if fnmatch.fnmatchcase(article.url.lower(), rule.lower()):
                 return rule
         elif rule.startswith(("http://", "https://")):
-            if article.url.rstrip("/") == rule.rstrip("/"):
+            if article.url and pin_key(article.url) == pin_key(rule):
                 return rule
         elif rule.startswith("feed:"):
             if rule[5:].strip().lower() in (article.feed_name.lower(), article.feed_url.lower()):
                 return rule
-        elif re.search(rf"\b{re.escape(rule.lower())}\b", text):
-            return rule
+        else:
+            text = text or _topic_text(article)
+            if matches(rule, text):
+                return rule
     return None
+
+
+def paid_label(article: Article) -> str:
+    """The category or title label ("Sponsored: ...", "[Anzeige] ...") that marks the
+    story as paid content, or ""."""
+    for tag in (article.category, *article.tags):
+        if tag.strip().casefold() in PAID_LABELS:
+            return tag.strip()
+    head = re.match(r"\s*[\[(]?([^\]):|]{1,30})[\]):|]", article.title)
+    if head and head.group(1).strip().casefold() in PAID_LABELS:
+        return head.group(1).strip()
+    return ""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +33,7 @@ from datetime import datetime
 from digest.models import Article
 
 HALF_LIFE_HOURS = 72.0
-UNDATED_HOURS = 24.0
+UNDATED_HOURS = 72.0
 PLACE = 0.2
 BOOST_EACH, BOOST_CAP = 0.15, 0.3
 COVERAGE_EACH, COVERAGE_CAP = 0.1, 0.3
@@ -124,6 +125,8 @@ def matches(phrase: str, text: str) -> bool:
     """`phrase` in `text` as whole words, ignoring case, in any script: 'China' is not
     in 'Chinatown', 'trade war' is in 'the trade  war'. Chinese and Japanese, written
     without spaces, match anywhere."""
+    if not text.isascii():  # "Zu\u0308rich" is "Zürich"
+        text = unicodedata.normalize("NFC", text)
     return _pattern(phrase).search(text) is not None
 
 
@@ -134,7 +137,7 @@ _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0e00-\u0e7f]")
 def _pattern(phrase: str) -> re.Pattern[str]:
     pattern = _PATTERNS.get(phrase)
     if pattern is None:
-        words = r"\s+".join(re.escape(w) for w in phrase.split())
+        words = r"\s+".join(re.escape(w) for w in unicodedata.normalize("NFC", phrase).split())
         if _UNSPACED.search(phrase):
             pattern = re.compile(words, re.I)
         else:
