@@ -38,9 +38,8 @@ from digest.render.email import (
     load_templates,
     web_page,
 )
-from digest.state.lock import state_lock
 from digest.state.recover import recover_outbox
-from digest.state.store import Store, open_readonly, open_store
+from digest.state.store import Store, locked_store, open_readonly
 from digest.tokens import load_secret
 
 
@@ -109,12 +108,8 @@ def collect_locked(
     on_feed: Callable[[FeedResult], None] | None = None,
 ) -> CollectReport:
     """`collect` under the state lock, opening and closing the database."""
-    with state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
-        try:
-            return collect(config, store, client, on_feed)
-        finally:
-            store.close()
+    with locked_store(config) as store:
+        return collect(config, store, client, on_feed)
 
 
 def _fetch(config: Config, states: dict[str, FeedState], client: httpx.AsyncClient | None,
@@ -145,48 +140,44 @@ def build(
     `draft`), place the pictures, render, write the outbox, commit. `client` and
     `resolve` serve feeds and pictures alike."""
     start = _Start.of(config, draft)  # a template error stops us before any work
-    with state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
+    with locked_store(config) as store:
+        notes = recover_outbox(store, config.outbox_path, config.newsletter.slug)
+        report = collect(config, store, client, on_feed, resolve) if fetch else None
+        if slot and (existing := store.issue_for_slot(slot)):
+            return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
+                               f"built: {existing.outbox_path}", collected=report)
+        candidates = store.unused_articles(bodies=False)
+        plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve)
+        made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
+        if plan.pictures:
+            store.save_images(plan.pictures.fresh())
+        if plan.pages:
+            store.save_pages(plan.pages.fresh())
+        if isinstance(made, NothingToBuild):
+            return BuildResult("nothing", f"nothing new: {made.reason}",
+                               collected=report, notes=tuple(notes))
+        rendered, number = made.rendered, plan.number
+        name = folder_name(rendered.issue.date, config.newsletter.slug, number)
+        files = _files(made, plan, name, store.state_id, candidates)
+        folder = IssueFolder.write(config.outbox_path, files)
+        path = folder.path
         try:
-            notes = recover_outbox(store, config.outbox_path, config.newsletter.slug)
-            report = collect(config, store, client, on_feed, resolve) if fetch else None
-            if slot and (existing := store.issue_for_slot(slot)):
-                return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
-                                   f"built: {existing.outbox_path}", collected=report)
-            candidates = store.unused_articles(bodies=False)
-            plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve)
-            made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
-            if plan.pictures:
-                store.save_images(plan.pictures.fresh())
-            if plan.pages:
-                store.save_pages(plan.pages.fresh())
-            if isinstance(made, NothingToBuild):
-                return BuildResult("nothing", f"nothing new: {made.reason}",
-                                   collected=report, notes=tuple(notes))
-            rendered, number = made.rendered, plan.number
-            name = folder_name(rendered.issue.date, config.newsletter.slug, number)
-            files = _files(made, plan, name, store.state_id, candidates)
-            folder = IssueFolder.write(config.outbox_path, files)
-            path = folder.path
-            try:
-                if after_write:
-                    after_write(path)
-                store.commit_issue(rendered.issue, rendered.subject, name)
-            except CommitLost as e:
-                # The folder is now the only record of this issue: keep it, so its
-                # stories are not published again and its number is not reused.
-                raise CommitLost(f"{e}; the issue folder {path} stays, and later builds "
-                                 "will not repeat its stories") from None
-            except BaseException:
-                folder.remove()
-                raise
-            notes += made.notes
-            if config.web.publish:  # the issue is committed: a failure here is a note
-                notes.append(_publish_note(config))
-            return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
-                               report, tuple(notes) + rendered.notes)
-        finally:
-            store.close()
+            if after_write:
+                after_write(path)
+            store.commit_issue(rendered.issue, rendered.subject, name)
+        except CommitLost as e:
+            # The folder is now the only record of this issue: keep it, so its
+            # stories are not published again and its number is not reused.
+            raise CommitLost(f"{e}; the issue folder {path} stays, and later builds "
+                             "will not repeat its stories") from None
+        except BaseException:
+            folder.remove()
+            raise
+        notes += made.notes
+        if config.web.publish:  # the issue is committed: a failure here is a note
+            notes.append(_publish_note(config))
+        return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
+                           report, tuple(notes) + rendered.notes)
 
 
 def preview(
@@ -299,17 +290,13 @@ def make_draft(
 ) -> BuildResult:
     """Collect (unless fetch=False), curate, and write the next issue as an editable
     draft at `out`; no issue is built and no article is used up."""
-    with state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
-        try:
-            report = collect(config, store, client, on_feed, resolve) if fetch else None
-            made = utcnow()
-            done = published(config.outbox_path, config.newsletter.slug)
-            number = store.next_issue_number(after=done.last_number)
-            candidates = [a for a in store.unused_articles(bodies=False)
-                          if a.url not in done.urls]
-        finally:
-            store.close()
+    with locked_store(config) as store:
+        report = collect(config, store, client, on_feed, resolve) if fetch else None
+        made = utcnow()
+        done = published(config.outbox_path, config.newsletter.slug)
+        number = store.next_issue_number(after=done.last_number)
+        candidates = [a for a in store.unused_articles(bodies=False)
+                      if a.url not in done.urls]
     curated = curate_issue(candidates, config, number, clock.now(config.tz))
     if isinstance(curated, NothingToBuild):
         return BuildResult("nothing", f"no draft written: {curated.reason}", collected=report)

@@ -66,8 +66,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
     row is named and skipped."""
     from digest.addresses import AddressError, parse_address
     from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber, Subscribers
-    from digest.state.lock import state_lock
-    from digest.state.store import open_store
+    from digest.state.store import locked_store
 
     config = get_config(ctx)
     try:
@@ -101,26 +100,22 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
                                row.get("source") or source, row.get("created_at", ""),
                                "", row.get("confirmed_at") or None,
                                row.get("confirm_ip") or None))
-    with failures(), state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
-        try:
-            subscribers = Subscribers(store.conn)
-            stored = {s.email.lower(): s for s in subscribers.rows()}
-            kept = []
-            for new in rows:
-                before = stored.get(new.email.lower())
-                if before is not None and before.status in ("unsubscribed", "bounced") \
-                        and new.status in ("active", "pending"):
-                    warn(f"{file}: {new.email} is {before.status} here; an import never "
-                         "undoes that (they subscribe again themselves); skipped")
-                    continue
-                if before is not None:  # a column the file does not give keeps its value
-                    new = replace(new, name=new.name or before.name,
-                                  source=new.source if "source" in columns else before.source)
-                kept.append(new)
-            added, updated = subscribers.upsert(kept)
-        finally:
-            store.close()
+    with failures(), locked_store(config) as store:
+        subscribers = Subscribers(store.conn)
+        stored = {s.email.lower(): s for s in subscribers.rows()}
+        kept = []
+        for new in rows:
+            before = stored.get(new.email.lower())
+            if before is not None and before.status in ("unsubscribed", "bounced") \
+                    and new.status in ("active", "pending"):
+                warn(f"{file}: {new.email} is {before.status} here; an import never "
+                     "undoes that (they subscribe again themselves); skipped")
+                continue
+            if before is not None:  # a column the file does not give keeps its value
+                new = replace(new, name=new.name or before.name,
+                              source=new.source if "source" in columns else before.source)
+            kept.append(new)
+        added, updated = subscribers.upsert(kept)
     out.print(f"{added} added, {updated} updated from {file}")
 
 

@@ -31,14 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from digest.addresses import AddressError, parse_address
-from digest.clock import utcnow
 from digest.config.load import Config
 from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
 from digest.models import BounceKind
+from digest.state.bounces import BounceLog
 from digest.state.deliveries import Subscriber, Subscribers
-from digest.state.lock import state_lock
-from digest.state.store import open_store
+from digest.state.store import locked_store
 from digest.tokens import load_secret, verp_token
 
 SOFT_LIMIT = 3
@@ -209,72 +208,45 @@ def process(config: Config, path: Path) -> BounceReport:
     hard = soft = complaints = count = skipped = 0
     bounced: list[str] = []
     unsubscribed: list[str] = []
-    with state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
-        conn = store.conn
-        try:
-            subscribers = Subscribers(conn)
-            known = {s.email.lower(): s for s in subscribers.rows()}
-            mailed = {str(r[0]) for r in conn.execute("SELECT DISTINCT address FROM deliveries")}
-            mailed |= {s.email for s in known.values()}
-            mailed |= {r.email for r in load_recipients(config).recipients}
-            tags = verp_tags(secret, mailed)
-            sent_to = {str(r[0]).lower() for r in conn.execute(
-                "SELECT DISTINCT email FROM deliveries")}
-            for raw, message in messages(path):
-                count += 1
-                message_id = str(message.get("Message-ID", "")).strip() or \
-                    f"<no-id:{hashlib.sha256(raw).hexdigest()}>"
-                try:
-                    found = events(message, tags, config.delivery.return_path)
-                except Exception:  # noqa: BLE001 - one odd message never stops the rest
-                    found = []
-                trusted = [e for e in found if e.traced or (
-                    not config.delivery.return_path and e.email.lower() in sent_to)]
-                if not trusted:
+    with locked_store(config) as store:
+        subscribers, log = Subscribers(store.conn), BounceLog(store.conn)
+        known = {s.email.lower(): s for s in subscribers.rows()}
+        mailed, sent_to = log.mailed()
+        mailed |= {s.email for s in known.values()}
+        mailed |= {r.email for r in load_recipients(config).recipients}
+        tags = verp_tags(secret, mailed)
+        for raw, message in messages(path):
+            count += 1
+            message_id = str(message.get("Message-ID", "")).strip() or \
+                f"<no-id:{hashlib.sha256(raw).hexdigest()}>"
+            try:
+                found = events(message, tags, config.delivery.return_path)
+            except Exception:  # noqa: BLE001 - one odd message never stops the rest
+                found = []
+            trusted = [e for e in found if e.traced or (
+                not config.delivery.return_path and e.email.lower() in sent_to)]
+            if not trusted:
+                skipped += 1
+                continue
+            for event in trusted:
+                key = event.email.lower()
+                if not log.record(message_id, key, event.kind, event.detail):
                     skipped += 1
                     continue
-                for event in trusted:
-                    key = event.email.lower()
-                    fresh = conn.execute(
-                        """INSERT OR IGNORE INTO bounces (message_id, email, kind, detail,
-                               received_at) VALUES (?, ?, ?, ?, ?)""",
-                        (message_id, key, event.kind, event.detail,
-                         utcnow().isoformat(timespec="seconds"))).rowcount
-                    if not fresh:
-                        skipped += 1
-                        continue
-                    name = known[key].name if key in known else ""
-                    if event.kind == "complaint":
-                        complaints += 1
-                        subscribers.upsert([Subscriber(event.email, "unsubscribed", name)],
-                                           reason="complaint")
-                        unsubscribed.append(event.email)
-                    elif event.kind == "hard" or (event.kind == "soft"
-                                                  and _soft_in_a_row(conn, key) >= SOFT_LIMIT):
-                        hard += event.kind == "hard"
-                        soft += event.kind == "soft"
-                        subscribers.upsert([Subscriber(event.email, "bounced", name)])
-                        bounced.append(event.email)
-                    elif event.kind == "soft":
-                        soft += 1
-        finally:
-            store.close()
+                name = known[key].name if key in known else ""
+                if event.kind == "complaint":
+                    complaints += 1
+                    subscribers.upsert([Subscriber(event.email, "unsubscribed", name)],
+                                       reason="complaint")
+                    unsubscribed.append(event.email)
+                elif event.kind == "hard" or (event.kind == "soft"
+                                              and log.soft_days_in_a_row(key) >= SOFT_LIMIT):
+                    hard += event.kind == "hard"
+                    soft += event.kind == "soft"
+                    subscribers.upsert([Subscriber(event.email, "bounced", name)])
+                    bounced.append(event.email)
+                elif event.kind == "soft":
+                    soft += 1
     return BounceReport(count, hard, soft, complaints, tuple(dict.fromkeys(bounced)),
                         tuple(dict.fromkeys(unsubscribed)), skipped)
-
-
-def _soft_in_a_row(conn: object, key: str) -> int:
-    """Days with a soft bounce for `key` since its last delivery report or hard bounce:
-    an MTA's delay notices for one message (4 h, 24 h, 48 h) are one soft bounce, not
-    three."""
-    rows = conn.execute(  # type: ignore[attr-defined]
-        "SELECT kind, substr(received_at, 1, 10) FROM bounces WHERE email = ? "
-        "ORDER BY rowid DESC", (key,)).fetchall()
-    days: set[str] = set()
-    for kind, day in rows:
-        if kind != "soft":
-            break
-        days.add(day)
-    return len(days)
 

@@ -56,8 +56,8 @@ from digest.schedule.slots import (
     slot_key,
 )
 from digest.schedule.stopping import stop_on_signals
-from digest.state.lock import exclusive, state_lock
-from digest.state.store import Store, open_store
+from digest.state.lock import exclusive
+from digest.state.store import Store, locked_store, open_store
 
 log = logging.getLogger("digest.run")
 
@@ -79,21 +79,17 @@ class Due:
 
 
 def check_due(config: Config, schedule: Schedule, now: datetime) -> Due:
-    with state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)  # opening migrates: same lock as writers
-        try:
-            last = last_collect(store)
-            latest = latest_slot(schedule, now, schedule.misfire_grace)
-            issue = store.issue_for_slot(slot_key(latest, schedule.tz)) if latest else None
-            resume = None
-            if config.delivery.mode == "smtp":
-                if issue and issue.state not in ("sent", "recovered"):
-                    resume = issue.number  # built in time, never (fully) sent
-                else:  # a send that was stopped, however long ago: finish it
-                    begun = [i for i in store.issues() if i.slot and i.state == "sending"]
-                    resume = begun[-1].number if begun else None
-        finally:
-            store.close()
+    with locked_store(config) as store:  # opening migrates: same lock as writers
+        last = last_collect(store)
+        latest = latest_slot(schedule, now, schedule.misfire_grace)
+        issue = store.issue_for_slot(slot_key(latest, schedule.tz)) if latest else None
+        resume = None
+        if config.delivery.mode == "smtp":
+            if issue and issue.state not in ("sent", "recovered"):
+                resume = issue.number  # built in time, never (fully) sent
+            else:  # a send that was stopped, however long ago: finish it
+                begun = [i for i in store.issues() if i.slot and i.state == "sending"]
+                resume = begun[-1].number if begun else None
     return Due(collect_due(schedule, now, last), last, latest if issue is None else None,
                resume)
 

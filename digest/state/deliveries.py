@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,6 +204,18 @@ class Subscribers:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    @classmethod
+    @contextmanager
+    def opened(cls, path: Path) -> Iterator[Subscribers]:
+        """The list on a connection of its own, closed afterwards: one web request's
+        (the schema must be migrated; each write is its own transaction)."""
+        conn = sqlite3.connect(f"file:{path}", uri=True, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            yield cls(conn)
+        finally:
+            conn.close()
 
     def rows(self, status: str | None = None) -> list[Subscriber]:
         query = f"SELECT {', '.join(('address AS email',) + SUBSCRIBER_COLUMNS[1:])} " \

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.clock import utcnow
+from digest.config.load import Config
 from digest.errors import CommitLost, StateError
 from digest.models import (
     Article,
@@ -36,6 +37,7 @@ from digest.state.errors import (
     newer_schema,
     translated,
 )
+from digest.state.lock import state_lock
 
 MIGRATIONS: list[str] = [
     # 1: feeds, articles, issues
@@ -198,6 +200,12 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -527,3 +535,12 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+@contextmanager
+def locked_store(config: Config) -> Iterator[Store]:
+    """The state database for writing, under the state lock: what every command that
+    changes state opens (`with locked_store(config) as store:`); closed, then unlocked."""
+    with state_lock(config.state_path, config.state.lock_timeout), \
+            open_store(config.state_path) as store:
+        yield store

@@ -27,13 +27,13 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import sqlite3
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -48,6 +48,7 @@ from digest.addresses import AddressError, parse_address
 from digest.clock import utcnow
 from digest.collect.textclean import clean_line
 from digest.config.load import Config
+from digest.models import SubscriberStatus
 from digest.render.email import load_templates, site_page
 from digest.state.deliveries import Subscriber, Subscribers
 from digest.state.store import open_store
@@ -126,10 +127,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
                          message=message, forms=forms or [])
         return HTMLResponse(html, status_code=status, headers=HEADERS)
 
-    def db() -> sqlite3.Connection:
-        conn = sqlite3.connect(str(config.state_path), timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        return conn
+    db = config.state_path
 
     def form_token() -> str:
         stamp = str(int(clock()))
@@ -275,31 +273,21 @@ def _mac(secret: bytes, text: str) -> str:
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _request(db: Callable[[], sqlite3.Connection], email: str, name: str, now: str) -> str:
-    conn = db()
-    try:
-        return Subscribers(conn).request(email, name, now)
-    finally:
-        conn.close()
+def _request(db: Path, email: str, name: str, now: str) -> str:
+    with Subscribers.opened(db) as subscribers:
+        return subscribers.request(email, name, now)
 
 
-def _confirm(db: Callable[[], sqlite3.Connection], email: str, issued: str, client: str,
-             now: str) -> str:
-    conn = db()
-    try:
-        return Subscribers(conn).confirm(email, issued, client, now)
-    finally:
-        conn.close()
+def _confirm(db: Path, email: str, issued: str, client: str, now: str) -> str:
+    with Subscribers.opened(db) as subscribers:
+        return subscribers.confirm(email, issued, client, now)
 
 
-def _set_status(db: Callable[[], sqlite3.Connection], email: str, status: str) -> None:
-    conn = db()
-    try:
-        known = Subscribers(conn).get(email)
-        Subscribers(conn).upsert([Subscriber(known.email if known else email, status,
-                                             known.name if known else "", "web")])
-    finally:
-        conn.close()
+def _set_status(db: Path, email: str, status: SubscriberStatus) -> None:
+    with Subscribers.opened(db) as subscribers:
+        known = subscribers.get(email)
+        subscribers.upsert([Subscriber(known.email if known else email, status,
+                                       known.name if known else "", "web")])
 
 
 def _send_confirmation(config: Config, email: str, link: str) -> None:
@@ -326,7 +314,7 @@ def _deliver_confirmation(config: Config, email: str, link: str) -> None:
         f"To confirm, open this link within 48 hours:\n{link}\n\n"
         "If it was not you, do nothing: without a confirmation you will get nothing.\n")
     if config.delivery.mode == "smtp":
-        from digest.deliver.smtp import connection
+        from digest.deliver.connection import connection
 
         with connection(config.smtp) as conn:
             conn.send_message(message, from_addr=parseaddr(config.sender)[1], to_addrs=[email])
