@@ -174,9 +174,9 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         summary_raw = ""  # feedparser's copy of the body: made from the cleaned body below
     if summary_raw and _link_list(summary_raw):
         summary_raw = ""  # an aggregator's list of links to other outlets' versions
-    body_html = _sanitize(clean_text(body_raw), body_type, base, local) if body_raw else ""
+    body_html = sanitize_html(clean_text(body_raw), body_type, base, local) if body_raw else ""
     if not body_html and summary_raw:
-        body_html = _sanitize(summary_raw, summary_type, base, local)
+        body_html = sanitize_html(summary_raw, summary_type, base, local)
     body_html = strip_html_debris(body_html)
     summary = strip_text_debris(summary_plain) if summary_raw else ""
     if not summary:
@@ -356,7 +356,7 @@ def _body(entry: Any) -> tuple[str, str]:
     return "", "text/html"
 
 
-def _sanitize(raw: str, content_type: str, base: str, local: bool) -> str:
+def sanitize_html(raw: str, content_type: str, base: str, local: bool) -> str:
     # The sanitizer's time grows with the square of the nesting depth (100,000 nested
     # <div>s took minutes): only the first MAX_RAW_HTML characters are read, which is far
     # more than an issue ever shows of a story.

@@ -1,1 +1,24 @@
 """Settings: the schema of config.toml, loading and checking it, the `digest init` scaffold."""
+
+from __future__ import annotations
+
+from digest.exports import lazy
+
+_EXPORTS = {
+    "CollectConfig": "digest.config.load",
+    "Config": "digest.config.load",
+    "FeedConfig": "digest.config.load",
+    "LayoutConfig": "digest.config.load",
+    "PinConfig": "digest.config.load",
+    "SmtpConfig": "digest.config.load",
+    "default_config_path": "digest.config.load",
+    "load_config": "digest.config.load",
+    "local_path": "digest.config.load",
+    "lower_scheme": "digest.config.load",
+    "parse_duration": "digest.config.load",
+    "web_netloc": "digest.config.load",
+    "InitReport": "digest.config.scaffold",
+    "init_newsletter": "digest.config.scaffold",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy(__name__, _EXPORTS)

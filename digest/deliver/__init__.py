@@ -1,1 +1,23 @@
 """Delivery: the outbox folder, and (see smtp.py) sending to subscribers."""
+
+from __future__ import annotations
+
+from digest.exports import lazy
+
+_EXPORTS = {
+    "process": "digest.deliver.bounces",
+    "connection": "digest.deliver.connection",
+    "MessageTemplate": "digest.deliver.message",
+    "load_dkim": "digest.deliver.message",
+    "sign": "digest.deliver.message",
+    "Recipient": "digest.deliver.recipients",
+    "RecipientList": "digest.deliver.recipients",
+    "load_recipients": "digest.deliver.recipients",
+    "Progress": "digest.deliver.smtp",
+    "SendReport": "digest.deliver.smtp",
+    "send_issue": "digest.deliver.smtp",
+    "send_test": "digest.deliver.smtp",
+    "send_test_folder": "digest.deliver.smtp",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy(__name__, _EXPORTS)

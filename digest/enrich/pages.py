@@ -32,6 +32,7 @@ import lxml.html
 
 from digest.clock import utcnow
 from digest.collect.hosts import Resolver, system_resolve
+from digest.collect.parse import sanitize_html
 from digest.collect.textclean import clean_line, clean_text
 from digest.config.load import Config, lower_scheme
 from digest.errors import FeedError
@@ -189,9 +190,7 @@ def _main_text(html: str, url: str, figures: dict[str, tuple[str, str]],
             figure.append(figcaption)
         img.drop_tree()
     inner = "".join(lxml.html.tostring(el, encoding="unicode") for el in body)
-    from digest.collect.parse import _sanitize  # the feed body's own sanitizer: one set of rules
-
-    return _sanitize(inner, "text/html", url, local)
+    return sanitize_html(inner, "text/html", url, local)  # the feed bodies' rules
 
 
 def _squash(text: str) -> str:

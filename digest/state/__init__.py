@@ -1,1 +1,27 @@
 """State: the SQLite store and the only SQL, its lock, migrations, errors, doctor and recovery."""
+
+from __future__ import annotations
+
+from digest.exports import lazy
+
+_EXPORTS = {
+    "BounceLog": "digest.state.bounces",
+    "DeliveryLog": "digest.state.deliveries",
+    "SUBSCRIBER_COLUMNS": "digest.state.deliveries",
+    "SUBSCRIBER_STATES": "digest.state.deliveries",
+    "Subscriber": "digest.state.deliveries",
+    "Subscribers": "digest.state.deliveries",
+    "TO_SEND": "digest.state.deliveries",
+    "doctor": "digest.state.doctor",
+    "newer_schema": "digest.state.errors",
+    "exclusive": "digest.state.lock",
+    "state_lock": "digest.state.lock",
+    "recover_outbox": "digest.state.recover",
+    "SCHEMA_VERSION": "digest.state.store",
+    "Store": "digest.state.store",
+    "locked_store": "digest.state.store",
+    "open_readonly": "digest.state.store",
+    "open_store": "digest.state.store",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy(__name__, _EXPORTS)
