@@ -56,7 +56,6 @@ MAX_PIXELS = 30_000_000  # refused above this before decoding (a 24 MP camera fi
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")  # nothing that runs a helper (EPS) or is exotic
 QUALITY = 75  # the files are twice the size shown: artefacts shrink with them
 MEASURED = ""  # cache slot of a picture only measured (hot-linked), nothing made
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.jpg$")
 
 
 @dataclass(frozen=True)

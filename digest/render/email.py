@@ -54,7 +54,6 @@ DOCTYPE = "<!DOCTYPE html>"
 PERSONAL_ROOM = 300  # bytes assumed for a personal field no reader on the list has
 GMAIL_CLIP = 100_000  # bytes of HTML after which Gmail shows "[Message clipped]" (measured)
 CLIP_MARGIN = 2_000
-MAX_HEADLINE = 150  # characters of a story's title in the subject line
 MAX_HERO_HEADLINE = 140  # characters of the big story's headline
 SUBJECT_CHARS = 80  # about what a phone's inbox shows
 PREHEADER_CHARS = 110
