@@ -58,6 +58,7 @@ def parse_address(text: str, *, local_domain: bool = False) -> Address:
 
     `local_domain` allows a domain without a dot or a special-use one, like the
     default From `digest@localhost`. Raises AddressError."""
+    # here, not at the top: email_validator is heavy and only this needs it
     from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
     value = text.strip()

@@ -24,7 +24,7 @@ from digest.curate.place import NothingToBuild, curate_issue
 from digest.deliver.recipients import load_recipients
 from digest.enrich.pages import Enricher
 from digest.enrich.pictures import Pictures
-from digest.errors import CommitLost
+from digest.errors import CommitLost, DigestError
 from digest.models import (
     Article,
     BuildStatus,
@@ -41,6 +41,7 @@ from digest.render.email import (
 from digest.state.recover import recover_outbox
 from digest.state.store import Store, locked_store, open_readonly
 from digest.tokens import load_secret
+from digest.web.site import publish
 
 
 @dataclass(frozen=True)
@@ -269,8 +270,6 @@ def _files(made: Assembled, plan: IssuePlan, name: str, state_id: str,
 
 def _publish_note(config: Config) -> str:
     """[web] publish: the site written again, or why not (the issue stands either way)."""
-    from digest.errors import DigestError
-    from digest.web.site import publish
 
     try:
         report = publish(config)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 
 from digest.config.load import Config
@@ -53,6 +54,7 @@ def load_secret(config: Config) -> bytes | None:
 
 
 def _siv(secret: bytes):  # type: ignore[no-untyped-def]
+    # here, not at the top: cryptography is heavy and only this needs it
     from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
     return AESSIV(hashlib.sha512(_CONTEXT + b"\0" + secret).digest())  # 64 bytes: AES-256-SIV
@@ -66,6 +68,7 @@ def make_token(secret: bytes, email: str) -> str:
 
 def open_token(secret: bytes, token: str) -> str | None:
     """The address a token was made for, or None for a forged or damaged token."""
+    # here, not at the top: cryptography is heavy and only this needs it
     from cryptography.exceptions import InvalidTag
 
     if not token.isascii() or not token.replace("-", "").replace("_", "").isalnum():
@@ -94,7 +97,6 @@ def verp_token(secret: bytes, email: str) -> str:
     24 lower-case characters whatever the address, since SMTP allows 64 octets before
     the @ (and some servers change a local part's case). Not reversible:
     digest.deliver.bounces matches it against the addresses it knows."""
-    import hmac
 
     mac = hmac.new(secret, b"digest verp v1\0" + email.strip().lower().encode("utf-8"),
                    hashlib.sha256).digest()[:15]

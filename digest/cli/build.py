@@ -90,6 +90,7 @@ def collect(ctx: click.Context, verbose: bool) -> None:
     Example:
         digest collect
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.pipeline import collect_locked
 
     config = get_config(ctx)
@@ -130,6 +131,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         digest build --send             # build and send it to the subscribers
         digest build --draft drafts/next.toml --preview --test me@example.com
     """
+    # here, not at the top: `digest --help` stays fast
     from digest import pipeline
 
     if send_after and preview:
@@ -140,6 +142,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
     config = get_config(ctx)
     addresses = None
     if test_to is not None:
+        # here, not at the top: `digest --help` stays fast
         from digest.cli.send import test_addresses
 
         addresses = test_addresses(test_to)
@@ -158,6 +161,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
     if result.path and preview:
         out.print(str(result.path / "email.html"))
         if screenshot:
+            # here, not at the top: `digest --help` stays fast
             from digest.render.screenshot import screenshot_issue
 
             with failures():
@@ -166,6 +170,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         if open_browser:
             webbrowser.open((result.path / "email.html").resolve().as_uri())
     if addresses and result.path and result.status in ("built", "preview"):
+        # here, not at the top: `digest --help` stays fast
         from digest.deliver.smtp import send_test_folder
         from digest.outbox.folder import IssueFolder
 
@@ -197,6 +202,7 @@ def check(ctx: click.Context, issue: Path | None) -> None:
         digest --config newsletter.toml check
         digest check --issue outbox/preview
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.config.load import local_path
     from digest.render.email import check_templates
     from digest.tokens import load_secret
@@ -222,6 +228,7 @@ def check(ctx: click.Context, issue: Path | None) -> None:
 
 def check_issue(ctx: click.Context, config: Config, folder: Path) -> None:
     """One line per finding on stderr, a summary on stdout; exit 1 on any error."""
+    # here, not at the top: `digest --help` stays fast
     from digest.outbox.lint import lint_issue
 
     with failures():
@@ -242,6 +249,7 @@ def check_issue(ctx: click.Context, config: Config, folder: Path) -> None:
 
 def check_dkim_key(config: Config) -> None:
     """Load the [dkim] key and sign a test message with it, as `send` will."""
+    # here, not at the top: `digest --help` stays fast
     from digest.deliver.message import load_dkim, sign
 
     key = load_dkim(config)

@@ -20,6 +20,7 @@ def doctor(ctx: click.Context) -> None:
     Example:
         digest doctor
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.state.doctor import doctor as run_doctor
     from digest.state.errors import newer_schema
     from digest.state.store import SCHEMA_VERSION

@@ -29,6 +29,7 @@ def draft(ctx: click.Context, out_path: Path | None, no_collect: bool, verbose: 
         digest build --draft drafts/next.toml --preview
         digest send --test me@example.com             # after: digest build --draft ...
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.pipeline import make_draft
 
     config = get_config(ctx)

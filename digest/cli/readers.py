@@ -23,6 +23,7 @@ def publish(ctx: click.Context, out_dir: Path | None) -> None:
         digest publish                  # site/ beside the config
         digest publish --out /var/www/newsletter
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.web.site import publish as write_site
 
     config = get_config(ctx)
@@ -49,6 +50,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     Example:
         digest serve --port 8080
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.web.app import serve as run_server
 
     config = get_config(ctx)
@@ -71,6 +73,7 @@ def bounces(ctx: click.Context, path: Path) -> None:
     Example:
         digest bounces /var/mail/bounces
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.deliver.bounces import process
 
     config = get_config(ctx)

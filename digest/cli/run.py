@@ -72,6 +72,7 @@ def run(ctx: click.Context, once: bool) -> None:
         digest run                      # under systemd, or in a terminal
         digest run --once               # from cron, e.g. every 15 minutes
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.schedule.daemon import Daemon, run_once
 
     config = get_config(ctx)
@@ -98,6 +99,7 @@ def schedule(ctx: click.Context, count: int) -> None:
     Example:
         digest schedule -n 8
     """
+    # here, not at the top: `digest --help` stays fast
     from digest.schedule.daemon import fmt
     from digest.schedule.slots import load_schedule, next_fire_times
 
@@ -117,6 +119,7 @@ def schedule(ctx: click.Context, count: int) -> None:
 
 
 def _last_collect(config: Config) -> datetime | None:
+    # here, not at the top: `digest --help` stays fast
     from digest.schedule.daemon import last_collect
 
     try:

@@ -63,6 +63,7 @@ def print_report(report: SendReport) -> None:
 
 def run_send(config: Config, number: int | None, *, dry_run: bool = False,
              resend_in_flight: bool = False) -> SendReport:
+    # here, not at the top: `digest --help` stays fast
     from digest.deliver.smtp import send_issue
 
     stop = threading.Event()
@@ -121,6 +122,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
             raise BadConfig("--test sends to the given addresses only: leave out "
                             "--dry-run and --resend-in-flight")
         addresses = test_addresses(test)
+        # here, not at the top: `digest --help` stays fast
         from digest.deliver.smtp import send_test
 
         with failures():

@@ -64,6 +64,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
     """Add or update subscribers from a CSV file with an `email` column and, optionally,
     name, status (default active), source, created_at, confirmed_at, confirm_ip. A bad
     row is named and skipped."""
+    # here, not at the top: `digest --help` stays fast
     from digest.addresses import AddressError, parse_address
     from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber, Subscribers
     from digest.state.store import locked_store
@@ -120,6 +121,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
 
 
 def _rows(ctx: click.Context, status: str | None) -> list:  # type: ignore[type-arg]
+    # here, not at the top: `digest --help` stays fast
     from digest.state.deliveries import Subscribers
     from digest.state.store import open_readonly
 
@@ -133,6 +135,7 @@ def _rows(ctx: click.Context, status: str | None) -> list:  # type: ignore[type-
 
 
 def _csv(rows: list) -> str:  # type: ignore[type-arg]
+    # here, not at the top: `digest --help` stays fast
     from digest.state.deliveries import SUBSCRIBER_COLUMNS
 
     buffer = io.StringIO()

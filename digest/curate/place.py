@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import get_args
 
 from digest.collect.language import base as base_language
-from digest.collect.parse import PAID_LABELS
+from digest.collect.parse import PAID_LABELS, canonical_url
 from digest.config.load import Config, LayoutConfig, PinConfig
 from digest.curate.dedupe import NearTitles
 from digest.curate.events import Event as SameEvent
@@ -256,7 +256,6 @@ def pin_key(url: str) -> str:
     """A URL as pins compare it: canonical (host in lower case, no default port, no
     fragment, no utm_*, fbclid, gclid ...), without a trailing slash, and the same over
     http and https (a site's links are copied with either)."""
-    from digest.collect.parse import canonical_url
 
     try:
         canonical = canonical_url(url)

@@ -298,6 +298,7 @@ def load_dkim(config: Config) -> Dkim | None:
 
 def sign(message: bytes, key: Dkim) -> bytes:
     """The DKIM-Signature header line(s) for an unstuffed message."""
+    # here, not at the top: dkim is heavy and only this needs it
     import dkim
 
     present = {line.split(b":", 1)[0].strip().lower()

@@ -20,6 +20,8 @@ from stat import S_ISREG
 from digest.addresses import AddressError, parse_address, parse_mailbox
 from digest.config.load import Config
 from digest.errors import ConfigError
+from digest.state.deliveries import Subscribers
+from digest.state.store import open_readonly
 
 MAX_NAME = 200
 _FIELD = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -59,8 +61,6 @@ def load_recipients(config: Config) -> RecipientList:
     it, the active subscribers of the state database (`digest subscribers`), each
     address once. Raises ConfigError only if the file can't be read."""
     listed = _configured(config)
-    from digest.state.deliveries import Subscribers
-    from digest.state.store import open_readonly
 
     store = open_readonly(config.state_path)
     try:

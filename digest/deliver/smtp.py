@@ -17,7 +17,7 @@ import smtplib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from digest.config.load import Config
@@ -224,7 +224,6 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
 
 
 def _with_message(r: SendReport) -> SendReport:
-    from dataclasses import replace
 
     parts = [f"issue #{r.issue}: {r.delivered} delivered"]
     if r.already_delivered:

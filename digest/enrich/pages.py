@@ -31,8 +31,10 @@ import httpx
 import lxml.html
 
 from digest.clock import utcnow
+from digest.collect.feeds import make_client
+from digest.collect.fetch import fetch_linked, internal_feed
 from digest.collect.hosts import Resolver, system_resolve
-from digest.collect.parse import sanitize_html
+from digest.collect.parse import html_to_text, sanitize_html
 from digest.collect.textclean import clean_line, clean_text
 from digest.config.load import Config, lower_scheme
 from digest.errors import FeedError
@@ -270,7 +272,6 @@ class Enricher:
         if self._client is not None:
             await asyncio.gather(*(one(u, a, self._client) for u, a in missing.items()))
             return
-        from digest.collect.feeds import make_client
 
         async with make_client(self.settings) as client:
             await asyncio.gather(*(one(u, a, client) for u, a in missing.items()))
@@ -284,7 +285,6 @@ class Enricher:
                 return await asyncio.to_thread(self._from_mirror, url, what, local)
             except Exception as e:  # noqa: BLE001 - a page never stops a build
                 return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
-        from digest.collect.fetch import fetch_linked, internal_feed
 
         cached = self._cached(url)
         if article.feed_url not in standing:
@@ -343,7 +343,6 @@ def _facts(cached: CachedPage) -> PageFacts | None:
 
 
 def _thin(article: Article) -> bool:
-    from digest.collect.parse import html_to_text
 
     return len(html_to_text(article.body_html)) < THIN_BODY
 

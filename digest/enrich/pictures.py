@@ -329,6 +329,7 @@ def _read_file(url: str, max_bytes: int) -> bytes:
 
 def _process(body: bytes, url: str, slot: Slot | None, kind: str = "") -> _Made:
     """Decode, check and (for a slot) crop, resize and encode one picture."""
+    # here, not at the top: PIL is heavy and only this needs it
     from PIL import Image as PILImage
     from PIL import ImageOps, UnidentifiedImageError
 
@@ -390,6 +391,7 @@ def _crop_size(width: int, height: int, slot: Slot) -> tuple[int, int]:
 
 def _flatten(im: PILImage.Image) -> PILImage.Image:
     """RGB, with any transparency on white (JPEG has none; mail clients differ)."""
+    # here, not at the top: PIL is heavy and only this needs it
     from PIL import Image as PILImage
 
     if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):

@@ -26,10 +26,12 @@ from markupsafe import Markup
 
 from digest import clock
 from digest.config.load import Config
+from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
 from digest.models import Article, CuratedIssue, RenderedIssue
 from digest.render.bundled import package_templates
 from digest.render.labels import labels_for
+from digest.tokens import load_secret, unsubscribe_link
 
 if TYPE_CHECKING:
     from digest.deliver.recipients import RecipientList
@@ -257,8 +259,6 @@ def personal_sizes(config: Config, listed: RecipientList | None = None) -> dict[
     """Bytes of the longest value of each personal field over the whole list (the
     sender's, for a list not written yet), unsubscribe link included, as HTML text.
     `listed` is `load_recipients(config)`, read here when not given."""
-    from digest.deliver.recipients import load_recipients
-    from digest.tokens import load_secret, unsubscribe_link
 
     delivery = config.delivery
     readers = (listed or load_recipients(config)).recipients
@@ -344,6 +344,7 @@ def _premailer() -> type:
     each property against regular expressions compiled on first use: 0.3 s of a 0.4 s
     first transform, for nothing, since validation only logs (and the log is off) and
     never changes what is written. Turned off once, here, for the whole process."""
+    # here, not at the top: cssutils is heavy and only this needs it
     import cssutils
     from premailer import Premailer
 

@@ -147,6 +147,7 @@ def _run(command: list[str], what: str, raw: Path, timeout: float) -> None:
 def _crop(raw: Path, width: int, target: Path, what: str) -> bool:
     """Cut the email out of the window's picture into `target`. False when the window
     was too short (the email reaches its bottom edge)."""
+    # here, not at the top: PIL is heavy and only this needs it
     from PIL import Image, ImageChops
 
     with Image.open(raw) as picture:

@@ -44,6 +44,7 @@ _FIELD = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$", re.IGNORECASE
 
 def parse_crontab(line: str, tz: ZoneInfo) -> BaseTrigger:
     """A cron line -> an APScheduler trigger that fires when cron would."""
+    # here, not at the top: apscheduler is heavy and only this needs it
     from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
@@ -79,6 +80,7 @@ def parse_crontab(line: str, tz: ZoneInfo) -> BaseTrigger:
 
 def _which(fields: list[str], error: ValueError) -> str:
     """APScheduler's message names the value but not the field; name it."""
+    # here, not at the top: apscheduler is heavy and only this needs it
     from apscheduler.triggers.cron import CronTrigger
 
     names = ["minute", "hour", "day", "month"]

@@ -48,6 +48,8 @@ from digest.addresses import AddressError, parse_address
 from digest.clock import utcnow
 from digest.collect.textclean import clean_line
 from digest.config.load import Config
+from digest.deliver.connection import connection
+from digest.errors import ConfigError
 from digest.models import SubscriberStatus
 from digest.render.email import load_templates, site_page
 from digest.state.deliveries import Subscriber, Subscribers
@@ -102,7 +104,6 @@ def _network(client: str) -> str:
 
 
 def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starlette:
-    from digest.errors import ConfigError
 
     if not config.newsletter.web_url:
         raise ConfigError("digest serve needs [newsletter] web_url: the public base URL of "
@@ -314,7 +315,6 @@ def _deliver_confirmation(config: Config, email: str, link: str) -> None:
         f"To confirm, open this link within 48 hours:\n{link}\n\n"
         "If it was not you, do nothing: without a confirmation you will get nothing.\n")
     if config.delivery.mode == "smtp":
-        from digest.deliver.connection import connection
 
         with connection(config.smtp) as conn:
             conn.send_message(message, from_addr=parseaddr(config.sender)[1], to_addrs=[email])
@@ -328,6 +328,7 @@ def _deliver_confirmation(config: Config, email: str, link: str) -> None:
 
 
 def serve(config: Config, host: str, port: int) -> None:
+    # here, not at the top: uvicorn is heavy and only this needs it
     import uvicorn
 
     uvicorn.run(make_app(config), host=host, port=port, log_level="info",
