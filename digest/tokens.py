@@ -101,3 +101,21 @@ def verp_token(secret: bytes, email: str) -> str:
     mac = hmac.new(secret, b"digest verp v1\0" + email.strip().lower().encode("utf-8"),
                    hashlib.sha256).digest()[:15]
     return base64.b32encode(mac).decode("ascii").lower()
+
+
+def form_token(secret: bytes, now: float) -> str:
+    """A subscribe form's CSRF token: when the form was made, signed."""
+    stamp = str(int(now))
+    return f"{stamp}.{_form_mac(secret, stamp)}"
+
+
+def form_token_ok(secret: bytes, token: str, now: float, max_age: float) -> bool:
+    """Signed by us, and made at most `max_age` seconds before `now`."""
+    stamp, _, mac = token.partition(".")
+    if not stamp.isdigit() or not hmac.compare_digest(mac, _form_mac(secret, stamp)):
+        return False
+    return 0 <= now - int(stamp) <= max_age
+
+
+def _form_mac(secret: bytes, stamp: str) -> str:
+    return hmac.new(secret, f"form {stamp}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -239,9 +239,9 @@ def test_without_a_return_path_only_addresses_digest_mailed_count(built: Path,
 
 
 def test_clients_are_limited_by_network_for_ipv6() -> None:
-    from digest.web.app import _Limiter
+    from digest.web.limits import Limiter
 
-    limiter = _Limiter(2, 600, lambda: 0.0)
+    limiter = Limiter(2, 600, lambda: 0.0)
     assert limiter.allow("2001:db8::1") and limiter.allow("2001:db8::2")
     assert not limiter.allow("2001:db8::ffff")  # the same /64
     assert limiter.allow("2001:db8:0:1::1")  # another /64

@@ -6,7 +6,7 @@ from digest.exports import lazy
 
 _EXPORTS = {
     "process": "digest.deliver.bounces",
-    "connection": "digest.deliver.connection",
+    "send_confirmation": "digest.deliver.confirmation",
     "MessageTemplate": "digest.deliver.message",
     "load_dkim": "digest.deliver.message",
     "sign": "digest.deliver.message",
