@@ -14,6 +14,8 @@ import re
 
 import nh3
 
+from digest.collect.textclean import clean_text
+
 # Elements whose start or end is a break between words.
 BLOCK_TAGS = frozenset({
     "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
@@ -61,3 +63,10 @@ def html_text(fragment: str, captions: bool = True) -> str:
 def squash(text: str) -> str:
     """White space runs as one space, none at the ends."""
     return _SPACE.sub(" ", text).strip()
+
+
+def plain_text(raw: str, content_type: str) -> str:
+    raw = clean_text(raw[:MAX_HTML])  # before nh3, which would turn a NUL into U+FFFD
+    if "html" in content_type:
+        return html_text(raw, captions=False)
+    return squash(raw)

@@ -11,24 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import html
-import itertools
 import re
-import xml.etree.ElementTree as ET
 from calendar import timegm
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 import nh3
 
 from digest.clock import utcnow
 from digest.collect.dates import read_date
-from digest.collect.htmltext import html_paragraphs, html_text, squash
+from digest.collect.htmltext import html_paragraphs, html_text, plain_text, squash
 from digest.collect.language import story_language
-from digest.collect.textclean import XML_INVALID, clean_feed_bytes, clean_line, clean_text
+from digest.collect.links import WEB, has_scheme, join_url
+from digest.collect.media import (
+    _image,
+    _Media,
+    _media_by_entry,
+)
+from digest.collect.textclean import clean_feed_bytes, clean_line, clean_text
 from digest.collect.trailers import (
     repeats_headline,
     strip_html_debris,
@@ -37,32 +41,20 @@ from digest.collect.trailers import (
 )
 from digest.config.load import FeedConfig, web_netloc
 from digest.errors import FeedError
-from digest.models import UNTITLED, Article, Image
+from digest.models import UNTITLED, Article
 
-MEDIA = "{http://search.yahoo.com/mrss/}"
-ATOM = "{http://www.w3.org/2005/Atom}"
-RSS1 = "{http://purl.org/rss/1.0/}"
-IMAGE_EXT = re.compile(r"\.(jpe?g|png|gif|webp|avif)(\?|$)", re.I)
 TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
-MIN_PICTURE_PX = 100  # a declared width or height below this is a pixel or a rule
-WEB = ("http", "https")
 # Field caps (characters): far above any real headline or story, far below what an
 # entity-expanding feed can produce. A body over MAX_BODY is dropped, not cut mid-tag.
 MAX_TITLE, MAX_LINE, MAX_SUMMARY, MAX_BODY = 1_000, 300, 20_000, 500_000
 MAX_RAW_HTML = 50_000
-_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>")
 
 ALLOWED_TAGS = {
     "p", "a", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "br",
     "h2", "h3", "h4", "img", "figure", "figcaption", "span", "sub", "sup",
 }
 ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "srcset", "alt", "width", "height"}}
-# The rendition a picture is chosen at: the smallest at least this wide (the big story's
-# 600 px slot at 2x), else the widest there is.
-PICTURE_WIDTH = 1200
 FUTURE_SLACK = timedelta(days=1)  # a date further ahead than this is not believed
-SLOT_WIDTH = 600  # the big story's slot at 1x: a declared rendition this wide will do
-INLINE_PICTURES = 10  # <img> tags of a body looked at for its picture
 LINK_LIST_SHARE = 0.6  # a description this much link text is a list of links, no excerpt
 
 
@@ -104,7 +96,7 @@ def read_feed(
     media = _media_by_entry(data, len(parsed.entries), parsed.get("encoding") or "utf-8")
     # file: pictures only from a feed read from disk (the bundled samples); a web feed
     # pointing at file:///etc/... gets nothing.
-    local = not _has_scheme(feed.url, WEB)
+    local = not has_scheme(feed.url, WEB)
     channel = _Channel.of(parsed.get("feed") or {})
     articles = [
         _article(entry, feed, base_url, media[i] if media else _Media(), local, channel, i)
@@ -139,16 +131,16 @@ class _Channel:
     @classmethod
     def of(cls, feed: Any) -> _Channel:
         updated = _date_of(feed, "updated") or _date_of(feed, "published")
-        return cls(clean_line(_plain(feed.get("title", "") or "", "text/html")),
+        return cls(clean_line(plain_text(feed.get("title", "") or "", "text/html")),
                    clean_line(str(feed.get("language", "") or ""))[:20], updated)
 
 
 def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool,
              channel: _Channel = _Channel(), position: int = 0) -> Article:
     link = clean_line(entry.get("link", "") or "").strip()
-    if entry.get("guidislink") and media.guid and not _has_scheme(media.guid, WEB):
+    if entry.get("guidislink") and media.guid and not has_scheme(media.guid, WEB):
         link = ""  # feedparser's link from a <guid> that is no web address ("odd-1")
-    link = _join(base, link)
+    link = join_url(base, link)
     guid = entry.get("id") or link or hashlib.sha256("\n".join(
         str(dict.get(entry, k) or "") for k in ("title", "published", "updated", "summary")
     ).encode("utf-8", "replace")).hexdigest()
@@ -159,17 +151,17 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
     outlets = (str(source.get("title", "") or ""), channel.title,
                _host(str(source.get("href", "") or "")))
     title = strip_outlet_suffix(_INVISIBLE.sub("", clean_line(
-        _plain(entry.get("title", "") or "", _type(entry, "title_detail")))).strip(), outlets)
+        plain_text(entry.get("title", "") or "", _type(entry, "title_detail")))).strip(), outlets)
 
     body_raw, body_type = _body(entry)
     summary_raw = clean_text(entry.get("summary", "") or "")
     summary_type = _type(entry, "summary_detail")
-    summary_plain = _plain(summary_raw, summary_type) if summary_raw else ""
+    summary_plain = plain_text(summary_raw, summary_type) if summary_raw else ""
     if summary_plain and summary_plain in media.descriptions:
         # feedparser filed a photo caption (media:description) as the summary; the
         # item's own <description> is the story's, when it has one.
         summary_raw, summary_type = clean_text(media.description), "text/html"
-        summary_plain = _plain(summary_raw, summary_type) if summary_raw else ""
+        summary_plain = plain_text(summary_raw, summary_type) if summary_raw else ""
     if summary_raw and body_raw and summary_raw == clean_text(body_raw):
         summary_raw = ""  # feedparser's copy of the body: made from the cleaned body below
     if summary_raw and _link_list(summary_raw):
@@ -195,13 +187,13 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         feed_name=feed.name,
         # Only web links: a javascript:, data: or file: "link" from a feed never reaches a
         # reader.
-        url=clean_line(canonical_url(link)) if _has_scheme(link, WEB) else "",
+        url=clean_line(canonical_url(link)) if has_scheme(link, WEB) else "",
         # Capped: a feed's entities can expand a small file into a huge field.
         title=title[:MAX_TITLE] or UNTITLED,
         summary=clean_text(summary)[:MAX_SUMMARY],
         body_html=clean_text(body_html)[:MAX_BODY] if len(body_html) <= MAX_BODY else "",
         category=clean_line(category).strip()[:MAX_LINE],
-        author=clean_line(_plain(entry.get("author", "") or "", "text/html"))[:MAX_LINE],
+        author=clean_line(plain_text(entry.get("author", "") or "", "text/html"))[:MAX_LINE],
         image=_image(media, body_html, base, local),
         published=published,
         position=position,
@@ -217,7 +209,7 @@ def _tags(entry: Any) -> list[tuple[str, str]]:
     for tag in entry.get("tags") or []:
         if not isinstance(tag, dict):
             continue
-        term = squash(_plain(str(tag.get("term") or tag.get("label") or ""), "text/html"))
+        term = squash(plain_text(str(tag.get("term") or tag.get("label") or ""), "text/html"))
         if term:
             out.append((term, str(tag.get("scheme") or "")))
     return out
@@ -284,17 +276,6 @@ def _link_list(raw: str) -> bool:
     return links.count("<a>") >= 2 and total > 0 and inside >= LINK_LIST_SHARE * total
 
 
-def _join(base: str, link: str) -> str:
-    """`link` made absolute; "" for no link, or one urljoin refuses (`http://[::1`),
-    which would otherwise cost the whole feed."""
-    if not link:
-        return ""
-    try:
-        return urljoin(base, link)
-    except ValueError:
-        return ""
-
-
 def _published(entry: Any) -> datetime | None:
     """`published`, else `updated`; None when absent, unreadable or out of datetime's
     range. Read without feedparser's deprecated updated->published mapping; a date
@@ -334,15 +315,6 @@ def _date_of(entry: Any, key: str) -> datetime | None:
     return read_date(raw) if isinstance(raw, str) else None
 
 
-def _has_scheme(url: str, schemes: tuple[str, ...]) -> bool:
-    """url is absolute in one of `schemes`; a web URL also names a host."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:  # e.g. an unbalanced [ in the host
-        return False
-    return parts.scheme.lower() in schemes and (bool(parts.netloc) or parts.scheme not in WEB)
-
-
 def _type(entry: Any, key: str) -> str:
     detail = entry.get(key) or {}
     return detail.get("type", "text/html") if isinstance(detail, dict) else "text/html"
@@ -372,24 +344,17 @@ def sanitize_html(raw: str, content_type: str, base: str, local: bool) -> str:
             kept = []
             for candidate in value.split(",")[:20]:
                 parts = candidate.split()
-                url = _join(base, clean_line(parts[0]).strip()) if parts else ""
-                if url and _has_scheme(url, pictures) and "," not in url:
+                url = join_url(base, clean_line(parts[0]).strip()) if parts else ""
+                if url and has_scheme(url, pictures) and "," not in url:
                     kept.append(" ".join([url, *parts[1:2]]))
             return ", ".join(kept) or None
         if attr in ("href", "src"):
-            url = _join(base, clean_line(value).strip())
-            return url if _has_scheme(url, links if attr == "href" else pictures) else None
+            url = join_url(base, clean_line(value).strip())
+            return url if has_scheme(url, links if attr == "href" else pictures) else None
         return value
 
     return nh3.clean(raw, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
                      attribute_filter=absolute, link_rel="noopener").strip()
-
-
-def _plain(raw: str, content_type: str) -> str:
-    raw = clean_text(raw[:MAX_RAW_HTML])  # before nh3, which would turn a NUL into U+FFFD
-    if "html" in content_type:
-        return html_text(raw, captions=False)
-    return squash(raw)
 
 
 def html_to_text(fragment: str) -> str:
@@ -411,221 +376,3 @@ def canonical_url(url: str) -> str:
                        parts.path or "/", query, ""))
 
 
-@dataclass(frozen=True)
-class _Picture:
-    """One picture an entry offers: media:content/thumbnail, an enclosure or an <img>."""
-
-    url: str
-    alt: str = ""
-    caption: str = ""
-    credit: str = ""
-    width: int | None = None  # as declared by the feed, in pixels
-    height: int | None = None
-    srcset: tuple[_Picture, ...] = ()  # an <img>'s other renditions
-    thumbnail: bool = False  # a media:thumbnail: small unless it says otherwise
-
-
-@dataclass(frozen=True)
-class _Media:
-    """What an entry's media elements say, read from the XML ourselves."""
-
-    pictures: tuple[_Picture, ...] = ()
-    alt: str = ""  # entry-level media:title / description / credit, for any picture
-    caption: str = ""
-    credit: str = ""
-    descriptions: frozenset[str] = frozenset()  # every photo caption, as plain text
-    description: str = ""  # the item's own <description> (RSS), raw
-    guid: str = ""  # the item's <guid> as written (feedparser resolves it as a link)
-
-
-def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | None:
-    """The entry's picture: the best rendition (see `best_rendition`) of its media
-    pictures (media:content, media:thumbnail, media:group, enclosures), else of the
-    body's first <img> and its srcset. Only web (or local file) URLs, never one declared
-    smaller than MIN_PICTURE_PX in either dimension (a tracking pixel)."""
-    schemes = WEB + ("file",) if local else WEB
-
-    def usable(pictures: Iterator[_Picture] | tuple[_Picture, ...]) -> list[_Picture]:
-        out = []
-        for picture in pictures:
-            url = _join(base, clean_line(picture.url).strip())
-            if _has_scheme(url, schemes) and not _tiny(picture):
-                out.append(replace(picture, url=clean_line(url)))
-        return out
-
-    renditions = usable(media.pictures)
-    if not renditions:
-        renditions = _first_inline(body_html, usable)
-    if not renditions:
-        return None
-    best = best_rendition(renditions)
-    # A caption or credit given on any rendition is the picture's.
-    caption = _plain(best.caption or next((p.caption for p in renditions if p.caption), "")
-                     or media.caption, "text/html")
-    alt = _plain(best.alt or next((p.alt for p in renditions if p.alt), "") or media.alt,
-                 "text/html") or caption
-    credit = _plain(best.credit or next((p.credit for p in renditions if p.credit), "")
-                    or media.credit, "text/html")
-    return Image(url=best.url, alt=clean_line(alt), caption=caption, credit=clean_line(credit))
-
-
-def _first_inline(body_html: str, usable: Callable[[tuple[_Picture, ...]], list[_Picture]]
-                  ) -> list[_Picture]:
-    """The renditions of the body's picture: its first <img> that declares a size (or
-    a srcset), else its first <img> at all. An undeclared first <img> is as often a
-    tracking pixel as the story's photo, and a declared one later is a real picture."""
-    first: list[_Picture] = []
-    for inline in itertools.islice(_inline_pictures(body_html), INLINE_PICTURES):
-        renditions = usable((inline, *inline.srcset))
-        if not renditions:
-            continue
-        if inline.srcset or inline.width is not None or inline.height is not None:
-            return renditions
-        first = first or renditions
-    return first
-
-
-def best_rendition(renditions: list[_Picture]) -> _Picture:
-    """The smallest rendition at least PICTURE_WIDTH wide; else the widest declared at
-    least SLOT_WIDTH; else one of unknown width that is no thumbnail (often the original,
-    beside declared thumbnails); else the widest declared; else the first."""
-    known = [p for p in renditions if p.width is not None]
-    wide = [p for p in known if p.width is not None and p.width >= PICTURE_WIDTH]
-    if wide:
-        return min(wide, key=lambda p: p.width or 0)
-    if any((p.width or 0) >= SLOT_WIDTH for p in known):
-        return max(known, key=lambda p: p.width or 0)
-    unknown = [p for p in renditions if p.width is None and not p.thumbnail]
-    if unknown:
-        return unknown[0]
-    if known:
-        return max(known, key=lambda p: p.width or 0)
-    return renditions[0]
-
-
-def _tiny(picture: _Picture) -> bool:
-    return any(size is not None and size < MIN_PICTURE_PX
-               for size in (picture.width, picture.height))
-
-
-def _pixels(value: str | None) -> int | None:
-    """A declared size: '600' or '600px' -> 600; '100%' or nonsense -> unknown."""
-    match = re.fullmatch(r"\s*0*(\d{1,6})\s*(?:px)?\s*", value or "", re.I)
-    return int(match.group(1)) if match else None
-
-
-def _inline_pictures(body_html: str) -> Iterator[_Picture]:
-    """<img> tags of the sanitized body (nh3 writes every attribute in double quotes)."""
-    for tag in re.findall(r"<img\b[^>]{0,4000}>", body_html):
-        attrs = {k: html.unescape(v) for k, v in re.findall(r'\s([a-z]+)="([^"]*)"', tag)}
-        if attrs.get("src"):
-            yield _Picture(url=attrs["src"], alt=attrs.get("alt", ""),
-                           width=_pixels(attrs.get("width")), height=_pixels(attrs.get("height")),
-                           srcset=tuple(_srcset(attrs.get("srcset", ""))))
-
-
-def _srcset(value: str) -> Iterator[_Picture]:
-    """`a.jpg 300w, b.jpg 1200w` -> pictures of those widths (x densities: unknown)."""
-    for candidate in value.split(",")[:20]:
-        parts = candidate.split()
-        if not parts:
-            continue
-        width = None
-        if len(parts) > 1 and re.fullmatch(r"\d{1,5}w", parts[1]):
-            width = int(parts[1][:-1])
-        yield _Picture(url=parts[0], width=width)
-
-
-def _media_by_entry(data: bytes, count: int, encoding: str) -> list[_Media] | None:
-    """Media of each entry, in document order.
-
-    Returns None when the XML does not parse or the entry count differs from
-    feedparser's, so that media is never attached to the wrong entry."""
-    root = _xml_root(data, encoding)
-    if root is None:
-        return None
-    items = [el for el in root.iter() if el.tag in ("item", f"{ATOM}entry", f"{RSS1}item")]
-    if len(items) != count:
-        return None
-    return [_media(item) for item in items]
-
-
-def _xml_root(data: bytes, encoding: str) -> ET.Element | None:
-    try:
-        return ET.fromstring(data)
-    except (ET.ParseError, ValueError, LookupError):  # expat lacks big5, shift_jis, ...
-        pass
-    # Read the text as feedparser decoded it, without the characters XML refuses (raw in
-    # a non-UTF-8 feed) and without the declaration naming an encoding expat lacks.
-    try:
-        text = data.decode(encoding)
-    except (LookupError, UnicodeDecodeError):
-        return None
-    text = _DECLARATION.sub("", XML_INVALID.sub("", text).lstrip("\ufeff"), count=1)
-    try:
-        return ET.fromstring(text)
-    except (ET.ParseError, ValueError, LookupError):
-        return None
-
-
-def _text(el: ET.Element | None) -> str:
-    return re.sub(r"\s+", " ", "".join(el.itertext())).strip() if el is not None else ""
-
-
-def _thumbnails(el: ET.Element) -> Iterator[_Picture]:
-    for thumb in el.findall(f"{MEDIA}thumbnail"):
-        if thumb.get("url"):
-            yield _Picture(url=thumb.get("url", ""), width=_pixels(thumb.get("width")),
-                           height=_pixels(thumb.get("height")), thumbnail=True)
-
-
-def _media(item: ET.Element) -> _Media:
-    groups = [item, *item.findall(f"{MEDIA}group")]
-    pictures: list[_Picture] = []
-    captions: list[str] = []  # media:descriptions that describe a picture
-    for group in groups:
-        video = False
-        for content in group.findall(f"{MEDIA}content"):
-            url = content.get("url", "")
-            kind = content.get("medium", "") or content.get("type", "")
-            caption = _text(content.find(f"{MEDIA}description"))
-            if url and ("image" in kind or IMAGE_EXT.search(url)):
-                pictures.append(_Picture(
-                    url=url, alt=_text(content.find(f"{MEDIA}title")), caption=caption,
-                    credit=_text(content.find(f"{MEDIA}credit")),
-                    width=_pixels(content.get("width")), height=_pixels(content.get("height"))))
-                if caption:
-                    captions.append(caption)
-            elif url:
-                video = True
-                # A video's still: the thumbnail inside its media:content.
-                pictures.extend(_thumbnails(content))
-        pictures.extend(_thumbnails(group))
-        # A group's own description describes its picture, unless the group is a video
-        # (YouTube's media:group): then it is what the video is about, the story's text.
-        own = _text(group.find(f"{MEDIA}description"))
-        if own and not video:
-            captions.append(own)
-    for enclosure in item.findall("enclosure"):
-        if enclosure.get("type", "").startswith("image/") and enclosure.get("url"):
-            pictures.append(_Picture(url=enclosure.get("url", "")))
-    for link in item.findall(f"{ATOM}link"):
-        if link.get("rel") == "enclosure" and link.get("type", "").startswith("image/"):
-            pictures.append(_Picture(url=link.get("href", "")))
-
-    def entry_level(tag: str) -> str:
-        for group in groups:
-            value = _text(group.find(f"{MEDIA}{tag}"))
-            if value:
-                return value
-        return ""
-
-    description = item.find("description")
-    return _Media(
-        pictures=tuple(pictures), alt=entry_level("title"),
-        caption=captions[0] if captions else "",
-        credit=entry_level("credit"),
-        descriptions=frozenset(clean_text(squash(_plain(c, "text/html"))) for c in captions),
-        description="".join(description.itertext()) if description is not None else "",
-        guid=_text(item.find("guid")),
-    )
