@@ -12,16 +12,15 @@ import os
 import re
 import unicodedata
 from datetime import date
-from pathlib import Path
 from string import Formatter
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from digest.config.load import local_path, parse_duration, web_netloc
-from digest.config.rules import RULES, enforce, enforce_value, rule, strings
+from digest.config.load import feed_key, parse_duration
+from digest.config.rules import RULES, check_text, enforce, enforce_value
 from digest.config.schema import BLOCKS, Config, NewsletterConfig
 from digest.errors import ConfigError
 
@@ -34,7 +33,6 @@ _NUMBER_SPEC = re.compile(r"0?[1-9]?[0-9]?[,_]?d?")
 SUBJECT_TRIAL_NUMBERS = (1, 7, 10**6)
 _LDH_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LDH_LABEL}(?:\.{_LDH_LABEL})*")  # a DKIM selector too
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -75,28 +73,6 @@ def check(config: Config) -> None:
     check_dkim_names(config)
     check_durations(config)
     check_schedule(config)
-
-
-def check_text(config: Config) -> None:
-    """No control characters (but the ones a rule allows: line breaks and tabs in
-    multi-line text), no noncharacters and no bidi overrides or isolates in any string:
-    they reach the MJML (which fails on them), headers and the terminal, or reorder what
-    is shown."""
-    for at, value in strings(config):
-        allowed = rule(at).allowed_controls
-        for c in value:
-            cp = ord(c)
-            if unicodedata.category(c) == "Cc" and c not in allowed:
-                what = "control character"
-            elif 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE:
-                what = "noncharacter"
-            elif c in _BIDI_CONTROLS:
-                what = "bidi override or isolate"
-            else:
-                continue
-            hint = (" (line breaks and tabs only go in [newsletter] intro, dek and "
-                    "postal_address)") if c in "\t\n\r" else ""
-            raise ConfigError(f"{at}: contains {what} U+{cp:04X}; remove it{hint}")
 
 
 def check_newsletter(nl: NewsletterConfig) -> None:
@@ -320,12 +296,12 @@ def check_editor_languages(config: Config) -> None:
 
 
 def check_feeds_unique(config: Config) -> None:
-    """Each feed has a url, and no feed is listed twice under any spelling (_feed_key)."""
+    """Each feed has a url, and no feed is listed twice under any spelling (load.feed_key)."""
     seen: dict[str, int] = {}
     url_rule = RULES["[[feeds]] url"]
     for i, feed in enumerate(config.feeds, 1):
         enforce_value(url_rule, "nonempty", f"[[feeds]] #{i} url", feed.url)
-        key = _feed_key(feed.url, config.base_dir)
+        key = feed_key(feed.url, config.base_dir)
         if key in seen:
             first = config.feeds[seen[key] - 1].url
             spelt = "" if first == feed.url else f" (written {first!r} there)"
@@ -333,22 +309,6 @@ def check_feeds_unique(config: Config) -> None:
                 f"[[feeds]] #{i} url: {feed.url} is already feed #{seen[key]}{spelt}; remove one"
             )
         seen[key] = i
-
-
-def _feed_key(url: str, base_dir: Path) -> str:
-    """One spelling per feed: a web URL with its scheme and host lower-cased and no
-    default port; a path or file: URL as the file it names, resolved against the
-    config's folder (local_path)."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed [ in the host: compare it as written
-        return url
-    scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        return urlunsplit((scheme, web_netloc(scheme, parts.netloc), parts.path or "/",
-                           parts.query, ""))
-    return os.path.realpath(local_path(url, base_dir))
 
 
 def check_env_names(config: Config) -> None:

@@ -19,7 +19,7 @@ import typing
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from digest.config.rules import LIMITS, RULES, Rule
 from digest.config.schema import (
@@ -53,7 +53,7 @@ __all__ = [  # re-exported: `from digest.config.load import X` keeps working
     "BLOCKS", "LIMITS", "RULES", "CollectConfig", "Config", "DeliveryConfig", "DeliveryMode",
     "DkimConfig", "EditorConfig", "EnrichConfig", "EnrichMode", "EventConfig", "FeedConfig",
     "LabelsConfig", "LayoutConfig", "NewsletterConfig", "PinConfig", "Rule", "ScheduleConfig",
-    "SmtpConfig", "SmtpSecurity", "StateConfig", "WebConfig", "default_config_path",
+    "SmtpConfig", "SmtpSecurity", "StateConfig", "WebConfig", "default_config_path", "feed_key",
     "load_config", "local_path", "lower_scheme", "parse_config", "parse_duration", "slugify",
     "web_netloc",
 ]
@@ -126,6 +126,22 @@ def web_netloc(scheme: str, netloc: str) -> str:
     """A web URL's host part in one spelling: lower case, no default port."""
     netloc = netloc.lower()
     return netloc.removesuffix({"http": ":80", "https": ":443"}.get(scheme.lower(), "\0"))
+
+
+def feed_key(url: str, base_dir: Path) -> str:
+    """One spelling per feed: a web URL with its scheme and host lower-cased and no
+    default port; a path or file: URL as the file it names, resolved against the
+    config's folder (local_path)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ in the host: compare it as written
+        return url
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return urlunsplit((scheme, web_netloc(scheme, parts.netloc), parts.path or "/",
+                           parts.query, ""))
+    return os.path.realpath(local_path(url, base_dir))
 
 
 def _lower_schemes(config: Config) -> Config:

@@ -41,7 +41,7 @@ class Rule:
     high: float | None = None
     above_low: bool = False  # more than low, not from low
     one_line: bool = False  # no control character, line break or tab at all
-    allowed_controls: str = ""  # the control characters it may hold (see checks.check_text)
+    allowed_controls: str = ""  # the control characters it may hold (see check_text)
     max_chars: int | None = None  # it goes into one mail header line
     choices: tuple[str, ...] = ()  # "" among them: it may be left out
     problem: str = ""  # a bad choice's error, after the value: " is not a mode"
@@ -53,6 +53,7 @@ class Rule:
 MULTI_LINE = Rule(allowed_controls="\t\n\r")
 ONE_LINE = Rule(one_line=True)
 NO_RULE = Rule()
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _choices(alias: Any) -> tuple[str, ...]:
@@ -162,11 +163,6 @@ for _key, _rule in RULES.items():
                                                 _rule.high)
 
 
-def rule(at: str) -> Rule:
-    """The rule of one "[table] key" (a rule of no limits for a key without one)."""
-    return RULES.get(at, NO_RULE)
-
-
 def enforce(config: Config, aspect: Aspect, keys: Iterable[str] | None = None) -> None:
     """Check one aspect of the rules of `keys` (default: every key, in RULES's order)
     against the config; raise ConfigError naming the first value that breaks it."""
@@ -241,3 +237,25 @@ def strings(obj: Any, where: str = "") -> Iterator[tuple[str, str]]:
 
 def _at(where: str, key: str) -> str:
     return f"{where} {key}" if where else key
+
+
+def check_text(config: Config) -> None:
+    """No control characters (but the ones a rule allows: line breaks and tabs in
+    multi-line text), no noncharacters and no bidi overrides or isolates in any string:
+    they reach the MJML (which fails on them), headers and the terminal, or reorder what
+    is shown."""
+    for at, value in strings(config):
+        allowed = RULES.get(at, NO_RULE).allowed_controls
+        for c in value:
+            cp = ord(c)
+            if unicodedata.category(c) == "Cc" and c not in allowed:
+                what = "control character"
+            elif 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE:
+                what = "noncharacter"
+            elif c in _BIDI_CONTROLS:
+                what = "bidi override or isolate"
+            else:
+                continue
+            hint = (" (line breaks and tabs only go in [newsletter] intro, dek and "
+                    "postal_address)") if c in "\t\n\r" else ""
+            raise ConfigError(f"{at}: contains {what} U+{cp:04X}; remove it{hint}")
