@@ -17,7 +17,7 @@ from digest import clock
 from digest.clock import utcnow
 from digest.collect.feeds import FeedResult, collect_feeds, feed_state_after
 from digest.collect.hosts import Resolver, system_resolve
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.curate.assemble import Assembled, IssuePlan, assemble_issue
 from digest.curate.draft import Draft, read_draft, write_draft
 from digest.curate.place import NothingToBuild, curate_issue

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import ConfigError
 
 MIN_SECRET_BYTES = 32

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli.main import main
-from digest.config.load import BLOCKS
+from digest.config.schema import BLOCKS
 
 from .conftest import FeedServer, Route
 from .test_collect import rss

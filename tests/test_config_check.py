@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli.main import main
-from digest.config.load import LIMITS, Config, load_config
+from digest.config.load import load_config
+from digest.config.rules import LIMITS
+from digest.config.schema import Config
 
 from .conftest import BASE_CONFIG, ROOT
 
@@ -528,7 +530,7 @@ def test_an_upper_case_http_feed_is_fetched_over_http(tmp_path: Path):
 
     from digest.collect.feeds import collect_feeds, local_path
     from digest.collect.hosts import Address
-    from digest.config.load import CollectConfig, FeedConfig
+    from digest.config.schema import CollectConfig, FeedConfig
 
     from .conftest import SAMPLES
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from digest.collect.parse import parse_feed
-from digest.config.load import PinConfig, load_config
+from digest.config.load import load_config
+from digest.config.schema import PinConfig
 from digest.curate.place import NothingToBuild, curate_issue
 from digest.curate.rank import PICTURE, text_bonus
 from digest.models import Article

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from digest.cli.main import main
 from digest.collect.parse import parse_feed
-from digest.config.load import FeedConfig, load_config
+from digest.config.load import load_config
+from digest.config.schema import FeedConfig
 from digest.errors import ConfigError
 from digest.models import Article
 

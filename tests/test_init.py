@@ -14,8 +14,9 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from digest.cli.main import main
-from digest.config.load import Config, PinConfig, load_config
+from digest.config.load import load_config
 from digest.config.scaffold import CONFIG_TEMPLATE, init_newsletter
+from digest.config.schema import Config, PinConfig
 from digest.render.bundled import package_templates
 
 NOW = "2026-11-30T08:00:00+08:00"

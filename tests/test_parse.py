@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from digest.collect.parse import canonical_url, parse_feed
-from digest.config.load import FeedConfig
+from digest.config.schema import FeedConfig
 from digest.errors import FeedError
 
 FEED = FeedConfig(url="https://feeds.example.com/rss", name="Example", category="")

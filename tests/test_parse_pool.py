@@ -20,7 +20,7 @@ from digest.collect.feeds import (
     collect_feeds,
     parse_pool,
 )
-from digest.config.load import CollectConfig, FeedConfig
+from digest.config.schema import CollectConfig, FeedConfig
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 SLOW = {"xml-billion-laughs.xml", "xml-quadratic-blowup.xml"}  # seconds each, serially

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from digest.cli.main import main
 from digest.collect.parse import kicker, parse_feed, read_feed, section_like
-from digest.config.load import FeedConfig, load_config
+from digest.config.load import load_config
+from digest.config.schema import FeedConfig
 from digest.curate.events import CANDIDATE_CAP, EventStats, group_events
 from digest.curate.place import NothingToBuild, curate_issue
 from digest.curate.rank import BOOST_CAP, score

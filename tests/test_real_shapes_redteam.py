@@ -16,7 +16,8 @@ import pytest
 
 from digest.collect.language import detect
 from digest.collect.parse import kicker, parse_feed
-from digest.config.load import FeedConfig, load_config
+from digest.config.load import load_config
+from digest.config.schema import FeedConfig
 from digest.curate.place import NothingToBuild, curate_issue
 from digest.models import Article
 

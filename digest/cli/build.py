@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.cli.common import err, failures, get_config, out, warn
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import ConfigError
 
 if TYPE_CHECKING:

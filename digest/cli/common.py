@@ -14,7 +14,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from digest.config.load import Config, load_config
+from digest.config.load import load_config
+from digest.config.schema import Config
 from digest.errors import DigestError
 
 err = Console(stderr=True, highlight=False, markup=False)

@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 import click
 
 from digest.cli.common import failures, get_config, out
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import StateError
 from digest.state.store import open_readonly
 

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from digest.addresses import Address, AddressError, parse_address
 from digest.cli.common import BadConfig, err, failures, get_config, out
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.models import DeliveryState
 from digest.schedule.stopping import stop_on_signals
 from digest.state.deliveries import DeliveryLog

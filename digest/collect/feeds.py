@@ -26,7 +26,8 @@ import httpx
 from digest.collect.fetch import Fetched, fetch_http
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import ParsedFeed, read_feed
-from digest.config.load import CollectConfig, FeedConfig, local_path, lower_scheme
+from digest.config.load import local_path, lower_scheme
+from digest.config.schema import CollectConfig, FeedConfig
 from digest.errors import FeedError
 from digest.models import Article, FeedState, FetchStatus
 

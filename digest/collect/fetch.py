@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 import httpx
 
 from digest.collect.hosts import Address, Resolver, system_resolve
-from digest.config.load import CollectConfig, FeedConfig, lower_scheme
+from digest.config.load import lower_scheme
+from digest.config.schema import CollectConfig, FeedConfig
 from digest.errors import FeedError
 from digest.models import FeedState
 

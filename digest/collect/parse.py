@@ -39,7 +39,8 @@ from digest.collect.trailers import (
     strip_outlet_suffix,
     strip_text_debris,
 )
-from digest.config.load import FeedConfig, web_netloc
+from digest.config.load import web_netloc
+from digest.config.schema import FeedConfig
 from digest.errors import FeedError
 from digest.models import UNTITLED, Article
 

@@ -5,12 +5,6 @@ from __future__ import annotations
 from digest.exports import lazy
 
 _EXPORTS = {
-    "CollectConfig": "digest.config.load",
-    "Config": "digest.config.load",
-    "FeedConfig": "digest.config.load",
-    "LayoutConfig": "digest.config.load",
-    "PinConfig": "digest.config.load",
-    "SmtpConfig": "digest.config.load",
     "default_config_path": "digest.config.load",
     "load_config": "digest.config.load",
     "local_path": "digest.config.load",
@@ -19,6 +13,12 @@ _EXPORTS = {
     "web_netloc": "digest.config.load",
     "InitReport": "digest.config.scaffold",
     "init_newsletter": "digest.config.scaffold",
+    "CollectConfig": "digest.config.schema",
+    "Config": "digest.config.schema",
+    "FeedConfig": "digest.config.schema",
+    "LayoutConfig": "digest.config.schema",
+    "PinConfig": "digest.config.schema",
+    "SmtpConfig": "digest.config.schema",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

@@ -3,7 +3,7 @@
 Every mistake is reported with its table and key and what was expected, e.g.
 ``[layout] read_mroe: unknown key (did you mean 'read_more'?)``. The tables are in
 digest.config.schema, the rules of single values in digest.config.rules, the other
-checks in digest.config.checks; their names are importable from here too.
+checks in digest.config.checks.
 """
 
 from __future__ import annotations
@@ -21,42 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from digest.config.rules import LIMITS, RULES, Rule
 from digest.config.schema import (
-    BLOCKS,
     TABLE_LABELS,
-    CollectConfig,
     Config,
-    DeliveryConfig,
-    DeliveryMode,
-    DkimConfig,
-    EditorConfig,
-    EnrichConfig,
-    EnrichMode,
-    EventConfig,
-    FeedConfig,
-    LabelsConfig,
-    LayoutConfig,
-    NewsletterConfig,
     PinConfig,
-    ScheduleConfig,
-    SmtpConfig,
-    SmtpSecurity,
-    StateConfig,
-    WebConfig,
-    slugify,
     toml_key,
 )
 from digest.errors import ConfigError
-
-__all__ = [  # re-exported: `from digest.config.load import X` keeps working
-    "BLOCKS", "LIMITS", "RULES", "CollectConfig", "Config", "DeliveryConfig", "DeliveryMode",
-    "DkimConfig", "EditorConfig", "EnrichConfig", "EnrichMode", "EventConfig", "FeedConfig",
-    "LabelsConfig", "LayoutConfig", "NewsletterConfig", "PinConfig", "Rule", "ScheduleConfig",
-    "SmtpConfig", "SmtpSecurity", "StateConfig", "WebConfig", "default_config_path", "feed_key",
-    "load_config", "local_path", "lower_scheme", "parse_config", "parse_duration", "slugify",
-    "web_netloc",
-]
 
 _SCHEME = re.compile(r"(https?|file|mailto):", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")

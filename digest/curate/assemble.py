@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.curate.draft import Draft, curate_from_draft
 from digest.curate.place import NothingToBuild, curate_issue, pin_key, upcoming
 from digest.deliver.recipients import RecipientList

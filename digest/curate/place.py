@@ -20,7 +20,7 @@ from typing import get_args
 
 from digest.collect.language import base as base_language
 from digest.collect.parse import PAID_LABELS, canonical_url
-from digest.config.load import Config, LayoutConfig, PinConfig
+from digest.config.schema import Config, LayoutConfig, PinConfig
 from digest.curate.dedupe import NearTitles
 from digest.curate.events import Event as SameEvent
 from digest.curate.events import group_events

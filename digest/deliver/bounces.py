@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.addresses import AddressError, parse_address
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
 from digest.models import BounceKind

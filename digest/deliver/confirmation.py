@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from digest.clock import utcnow
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.connection import connection
 
 

@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from digest.config.load import SmtpConfig
+from digest.config.schema import SmtpConfig
 from digest.deliver.redact import redact, secret_forms
 from digest.errors import ConfigError, DeliveryError
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.connection import (
     close_quietly,
     connect,

@@ -29,7 +29,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.recipients import Recipient
 from digest.errors import ConfigError
 from digest.outbox.folder import IssueFolder, Manifest

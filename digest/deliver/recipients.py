@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from stat import S_ISREG
 
 from digest.addresses import AddressError, parse_address, parse_mailbox
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import ConfigError
 from digest.state.deliveries import Subscribers
 from digest.state.store import open_readonly

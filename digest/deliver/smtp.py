@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.connection import (
     connect,
     connection,

@@ -36,7 +36,8 @@ from digest.collect.fetch import fetch_linked, internal_feed
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import html_to_text, sanitize_html
 from digest.collect.textclean import clean_line, clean_text
-from digest.config.load import Config, lower_scheme
+from digest.config.load import lower_scheme
+from digest.config.schema import Config
 from digest.errors import FeedError
 from digest.models import Article, CachedPage, CuratedIssue, Image
 from digest.render.text import sentences

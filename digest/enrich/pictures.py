@@ -44,7 +44,8 @@ import httpx
 from digest.clock import utcnow
 from digest.collect.fetch import fetch_linked, internal_feed
 from digest.collect.hosts import Resolver, system_resolve
-from digest.config.load import CollectConfig, Config, lower_scheme
+from digest.config.load import lower_scheme
+from digest.config.schema import CollectConfig, Config
 from digest.errors import FeedError
 from digest.models import Article, CachedImage, CuratedIssue, Image
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from email.utils import parseaddr
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, RecipientList, load_recipients
 from digest.enrich.pictures import ImageFile

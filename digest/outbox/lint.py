@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 import lxml.html  # premailer's dependency, so always installed with digest
 from lxml import etree
 
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import OutboxError
 from digest.outbox.folder import EML, HTML, TEMPLATE_HTML, TEMPLATE_TEXT, TEXT, IssueFolder
 from digest.outbox.lint_editorial import editorial_findings

@@ -25,7 +25,7 @@ import jinja2
 from markupsafe import Markup
 
 from digest import clock
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
 from digest.models import Article, CuratedIssue, RenderedIssue

@@ -12,7 +12,7 @@ triggers are built field by field:
     "@weekly"         "0 0 * * 0"; also @hourly, @daily, @midnight, @monthly, @yearly
     "*/5 0 8 * * MON" a sixth, leading field gives seconds (for tests and demos)
 
-digest.config.load checks the line with this module when it loads a config, so this module
+digest.config.checks checks the line with this module when it loads a config, so this module
 imports nothing of digest but its errors, and APScheduler only when a line is parsed.
 """
 

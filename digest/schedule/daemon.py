@@ -43,7 +43,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from digest import clock, pipeline
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import DigestError
 from digest.models import IssueRecord
 from digest.schedule.slots import (

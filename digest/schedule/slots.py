@@ -18,7 +18,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import clock
-from digest.config.load import Config, parse_duration
+from digest.config.load import parse_duration
+from digest.config.schema import Config
 from digest.schedule.crontab import parse_crontab
 
 

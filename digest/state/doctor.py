@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digest.clock import utcnow
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import StateError
 from digest.outbox.folder import scan_outbox
 from digest.state.errors import DAMAGED, first_problem, newer_schema, translated

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.clock import utcnow
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import CommitLost, StateError
 from digest.models import (
     Article,

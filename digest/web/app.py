@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from digest.addresses import AddressError, parse_address
 from digest.collect.textclean import clean_line
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.deliver.confirmation import send_confirmation
 from digest.errors import ConfigError
 from digest.models import SubscriberStatus

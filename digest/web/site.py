@@ -25,7 +25,7 @@ import lxml.html
 from markupsafe import escape
 
 from digest.collect.textclean import clean_line, clean_text
-from digest.config.load import Config
+from digest.config.schema import Config
 from digest.errors import OutboxError
 from digest.outbox.folder import IMAGES, PREVIEW, WEB, IssueFolder, scan_outbox, swap_folder
 from digest.render.email import Templates, issue_url, load_templates, site_page
