@@ -88,7 +88,9 @@ def measure(root: Path, args: argparse.Namespace) -> dict[str, float]:
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(root), str(ROOT / "bench"), str(args.feeds),
              str(args.items), str(args.seed), folder],
-            check=True, capture_output=True, text=True, env=env, cwd=folder)
+            capture_output=True, text=True, env=env, cwd=folder)
+    if out.returncode:
+        sys.exit(f"bench_stages: the run in {root} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
