@@ -78,7 +78,7 @@ def test_more_pins_than_places_are_named(tmp_path: Path) -> None:
 
 
 def test_pin_keys_spell_a_host_one_way() -> None:
-    from digest.curate.place import pin_key
+    from digest.curate.pins import pin_key
 
     assert pin_key("https://bücher.example/a") == pin_key("https://xn--bcher-kva.example/a")
     assert pin_key("HTTP://Example.COM./a/?utm_source=x") == pin_key("https://example.com/a")

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from digest.config.schema import Config
 from digest.curate.draft import Draft, curate_from_draft
-from digest.curate.place import NothingToBuild, curate_issue, pin_key, upcoming
+from digest.curate.pins import pin_key
+from digest.curate.place import NothingToBuild, curate_issue, upcoming
 from digest.deliver.recipients import RecipientList
 from digest.enrich.pages import Enricher
 from digest.enrich.pictures import ImageFile, Pictures, strip_pictures

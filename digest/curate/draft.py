@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from digest.collect.textclean import BIDI, clean_line, clean_text
-from digest.curate.place import STORY_BLOCKS, pin_key
+from digest.curate.pins import pin_key
+from digest.curate.place import STORY_BLOCKS
 from digest.errors import ConfigError
 from digest.models import Article, CuratedIssue, Decision, StoryBlock
 from digest.render.text import note_links

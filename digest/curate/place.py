@@ -9,32 +9,34 @@ shown blocks have no room for: it gets no Decision and stays new for the next is
 
 from __future__ import annotations
 
-import fnmatch
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import get_args
 
-from digest.collect.language import base as base_language
-from digest.collect.parse import PAID_LABELS, canonical_url
-from digest.config.schema import Config, LayoutConfig, PinConfig
+from digest.config.schema import Config, LayoutConfig
 from digest.curate.dedupe import NearTitles
 from digest.curate.events import Event as SameEvent
 from digest.curate.events import group_events
+from digest.curate.filters import (
+    allowed_languages,
+    excluded_by,
+    has_headline,
+    on_topic,
+    paid_label,
+)
+from digest.curate.pins import Pins, find_pins, unmatched_pins, unplaced_pins
 from digest.curate.rank import (
     PICTURE,
     TEXT,
     Score,
-    matches,
     newest_dated,
     score,
     text_bonus,
 )
 from digest.models import (
-    UNTITLED,
     Article,
     CuratedIssue,
     Decision,
@@ -68,11 +70,11 @@ def curate_issue(
 
     pool: list[Article] = []
     for article in articles:
-        excluded = _excluded_by(article, editor.exclude)
+        excluded = excluded_by(article, editor.exclude)
         paid = paid_label(article)
         if not article.url:
             drop(article, "excluded", "no http(s) link to send readers to")
-        elif not _headline(article.title):
+        elif not has_headline(article.title):
             drop(article, "excluded", "no headline")
         elif excluded:
             drop(article, "excluded", f"excluded by [editor] exclude {excluded!r}")
@@ -140,7 +142,7 @@ def curate_issue(
             f"{len(unique)} new article(s), fewer than [schedule] min_new_items = "
             f"{config.schedule.min_new_items}; no issue built")
 
-    pins = _pins(unique, editor.pin)
+    pins = find_pins(unique, editor.pin)
     keys = _Keys(unique, scores)
     shown, skipped = _fill(unique, _sizes(layout, shown_only=True), pins, keys,
                            layout.max_per_feed)
@@ -172,7 +174,7 @@ def curate_issue(
         coming_up=upcoming(config, today),
         decisions=tuple(decisions),
         slot=slot,
-        notes=_unmatched(editor.pin, pins) + _unplaced(editor.pin, pins, placed | held),
+        notes=unmatched_pins(editor.pin, pins) + unplaced_pins(editor.pin, pins, placed | held),
     )
 
 
@@ -188,29 +190,6 @@ def _passed_reason(article: Article, own: Score, lowest: float, skipped: dict[st
         return (f"below the cut (score {total:.3f}): the big story and Read More add "
                 f"{PICTURE} for a picture, and it has none")
     return f"below the cut (score {total:.3f})"
-
-
-def allowed_languages(config: Config) -> frozenset[str]:
-    """The languages a story may be in ([editor] languages, else the newsletter's);
-    empty when any is allowed."""
-    chosen = config.editor.languages or [config.newsletter.language]
-    if "*" in chosen:
-        return frozenset()
-    return frozenset(base_language(lang) for lang in chosen)
-
-
-def on_topic(article: Article, require: Sequence[str]) -> bool:
-    """The story names one of `require` in its title, summary or categories."""
-    text = _topic_text(article)
-    return any(matches(word, text) for word in require)
-
-
-def _topic_text(article: Article) -> str:
-    return f"{article.title}\n{article.summary}\n{article.category}\n" + "\n".join(article.tags)
-
-
-def _headline(title: str) -> bool:
-    return bool(title.strip()) and title != UNTITLED
 
 
 Placement = tuple[Article | None, list[Article], list[Article]]
@@ -249,65 +228,9 @@ def _sizes(layout: LayoutConfig, *, shown_only: bool) -> dict[str, int]:
             for block in STORY_BLOCKS}
 
 
-Pins = dict[str, tuple[int, str]]  # article id -> (index in [editor] pin, block asked for)
-
-
-def pin_key(url: str) -> str:
-    """A URL as pins compare it: canonical (host in lower case, no default port, no
-    fragment, no utm_*, fbclid, gclid ...), without a trailing slash, and the same over
-    http and https (a site's links are copied with either)."""
-
-    try:
-        canonical = canonical_url(url)
-    except ValueError:
-        return url.strip()
-    head, _, query = canonical.partition("?")
-    head = re.sub(r"^https?://", "", head).rstrip("/")
-    host, slash, path = head.partition("/")
-    if not host.isascii():  # bücher.example and xn--bcher-kva.example are one host
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass
-    head = f"{host.rstrip('.')}{slash}{path}"
-    return f"{head}?{query}" if query else head
-
-
-def _pins(ranked: Sequence[Article], pins: Sequence[PinConfig]) -> Pins:
-    """Which candidates the pins name, each with its pin; the first pin naming an
-    article wins."""
-    if not pins:  # no canonical URL worked out for 50,000 articles for nothing
-        return {}
-    by_key: dict[str, Article] = {}
-    for article in ranked:
-        by_key.setdefault(pin_key(article.url), article)
-    found: Pins = {}
-    for i, pin in enumerate(pins):
-        named = by_key.get(pin_key(pin.url))
-        if named is not None and named.id not in found:
-            found[named.id] = (i, pin.block)
-    return found
-
-
-def _unmatched(pins: Sequence[PinConfig], found: Pins) -> tuple[str, ...]:
-    used = {i for i, _ in found.values()}
-    return tuple(f"[editor] pin[{i}] {pin.url} matches no new article (already in an issue, "
-                 "excluded, too old, or not in any feed yet); nothing pinned for it"
-                 for i, pin in enumerate(pins) if i not in used)
-
-
-def _unplaced(pins: Sequence[PinConfig], found: Pins, placed: set[str]) -> tuple[str, ...]:
-    """Pinned stories the blocks had no room for (more pins than places)."""
-    return tuple(f"[editor] pin[{i}] {pins[i].url}: no room left in its block (more pins than "
-                 "places); it was passed over"
-                 for article_id, (i, _) in sorted(found.items(), key=lambda x: x[1][0])
-                 if article_id not in placed)
-
-
 def _block_score(article: Article, block: str, scores: dict[str, Score]) -> float:
     """A story's score for a block (rank.Score.for_block)."""
     return scores[article.id].for_block(block)
-
 
 
 class _Quota:
@@ -447,35 +370,3 @@ def upcoming(config: Config, today: date) -> tuple[Event, ...]:
     return tuple(Event(e.date, e.event) for e in events)
 
 
-def _excluded_by(article: Article, rules: Sequence[str]) -> str | None:
-    """The first [editor] exclude rule the story falls under: a URL pattern, a URL (as
-    pins compare them), `feed:NAME`, or words matched as `require` matches them (whole
-    words, any case, in the title, summary or categories)."""
-    text = ""
-    for rule in rules:
-        if "*" in rule:  # a URL pattern: "*/shopping/*", "https://x.example/live/*"
-            if fnmatch.fnmatchcase(article.url.lower(), rule.lower()):
-                return rule
-        elif rule.startswith(("http://", "https://")):
-            if article.url and pin_key(article.url) == pin_key(rule):
-                return rule
-        elif rule.startswith("feed:"):
-            if rule[5:].strip().lower() in (article.feed_name.lower(), article.feed_url.lower()):
-                return rule
-        else:
-            text = text or _topic_text(article)
-            if matches(rule, text):
-                return rule
-    return None
-
-
-def paid_label(article: Article) -> str:
-    """The category or title label ("Sponsored: ...", "[Anzeige] ...") that marks the
-    story as paid content, or ""."""
-    for tag in (article.category, *article.tags):
-        if tag.strip().casefold() in PAID_LABELS:
-            return tag.strip()
-    head = re.match(r"\s*[\[(]?([^\]):|]{1,30})[\]):|]", article.title)
-    if head and head.group(1).strip().casefold() in PAID_LABELS:
-        return head.group(1).strip()
-    return ""
