@@ -9,17 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.config.load import BLOCKS
-
-from .conftest import FeedServer, Route
-from .test_collect import rss
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args])
+from tests.helpers import FeedServer, Route, rss, run
 
 
 def titles() -> dict[str, str]:

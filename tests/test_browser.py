@@ -18,12 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.render.screenshot import ScreenshotError, chromium_command, find_chromium
-
-from .conftest import BASE_CONFIG, SAMPLES, TEST_SECRET, FeedServer, feeds_toml
+from tests.helpers import (
+    SAMPLES,
+    TEST_SECRET,
+    FeedServer,
+    config_with,
+    run,
+)
 
 try:
     CHROMIUM: str | None = find_chromium()
@@ -108,11 +111,9 @@ def served_preview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
     try:
         feeds = [{"url": server.url(f"/samples/feeds/{p.name}"), "name": p.stem.title()}
                  for p in sorted((SAMPLES / "feeds").iterdir())]
-        config = folder / "config.toml"
-        config.write_text(BASE_CONFIG + "\n" + feeds_toml(feeds), "utf-8")
-        result = CliRunner().invoke(main, ["--config", str(config), "build", "--preview"],
-                                    env={"DIGEST_NOW": "2026-11-30T08:00:00+08:00",
-                                         "DIGEST_SECRET": TEST_SECRET})
+        config = config_with(folder, feeds)
+        result = run(config, "build", "--preview",
+                     env={"DIGEST_NOW": "2026-11-30T08:00:00+08:00", "DIGEST_SECRET": TEST_SECRET})
         assert result.exit_code == 0, result.output
         yield folder, server
     finally:

@@ -9,7 +9,6 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from digest import clock, pipeline
 from digest.cli.main import main
@@ -18,14 +17,7 @@ from digest.errors import OutboxError
 from digest.outbox.folder import IssueFiles, IssueFolder
 from digest.render.bundled import package_templates
 from digest.state.store import open_store
-
-from .conftest import FeedServer, Route
-from .test_collect import rss
-
-
-def run(config: Path, *args: str, env: dict[str, str] | None = None):
-    result = CliRunner().invoke(main, ["--config", str(config), *args], env=env)
-    return result
+from tests.helpers import FeedServer, Route, rss, run
 
 
 @pytest.fixture
@@ -221,7 +213,7 @@ def test_broken_template_is_a_config_error(two_feeds: Path, tmp_path: Path):
 
 def test_every_command_has_help_with_an_example():
     for name in main.commands:
-        result = CliRunner().invoke(main, [name, "--help"])
+        result = run(None, name, "--help")
         assert result.exit_code == 0, name
         assert "Example:" in result.output, f"{name} --help has no example"
 

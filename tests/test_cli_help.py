@@ -10,9 +10,9 @@ import sys
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from digest.cli.main import main
+from tests.helpers import run
 
 COMMANDS = sorted(main.commands)
 
@@ -34,7 +34,7 @@ def example_lines(command: click.Command) -> list[str]:
 
 
 def help_text(*args: str) -> str:
-    result = CliRunner().invoke(main, [*args, "--help"], terminal_width=80)
+    result = run(None, *args, "--help", terminal_width=80)
     assert result.exit_code == 0, result.output
     return result.output
 

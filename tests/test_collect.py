@@ -8,20 +8,7 @@ from pathlib import Path
 from digest import pipeline
 from digest.config.load import load_config
 from digest.state.store import open_store
-
-from .conftest import FeedServer, Route, http_date
-
-
-def rss(items: int, prefix: str = "Story", start: int = 0) -> bytes:
-    entries = "".join(
-        f"""<item><title>{prefix} {i}: exports grew {i}.{i}% in the month</title>
-        <link>https://news.example.com/{prefix.lower()}/{i}</link><guid>{prefix}-{i}</guid>
-        <pubDate>Mon, {16 + i % 10} Nov 2026 08:00:00 +0800</pubDate>
-        <description>Summary of {prefix.lower()} {i}. It has two sentences.</description></item>"""
-        for i in range(start, start + items)
-    )
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-            f"<link>https://news.example.com/</link>{entries}</channel></rss>").encode()
+from tests.helpers import FeedServer, Route, http_date, rss
 
 
 def collect(config_path: Path) -> pipeline.CollectReport:

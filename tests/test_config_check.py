@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.config.load import LIMITS, Config, load_config
-
-from .conftest import BASE_CONFIG, ROOT
+from tests.helpers import BASE_CONFIG, ROOT, run
 
 FEED = {"url": "https://example.com/feed.xml", "name": "Wire"}
 
@@ -61,7 +58,7 @@ def config_with(settings: dict[str, Any]) -> dict[str, Any]:
 def check(tmp_path: Path, settings: dict[str, Any]):
     path = tmp_path / "config.toml"
     path.write_text(toml(config_with(settings)), "utf-8")
-    return CliRunner().invoke(main, ["--config", str(path), "check"])
+    return run(path, "check")
 
 
 def bad(dotted: str, v: Any, expect: str | None = None, **also: Any) -> Any:
@@ -513,12 +510,12 @@ def test_url_schemes_are_case_insensitive(tmp_path: Path):
     assert [p.url for p in config.editor.pin] == ["https://example.com/story"]
     assert config.editor.exclude == ["http://example.com/old", "Crypto"]
     assert config.delivery.unsubscribe_url == "https://example.com/u"
-    result = CliRunner().invoke(main, ["--config", str(path), "check"])
+    result = run(path, "check")
     assert result.exit_code == 0, result.output
     assert "does not exist yet" in result.output and "example.com/feed" not in result.output
     data["feeds"][1]["url"] = "http://EXAMPLE.com:80/feed.xml"  # the same feed as #1
     path.write_text(toml(data), "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(path), "check"])
+    result = run(path, "check")
     assert result.exit_code == 2 and "[[feeds]] #2 url" in result.output, result.output
 
 
@@ -529,8 +526,7 @@ def test_an_upper_case_http_feed_is_fetched_over_http(tmp_path: Path):
     from digest.collect.feeds import collect_feeds, local_path
     from digest.collect.hosts import Address
     from digest.config.load import CollectConfig, FeedConfig
-
-    from .conftest import SAMPLES
+    from tests.helpers import SAMPLES
 
     body = next((SAMPLES / "feeds").glob("*.xml")).read_bytes()
     asked: list[str] = []

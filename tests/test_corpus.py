@@ -11,187 +11,41 @@ test_property.py.
 
 from __future__ import annotations
 
-import email
 import gzip
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from email import policy
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import lxml.html
 import pytest
-from click.testing import CliRunner, Result
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.models import Article
 from digest.state.store import open_readonly
-from digest.tokens import make_token
-
-from .conftest import TEST_SECRET, FeedServer, Route
-from .make_corpus import make_cases
+from tests.helpers import (
+    CORPUS,
+    CORPUS_CONFIG,
+    NOW_UTC_ENV,
+    TEST_SECRET,
+    URL_ATTRS,
+    FeedServer,
+    Route,
+    executable_markup,
+    header_problems,
+    message_parts,
+    personalisation_problems,
+    run,
+)
+from tests.make_corpus import make_cases
 
 pytestmark = pytest.mark.slow  # about 40 s in all; CI runs it (scripts/test selects all)
 
-CORPUS = Path(__file__).resolve().parent / "corpus"
 INDEX: dict[str, dict[str, Any]] = json.loads((CORPUS / "index.json").read_text("utf-8"))
-READER = "reader.q7@example.net"
 # Entity-expansion bombs: seconds of parsing each, so only the whole-corpus run reads them.
 ENTITY_BOMBS = {"xml-billion-laughs.xml", "xml-quadratic-blowup.xml"}
-NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
-
-CONFIG = f"""
-[newsletter]
-name = "Corpus Check"
-timezone = "UTC"
-web_url = "https://example.com/newsletter"
-
-[editor]
-max_age_days = 0
-languages = ["*"]  # the corpus is in many languages: every story can be placed
-
-[layout]
-need_to_know = 50
-max_per_feed = 100
-read_more = 100
-max_html_kb = 10000
-
-[schedule]
-min_new_items = 1
-
-[enrich]
-pages = "never"  # the corpus's links lead nowhere; enrichment has its own tests
-
-[delivery]
-from = "Corpus Check <digest@example.com>"
-recipients = ["{READER}"]
-unsubscribe_url = "https://example.com/unsubscribe?token={{token}}"
-"""
-
-# -- the executable-markup check -----------------------------------------------------
-
-FORBIDDEN_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet",
-                  "form", "base", "link", "input", "button", "textarea", "select",
-                  "isindex", "svg", "math", "template", "noscript", "xmp", "plaintext"}
-URL_ATTRS = {"href", "src", "action", "formaction", "background", "poster", "data",
-             "xlink:href", "lowsrc", "dynsrc", "longdesc", "cite", "codebase", "srcdoc"}
-BAD_SCHEMES = ("javascript:", "vbscript:", "data:")
-# Opening tags in the raw text: escaped feed text (&lt;script) never matches.
-RAW_PATTERNS = [re.compile(p, re.I) for p in (
-    r"<\s*script", r"<\s*iframe", r"<\s*object", r"<\s*embed", r"<\s*form\b",
-    r"<\s*meta[^>]+http-equiv\s*=\s*[\"']?refresh")]
-ATTR_VALUE = re.compile(r"""=\s*("[^"]*"|'[^']*')""")
-CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)", re.I)
-CSS_CODE = re.compile(r"expression\s*\(|-moz-binding|behavior\s*:", re.I)
-
-
-def _bad_css(css: str) -> bool:
-    return bool(CSS_CODE.search(css)) or any(_bad_url(u) for u in CSS_URL.findall(css))
-
-
-def _bad_url(value: str) -> bool:
-    squeezed = re.sub(r"[\x00-\x20\x7f]+", "", value).lower()
-    return squeezed.startswith(BAD_SCHEMES)
-
-
-def _attr_problems(tag: str, attrs: Iterable[tuple[str, str | None]]) -> list[str]:
-    problems = []
-    if tag in FORBIDDEN_TAGS:
-        problems.append(f"<{tag}> element")
-    for name, value in attrs:
-        name, value = name.lower(), value or ""
-        if name.startswith("on"):
-            problems.append(f"<{tag} {name}=...> event handler")
-        if name in URL_ATTRS and _bad_url(value):
-            problems.append(f"<{tag} {name}={value[:60]!r}>")
-        if name == "srcset" and any(_bad_url(c.strip().split(" ")[0])
-                                    for c in value.split(",")):
-            problems.append(f"<{tag} srcset={value[:60]!r}>")
-        if name == "style" and _bad_css(value):
-            problems.append(f"<{tag} style={value[:60]!r}>")
-        if tag == "meta" and name == "http-equiv" and value.strip().lower() == "refresh":
-            problems.append("<meta http-equiv=refresh>")
-    return problems
-
-
-class _Collector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.problems: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.problems += _attr_problems(tag.lower(), attrs)
-
-    handle_startendtag = handle_starttag
-
-
-def executable_markup(html: str) -> list[str]:
-    """Every way `html` could run code or navigate by itself, found by two HTML parsers
-    (lxml's and the standard library's) and by patterns on the raw text."""
-    # Quoted attribute values are left out of the raw check: a `<` inside one opens
-    # nothing (see test_no_raw_markup_in_attribute_values for that stricter wish).
-    outside = ATTR_VALUE.sub('=""', html)
-    problems = [f"raw text matches {p.pattern!r}: ...{m.group(0)}..."
-                for p in RAW_PATTERNS for m in [p.search(outside)] if m]
-    collector = _Collector()
-    collector.feed(html)
-    collector.close()
-    problems += collector.problems
-    root = lxml.html.document_fromstring(html.encode("utf-8"))
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue  # comments and processing instructions
-        tag = el.tag.lower()
-        problems += _attr_problems(tag, el.attrib.items())
-        if tag == "style" and _bad_css(el.text or ""):
-            problems.append("<style> with a script URL or CSS expression")
-    return sorted(set(problems))
-
-
-# -- reading what was written ----------------------------------------------------------
-
-def message_parts(eml: bytes) -> tuple[str, str]:
-    """The decoded HTML and text parts of a message.eml."""
-    message = email.message_from_bytes(eml, policy=policy.default)
-    html = message.get_body(("html",))
-    text = message.get_body(("plain",))
-    assert html is not None and text is not None, "message.eml lacks a part"
-    return html.get_content(), text.get_content()
-
-
-def personalisation_problems(folder: Path, reader: str = READER) -> list[str]:
-    """What would show that feed text was personalised in the folder's message.eml:
-    the reader's address in a body part, the reader's token anywhere but the one
-    unsubscribe link per part, or a placeholder of this render left unsubstituted."""
-    marker = json.loads((folder / "issue.json").read_text("utf-8"))["marker"]
-    html, text = message_parts((folder / "message.eml").read_bytes())
-    token = make_token(TEST_SECRET.encode(), reader)
-    problems = []
-    for name, part in (("html", html), ("text", text)):
-        if reader in part:
-            problems.append(f"{reader} in the {name} part")
-        if part.count(token) != 1:
-            problems.append(f"the reader's token {part.count(token)} times in the {name} part")
-        if marker in part:
-            problems.append(f"this render's placeholder marker left in the {name} part")
-    return problems
-
-
-def header_problems(eml: bytes, reader: str = READER) -> list[str]:
-    """Feed text (the headline in the Subject) must not add or bend a header."""
-    message = email.message_from_bytes(eml, policy=policy.default)
-    names = [k.lower() for k in message.keys()]
-    problems = [f"{k} header" for k in ("cc", "bcc", "reply-to") if k in names]
-    problems += [f"{k} twice" for k in sorted(set(names)) if names.count(k) > 1]
-    if message["To"] != reader:
-        problems.append(f"To is {message['To']!r}")
-    if re.search(r"[\r\n]", str(message["Subject"])):
-        problems.append("a line break in the Subject")
-    return problems
 
 
 def check_folder(folder: Path) -> None:
@@ -218,20 +72,11 @@ def check_folder(folder: Path) -> None:
     assert titles and missing == [], folder.name
 
 
-def run(config: Path, *args: str) -> Result:
-    result = CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"digest {' '.join(args)} raised:\n{result.output}")
-    assert result.exit_code == 0, f"digest {' '.join(args)} exited {result.exit_code}:\n" \
-                                  f"{result.output}"
-    return result
-
-
 def project(folder: Path, feeds: Iterable[tuple[str, str]], exclude: Iterable[str] = ()) -> Path:
     """A config in `folder` reading `feeds` (url, name); names are the corpus file names.
     `exclude` goes to [editor] exclude."""
     rules = json.dumps(list(exclude))
-    lines = [CONFIG.replace("max_age_days = 0\n", f"max_age_days = 0\nexclude = {rules}\n")]
+    lines = [CORPUS_CONFIG.replace("max_age_days = 0\n", f"max_age_days = 0\nexclude = {rules}\n")]
     for url, name in feeds:
         lines += ["[[feeds]]", f"url = {json.dumps(url)}", f"name = {json.dumps(name)}", ""]
     config = folder / "config.toml"
@@ -288,7 +133,7 @@ def whole(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collected]:
                      exclude=["feed:xml-quadratic-blowup.xml"])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DIGEST_SECRET", TEST_SECRET)
-        output = run(config, "collect").output
+        output = run(config, "collect", env=NOW_UTC_ENV, expect=0).output
         store = open_readonly(load_config(config).state_path)
         try:
             stored: dict[str, list[Article]] = {}
@@ -339,11 +184,11 @@ def test_collect_reports_every_feed(whole: Collected):
 def test_preview_then_build_the_whole_corpus(whole: Collected, monkeypatch):
     config = whole.config
     monkeypatch.chdir(config.parent)
-    preview = run(config, "build", "--preview")
+    preview = run(config, "build", "--preview", env=NOW_UTC_ENV, expect=0)
     assert "preview of issue #1 written to" in preview.output
     check_folder(config.parent / "outbox" / "preview")
 
-    built = run(config, "build")
+    built = run(config, "build", env=NOW_UTC_ENV, expect=0)
     assert "issue #1 written to" in built.output
     folders = [p for p in (config.parent / "outbox").iterdir() if p.name != "preview"]
     assert len(folders) == 1
@@ -353,7 +198,7 @@ def test_preview_then_build_the_whole_corpus(whole: Collected, monkeypatch):
     assert {"big_story", "need_to_know", "read_more", "passed_over"} <= placed
 
     # Everything was considered and used up: the next build has nothing new.
-    again = run(config, "build")
+    again = run(config, "build", env=NOW_UTC_ENV, expect=0)
     assert "nothing new" in again.output
 
 
@@ -390,8 +235,8 @@ CHUNKS = chunks()
 def test_chunk_collect_and_preview(names: list[str], tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = project(tmp_path, local_feeds(names))
-    run(config, "collect")
-    preview = run(config, "build", "--preview")
+    run(config, "collect", env=NOW_UTC_ENV, expect=0)
+    preview = run(config, "build", "--preview", env=NOW_UTC_ENV, expect=0)
     assert "preview of issue #1 written to" in preview.output
     folder = tmp_path / "outbox" / "preview"
     check_folder(folder)
@@ -445,15 +290,15 @@ def test_served_over_http(feed_server: FeedServer, tmp_path: Path, monkeypatch):
               (feed_server.url("/gzip-undeclared"), "gzip-undeclared")]
     config = project(tmp_path, feeds)
 
-    run(config, "collect")
+    run(config, "collect", env=NOW_UTC_ENV, expect=0)
     health = feed_health(config)
     assert health["gzip"][0] == "ok"
     assert health["not-gzip"][0] == "error" and "not-gzip" in (health["not-gzip"][1] or "")
     assert health["gzip-undeclared"][0] == "error"
     assert [n for n in names if INDEX[n]["expect"] == "error" and health[n][0] != "error"] == []
-    run(config, "build", "--preview")
+    run(config, "build", "--preview", env=NOW_UTC_ENV, expect=0)
     check_folder(tmp_path / "outbox" / "preview")
-    run(config, "build")
+    run(config, "build", env=NOW_UTC_ENV, expect=0)
     built = [p for p in (tmp_path / "outbox").iterdir() if p.name != "preview"]
     assert len(built) == 1
     check_folder(built[0])
@@ -491,6 +336,6 @@ def test_no_raw_markup_in_attribute_values(tmp_path: Path, monkeypatch):
     picture texts are plain text now."""
     monkeypatch.chdir(tmp_path)
     config = project(tmp_path, local_feeds(["san-html-comment-script.xml"]))
-    run(config, "build", "--preview")
+    run(config, "build", "--preview", env=NOW_UTC_ENV, expect=0)
     html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
     assert re.findall(r"<script[^>]*>", html, re.I) == []

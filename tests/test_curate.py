@@ -13,8 +13,7 @@ from digest.config.load import PinConfig, load_config
 from digest.curate.place import NothingToBuild, curate_issue
 from digest.curate.rank import PICTURE, text_bonus
 from digest.models import Article
-
-NOW = datetime.fromisoformat("2026-11-30T08:00:00+08:00")
+from tests.helpers import NOW
 
 
 @pytest.fixture

@@ -3,95 +3,22 @@ schedule, `--once` with a pinned clock, and two processes contending for the loc
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-from click.testing import CliRunner
-
-from digest.cli.main import main
 from digest.clock import RunningClock
 from digest.config.load import load_config
 from digest.schedule.crontab import parse_crontab
 from digest.schedule.daemon import OnRealTime, run_issue
 from digest.schedule.slots import load_schedule
-
-from .conftest import ROOT, FeedServer, Route
-from .test_collect import rss
+from tests.helpers import Digest, FeedServer, Route, issues, rss, run, set_schedule
 
 LONDON = ZoneInfo("Europe/London")
-
-
-def set_schedule(config: Path, schedule: str) -> Path:
-    """Put keys into the base config's [schedule] table."""
-    text = config.read_text("utf-8").replace("[schedule]\n", "[schedule]\n" + schedule + "\n", 1)
-    config.write_text(text, "utf-8")
-    return config
-
-
-def issues(config: Path) -> list[tuple[int, str | None, str]]:
-    db = config.parent / ".digest" / "state.db"
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT number, slot, state FROM issues ORDER BY number").fetchall()
-
-
-class Digest:
-    """`python -m digest ...` as a subprocess, its stderr lines collected as they come."""
-
-    def __init__(self, config: Path, *args: str, now: str | None = None) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "500"}  # no wrapping
-        env.pop("DIGEST_NOW", None)
-        if now:
-            env["DIGEST_NOW"] = now
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "--config", str(config), *args],
-            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
-        self.lines: list[str] = []
-        self.stdout = ""
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr and self.proc.stdout
-        with self.proc.stderr:
-            for line in self.proc.stderr:
-                self.lines.append(line.rstrip("\n"))
-        with self.proc.stdout:
-            self.stdout = self.proc.stdout.read()
-
-    def wait_for(self, test: Callable[[list[str]], bool], timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not test(list(self.lines)):
-            if self.proc.poll() is not None and not self.reader.is_alive():
-                pytest.fail(f"digest exited {self.proc.returncode}:\n" + self.log)
-            if time.monotonic() > deadline:
-                pytest.fail("timed out; log so far:\n" + self.log)
-            time.sleep(0.05)
-
-    def finish(self, timeout: float = 15) -> int:
-        try:
-            code = self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(5)
-        return code
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
 
 
 def count(lines: list[str], pattern: str) -> int:
@@ -181,8 +108,7 @@ def test_triggers_on_a_clock_ahead_of_the_system_clock_fire_on_real_time():
 
 
 def once(config: Path, now: str):
-    return CliRunner().invoke(main, ["--config", str(config), "run", "--once"],
-                              env={"DIGEST_NOW": now})
+    return run(config, "run", "--once", env={"DIGEST_NOW": now})
 
 
 def test_run_once_builds_a_missed_slot_within_the_grace(sample_project: Path):

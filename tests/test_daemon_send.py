@@ -10,12 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
-
-from .smtp_server import Recorder, SmtpServer
-from .test_daemon import Digest, issues, set_schedule
+from tests.helpers import Digest, issues, run, set_schedule
+from tests.smtp_server import Recorder, SmtpServer
 
 READERS = [f"reader{i:02d}@example.net" for i in range(20)]
 
@@ -61,7 +58,7 @@ def test_sigterm_during_a_send_leaves_a_consistent_delivery_log(
         assert [(n, state) for n, _, state in issues(config)] == [(1, "sending")]
 
         # The next run (here from cron) resumes the send: everyone has it exactly once.
-        result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+        result = run(config, "run", "--once")
         assert result.exit_code == 0, result.output
         assert "send: sent issue #1: 14 delivered, 6 delivered before" in result.output
         assert dict(smtp.handler.counts) == {e: 1 for e in READERS}

@@ -7,7 +7,7 @@ import random
 import re
 import string
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -26,8 +26,7 @@ from digest.curate.dedupe import (
 )
 from digest.curate.place import NothingToBuild, curate_issue
 from digest.models import Article
-
-NOW = datetime.fromisoformat("2026-11-30T08:00:00+08:00")
+from tests.helpers import NOW
 
 
 def dedupe(titles: list[str]) -> tuple[list[int | None], DedupeStats]:

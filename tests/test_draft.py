@@ -10,24 +10,14 @@ from email import policy
 from pathlib import Path
 
 import lxml.html
-from click.testing import CliRunner
 
-from digest.cli.main import main
-
-from .smtp_server import Recorder, SmtpServer
-from .test_email_markup import BASE_CONFIG, ENGLISH_ITEMS, NOW, feed
+from tests.helpers import ENGLISH_ITEMS, NOW_UTC_ENV, config_with, feed, run
+from tests.smtp_server import Recorder, SmtpServer
 
 
 def project(tmp_path: Path, extra: str = "") -> Path:
     (tmp_path / "feed.xml").write_text(feed(ENGLISH_ITEMS), "utf-8")
-    config = tmp_path / "config.toml"
-    config.write_text(BASE_CONFIG + extra + '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n',
-                      "utf-8")
-    return config
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
+    return config_with(tmp_path, [{"url": "feed.xml", "name": "Wire"}], extra)
 
 
 def edit(path: Path) -> dict:
@@ -57,7 +47,7 @@ def edit(path: Path) -> dict:
 
 def test_draft_edit_preview_build_gives_exactly_the_edited_issue(tmp_path: Path) -> None:
     config = project(tmp_path)
-    made = run(config, "draft")
+    made = run(config, "draft", env=NOW_UTC_ENV)
     assert made.exit_code == 0, made.output
     draft = tmp_path / "drafts" / "next.toml"
     text = draft.read_text("utf-8")
@@ -65,7 +55,7 @@ def test_draft_edit_preview_build_gives_exactly_the_edited_issue(tmp_path: Path)
     expected = edit(draft)
 
     for _ in range(2):  # preview as often as wanted, nothing changes
-        shown = run(config, "build", "--draft", str(draft), "--preview")
+        shown = run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV)
         assert shown.exit_code == 0, shown.output
     html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
     doc = lxml.html.fromstring(html)
@@ -73,7 +63,7 @@ def test_draft_edit_preview_build_gives_exactly_the_edited_issue(tmp_path: Path)
     assert "A note for <em>this</em> week." in html
     assert 'href="https://example.com/desk"' in html
 
-    built = run(config, "build", "--draft", str(draft), "--no-collect")
+    built = run(config, "build", "--draft", str(draft), "--no-collect", env=NOW_UTC_ENV)
     assert built.exit_code == 0, built.output
     (folder,) = (tmp_path / "outbox").glob("*-1")
     manifest = json.loads((folder / "issue.json").read_text("utf-8"))
@@ -89,35 +79,35 @@ def test_draft_edit_preview_build_gives_exactly_the_edited_issue(tmp_path: Path)
     decided = {d["section"] for d in manifest["decisions"]}
     assert decided == {"big_story", "need_to_know", "read_more", "passed_over"}
     assert len(manifest["decisions"]) == len(ENGLISH_ITEMS)
-    again = run(config, "build", "--no-collect")
+    again = run(config, "build", "--no-collect", env=NOW_UTC_ENV)
     assert again.exit_code == 0 and "nothing new" in again.output
 
 
 def test_a_draft_naming_an_unknown_or_used_story_is_refused(tmp_path: Path) -> None:
     config = project(tmp_path)
-    assert run(config, "draft").exit_code == 0
+    assert run(config, "draft", env=NOW_UTC_ENV).exit_code == 0
     draft = tmp_path / "drafts" / "next.toml"
     original = draft.read_text("utf-8")
     draft.write_text(original.replace("https://news.example.com/0",
                                       "https://news.example.com/nowhere", 1), "utf-8")
-    bad = run(config, "build", "--draft", str(draft), "--preview")
+    bad = run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV)
     assert bad.exit_code == 2
     assert "https://news.example.com/nowhere is not a new article" in " ".join(bad.output.split())
 
     draft.write_text(original, "utf-8")
-    assert run(config, "build", "--draft", str(draft)).exit_code == 0
-    used = run(config, "build", "--draft", str(draft), "--preview")
+    assert run(config, "build", "--draft", str(draft), env=NOW_UTC_ENV).exit_code == 0
+    used = run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV)
     assert used.exit_code == 2
     assert "is already in issue #1" in " ".join(used.output.split())
 
 
 def test_a_draft_note_with_a_script_link_is_refused(tmp_path: Path) -> None:
     config = project(tmp_path)
-    assert run(config, "draft").exit_code == 0
+    assert run(config, "draft", env=NOW_UTC_ENV).exit_code == 0
     draft = tmp_path / "drafts" / "next.toml"
     draft.write_text(draft.read_text("utf-8").replace(
         'note = """\n"""', 'note = "[click](javascript:alert(1))"'), "utf-8")
-    bad = run(config, "build", "--draft", str(draft), "--preview")
+    bad = run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV)
     assert bad.exit_code == 2
     assert "note links to 'javascript:alert(1'" in " ".join(bad.output.split())
 
@@ -127,10 +117,10 @@ def test_a_draft_preview_goes_to_a_test_address(tmp_path: Path) -> None:
     with SmtpServer(recorder) as smtp:
         config = project(tmp_path, f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
                                    'security = "none"\n')
-        assert run(config, "draft").exit_code == 0
+        assert run(config, "draft", env=NOW_UTC_ENV).exit_code == 0
         draft = tmp_path / "drafts" / "next.toml"
         result = run(config, "build", "--draft", str(draft), "--preview", "--test",
-                     "me@example.com")
+                     "me@example.com", env=NOW_UTC_ENV)
         assert result.exit_code == 0, result.output
     assert [m.rcpt_tos for m in recorder.messages] == [["me@example.com"]]
     message = email.message_from_bytes(recorder.messages[0].content, policy=policy.default)
@@ -139,21 +129,21 @@ def test_a_draft_preview_goes_to_a_test_address(tmp_path: Path) -> None:
 
 def test_draft_titles_and_subjects_are_cleaned_or_refused(tmp_path: Path) -> None:
     config = project(tmp_path)
-    assert run(config, "draft").exit_code == 0
+    assert run(config, "draft", env=NOW_UTC_ENV).exit_code == 0
     draft = tmp_path / "drafts" / "next.toml"
     original = draft.read_text("utf-8")
     draft.write_text(original.replace('subject = ""', 'subject = "Hello\\u2028Bcc: x"'),
                      "utf-8")
-    refused = run(config, "build", "--draft", str(draft), "--preview")
+    refused = run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV)
     assert refused.exit_code == 2 and "subject must be one line" in refused.output
     draft.write_text(original.replace('subject = ""', 'subject = "exe\\u202etxt.scr"'),
                      "utf-8")
-    assert run(config, "build", "--draft", str(draft), "--preview").exit_code == 2
+    assert run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV).exit_code == 2
     data = tomllib.loads(original)
     first = data["big_story"][0]["title"]
     draft.write_text(original.replace(json.dumps(first), json.dumps(
         "Short\r\nBcc: victim@example.org\x1b\u202e"), 1), "utf-8")
-    built = run(config, "build", "--draft", str(draft), "--preview")
+    built = run(config, "build", "--draft", str(draft), "--preview", env=NOW_UTC_ENV)
     assert built.exit_code == 0, built.output
     html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
     assert "Short Bcc: victim@example.org" in html and "\u202e" not in html

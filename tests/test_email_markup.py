@@ -6,67 +6,19 @@ from __future__ import annotations
 
 import email
 import re
-from email import policy
 from pathlib import Path
 
 import lxml.html
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.render.labels import ENGLISH, labels_for, languages
 from digest.render.text import columns
-
-from .conftest import BASE_CONFIG
-
-NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
-
-
-def item(i: int, title: str, summary: str, body: str = "", category: str = "") -> str:
-    content = f"<content:encoded><![CDATA[{body}]]></content:encoded>" if body else ""
-    cat = f"<category>{category}</category>" if category else ""
-    return (f"<item><title>{title}</title><link>https://news.example.com/{i}</link>"
-            f"<guid>g{i}</guid><pubDate>{29 - i % 9} Nov 2026 08:00:00 +0000</pubDate>"
-            f"<description>{summary}</description>{cat}{content}</item>")
-
-
-def feed(items: list[str]) -> str:
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
-            'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T'
-            f"</title><link>https://news.example.com/</link>{''.join(items)}</channel></rss>")
-
-
-def build(tmp_path: Path, items: list[str], extra: str = "", base: str = BASE_CONFIG
-          ) -> tuple[str, str, email.message.EmailMessage]:
-    (tmp_path / "feed.xml").write_text(feed(items), "utf-8")
-    config = tmp_path / "config.toml"
-    # Stories in any language: these tests are about how each script is marked up.
-    base = base.replace("[editor]\n", '[editor]\nlanguages = ["*"]\n', 1)
-    config.write_text(f'{base}\n{extra}\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "build", "--preview"], env=NOW)
-    assert result.exit_code == 0, result.output
-    folder = tmp_path / "outbox" / "preview"
-    message = email.message_from_bytes((folder / "message.eml").read_bytes(),
-                                       policy=policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    return ((folder / "email.html").read_text("utf-8"), (folder / "email.txt").read_text("utf-8"),
-            message)
-
-
-ENGLISH_ITEMS = [
-    item(0, "Factory output rises for a third month as new orders pick up",
-         "Output grew at the fastest pace since spring. Orders from abroad were strong.",
-         "<p>First paragraph of the story, long enough to be a paragraph.</p>"
-         "<p>Second paragraph of the story.</p>", "Economy"),
-    *[item(i, f"Story number {i} about ports, shipping and markets this week",
-           "A summary that says a little more about the story. " * 6, category="Trade")
-      for i in range(1, 11)],
-]
+from tests.helpers import BASE_CONFIG, ENGLISH_ITEMS, NOW_UTC_ENV, build_preview, feed, item, run
 
 
 @pytest.fixture
 def english(tmp_path: Path) -> tuple[str, str, email.message.EmailMessage]:
-    return build(tmp_path, ENGLISH_ITEMS)
+    return build_preview(tmp_path, ENGLISH_ITEMS)
 
 
 def test_the_head_declares_colour_schemes_and_turns_off_data_detectors(english) -> None:
@@ -170,8 +122,8 @@ def test_the_preheader_is_the_need_to_know_headlines_hidden_without_a_colour(eng
 
 def test_the_subject_is_cut_at_a_word_near_80_characters(tmp_path: Path) -> None:
     long_title = " ".join(["Longwinded"] * 20)
-    _, _, message = build(tmp_path, [item(0, long_title, "Short.", "<p>Body text.</p>"),
-                                     *ENGLISH_ITEMS[1:5]])
+    _, _, message = build_preview(tmp_path, [item(0, long_title, "Short.", "<p>Body text.</p>"),
+                                             *ENGLISH_ITEMS[1:5]])
     subject = str(message["Subject"])
     assert len(subject) <= 80
     assert subject.endswith("Longwinded…")
@@ -204,7 +156,7 @@ CHINESE = [
 
 
 def test_an_arabic_story_is_right_to_left_with_its_language(tmp_path: Path) -> None:
-    html, _, _ = build(tmp_path, ARABIC)
+    html, _, _ = build_preview(tmp_path, ARABIC)
     doc = lxml.html.fromstring(html)
     (headline,) = [h for h in doc.iter("h3") if "ارتفاع" in h.text_content()]
     assert headline.get("dir") == "rtl" and headline.get("lang") == "ar"
@@ -216,7 +168,7 @@ def test_an_arabic_story_is_right_to_left_with_its_language(tmp_path: Path) -> N
 
 
 def test_a_chinese_issue_is_marked_and_its_text_part_wraps(tmp_path: Path) -> None:
-    html, text, _ = build(tmp_path, CHINESE)
+    html, text, _ = build_preview(tmp_path, CHINESE)
     doc = lxml.html.fromstring(html)
     langs = [h.xpath("ancestor-or-self::*[@lang][1]/@lang") for h in doc.iter("h3")]
     assert langs and all(lang == ["zh"] for lang in langs), langs
@@ -234,7 +186,7 @@ def test_every_text_line_is_78_columns_or_less(tmp_path: Path) -> None:
                           f"<media:description>{caption}</media:description>"
                           "<media:credit>Jane Doe | Agency</media:credit></media:content>"
                           "</item>")
-    _, text, _ = build(tmp_path, [story, *ENGLISH_ITEMS[1:6]])
+    _, text, _ = build_preview(tmp_path, [story, *ENGLISH_ITEMS[1:6]])
     assert "[Photo: A caption" in text
     for line in text.splitlines():
         if not re.fullmatch(r"\S*https?://\S+", line.strip()):
@@ -255,7 +207,7 @@ def test_a_german_issue_has_no_english_label(tmp_path: Path) -> None:
                      "second-largest economy\"", 'dek = "Analysen"')
             .replace('intro = "This report is from this week\'s {name} newsletter. You can '
                      '[subscribe here](https://example.com/subscribe)."', 'intro = ""'))
-    html, text, message = build(tmp_path, GERMAN_ITEMS, base=base)
+    html, text, message = build_preview(tmp_path, GERMAN_ITEMS, base=base)
     german = labels_for("de")
     for key, english_text in ENGLISH.items():
         shown = english_text.replace("{number}", "1").replace(
@@ -281,8 +233,8 @@ def test_every_shipped_catalog_translates_every_label() -> None:
 
 
 def test_a_label_in_the_config_wins_over_the_catalog(tmp_path: Path) -> None:
-    html, text, _ = build(tmp_path, ENGLISH_ITEMS,
-                          extra='[layout.labels]\nread_more = "More from the wires"\n')
+    html, text, _ = build_preview(tmp_path, ENGLISH_ITEMS,
+                                  extra='[layout.labels]\nread_more = "More from the wires"\n')
     assert "More from the wires" in html and "MORE FROM THE WIRES" in text
 
 
@@ -305,7 +257,7 @@ def test_the_size_budget_counts_the_longest_real_unsubscribe_link(tmp_path: Path
     config_path = tmp_path / "config.toml"
     config_path.write_text(f'{base}\n[layout]\nmax_html_kb = {budget_kb}\n'
                            '[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config_path), "build"], env=NOW)
+    result = run(config_path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     assert "Read More card(s) to keep the HTML under" in result.output
     (folder,) = (tmp_path / "outbox").glob("*-1")
@@ -322,9 +274,9 @@ def test_the_size_budget_counts_the_longest_real_unsubscribe_link(tmp_path: Path
 
 def test_labels_set_in_their_own_table_win_in_any_language(tmp_path: Path) -> None:
     base = BASE_CONFIG.replace('language = "en"', 'language = "fr"')
-    html, text, _ = build(tmp_path, ENGLISH_ITEMS, base=base,
-                          extra='[labels]\nissue_number = "Édition {number}"\n'
-                                'need_to_know = "L\'essentiel"\n')
+    html, text, _ = build_preview(tmp_path, ENGLISH_ITEMS, base=base,
+                                  extra='[labels]\nissue_number = "Édition {number}"\n'
+                                        'need_to_know = "L\'essentiel"\n')
     assert "Édition 1" in html and "Édition 1" in text
     assert "L'essentiel" in html or "L&#39;essentiel" in html
     assert "À lire aussi" in html  # the rest from the French catalog
@@ -339,9 +291,9 @@ def test_hostile_lengths_still_wrap_within_78_columns(tmp_path: Path) -> None:
     long_label = "Ausgabe " + "sehr " * 40 + "{number}"
     story = item(0, "A story", "Summary.", "<p>Body.</p>").replace(
         "</item>", "<author>" + "Reporter " * 30 + "</author></item>")
-    _, text, _ = build(tmp_path, [story, *ENGLISH_ITEMS[1:6]],
-                       extra=f'[labels]\nissue_number = "{long_label}"\n'
-                             f'big_story = "{"Thema " * 30}"\n')
+    _, text, _ = build_preview(tmp_path, [story, *ENGLISH_ITEMS[1:6]],
+                               extra=f'[labels]\nissue_number = "{long_label}"\n'
+                                     f'big_story = "{"Thema " * 30}"\n')
     for line in text.splitlines():
         if not re.fullmatch(r"\S*https?://\S+", line.strip()):
             assert columns(line) <= 78, line

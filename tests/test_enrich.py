@@ -7,20 +7,23 @@ subheads, lists)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.enrich.pages import extract
+from tests.helpers import (
+    BASE_CONFIG,
+    NOW_UTC,
+    NOW_UTC_ENV,
+    SAMPLES,
+    FeedServer,
+    Route,
+    config_with,
+    run,
+)
 
-from .conftest import BASE_CONFIG, SAMPLES, FeedServer, Route
-
-NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
-NOW_DT = datetime(2026, 11, 30, 8, tzinfo=UTC)
 PICTURES = ["solar-wind", "port-cranes", "factory", "microchip", "cargo-ship", "skyline-dusk",
             "stock-chart", "yuan-notes", "soybean-field", "high-speed-train"]
 
@@ -76,11 +79,10 @@ def site(feed_server: FeedServer, tmp_path: Path) -> FeedServer:
 
 
 def build(tmp_path: Path, server: FeedServer, *args: str, extra: str = "") -> dict:
-    config = tmp_path / "config.toml"
     base = BASE_CONFIG.replace('pages = "never"', 'pages = "missing"')
-    config.write_text(base + extra + f'\n[[feeds]]\nurl = "{server.url("/feed.xml")}"\n'
-                      'name = "Wire"\n', "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "build", *args], env=NOW)
+    config = config_with(tmp_path, [{"url": server.url("/feed.xml"), "name": "Wire"}], extra,
+                         base=base)
+    result = run(config, "build", *args, env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / "outbox" / "preview" if "--preview" in args else next(
         (tmp_path / "outbox").glob("*-1"))
@@ -137,7 +139,7 @@ def test_pages_are_kept_and_then_asked_for_conditionally(site: FeedServer,
 
         story = Article(id="x", feed_url=site.url("/feed.xml"), feed_name="Wire",
                         url=big["url"], title="Story 0 headline", summary="", body_html="")
-        issue = CuratedIssue(2, NOW_DT, story, (), (), (), ())
+        issue = CuratedIssue(2, NOW_UTC, story, (), (), (), ())
         enriched, notes = enricher.enrich(replace(issue))
     finally:
         store.close()
@@ -161,19 +163,13 @@ def test_a_page_that_fails_leaves_the_story_and_is_noted(site: FeedServer,
 
 
 def test_never_reads_no_page(site: FeedServer, tmp_path: Path) -> None:
-    config_never = BASE_CONFIG  # pages = "never"
-    (tmp_path / "config.toml").write_text(
-        config_never + f'\n[[feeds]]\nurl = "{site.url("/feed.xml")}"\nname = "Wire"\n', "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.toml"), "build",
-                                       "--preview"], env=NOW)
+    config_with(tmp_path, [{"url": site.url("/feed.xml"), "name": "Wire"}])  # pages = "never"
+    result = run(tmp_path / "config.toml", "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     assert not any(path.startswith("/articles/") for path, _ in site.requests)
     # A feed may ask for its pages all the same.
-    (tmp_path / "config.toml").write_text(
-        config_never + f'\n[[feeds]]\nurl = "{site.url("/feed.xml")}"\nname = "Wire"\n'
-        'enrich = "always"\n', "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.toml"), "build",
-                                       "--preview"], env=NOW)
+    config_with(tmp_path, [{"url": site.url("/feed.xml"), "name": "Wire", "enrich": "always"}])
+    result = run(tmp_path / "config.toml", "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     assert any(path.startswith("/articles/") for path, _ in site.requests)
 

@@ -21,9 +21,7 @@ from digest.collect.feeds import FeedResult, collect_feeds
 from digest.collect.hosts import Address, address_kind, system_resolve
 from digest.config.load import load_config
 from digest.state.store import open_store
-
-from .conftest import FeedServer, Route
-from .test_collect import rss
+from tests.helpers import FeedServer, Route, rss
 
 MARGIN = 5.0  # seconds: generous on a loaded 2-core machine
 

@@ -1,7 +1,7 @@
 """A whole build from the bundled samples must equal the committed golden files.
 
 Regenerate after an intended change with: DIGEST_UPDATE_GOLDEN=1 python -m pytest
-tests/test_golden.py (then read the diff before committing it).
+tests/e2e/test_golden.py (then read the diff before committing it).
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
-
-GOLDEN = Path(__file__).parent / "golden"
-NOW = "2026-11-30T08:00:00+08:00"
+from tests.helpers import GOLDEN, NOW_ISO, run
 
 
 def normalized_eml(raw: bytes, root: Path) -> str:
@@ -77,8 +73,8 @@ def test_whole_build_matches_golden_files(sample_project: Path, tmp_path: Path, 
         root.mkdir(parents=True)
         shutil.copytree(tmp_path / "samples", root / "samples")
         shutil.copy(sample_project, root / "config.toml")
-    env = {"DIGEST_NOW": NOW, "DIGEST_SECRET": "golden-secret-0123456789-0123456789-01"}
-    result = CliRunner().invoke(main, ["--config", str(root / "config.toml"), "build"], env=env)
+    env = {"DIGEST_NOW": NOW_ISO, "DIGEST_SECRET": "golden-secret-0123456789-0123456789-01"}
+    result = run(root / "config.toml", "build", env=env)
     assert result.exit_code == 0, result.output
     folder = root / "outbox" / "2026-11-30-the-china-connection-1"
     assert folder.is_dir(), result.output

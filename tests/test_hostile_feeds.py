@@ -8,15 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.collect.parse import parse_feed
 from digest.config.load import FeedConfig, load_config
 from digest.errors import ConfigError
 from digest.models import Article
-
-from .conftest import FeedServer, Route
+from tests.helpers import FeedServer, Route, run
 
 REMOTE = FeedConfig(url="https://feeds.example.com/rss", name="Remote", category="")
 BASE = "https://feeds.example.com/rss"
@@ -134,10 +131,6 @@ def test_any_encoding_keeps_its_entries_and_pictures(encoding: str, title: str):
     assert article.title == clean
     assert article.image is not None
     assert (article.image.url, article.image.credit) == ("https://cdn.example.com/e.jpg", clean)
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args])
 
 
 def test_poison_characters_never_stop_a_build(feed_server: FeedServer, write_config,
@@ -339,11 +332,7 @@ def test_a_broken_link_or_deep_html_costs_one_story_not_the_feed_or_minutes(
     kept the sanitizer busy for minutes (now it reads the first 50,000 characters)."""
     import time
 
-    from click.testing import CliRunner
-
-    from digest.cli.main import main
-
-    from .conftest import Route
+    from tests.helpers import Route
 
     deep = "<div>" * 100_000 + "x" + "</div>" * 100_000
     items = [
@@ -358,7 +347,7 @@ def test_a_broken_link_or_deep_html_costs_one_story_not_the_feed_or_minutes(
         f"<rss version='2.0'><channel><title>t</title>{''.join(items)}</channel></rss>".encode())
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Odd"}])
     started = time.monotonic()
-    result = CliRunner().invoke(main, ["--config", str(path), "collect"])
+    result = run(path, "collect")
     assert result.exit_code == 0, result.output
     assert "4 new article(s) from 1 feed(s)" in result.output
     assert time.monotonic() - started < 60  # minutes before; about a second now

@@ -12,26 +12,18 @@ import zlib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image as PILImage
 
 from digest import pipeline
-from digest.cli.main import main
 from digest.collect.hosts import Address, system_resolve
 from digest.config.load import load_config
 from digest.errors import ConfigError
 from digest.outbox.folder import IssueFolder
+from tests.helpers import BASE_CONFIG, NOW_UTC_ENV, FeedServer, Route, run
 
-from .conftest import BASE_CONFIG, FeedServer, Route
-
-NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
 ISSUE = "outbox/2026-11-30-the-china-connection-{}"
 CDN = "https://cdn.example.com/news/img/"
 ASSETS = BASE_CONFIG.replace("[newsletter]\n", f'[newsletter]\nassets_url = "{CDN}"\n', 1)
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -85,7 +77,7 @@ def hero_and_cards(folder: Path) -> tuple[dict, list[dict]]:
 
 def test_every_img_of_the_sample_issue_has_a_numeric_width(sample_project: Path,
                                                             tmp_path: Path):
-    result = run(sample_project, "build")
+    result = run(sample_project, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / ISSUE.format(1)
     found = imgs((folder / "email.html").read_text("utf-8"))
@@ -113,7 +105,7 @@ def test_card_pictures_are_cropped_and_resized_into_images_under_assets_url(
         feed_server.routes[f"/p/{i}.jpg"] = Route(wide, content_type="image/jpeg")
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}],
                         extra="[layout]\nneed_to_know = 1\n", base=ASSETS)
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / ISSUE.format(1)
     hero, cards = hero_and_cards(folder)
@@ -141,7 +133,7 @@ def test_a_preview_shows_its_crops_from_beside_its_email(feed_server: FeedServer
         [(f"Story {i}", feed_server.url("/p.jpg")) for i in range(4)]))
     feed_server.routes["/p.jpg"] = Route(jpeg(1200, 675), content_type="image/jpeg")
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}], base=ASSETS)
-    result = run(path, "build", "--preview")
+    result = run(path, "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     hero, _ = hero_and_cards(tmp_path / "outbox" / "preview")
     assert re.fullmatch(r"images/p-hero-[0-9a-f]{12}\.jpg", hero["src"])
@@ -156,7 +148,7 @@ def test_a_tall_hero_is_cropped_not_stretched(assets: bool, feed_server: FeedSer
     feed_server.routes["/tall.jpg"] = Route(jpeg(400, 1600), content_type="image/jpeg")
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}],
                         base=ASSETS if assets else BASE_CONFIG)
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / ISSUE.format(1)
     [hero] = imgs((folder / "email.html").read_text("utf-8"))
@@ -185,7 +177,7 @@ def test_a_tiny_picture_never_becomes_the_hero_or_a_card_picture(
     feed_server.routes["/icon.png?card"] = Route(png(40, 40), content_type="image/png")
     feed_server.routes["/real.jpg"] = Route(jpeg(1200, 675), content_type="image/jpeg")
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}], base=ASSETS)
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / ISSUE.format(1)
     data = manifest(folder)
@@ -211,7 +203,7 @@ def test_a_picture_is_fetched_once_and_conditionally_next_time(
                                               etag='"v1"')
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}],
                         extra="[layout]\nneed_to_know = 1\n", base=ASSETS)
-    assert run(path, "build").exit_code == 0
+    assert run(path, "build", env=NOW_UTC_ENV).exit_code == 0
     first = tmp_path / ISSUE.format(1)
     # The hero's file and the one both cards show ...
     assert sorted(r["slot"] for r in manifest(first)["images"]) == ["big_story", "read_more"]
@@ -221,7 +213,7 @@ def test_a_picture_is_fetched_once_and_conditionally_next_time(
 
     feed_server.routes["/f.xml"] = Route(picture_feed(
         [(f"Second {i}", picture) for i in range(4)]))
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     second = tmp_path / ISSUE.format(2)
     _, again = feed_server.hits("/shared.jpg")
@@ -261,7 +253,7 @@ def test_broken_pictures_leave_the_build_working_and_are_named(
     feed_server.routes["/fine.jpg"] = Route(whole, content_type="image/jpeg")
     path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}],
                         extra="[layout]\nneed_to_know = 0\n", base=ASSETS)
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / ISSUE.format(1)
     data = manifest(folder)
@@ -301,7 +293,7 @@ def test_a_public_feed_may_not_lead_to_an_internal_picture(
 
     path = write_config([{"url": f"http://public.test:{port}/f.xml", "name": "Public"}],
                         base=ASSETS)
-    monkeypatch.setenv("DIGEST_NOW", NOW["DIGEST_NOW"])
+    monkeypatch.setenv("DIGEST_NOW", NOW_UTC_ENV["DIGEST_NOW"])
     result = pipeline.build(load_config(path), resolve=resolve)
     assert result.status == "built", result.message
     assert feed_server.hits("/secret.jpg") == []
@@ -344,7 +336,7 @@ def test_a_hero_made_from_the_bodys_first_picture_is_not_shown_twice(
         "[editor]\n", '[editor]\npin = ["https://news.example.com/policy/2026/11/'
         'central-bank-trims-reserve-requirement-ratio"]\n', 1)
     sample_project.write_text(text, "utf-8")
-    result = run(sample_project, "build", "--preview")
+    result = run(sample_project, "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
     shown = [i["src"] for i in imgs(html) if "government-building" in i["src"]]

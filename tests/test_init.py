@@ -11,26 +11,24 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from digest.cli.main import main
 from digest.config.load import Config, PinConfig, load_config
 from digest.config.scaffold import CONFIG_TEMPLATE, init_newsletter
 from digest.render.bundled import package_templates
+from tests.helpers import NOW_ISO, run
 
-NOW = "2026-11-30T08:00:00+08:00"
 HEADLINE = "Central bank trims reserve requirement ratio by 25 basis points"
 # No secret: the config init writes must build without one.
-ENV: dict[str, str | None] = {"DIGEST_NOW": NOW, "DIGEST_SECRET": None, "DIGEST_CONFIG": None}
+ENV: dict[str, str | None] = {"DIGEST_NOW": NOW_ISO, "DIGEST_SECRET": None, "DIGEST_CONFIG": None}
 
 
 def init(*args: str) -> Result:
-    return CliRunner().invoke(main, ["init", *args], env=ENV)
+    return run(None, "init", *args, env=ENV)
 
 
 def preview(folder: Path) -> Result:
-    return CliRunner().invoke(
-        main, ["--config", str(folder / "config.toml"), "build", "--preview"], env=ENV)
+    return run(folder / "config.toml", "build", "--preview", env=ENV)
 
 
 def test_init_makes_a_folder_that_builds_a_preview_offline(tmp_path: Path) -> None:
@@ -117,9 +115,7 @@ def test_init_templates_over_an_existing_config_says_what_to_set(tmp_path: Path)
 
 
 def test_init_needs_no_config_file(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        main, ["--config", str(tmp_path / "missing.toml"), "init", str(tmp_path / "n")],
-        env=ENV)
+    result = run(tmp_path / "missing.toml", "init", str(tmp_path / "n"), env=ENV)
     assert result.exit_code == 0, result.output
 
 

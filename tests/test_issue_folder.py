@@ -9,19 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.outbox.folder import IssueFolder, OutboxError
-
-from .conftest import FeedServer, Route
-from .test_collect import rss
-
-NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+08:00"}
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
+from tests.helpers import NOW_ENV, FeedServer, Route, rss, run
 
 
 def age(path: Path, seconds: float = 7200) -> None:
@@ -44,7 +34,7 @@ def test_only_our_own_abandoned_temp_folders_are_removed(feed_server: FeedServer
         folder.mkdir()
         (folder / "file").write_text("x")
         age(folder)
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert all((f / "file").read_text() == "x" for f in keep)
     assert not any(f.exists() for f in ours)
@@ -68,7 +58,7 @@ def test_a_damaged_manifest_is_skipped_and_its_number_not_reused(
     (folder / "issue.json").write_text(json.dumps(manifest), "utf-8")
     with pytest.raises(OutboxError, match=r"issue\.json: (damaged manifest|not a digest)"):
         IssueFolder.open(folder)
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "issue #20 written" in result.output
     assert "Traceback" not in result.output

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.deliver.message import qp_lines
 from digest.outbox.lint import Finding, lint_issue
+from tests.helpers import NOW_UTC_ISO, run
 
-NOW = "2026-11-30T08:00:00+00:00"
-ENV: dict[str, str | None] = {"DIGEST_NOW": NOW, "DIGEST_SECRET": None, "DIGEST_CONFIG": None}
+ENV: dict[str, str | None] = {"DIGEST_NOW": NOW_UTC_ISO, "DIGEST_SECRET": None,
+                              "DIGEST_CONFIG": None}
 HTML_HEAD = (b'Content-Type: text/html; charset="utf-8"\r\n'
              b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
 TEXT_HEAD = (b'Content-Type: text/plain; charset="utf-8"\r\n'
@@ -35,8 +35,7 @@ class Sample:
 
 
 def lint(folder: Path, config: Path) -> Result:
-    return CliRunner().invoke(main, ["--config", str(config), "check", "--issue", str(folder)],
-                              env=ENV)
+    return run(config, "check", "--issue", str(folder), env=ENV)
 
 
 def findings(result: Result, folder: Path) -> list[str]:
@@ -49,12 +48,11 @@ def findings(result: Result, folder: Path) -> list[str]:
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     """`digest init`, then a preview and issue #1 built through the CLI."""
     project = tmp_path_factory.mktemp("lint") / "news"
-    runner = CliRunner()
-    done = runner.invoke(main, ["init", str(project)], env=ENV)
+    done = run(None, "init", str(project), env=ENV)
     assert done.exit_code == 0, done.output
     config = project / "config.toml"
     for args in (["build", "--preview"], ["build"]):
-        done = runner.invoke(main, ["--config", str(config), *args], env=ENV)
+        done = run(config, *args, env=ENV)
         assert done.exit_code == 0, done.output
     issue = project / "outbox" / "2026-11-30-my-newsletter-1"
     return Sample(config, issue, project / "outbox" / "preview",

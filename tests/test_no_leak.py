@@ -10,13 +10,10 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.tokens import make_token
-
-from .conftest import TEST_SECRET, FeedServer, Route
-from .smtp_server import Recorder, SmtpServer
+from tests.helpers import TEST_SECRET, FeedServer, Route, run
+from tests.smtp_server import Recorder, SmtpServer
 
 # Every spelling a placeholder has had or could have, and template syntax.
 BAIT = ("%%digest-email%% %%digest-unsubscribe-url%% %%digest-name%% %%digest-company%% "
@@ -72,8 +69,7 @@ port = {smtp.port}
 security = "none"
 """, "utf-8")
     env = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
-    built = CliRunner().invoke(main, ["--config", str(tmp_path / "config.toml"), "build",
-                                      "--send"], env=env)
+    built = run(tmp_path / "config.toml", "build", "--send", env=env)
     assert built.exit_code == 0, built.output
     assert "2 delivered" in built.output
 

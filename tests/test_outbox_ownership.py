@@ -10,24 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from digest import pipeline
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.errors import CommitLost
 from digest.models import Article
 from digest.state.store import open_store
-
-from .conftest import BASE_CONFIG, FeedServer, Route, feeds_toml
-from .smtp_server import Recorder, SmtpServer
-from .test_collect import rss
-
-NOW = {"DIGEST_NOW": "2026-11-30T08:00:00+08:00"}
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
+from tests.helpers import BASE_CONFIG, NOW_ENV, FeedServer, Route, config_with, rss, run
+from tests.smtp_server import Recorder, SmtpServer
 
 
 def newsletter(folder: Path, feed_url: str, *, name: str = "The China Connection",
@@ -36,10 +26,7 @@ def newsletter(folder: Path, feed_url: str, *, name: str = "The China Connection
     folder.mkdir(parents=True, exist_ok=True)
     base = BASE_CONFIG.replace('name = "The China Connection"', f'name = "{name}"', 1) \
         .replace("[delivery]\n", '[delivery]\noutbox_dir = "../outbox"\n', 1)
-    path = folder / "config.toml"
-    path.write_text(base + extra + "\n" + feeds_toml([{"url": feed_url, "name": "Wire"}]),
-                    "utf-8")
-    return path
+    return config_with(folder, [{"url": feed_url, "name": "Wire"}], extra, base=base)
 
 
 def issue_json(outbox: Path, suffix: str) -> dict:
@@ -69,8 +56,8 @@ def test_another_newsletters_issue_is_neither_recovered_nor_sent(
     b.write_text(b.read_text("utf-8").replace('[delivery]\n', '[delivery]\nmode = "smtp"\n', 1)
                  .replace('recipients = ["editor@example.com"]',
                           'recipients = ["reader@example.org"]'), "utf-8")
-    assert run(a, "build").exit_code == 0
-    result = run(b, "build", "--send")
+    assert run(a, "build", env=NOW_ENV).exit_code == 0
+    result = run(b, "build", "--send", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "recovered" not in result.output
     assert "issue #1 written" in result.output and "1 delivered" in result.output
@@ -92,14 +79,14 @@ def test_same_slug_and_a_shared_outbox_never_repeats_or_reuses_a_number(
     feed_server.routes["/w.xml"] = Route(rss(12, "Wire"))
     first = newsletter(tmp_path / "first", feed_server.url("/w.xml"))
     second = newsletter(tmp_path / "second", feed_server.url("/w.xml"))
-    assert run(first, "build").exit_code == 0
+    assert run(first, "build", env=NOW_ENV).exit_code == 0
     one = issue_json(tmp_path / "outbox", "-1")
-    result = run(second, "build")
+    result = run(second, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "recovered" not in result.output
     assert "nothing new" in result.output  # every story of the feed is in issue #1
     feed_server.routes["/w.xml"] = Route(rss(16, "Wire"))  # four new stories
-    result = run(second, "build")
+    result = run(second, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "issue #2 written" in result.output
     two = issue_json(tmp_path / "outbox", "-2")
@@ -112,11 +99,11 @@ def test_a_lost_database_does_not_republish_the_last_issue(feed_server: FeedServ
                                                           write_config, tmp_path: Path):
     feed_server.routes["/w.xml"] = Route(rss(8, "Wire"))
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}])
-    assert run(path, "build").exit_code == 0
+    assert run(path, "build", env=NOW_ENV).exit_code == 0
     for f in (tmp_path / ".digest").iterdir():
         f.unlink()  # the database is gone; the outbox is not
     feed_server.routes["/w.xml"] = Route(rss(11, "Wire"))  # three new stories
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "issue #2 written" in result.output and "recovered" not in result.output
     one, two = issue_json(tmp_path / "outbox", "-1"), issue_json(tmp_path / "outbox", "-2")
@@ -140,7 +127,7 @@ def test_a_database_deleted_during_the_build_is_not_reported_as_success(
         pipeline.build(config, after_write=delete_database)
     folder = next((tmp_path / "outbox").iterdir())
     assert (folder / "issue.json").is_file()  # the only record left: kept
-    result = run(path, "build")  # a fresh database: nothing is repeated, no number reused
+    result = run(path, "build", env=NOW_ENV)  # a fresh database: nothing is repeated, no number reused
     assert result.exit_code == 0, result.output
     assert "nothing new" in result.output
 
@@ -150,12 +137,12 @@ def test_a_folder_from_another_database_is_not_sent(feed_server: FeedServer, wri
     feed_server.routes["/w.xml"] = Route(rss(8, "Wire"))
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
                         extra='[smtp]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n')
-    assert run(path, "build").exit_code == 0
+    assert run(path, "build", env=NOW_ENV).exit_code == 0
     folder = next((tmp_path / "outbox").iterdir())
     manifest = json.loads((folder / "issue.json").read_text("utf-8"))
     manifest["state_id"] = "0" * 32
     (folder / "issue.json").write_text(json.dumps(manifest), "utf-8")
-    result = run(path, "send", "1")
+    result = run(path, "send", "1", env=NOW_ENV)
     assert result.exit_code == 1, result.output
     assert "was made with another state database" in result.output
     assert "Traceback" not in result.output
@@ -167,7 +154,7 @@ def test_an_unrenderable_story_is_left_out_and_named(feed_server: FeedServer, wr
     database) costs one story, not every build."""
     feed_server.routes["/w.xml"] = Route(rss(6, "Wire"))
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}])
-    assert run(path, "collect").exit_code == 0
+    assert run(path, "collect", env=NOW_ENV).exit_code == 0
     store = open_store(tmp_path / ".digest" / "state.db")
     poison = Article(id="poison", feed_url=feed_server.url("/w.xml"), feed_name="Wire",
                      url="https://news.example.com/poison", title="Bell \x07 rings",
@@ -176,7 +163,7 @@ def test_an_unrenderable_story_is_left_out_and_named(feed_server: FeedServer, wr
     with store.transaction():
         store.add_articles([poison], datetime(2026, 11, 29, tzinfo=UTC))
     store.close()
-    result = run(path, "build", "--no-collect")
+    result = run(path, "build", "--no-collect", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "left out 'Bell \\x07 rings' from feed 'Wire' (https://news.example.com/poison): " \
         "unrenderable: " in result.output
@@ -187,7 +174,7 @@ def test_an_unrenderable_story_is_left_out_and_named(feed_server: FeedServer, wr
     assert "https://news.example.com/poison" not in placed_urls(manifest)
     assert len(placed_urls(manifest)) == 6
     shutil.rmtree(tmp_path / "outbox" / "preview", ignore_errors=True)
-    again = run(path, "build", "--no-collect")  # the story was used up, not retried
+    again = run(path, "build", "--no-collect", env=NOW_ENV)  # the story was used up, not retried
     assert again.exit_code == 0 and "nothing new" in again.output
 
 
@@ -202,23 +189,23 @@ def test_a_restored_backup_never_resends_an_issue_on_its_own(
     path.write_text(path.read_text("utf-8").replace("[delivery]\n",
                                                     '[delivery]\nmode = "smtp"\n', 1), "utf-8")
     db = tmp_path / ".digest" / "state.db"
-    assert "1 delivered" in run(path, "build", "--send").output
+    assert "1 delivered" in run(path, "build", "--send", env=NOW_ENV).output
     backup = tmp_path / "backup.db"
     shutil.copy(db, backup)
     feed_server.routes["/w.xml"] = Route(rss(12, "Wire"))
-    assert "1 delivered" in run(path, "build", "--send").output
+    assert "1 delivered" in run(path, "build", "--send", env=NOW_ENV).output
     assert len(smtp.handler.messages) == 2
     for suffix in ("-wal", "-shm"):
         (db.parent / (db.name + suffix)).unlink(missing_ok=True)
     shutil.copy(backup, db)  # the operator restores last week's backup
 
-    result = run(path, "build", "--send")
+    result = run(path, "build", "--send", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "recovered issue #2" in result.output and "digest send 2" in result.output
-    sent = run(path, "send")
+    sent = run(path, "send", env=NOW_ENV)
     assert sent.exit_code == 0, sent.output
     assert len(smtp.handler.messages) == 2  # #2 was not mailed again
-    assert "recovered" in run(path, "status", "2").output
+    assert "recovered" in run(path, "status", "2", env=NOW_ENV).output
 
 
 def test_a_story_that_breaks_only_its_card_is_found_in_its_card(
@@ -239,7 +226,7 @@ def test_a_story_that_breaks_only_its_card_is_found_in_its_card(
     feed_server.routes["/w.xml"] = Route(body)
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
                         extra='[layout]\ntemplates_dir = "mine"\n')
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "left out 'Theta <!-- eight' from feed 'Wire'" in result.output
     manifest = issue_json(tmp_path / "outbox", "-1")
@@ -252,9 +239,9 @@ def test_a_budget_that_leaves_no_story_builds_no_issue(feed_server: FeedServer,
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
                         extra='[layout]\nblocks = ["masthead", "read_more", "footer"]\n'
                               "max_html_kb = 10\n")
-    result = run(path, "build")
+    result = run(path, "build", env=NOW_ENV)
     assert result.exit_code == 0, result.output
     assert "nothing new: no story fits in [layout] max_html_kb = 10" in result.output
     assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").iterdir())
-    again = run(path, "build", "--preview")  # nothing was used up
+    again = run(path, "build", "--preview", env=NOW_ENV)  # nothing was used up
     assert "no story fits" in again.output

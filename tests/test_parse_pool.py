@@ -21,8 +21,8 @@ from digest.collect.feeds import (
     parse_pool,
 )
 from digest.config.load import CollectConfig, FeedConfig
+from tests.helpers import CORPUS
 
-CORPUS = Path(__file__).resolve().parent / "corpus"
 SLOW = {"xml-billion-laughs.xml", "xml-quadratic-blowup.xml"}  # seconds each, serially
 
 

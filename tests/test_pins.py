@@ -6,19 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from digest.cli.main import main
-
-from .test_email_markup import BASE_CONFIG, ENGLISH_ITEMS, NOW, feed
+from tests.helpers import ENGLISH_ITEMS, NOW_UTC_ENV, config_with, feed, run
 
 
 def build(tmp_path: Path, pins: str) -> tuple[int, str, dict]:
     (tmp_path / "feed.xml").write_text(feed(ENGLISH_ITEMS), "utf-8")
-    config = tmp_path / "config.toml"
-    config.write_text(BASE_CONFIG.replace("[editor]\n", f"[editor]\npin = [{pins}]\n", 1)
-                      + '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "build", "--preview"], env=NOW)
+    config = config_with(tmp_path, [{"url": "feed.xml", "name": "Wire"}], editor=f"pin = [{pins}]")
+    result = run(config, "build", "--preview", env=NOW_UTC_ENV)
     manifest_path = tmp_path / "outbox" / "preview" / "issue.json"
     manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
     return result.exit_code, result.output, manifest

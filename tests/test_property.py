@@ -24,20 +24,18 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from digest.cli.main import main
-
-from .make_corpus import BAITS, HTML_PAYLOADS, URL_PAYLOADS
-from .test_corpus import (
-    CONFIG,
-    NOW,
+from tests.helpers import (
+    CORPUS_CONFIG,
+    NOW_UTC_ENV,
     executable_markup,
     header_problems,
     personalisation_problems,
+    run,
 )
+from tests.make_corpus import BAITS, HTML_PAYLOADS, URL_PAYLOADS
 
 pytestmark = [pytest.mark.slow]  # about 30 s in all; CI runs it
 
@@ -60,9 +58,9 @@ def collect_and_preview(feed: bytes) -> None:
         folder = Path(tmp)
         (folder / "feed.xml").write_bytes(feed)
         config = folder / "config.toml"
-        config.write_text(CONFIG + '\n[[feeds]]\nurl = "feed.xml"\nname = "Fuzzed"\n', "utf-8")
+        config.write_text(CORPUS_CONFIG + '\n[[feeds]]\nurl = "feed.xml"\nname = "Fuzzed"\n', "utf-8")
         for args in (["collect"], ["build", "--preview"]):
-            result = CliRunner().invoke(main, ["--config", str(config), *args], env=NOW)
+            result = run(config, *args, env=NOW_UTC_ENV)
             assert result.exit_code == 0 and not (
                 result.exception and not isinstance(result.exception, SystemExit)), (
                 f"digest {' '.join(args)} exited {result.exit_code}:\n{result.output}")

@@ -12,14 +12,9 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.render.screenshot import ScreenshotError, chromium_command, find_chromium
-
-from .test_email_markup import BASE_CONFIG, item
-
-NOW = "2026-11-{day}T08:00:00+00:00"
+from tests.helpers import BASE_CONFIG, config_with, item, on_day, run
 
 
 def write_feed(path: Path, start: int, count: int) -> None:
@@ -34,31 +29,22 @@ def write_feed(path: Path, start: int, count: int) -> None:
 
 
 def project(tmp_path: Path, extra: str = "") -> Path:
-    config = tmp_path / "config.toml"
     base = BASE_CONFIG.replace('web_url = "https://example.com/newsletter"',
                                'web_url = "https://example.com/news"')
-    config.write_text(base + extra + '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
-    return config
-
-
-def run(config: Path, *args: str, day: int = 30):
-    result = CliRunner().invoke(main, ["--config", str(config), *args],
-                                env={"DIGEST_NOW": NOW.format(day=day)})
-    assert result.exit_code == 0, result.output
-    return result
+    return config_with(tmp_path, [{"url": "feed.xml", "name": "Wire"}], extra, base=base)
 
 
 def three_issues(tmp_path: Path, extra: str = "") -> Path:
     config = project(tmp_path, extra)
     for n, day in enumerate((20, 25, 30)):
         write_feed(tmp_path / "feed.xml", n * 20, 12)
-        run(config, "build", day=day)
+        run(config, "build", now=on_day(day), expect=0)
     return config
 
 
 def test_the_archive_lists_every_issue_and_each_has_its_page(tmp_path: Path) -> None:
     config = three_issues(tmp_path, "\n[web]\nper_page = 2\n")
-    result = run(config, "publish")
+    result = run(config, "publish", now=on_day(30), expect=0)
     assert "3 issue(s) published to" in result.output
     site = tmp_path / "site"
     index = lxml.html.fromstring((site / "index.html").read_text("utf-8"))
@@ -92,7 +78,7 @@ def test_view_in_browser_points_at_the_issue_page(tmp_path: Path) -> None:
 
 def test_the_feed_is_atom_that_feedparser_reads_cleanly(tmp_path: Path) -> None:
     config = three_issues(tmp_path)
-    run(config, "publish")
+    run(config, "publish", now=on_day(30), expect=0)
     parsed = feedparser.parse((tmp_path / "site" / "feed.xml").read_bytes())
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert parsed.version == "atom10"
@@ -107,7 +93,7 @@ def test_the_feed_is_atom_that_feedparser_reads_cleanly(tmp_path: Path) -> None:
 def test_publish_after_every_build_with_web_publish(tmp_path: Path) -> None:
     config = project(tmp_path, "\n[web]\npublish = true\nsite_dir = \"public\"\n")
     write_feed(tmp_path / "feed.xml", 0, 12)
-    result = run(config, "build")
+    result = run(config, "build", now=on_day(30), expect=0)
     assert "web archive published to" in " ".join(result.output.split())
     assert (tmp_path / "public" / "issues" / "1" / "index.html").is_file()
 
@@ -116,7 +102,7 @@ def test_a_folder_that_is_not_a_site_is_never_replaced(tmp_path: Path) -> None:
     config = three_issues(tmp_path)
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "mine.txt").write_text("keep me", "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(config), "publish"])
+    result = run(config, "publish")
     assert result.exit_code == 1
     assert "is not a site digest wrote" in " ".join(result.output.split())
     assert (tmp_path / "site" / "mine.txt").read_text("utf-8") == "keep me"
@@ -124,7 +110,7 @@ def test_a_folder_that_is_not_a_site_is_never_replaced(tmp_path: Path) -> None:
 
 def test_pictures_made_for_an_issue_are_published_with_it(tmp_path: Path,
                                                           feed_server) -> None:
-    from .conftest import SAMPLES, Route
+    from tests.helpers import SAMPLES, Route
 
     feed_server.routes["/p.jpg"] = Route((SAMPLES / "images" / "factory.jpg").read_bytes(),
                                          content_type="image/jpeg")
@@ -136,8 +122,8 @@ def test_pictures_made_for_an_issue_are_published_with_it(tmp_path: Path,
     feed = (tmp_path / "feed.xml").read_text("utf-8").replace(
         "</item>", f'<enclosure url="{feed_server.url("/p.jpg")}" type="image/jpeg"/></item>', 1)
     (tmp_path / "feed.xml").write_text(feed, "utf-8")
-    run(tmp_path / "config.toml", "build")
-    run(tmp_path / "config.toml", "publish")
+    run(tmp_path / "config.toml", "build", now=on_day(30), expect=0)
+    run(tmp_path / "config.toml", "publish", now=on_day(30), expect=0)
     pictures = list((tmp_path / "site" / "issues" / "1" / "images").iterdir())
     assert pictures
     page = (tmp_path / "site" / "issues" / "1" / "index.html").read_text("utf-8")
@@ -165,7 +151,7 @@ document.getElementById("f").addEventListener("load", () => {
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 def test_index_and_issue_page_fit_375_px(tmp_path: Path) -> None:
     config = three_issues(tmp_path)
-    run(config, "publish")
+    run(config, "publish", now=on_day(30), expect=0)
     assert CHROMIUM is not None
     for page in ("index.html", "issues/3/index.html"):
         frame = tmp_path / f"frame-{page.replace('/', '-')}"
@@ -188,13 +174,12 @@ def test_a_symlinked_site_is_refused_and_hostile_subjects_stay_valid_xml(tmp_pat
     manifest = json.loads((folder / "issue.json").read_text("utf-8"))
     manifest["subject"] = "Bad \x01 subject ]]> <b>"
     (folder / "issue.json").write_text(json.dumps(manifest), "utf-8")
-    run(config, "publish")
+    run(config, "publish", now=on_day(30), expect=0)
     parsed = feedparser.parse((tmp_path / "site" / "feed.xml").read_bytes())
     assert parsed.bozo == 0 and parsed.entries[1].title == "Bad  subject ]]> <b>"
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    refused = CliRunner().invoke(main, ["--config", str(config), "publish", "--out",
-                                        str(tmp_path / "link")])
+    refused = run(config, "publish", "--out", str(tmp_path / "link"))
     assert refused.exit_code == 1 and "is a symbolic link" in refused.output
     assert (tmp_path / "link").is_symlink()
 
@@ -202,6 +187,6 @@ def test_a_symlinked_site_is_refused_and_hostile_subjects_stay_valid_xml(tmp_pat
 def test_a_site_dir_that_would_hold_the_state_is_refused(tmp_path: Path) -> None:
     for site_dir in (".", ".digest", ".."):
         config = project(tmp_path, f'\n[web]\nsite_dir = "{site_dir}"\n')
-        result = CliRunner().invoke(main, ["--config", str(config), "check"])
+        result = run(config, "check")
         assert result.exit_code == 2, site_dir
         assert "[web] site_dir" in result.output and "would hold" in result.output

@@ -15,9 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.collect.parse import kicker, parse_feed, read_feed, section_like
 from digest.config.load import FeedConfig, load_config
 from digest.curate.events import CANDIDATE_CAP, EventStats, group_events
@@ -26,12 +24,9 @@ from digest.curate.rank import BOOST_CAP, score
 from digest.models import Article, Image
 from digest.outbox.lint import lint_issue
 from digest.render.story import story_blocks
+from tests.helpers import BASE_CONFIG, NOW_UTC, NOW_UTC_ENV, FeedServer, run
+from tests.real_shapes import FOLDER, NAMES, serve
 
-from .conftest import BASE_CONFIG, FeedServer
-from .real_shapes import FOLDER, NAMES, serve
-
-NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
-ENV = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00"}
 CHINA = '["China", "Chinese", "Beijing", "yuan", "Shanghai", "Hong Kong", "PBOC"]'
 
 
@@ -39,15 +34,11 @@ def feed(name: str) -> list[Article]:
     """The fixture's articles as collect stores them: first seen now."""
     config = FeedConfig(url=f"https://feeds.example/{name}", name=NAMES[name])
     data = (FOLDER / name).read_bytes()
-    return [replace(a, first_seen=NOW) for a in parse_feed(data, config, config.url)]
+    return [replace(a, first_seen=NOW_UTC) for a in parse_feed(data, config, config.url)]
 
 
 def titled(articles: list[Article], start: str) -> Article:
     return next(a for a in articles if a.title.startswith(start))
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=ENV)
 
 
 @pytest.fixture
@@ -84,7 +75,7 @@ def test_malformed_dates_are_read():
 def test_a_future_date_counts_as_the_collect_time():
     future = titled(feed("cms-bad-dates.xml"), "Chinese trade delegation to tour")
     assert future.published and future.published.year == 2027
-    assert future.when == NOW
+    assert future.when == NOW_UTC
 
 
 def test_undated_items_are_dated_by_the_feed_and_rank_below_dated_ones():
@@ -100,7 +91,7 @@ def test_undated_items_are_dated_by_the_feed_and_rank_below_dated_ones():
 
 def test_undated_items_never_lead(newsroom):
     config = newsroom()
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     data = manifest(config)
     top = data["sections"]["big_story"] + data["sections"]["need_to_know"]
     assert top and not any(s["undated"] for s in top)
@@ -127,7 +118,7 @@ def test_square_and_tall_heroes_stay_within_a_16_9_box(newsroom):
     config = newsroom(f"require = {CHINA}\n"
                       'pin = ["https://www.ledger.example/2026/11/30/business/'
                       'china-exports-southeast-asia.html"]')
-    result = run(config, "build", "--preview")
+    result = run(config, "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     data = manifest(config)
     [lead] = data["sections"]["big_story"]
@@ -196,7 +187,7 @@ EVENTS = {
 
 def test_the_same_event_from_several_outlets_runs_once(newsroom):
     config = newsroom()
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     data = manifest(config)
     titles = [s["title"] for s in placed(data)]
     by_url = {d["url"]: d for d in data["decisions"] if "url" in d}
@@ -214,7 +205,7 @@ def test_stories_sharing_a_firm_are_not_one_event():
     def story(i: int, title: str, summary: str, feed_name: str) -> Article:
         return Article(id=f"s{i}", feed_url=f"https://{feed_name}.example/", feed_name=feed_name,
                        url=f"https://{feed_name}.example/{i}", title=title, summary=summary,
-                       body_html="", published=NOW, first_seen=NOW)
+                       body_html="", published=NOW_UTC, first_seen=NOW_UTC)
 
     articles = [
         story(1, "Huaxin Motors recalls 84,000 electric cars",
@@ -241,7 +232,7 @@ def test_event_grouping_grows_linearly():
                 id=f"a{i}", feed_url=f"https://f{i % 40}.example/", feed_name=f"f{i % 40}",
                 url=f"https://f{i % 40}.example/{i}", title=f"{who[0]} meets {who[1]} in Beijing",
                 summary=f"The talks with {who[2]} and China ended on day {rng.randint(1, 9)}.",
-                body_html="", published=NOW - timedelta(minutes=i % 5000), first_seen=NOW))
+                body_html="", published=NOW_UTC - timedelta(minutes=i % 5000), first_seen=NOW_UTC))
         return out
 
     # Each story is compared with at most CANDIDATE_CAP earlier ones, however many
@@ -256,7 +247,7 @@ def test_event_grouping_grows_linearly():
 
 def test_no_feed_takes_more_than_half_the_issue(newsroom):
     config = newsroom()
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     data = manifest(config)
     feeds = [s["feed"] for s in placed(data)]
     assert len(feeds) == 10
@@ -273,7 +264,7 @@ def test_a_summary_only_feed_reaches_need_to_know(tmp_path: Path):
                         image=Image(url=f"https://pictures.example/p{i}_1200x675.jpg"))
                 for i, a in enumerate(business)]
     config = load_config_with("", tmp_path)
-    issue = curate_issue(business + pictured, config, 1, NOW)
+    issue = curate_issue(business + pictured, config, 1, NOW_UTC)
     assert not isinstance(issue, NothingToBuild)
     assert any(a.feed_url == business[0].feed_url for a in issue.need_to_know)
     assert issue.big_story and issue.big_story.image
@@ -289,7 +280,7 @@ def load_config_with(extra: str, folder: Path):
 def test_boosts_tilt_but_never_beat_a_day_of_freshness():
     fresh = feed("business-summary-only.xml")[0]
     old = replace(fresh, id="old", title="tariff yuan tariff yuan exports",
-                  published=NOW - timedelta(days=3), position=0)
+                  published=NOW_UTC - timedelta(days=3), position=0)
     newest = fresh.when
     boosted = score(old, newest, 1.0, ["tariff", "yuan", "exports"])
     assert boosted.boost == BOOST_CAP
@@ -298,20 +289,20 @@ def test_boosts_tilt_but_never_beat_a_day_of_freshness():
 
 def test_other_languages_are_left_out_unless_allowed(newsroom):
     config = newsroom()
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     data = manifest(config)
     assert {s["language"] for s in placed(data)} == {"en"}
     other = [d for d in data["decisions"] if d["section"] == "other_language"]
     assert len(other) >= 14  # the German site and the Japanese daily
     assert not {"Deutsche Seite", "Japanese Daily"} & {s["feed"] for s in placed(data)}
     config = newsroom('languages = ["en", "de", "ja"]')
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     assert not [d for d in manifest(config)["decisions"] if d["section"] == "other_language"]
 
 
 def test_below_the_cut_never_outscores_a_placed_story_without_saying_why(newsroom):
     config = newsroom()
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     data = manifest(config)
     lowest = min(d["score"]["total"] for d in data["decisions"]
                  if d["section"] in ("big_story", "need_to_know", "read_more"))
@@ -326,7 +317,7 @@ def test_below_the_cut_never_outscores_a_placed_story_without_saying_why(newsroo
 
 def test_require_keeps_the_issue_on_topic(newsroom):
     config = newsroom(f'require = {CHINA}\nexclude = ["*/shopping/*", "*/live/*"]')
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     data = manifest(config)
     words = re.compile(r"(?<!\w)(China|Chinese|Beijing|yuan|Shanghai|Hong Kong|PBOC)(?!\w)", re.I)
     for story in placed(data):
@@ -361,7 +352,7 @@ def test_the_feed_category_is_the_kicker_when_the_item_has_none(newsroom, feed_s
                                 "paper-guardian.xml"])
     feeds[0]["category"] = "World"
     config = write_config(feeds)
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     for story in manifest(config)["sections"]["read_more"]:
         assert story["category"], story
 
@@ -370,7 +361,7 @@ def test_the_feed_category_is_the_kicker_when_the_item_has_none(newsroom, feed_s
 
 def test_the_linter_warns_on_what_an_editor_would_reject(newsroom):
     config = newsroom()
-    assert run(config, "build", "--preview").exit_code == 0
+    assert run(config, "build", "--preview", env=NOW_UTC_ENV).exit_code == 0
     folder = config.parent / "outbox" / "preview"
     assert [f for f in lint_issue(folder, load_config(config)) if f.level == "error"] == []
     text = folder / "email.txt"
@@ -398,7 +389,7 @@ def test_the_linter_warns_on_what_an_editor_would_reject(newsroom):
 def test_a_feed_read_with_errors_is_a_warning(feed_server, write_config):
     feeds = serve(feed_server, ["truncated.xml", "broadcaster-bbc.xml"])
     config = write_config(feeds)
-    result = run(config, "collect", "-v")
+    result = run(config, "collect", "-v", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     assert "warning (read with errors)" in result.output
     assert re.search(r"feed 'Truncated Feed' \(.*\) is not well-formed .*read 3 item", " ".join(
@@ -451,8 +442,7 @@ def mixed_feed(base: str) -> bytes:
 def test_cards_with_mixed_picture_shapes_line_up_in_chromium(feed_server, write_config,
                                                             tmp_path: Path):
     from digest.render.screenshot import ScreenshotError, chromium_command, find_chromium
-
-    from .real_shapes import jpeg
+    from tests.real_shapes import jpeg
 
     try:
         chromium = find_chromium()
@@ -460,7 +450,7 @@ def test_cards_with_mixed_picture_shapes_line_up_in_chromium(feed_server, write_
         if os.environ.get("DIGEST_REQUIRE_BROWSER"):
             raise
         pytest.skip("chromium not installed")
-    from .conftest import Route
+    from tests.helpers import Route
 
     feed_server.routes["/mixed.xml"] = Route(mixed_feed(feed_server.base))
     for match in re.finditer(r"/pictures/mixed/p\d_(\d+)x(\d+)\.jpg",
@@ -469,7 +459,7 @@ def test_cards_with_mixed_picture_shapes_line_up_in_chromium(feed_server, write_
             jpeg(int(match.group(1)), int(match.group(2))), content_type="image/jpeg")
     config = write_config([{"url": feed_server.url("/mixed.xml"), "name": "Mixed"}],
                           extra="[layout]\nbig_story = 0\nneed_to_know = 0\nread_more = 6\n")
-    result = run(config, "build", "--preview")
+    result = run(config, "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     feed_server.static = tmp_path
     (tmp_path / "harness.html").write_text(HARNESS, "utf-8")

@@ -10,9 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.errors import ConfigError
 from digest.schedule.crontab import parse_crontab
@@ -24,6 +22,7 @@ from digest.schedule.slots import (
     next_fire_times,
     slot_key,
 )
+from tests.helpers import run
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -177,8 +176,7 @@ def test_bad_durations_name_the_key(write_config):
 
 def test_digest_schedule_lists_sundays_across_october(write_config):
     config = with_schedule(write_config, 'issue = "0 8 * * 0"\ntimezone = "Europe/London"')
-    result = CliRunner().invoke(main, ["--config", str(config), "schedule", "-n", "4"],
-                                env={"DIGEST_NOW": "2026-10-12T12:00:00+01:00"})
+    result = run(config, "schedule", "-n", "4", env={"DIGEST_NOW": "2026-10-12T12:00:00+01:00"})
     assert result.exit_code == 0, result.output
     assert result.output == (
         "issue '0 8 * * 0' in Europe/London (misfire grace 1h):\n"
@@ -196,8 +194,7 @@ def test_digest_schedule_lists_sundays_across_october(write_config):
 
 def test_digest_schedule_defaults_to_the_newsletter_zone(write_config):
     config = with_schedule(write_config, 'issue = "0 8 * * MON"')
-    result = CliRunner().invoke(main, ["--config", str(config), "schedule", "-n", "1"],
-                                env={"DIGEST_NOW": "2026-11-01T00:00:00+08:00"})
+    result = run(config, "schedule", "-n", "1", env={"DIGEST_NOW": "2026-11-01T00:00:00+08:00"})
     assert result.exit_code == 0, result.output
     assert "issue '0 8 * * MON' in Asia/Shanghai" in result.output
     assert "  Mon 2026-11-02 08:00:00 CST\n" in result.output
@@ -205,7 +202,7 @@ def test_digest_schedule_defaults_to_the_newsletter_zone(write_config):
 
 def test_digest_schedule_reports_a_bad_line(write_config):
     config = with_schedule(write_config, 'issue = "0 8 * * FUNDAY"')
-    result = CliRunner().invoke(main, ["--config", str(config), "schedule"])
+    result = run(config, "schedule")
     assert result.exit_code == 2
     assert "[schedule] issue: '0 8 * * FUNDAY' is not a crontab line" in result.output
 
@@ -222,8 +219,7 @@ def test_next_fire_times_start_from_the_pinned_clock(write_config, monkeypatch):
 
 def test_digest_schedule_lists_times_after_the_pinned_moment(write_config):
     config = with_schedule(write_config, 'issue = "*/20 * * * *"\ntimezone = "UTC"')
-    result = CliRunner().invoke(main, ["--config", str(config), "schedule", "-n", "2"],
-                                env={"DIGEST_NOW": "2031-02-03T04:05:06Z"})
+    result = run(config, "schedule", "-n", "2", env={"DIGEST_NOW": "2031-02-03T04:05:06Z"})
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1:3] == ["  Mon 2031-02-03 04:20:00 UTC",
                                                "  Mon 2031-02-03 04:40:00 UTC"]
@@ -231,8 +227,7 @@ def test_digest_schedule_lists_times_after_the_pinned_moment(write_config):
 
 def test_a_bad_digest_now_is_a_config_error_naming_it(write_config):
     config = with_schedule(write_config, "")
-    result = CliRunner().invoke(main, ["--config", str(config), "schedule"],
-                                env={"DIGEST_NOW": "next tuesday"})
+    result = run(config, "schedule", env={"DIGEST_NOW": "next tuesday"})
     assert result.exit_code == 2, result.output
     assert "DIGEST_NOW='next tuesday' is not an ISO 8601 time" in result.output
 

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from digest.cli.main import main
 from digest.render.screenshot import ScreenshotError, find_chromium, screenshot_issue
+from tests.helpers import run
 
 try:
     find_chromium()
@@ -45,10 +44,9 @@ def preview(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("screenshot") / "news"
     env = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
            "DIGEST_CONFIG": None}
-    made = CliRunner().invoke(main, ["init", str(folder)], env=env)
+    made = run(None, "init", str(folder), env=env)
     assert made.exit_code == 0, made.output
-    built = CliRunner().invoke(
-        main, ["--config", str(folder / "config.toml"), "build", "--preview"], env=env)
+    built = run(folder / "config.toml", "build", "--preview", env=env)
     assert built.exit_code == 0, built.output
     return folder / "outbox" / "preview" / "email.html"
 
@@ -144,14 +142,13 @@ def test_a_missing_email_is_named(tmp_path: Path):
 
 @needs_chromium
 def test_build_preview_screenshot_prints_four_pictures(tmp_path: Path) -> None:
-    runner = CliRunner()
-    assert runner.invoke(main, ["init", str(tmp_path / "news")]).exit_code == 0
+    assert run(None, "init", str(tmp_path / "news")).exit_code == 0
     config = str(tmp_path / "news" / "config.toml")
-    result = runner.invoke(main, ["--config", config, "build", "--preview", "--screenshot"],
-                           env={"DIGEST_NOW": "2026-11-30T08:00:00+00:00"})
+    result = run(config, "build", "--preview", "--screenshot",
+                 env={"DIGEST_NOW": "2026-11-30T08:00:00+00:00"})
     assert result.exit_code == 0, result.output
     pngs = [line for line in result.output.splitlines() if line.endswith(".png")]
     assert [Path(p).name for p in pngs] == NAMES
     assert all(Path(p).stat().st_size > 10_000 for p in pngs)
-    refused = runner.invoke(main, ["--config", config, "build", "--screenshot"])
+    refused = run(config, "build", "--screenshot")
     assert refused.exit_code == 2 and "--screenshot goes with --preview" in refused.output

@@ -13,26 +13,18 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.deliver.message import message_id
 from digest.deliver.smtp import Progress, send_issue
 from digest.errors import DeliveryError
 from digest.tokens import make_token, open_token
+from tests.helpers import SECRET, run, secret  # noqa: F401 - the autouse secret fixture
+from tests.send_project import project
+from tests.smtp_server import Recorder, SmtpServer, self_signed
 
-from .send_project import project
-from .smtp_server import Recorder, SmtpServer, self_signed
-
-SECRET = "test-secret-0123456789-0123456789-0123456789"
 HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
            "List-Unsubscribe-Post", "MIME-Version", "Content-Type")
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DIGEST_SECRET", SECRET)
 
 
 @pytest.fixture
@@ -164,7 +156,7 @@ def test_wrong_password_is_one_line_exit_1_and_log_unchanged(
         monkeypatch: pytest.MonkeyPatch) -> None:
     smtp, path = starttls_login_project(built, tmp_path, server, monkeypatch,
                                         "not-the-password")
-    result = CliRunner().invoke(main, ["--config", str(path), "send"])
+    result = run(path, "send")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
@@ -175,11 +167,11 @@ def test_wrong_password_is_one_line_exit_1_and_log_unchanged(
 
 
 def test_unreachable_host_is_one_line_exit_1(built: Path, tmp_path: Path) -> None:
-    from .smtp_server import free_port
+    from tests.smtp_server import free_port
 
     port = free_port()  # nothing listens there
     path = project(built, tmp_path, port, emails=emails(3))
-    result = CliRunner().invoke(main, ["--config", str(path), "send"])
+    result = run(path, "send")
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
     assert f"127.0.0.1:{port}" in result.output and "[smtp] host" in result.output
@@ -270,12 +262,12 @@ def test_lost_reply_after_data_is_in_flight_and_resent_only_on_request(
     again = send_issue(load_config(path))
     assert again.delivered == 0 and again.in_flight == (lost,)
     assert handler.counts[lost] == 1
-    status = CliRunner().invoke(main, ["--config", str(path), "status"])
+    status = run(path, "status")
     assert status.exit_code == 0
     assert "1 sending" in status.output and lost in status.output
     assert "--resend-in-flight" in status.output
     handler.drop_after_data.clear()
-    result = CliRunner().invoke(main, ["--config", str(path), "send", "--resend-in-flight"])
+    result = run(path, "send", "--resend-in-flight")
     assert result.exit_code == 0, result.output
     assert "issue #1: 1 delivered" in result.output
     assert handler.counts[lost] == 2 and rows(path)[lost][0] == "delivered"
@@ -286,13 +278,12 @@ def test_suppressions_are_honoured(built: Path, tmp_path: Path,
                                    server: Callable[..., SmtpServer]) -> None:
     smtp = server()
     path = project(built, tmp_path, smtp.port, emails=emails(4))
-    runner = CliRunner()
-    result = runner.invoke(main, ["--config", str(path), "unsubscribe", "READER00001@example.net"])
+    result = run(path, "unsubscribe", "READER00001@example.net")
     assert result.exit_code == 0 and "unsubscribed" in result.output
     report = send_issue(load_config(path))
     assert report.delivered == 3 and report.suppressed == 1
     assert "reader00001@example.net" not in smtp.handler.counts
-    result = runner.invoke(main, ["--config", str(path), "resubscribe", "reader00001@example.net"])
+    result = run(path, "resubscribe", "reader00001@example.net")
     assert result.exit_code == 0 and "resubscribed" in result.output
     assert send_issue(load_config(path), 1).delivered == 1
     assert smtp.handler.total == 4 and set(smtp.handler.counts.values()) == {1}
@@ -330,7 +321,7 @@ def test_dry_run_connects_and_sends_nothing(built: Path, tmp_path: Path,
                                             server: Callable[..., SmtpServer]) -> None:
     smtp = server()
     path = project(built, tmp_path, smtp.port, emails=emails(4))
-    result = CliRunner().invoke(main, ["--config", str(path), "send", "--dry-run"])
+    result = run(path, "send", "--dry-run")
     assert result.exit_code == 0, result.output
     assert f"connected to 127.0.0.1:{smtp.port}" in result.output
     assert "would go to 4 recipient(s), nothing sent" in result.output
@@ -378,7 +369,7 @@ def test_dkim_signature_verifies(built: Path, tmp_path: Path,
 def test_build_send(tmp_path: Path, server: Callable[..., SmtpServer]) -> None:
     import shutil
 
-    from .send_project import DELIVERY, NEWSLETTER, SAMPLES
+    from tests.send_project import DELIVERY, NEWSLETTER, SAMPLES
 
     smtp = server()
     shutil.copytree(SAMPLES / "feeds", tmp_path / "feeds")
@@ -389,7 +380,7 @@ def test_build_send(tmp_path: Path, server: Callable[..., SmtpServer]) -> None:
         recipients='recipients = ["ann@example.com", "bob@example.com"]')
         + f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n' + feeds,
         "utf-8")
-    result = CliRunner().invoke(main, ["--config", str(path), "build", "--send"])
+    result = run(path, "build", "--send")
     assert result.exit_code == 0, result.output
     assert "issue #1 written to" in result.output
     assert "issue #1: 2 delivered" in result.output

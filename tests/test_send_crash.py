@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .send_project import build_issue, project
-from .smtp_server import Recorder, SmtpServer
+from tests.send_project import build_issue, project
+from tests.smtp_server import Recorder, SmtpServer
 
 N = 2000
 HOLD = "reader01000@example.net"

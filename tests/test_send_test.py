@@ -9,15 +9,14 @@ import sqlite3
 from email import policy
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.tokens import load_secret, open_token
-
-from .send_project import project
-from .smtp_server import Recorder, SmtpServer
-from .test_send import secret  # noqa: F401 - the autouse secret fixture
+from tests.helpers import (
+    run,
+    secret,  # noqa: F401 - the autouse secret fixture
+)
+from tests.send_project import project
+from tests.smtp_server import Recorder, SmtpServer
 
 LIST = ["ann@example.com", "bob@example.org", "suppressed@example.net"]
 
@@ -34,12 +33,9 @@ def test_a_test_send_reaches_only_the_test_address_marked_test(built: Path,
     recorder = Recorder()
     with SmtpServer(recorder) as smtp:
         config = project(built, tmp_path, smtp.port, emails=LIST)
-        runner = CliRunner()
-        assert runner.invoke(main, ["--config", str(config), "unsubscribe",
-                                    "suppressed@example.net"]).exit_code == 0
+        assert run(config, "unsubscribe", "suppressed@example.net").exit_code == 0
         before = log_rows(tmp_path)
-        result = runner.invoke(main, ["--config", str(config), "send", "--test",
-                                      "editor@example.com, suppressed@example.net"])
+        result = run(config, "send", "--test", "editor@example.com, suppressed@example.net")
         assert result.exit_code == 0, result.output
         assert "test send of issue #1" in result.output
         assert sorted(m.rcpt_tos[0] for m in recorder.messages) == [
@@ -57,7 +53,7 @@ def test_a_test_send_reaches_only_the_test_address_marked_test(built: Path,
 
         # The real send still goes to everyone not suppressed, with other Message-IDs.
         test_ids = {email.message_from_bytes(m.content)["Message-ID"] for m in recorder.messages}
-        real = runner.invoke(main, ["--config", str(config), "send"])
+        real = run(config, "send")
         assert real.exit_code == 0, real.output
         sent = recorder.messages[2:]
         assert sorted(m.rcpt_tos[0] for m in sent) == ["ann@example.com", "bob@example.org"]
@@ -70,8 +66,7 @@ def test_a_bad_test_address_is_named_and_nothing_is_sent(built: Path, tmp_path: 
     recorder = Recorder()
     with SmtpServer(recorder) as smtp:
         config = project(built, tmp_path, smtp.port, emails=LIST)
-        result = CliRunner().invoke(main, ["--config", str(config), "send", "--test",
-                                           "editor@example.com,not-an-address"])
+        result = run(config, "send", "--test", "editor@example.com,not-an-address")
         assert result.exit_code == 2
         assert "'not-an-address' is not a valid email address" in result.output
         assert recorder.messages == []

@@ -17,17 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.tokens import load_secret, make_token
 from digest.web.app import CONFIRM_SECONDS, make_app
-
-from .smtp_server import Recorder, SmtpServer, free_port
-from .test_email_markup import BASE_CONFIG, item
-
-NOW = "2026-11-{day}T08:00:00+00:00"
+from tests.helpers import BASE_CONFIG, item, on_day, run
+from tests.smtp_server import Recorder, SmtpServer, free_port
 
 
 class Clock:
@@ -80,13 +75,6 @@ def site(tmp_path: Path) -> Iterator[tuple[Path, str, Recorder, Clock]]:
             thread.join(10)
 
 
-def run(config: Path, *args: str, day: int = 30):
-    result = CliRunner().invoke(main, ["--config", str(config), *args],
-                                env={"DIGEST_NOW": NOW.format(day=day)})
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def subscribe(client: httpx.Client, address: str, **extra: str) -> httpx.Response:
     form = client.get("/subscribe")
     assert form.status_code == 200
@@ -122,13 +110,13 @@ def test_subscribe_confirm_receive_unsubscribe(site, tmp_path: Path) -> None:
         looked = client.get(link.group(1))  # a link scanner: a page, nothing confirmed
         assert looked.status_code == 200 and 'method="post"' in looked.text
         assert "new@example.com,pending" in run(config, "subscribers", "list", "--format",
-                                                 "csv").output
+                                                 "csv", now=on_day(30), expect=0).output
         assert client.post(link.group(1)).status_code == 200
         spent = client.post(link.group(1))  # a second click: already subscribed
         assert spent.status_code == 200
 
     write_feed(tmp_path / "feed.xml", 0)
-    run(config, "build", "--send", day=29)
+    run(config, "build", "--send", now=on_day(29), expect=0)
     (issue,) = received(recorder, "new@example.com")[1:]
     assert issue["Subject"].startswith("The China Connection: ")
     one_click = re.search(r"<(http://[^>]+)>", str(issue["List-Unsubscribe"]))
@@ -140,16 +128,16 @@ def test_subscribe_confirm_receive_unsubscribe(site, tmp_path: Path) -> None:
         looked = client.get(one_click.group(1))  # a mail scanner fetching the link
         assert looked.status_code == 200 and "Unsubscribe" in looked.text
         write_feed(tmp_path / "feed.xml", 20)
-        run(config, "build", "--send", day=30)
+        run(config, "build", "--send", now=on_day(30), expect=0)
         assert len(received(recorder, "new@example.com")) == 3  # still subscribed
         done = client.post(one_click.group(1), content=b"List-Unsubscribe=One-Click",
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert done.status_code == 200
     write_feed(tmp_path / "feed.xml", 40)
-    run(config, "build", "--send", day=30)
+    run(config, "build", "--send", now=on_day(30), expect=0)
     assert len(received(recorder, "new@example.com")) == 3  # no more issues
     assert len(received(recorder, "editor@example.com")) == 3
-    listed = run(config, "subscribers", "list", "--format", "csv").output
+    listed = run(config, "subscribers", "list", "--format", "csv", now=on_day(30), expect=0).output
     assert "new@example.com,unsubscribed" in listed
 
 
@@ -176,7 +164,7 @@ def test_forged_and_expired_tokens_change_nothing(site) -> None:
         clock.now += CONFIRM_SECONDS + 1
         expired = client.post(link.group(1))
         assert expired.status_code == 400 and "expired" in expired.text
-    listed = run(config, "subscribers", "list", "--format", "csv").output
+    listed = run(config, "subscribers", "list", "--format", "csv", now=on_day(30), expect=0).output
     assert "late@example.com,pending" in listed
 
 
@@ -218,7 +206,7 @@ def test_links_come_from_web_url_and_consent_comes_only_from_a_confirmation(site
         clock.now += 3601
         asked = client.post(f"/manage?token={token}", data={"action": "resubscribe"})
         assert asked.status_code == 200 and "Check your inbox" in asked.text
-        listed = run(config, "subscribers", "list", "--format", "csv").output
+        listed = run(config, "subscribers", "list", "--format", "csv", now=on_day(30), expect=0).output
         assert "host@example.com,unsubscribed" in listed
         # The first link was made before the unsubscribe: it is spent.
         first = re.search(r"(http://\S+/confirm\?token=\S+)", mail.get_content())

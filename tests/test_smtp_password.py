@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.deliver.smtp import send_issue
 from digest.errors import DeliveryError
-
-from .send_project import project
-from .smtp_server import Recorder, free_port, self_signed
+from tests.helpers import run
+from tests.send_project import project
+from tests.smtp_server import Recorder, free_port, self_signed
 
 SECRET = "test-secret-0123456789-0123456789-0123456789"
 USER = "digest"
@@ -122,7 +120,7 @@ def test_refused_login_echoing_the_credentials_leaks_nothing(
     try:
         with pytest.raises(DeliveryError) as caught:
             send_issue(load_config(path))
-        result = CliRunner().invoke(main, ["--config", str(path), "send"])
+        result = run(path, "send")
     finally:
         server.stop()
     message = str(caught.value)
@@ -141,13 +139,13 @@ def test_login_refused_mid_send_leaks_nothing_into_the_log_or_status(
     of the two other recipients, which `digest status` prints."""
     server, path = start(tmp_path, built, mechanism, logins=1, recipients=3)
     try:
-        result = CliRunner().invoke(main, ["--config", str(path), "send"])
+        result = run(path, "send")
     finally:
         server.stop()
     assert result.exit_code == 0, result.output
     assert "issue #1: 1 delivered" in result.output and "2 deferred" in result.output
     assert leaks(result.output) == [], result.output
-    status = CliRunner().invoke(main, ["--config", str(path), "status"])
+    status = run(path, "status")
     assert status.exit_code == 0, status.output
     assert "2 deferred" in status.output
     assert status.output.count("refused the login for 'digest' (535 5.7.8 AUTH") == 2

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
+from tests.helpers import run
 
 SPAMASSASSIN = shutil.which("spamassassin")
 if not SPAMASSASSIN and os.environ.get("DIGEST_REQUIRE_SPAMASSASSIN"):
@@ -64,10 +63,9 @@ def sample_message(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     folder = tmp_path_factory.mktemp("spam") / "news"
     env = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
            "DIGEST_CONFIG": None}
-    made = CliRunner().invoke(main, ["init", str(folder)], env=env)
+    made = run(None, "init", str(folder), env=env)
     assert made.exit_code == 0, made.output
-    built = CliRunner().invoke(main, ["--config", str(folder / "config.toml"), "build"],
-                               env=env)
+    built = run(folder / "config.toml", "build", env=env)
     assert built.exit_code == 0, built.output
     [eml] = (folder / "outbox").glob("2026-11-30-*-1/message.eml")
     return eml.read_bytes()

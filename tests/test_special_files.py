@@ -6,13 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from digest.cli.main import main
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args])
+from tests.helpers import run
 
 
 def test_a_device_or_fifo_as_a_feed_is_a_failed_feed_not_a_hang(write_config, tmp_path: Path):

@@ -20,19 +20,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from digest.cli.main import main
 from digest.state.deliveries import DeliveryLog
 from digest.state.store import SCHEMA_VERSION, open_store
-
-from .conftest import BASE_CONFIG, SAMPLES, TEST_SECRET, feeds_toml
+from tests.helpers import SAMPLES, TEST_SECRET, config_with, run
 
 PAGE = 4096
-
-
-def run(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--config", str(config), *args])
 
 
 def error_line(result: Result) -> str:
@@ -57,8 +51,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(SAMPLES, root / "samples")
     feeds = [{"url": f"samples/feeds/{p.name}", "name": p.stem.title()}
              for p in sorted((root / "samples" / "feeds").iterdir())]
-    config = root / "config.toml"
-    config.write_text(BASE_CONFIG + "\n" + feeds_toml(feeds), "utf-8")
+    config = config_with(root, feeds)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DIGEST_SECRET", TEST_SECRET)
         assert run(config, "build").exit_code == 0

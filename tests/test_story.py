@@ -6,12 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import lxml.html
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.render.story import story_blocks
-
-from .test_email_markup import BASE_CONFIG, ENGLISH_ITEMS, build, item
+from tests.helpers import BASE_CONFIG, ENGLISH_ITEMS, build_preview, item, run
 
 BODY = """<p>Opening with <strong>weight</strong>, <em>stress</em> and
 <a href="https://example.com/a?x=1&amp;y=2">a link</a>.</p>
@@ -69,8 +66,8 @@ def test_the_issue_shows_subheads_lists_quotes_and_photos(tmp_path: Path) -> Non
                  BODY.replace("]]>", ""), "Trade").replace(
         "</item>", '<media:content xmlns:media="http://search.yahoo.com/mrss/" '
         'url="https://img.example.com/lead.jpg" medium="image"/></item>')
-    html, text, _ = build(tmp_path, [story, *ENGLISH_ITEMS[1:6]],
-                          extra="[layout]\nbig_story_chars = 2000\n")
+    html, text, _ = build_preview(tmp_path, [story, *ENGLISH_ITEMS[1:6]],
+                                  extra="[layout]\nbig_story_chars = 2000\n")
     doc = lxml.html.fromstring(html)
     assert [h.text_content() for h in doc.iter("h4")] == ["Perfect timing?"]
     assert [li.text_content() for li in doc.iter("li")][:4] == [
@@ -87,11 +84,9 @@ def test_the_issue_shows_subheads_lists_quotes_and_photos(tmp_path: Path) -> Non
 
 
 def test_the_bundled_sample_big_story_has_its_subhead(tmp_path: Path) -> None:
-    runner = CliRunner()
-    assert runner.invoke(main, ["init", str(tmp_path / "news")]).exit_code == 0
+    assert run(None, "init", str(tmp_path / "news")).exit_code == 0
     config = tmp_path / "news" / "config.toml"
-    result = runner.invoke(main, ["--config", str(config), "build", "--preview"],
-                           env={"DIGEST_NOW": "2026-11-30T08:00:00+00:00"})
+    result = run(config, "build", "--preview", env={"DIGEST_NOW": "2026-11-30T08:00:00+00:00"})
     assert result.exit_code == 0, result.output
     html = (tmp_path / "news" / "outbox" / "preview" / "email.html").read_text("utf-8")
     assert "Why now?" in html  # a subhead from the bundled page of a summary-only story

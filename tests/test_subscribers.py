@@ -7,13 +7,12 @@ import csv
 import io
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from digest.cli.main import main
-
-from .send_project import project
-from .smtp_server import Recorder, SmtpServer
-from .test_send import secret  # noqa: F401 - the autouse secret fixture
+from tests.helpers import (
+    run,
+    secret,  # noqa: F401 - the autouse secret fixture
+)
+from tests.send_project import project
+from tests.smtp_server import Recorder, SmtpServer
 
 PEOPLE = """email,name,status,source,confirmed_at,confirm_ip
 new@example.com,New Reader,active,signup form,2026-11-20T10:00:00+00:00,192.0.2.7
@@ -24,10 +23,6 @@ twice@example.com,First,active,,,
 TWICE@example.com,Second,active,,,
 odd@example.com,Odd,sleeping,,,
 """
-
-
-def run(config: Path, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), *args])
 
 
 def test_import_list_export_and_the_next_send(built: Path, tmp_path: Path) -> None:

@@ -7,18 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from digest.cli.main import main
-
-from .conftest import Route
-from .test_collect import rss
+from tests.helpers import ROOT, Route, rss, run
 
 FOOTER = "blocks/footer.mjml.j2"
-
-
-def run(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--config", str(config), *args])
 
 
 def error_line(result: Result) -> str:
@@ -100,7 +93,7 @@ def test_check_agrees_with_build(with_footer: tuple[Path, Path], case: str):
 
 def test_the_good_bundled_footer_still_builds(with_footer: tuple[Path, Path]):
     config, mine = with_footer
-    bundled = Path(__file__).resolve().parent.parent / "templates" / FOOTER
+    bundled = ROOT / "templates" / FOOTER
     (mine / FOOTER).write_bytes(bundled.read_bytes())
     result = run(config, "build", "--preview")
     assert result.exit_code == 0, result.output
@@ -124,8 +117,8 @@ def test_an_editor_template_can_extend_the_bundled_one(feed_server, write_config
     (mine / "junk.j2").symlink_to(tmp_path / "nowhere.j2")  # a dangling link is skipped
     path = write_config([{"url": feed_server.url("/w.xml"), "name": "Wire"}],
                         extra='[layout]\ntemplates_dir = "mine"\n')
-    assert CliRunner().invoke(main, ["--config", str(path), "check"]).exit_code == 0
-    result = CliRunner().invoke(main, ["--config", str(path), "build", "--preview"])
+    assert run(path, "check").exit_code == 0
+    result = run(path, "build", "--preview")
     assert result.exit_code == 0, result.output
     html = (tmp_path / "outbox" / "preview" / "email.html").read_text("utf-8")
     assert "#123456" in html and "Edited by hand" in html
