@@ -5,18 +5,22 @@ from a Maildir or an mbox."""
 from __future__ import annotations
 
 import mailbox
+from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+import pytest
+from click.testing import Result
 
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.deliver.bounces import events
 from digest.tokens import load_secret, verp_token
-
-from .send_project import project
-from .smtp_server import Recorder, SmtpServer
-from .test_send import secret  # noqa: F401 - the autouse secret fixture
+from tests.helpers import (
+    on_day,
+    run,
+    secret,  # noqa: F401 - the autouse secret fixture
+)
+from tests.send_project import project
+from tests.smtp_server import Recorder, SmtpServer
 
 RETURN = "bounces@news.example.com"
 
@@ -114,7 +118,7 @@ def test_each_issue_leaves_with_a_verp_envelope_sender(built: Path, tmp_path: Pa
             'unsubscribe_mailto = "unsubscribe@example.com"',
             f'unsubscribe_mailto = "unsubscribe@example.com"\nreturn_path = "{RETURN}"')
         config.write_text(text, "utf-8")
-        assert CliRunner().invoke(main, ["--config", str(config), "send"]).exit_code == 0
+        assert run(config, "send").exit_code == 0
     (message,) = recorder.messages
     secret_bytes = load_secret(load_config(config))
     assert secret_bytes is not None
@@ -123,10 +127,113 @@ def test_each_issue_leaves_with_a_verp_envelope_sender(built: Path, tmp_path: Pa
     assert len(message.mail_from.partition("@")[0]) <= 64  # SMTP's limit before the @
 
 
-def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None:
-    config = project(built, tmp_path, 1, emails=["hard@example.com", "soft@example.com",
-                                                 "exim@example.com", "angry@example.com",
-                                                 "ms@example.com", "fine@example.com"])
+READERS = ["hard@example.com", "soft@example.com", "exim@example.com", "angry@example.com",
+           "ms@example.com", "fine@example.com"]
+Verp = Callable[[str], str]
+
+
+def read(config: Path, box: Path, day: int | None = None) -> Result:
+    """`digest bounces BOX`, on `day` November 2026 (08:00 UTC) when given."""
+    return run(config, "bounces", str(box), env={"DIGEST_NOW": on_day(day)} if day else None)
+
+
+# One mail server's bounce or complaint each: what it writes to the return path's
+# mailbox (a Maildir or an mbox), then `digest bounces` reads it.
+
+def postfix_hard_bounce(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """Postfix: a hard bounce, found through the VERP address (Final-Recipient is a
+    forwarding address here)."""
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(dsn(verp("hard@example.com"), "forwarded@elsewhere.example", "failed",
+                    "5.1.1", mta="MAILER-DAEMON@postfix.example",
+                    diag="550 5.1.1 <forwarded@elsewhere.example>: Recipient address rejected"))
+    return read(config, tmp_path / "Maildir", day=29)
+
+
+def gmail_soft_bounces(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """Gmail: soft bounces (4.2.2 mailbox full) on three days in a row count as a hard
+    one; several delay notices on one day are one."""
+    for day in (27, 28):
+        soft_box = mailbox.mbox(tmp_path / f"soft-{day}.mbox", create=True)
+        for i in range(2):
+            soft_box.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed",
+                             "4.2.2", mta=f"mailer-daemon{day}{i}@googlemail.com",
+                             diag="452-4.2.2 The email account that you tried to reach is "
+                                  "over quota"))
+        soft_box.close()
+        early = read(config, tmp_path / f"soft-{day}.mbox", day=day)
+        assert early.exit_code == 0 and "bounced: soft" not in early.output, early.output
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed", "4.2.2",
+                    mta="mailer-daemon-last@googlemail.com",
+                    diag="452-4.2.2 The email account that you tried to reach is over quota"))
+    return read(config, tmp_path / "Maildir", day=29)
+
+
+def microsoft_hard_bounce(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """Microsoft: failed 5.1.10."""
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(dsn(verp("ms@example.com"), "ms@example.com", "failed", "5.1.10",
+                    mta="postmaster@outlook.example",
+                    diag="550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found"))
+    return read(config, tmp_path / "Maildir", day=29)
+
+
+def forged_bounce(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """Forged: sent to the bare return path (no tag), naming a reader: ignored."""
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(dsn(RETURN, "fine@example.com", "failed", "5.1.1",
+                    mta="MAILER-DAEMON@forger.example", diag="550 5.1.1 no such user"))
+    return read(config, tmp_path / "Maildir", day=29)
+
+
+def exim_bounce(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """Exim: its own plain-text wording, no DSN."""
+    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
+    box.add(EXIM.format(to=verp("exim@example.com"), final="exim@example.com"))
+    box.close()
+    return read(config, tmp_path / "bounces.mbox")
+
+
+def arf_complaint(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """A feedback-loop complaint (ARF): the reader is unsubscribed."""
+    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
+    box.add(ARF.format(to=verp("angry@example.com"), final="angry@example.com"))
+    box.close()
+    return read(config, tmp_path / "bounces.mbox")
+
+
+def forged_complaint(config: Path, tmp_path: Path, verp: Verp) -> Result:
+    """A complaint sent to the bare return path, naming a reader: ignored."""
+    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
+    box.add(ARF.format(to=RETURN, final="fine@example.com").replace("arf-1@", "arf-2@"))
+    box.close()
+    return read(config, tmp_path / "bounces.mbox")
+
+
+# (what the server sends, the line `digest bounces` prints, the reader it is about and
+# their status afterwards (None: still subscribed, never listed))
+SERVERS = {
+    "postfix-hard": (postfix_hard_bounce, "bounced: hard@example.com", "hard@example.com",
+                     "bounced"),
+    "gmail-soft": (gmail_soft_bounces, "bounced: soft@example.com", "soft@example.com",
+                   "bounced"),
+    "microsoft-hard": (microsoft_hard_bounce, "bounced: ms@example.com", "ms@example.com",
+                       "bounced"),
+    "forged-bounce": (forged_bounce, None, "fine@example.com", None),
+    "exim": (exim_bounce, "bounced: exim@example.com", "exim@example.com", "bounced"),
+    "arf-complaint": (arf_complaint, "unsubscribed (complaint): angry@example.com",
+                      "angry@example.com", "unsubscribed"),
+    "forged-complaint": (forged_complaint, None, "fine@example.com", None),
+}
+
+
+@pytest.mark.parametrize(("server", "line", "reader", "status"), SERVERS.values(),
+                         ids=SERVERS.keys())
+def test_bounces_and_complaints_from_each_mail_server(
+        built: Path, tmp_path: Path, server: Callable[[Path, Path, Verp], Result],
+        line: str | None, reader: str, status: str | None) -> None:
+    config = project(built, tmp_path, 1, emails=READERS)
     text = config.read_text("utf-8").replace(
         'unsubscribe_mailto = "unsubscribe@example.com"',
         f'unsubscribe_mailto = "unsubscribe@example.com"\nreturn_path = "{RETURN}"')
@@ -137,70 +244,31 @@ def test_bounces_from_a_maildir_and_an_mbox(built: Path, tmp_path: Path) -> None
     def verp(address: str) -> str:
         return f"bounces+{verp_token(secret_bytes, address)}@news.example.com"
 
-    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    # Postfix: a hard bounce, found through the VERP address (Final-Recipient is a
-    # forwarding address here).
-    maildir.add(dsn(verp("hard@example.com"), "forwarded@elsewhere.example", "failed",
-                    "5.1.1", mta="MAILER-DAEMON@postfix.example",
-                    diag="550 5.1.1 <forwarded@elsewhere.example>: Recipient address rejected"))
-    # Gmail: soft bounces (4.2.2 mailbox full) on three days in a row count as a hard
-    # one; several delay notices on one day are one.
-    for day in (27, 28):
-        soft_box = mailbox.mbox(tmp_path / f"soft-{day}.mbox", create=True)
-        for i in range(2):
-            soft_box.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed",
-                             "4.2.2", mta=f"mailer-daemon{day}{i}@googlemail.com",
-                             diag="452-4.2.2 The email account that you tried to reach is "
-                                  "over quota"))
-        soft_box.close()
-        early = CliRunner().invoke(main, ["--config", str(config), "bounces",
-                                          str(tmp_path / f"soft-{day}.mbox")],
-                                   env={"DIGEST_NOW": f"2026-11-{day}T08:00:00+00:00"})
-        assert early.exit_code == 0 and "bounced: soft" not in early.output, early.output
-    maildir.add(dsn(verp("soft@example.com"), "soft@example.com", "delayed", "4.2.2",
-                    mta="mailer-daemon-last@googlemail.com",
-                    diag="452-4.2.2 The email account that you tried to reach is over quota"))
-    # Microsoft: failed 5.1.10.
-    maildir.add(dsn(verp("ms@example.com"), "ms@example.com", "failed", "5.1.10",
-                    mta="postmaster@outlook.example",
-                    diag="550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found"))
-    # Forged: sent to the bare return path (no tag), naming a reader: ignored.
-    maildir.add(dsn(RETURN, "fine@example.com", "failed", "5.1.1",
-                    mta="MAILER-DAEMON@forger.example", diag="550 5.1.1 no such user"))
-    result = CliRunner().invoke(main, ["--config", str(config), "bounces",
-                                       str(tmp_path / "Maildir")],
-                                env={"DIGEST_NOW": "2026-11-29T08:00:00+00:00"})
+    result = server(config, tmp_path, verp)
     assert result.exit_code == 0, result.output
-    assert "bounced: hard@example.com" in result.output
-    assert "bounced: soft@example.com" in result.output
-    assert "bounced: ms@example.com" in result.output
+    if line is not None:
+        assert line in result.output
+    else:
+        assert reader not in result.output
+    if (tmp_path / "bounces.mbox").exists():
+        again = read(config, tmp_path / "bounces.mbox")
+        assert "0 hard bounce(s), 0 soft, 0 complaint(s), 1 skipped" in again.output  # once
 
-    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
-    box.add(EXIM.format(to=verp("exim@example.com"), final="exim@example.com"))
-    box.add(ARF.format(to=verp("angry@example.com"), final="angry@example.com"))
-    box.add(ARF.format(to=RETURN, final="fine@example.com").replace("arf-1@", "arf-2@"))
-    box.close()
-    result = CliRunner().invoke(main, ["--config", str(config), "bounces",
-                                       str(tmp_path / "bounces.mbox")])
-    assert result.exit_code == 0, result.output
-    assert "bounced: exim@example.com" in result.output
-    assert "unsubscribed (complaint): angry@example.com" in result.output
-    again = CliRunner().invoke(main, ["--config", str(config), "bounces",
-                                      str(tmp_path / "bounces.mbox")])
-    assert "0 hard bounce(s), 0 soft, 0 complaint(s), 3 skipped" in again.output  # once
-
-    listed = CliRunner().invoke(main, ["--config", str(config), "subscribers", "list",
-                                       "--format", "csv"]).output
-    for address in ("hard", "soft", "exim", "ms"):
-        assert f"{address}@example.com,bounced" in listed
-    assert "angry@example.com,unsubscribed" in listed and "fine@example.com" not in listed
+    listed = run(config, "subscribers", "list", "--format", "csv").output
+    if status is not None:
+        assert f"{reader},{status}" in listed
+    else:
+        assert reader not in listed
     recorder = Recorder()
     with SmtpServer(recorder) as smtp:
         moved = config.read_text("utf-8").replace('port = 1\n', f"port = {smtp.port}\n")
         config.write_text(moved, "utf-8")
-        sent = CliRunner().invoke(main, ["--config", str(config), "send"])
+        sent = run(config, "send")
         assert sent.exit_code == 0, sent.output
-    assert [m.rcpt_tos for m in recorder.messages] == [["fine@example.com"]]
+    # Everyone but a bounced or unsubscribed reader gets the next issue.
+    assert sorted(m.rcpt_tos[0] for m in recorder.messages) == sorted(
+        r for r in READERS if r != reader or status is None)
+    assert all(len(m.rcpt_tos) == 1 for m in recorder.messages)
 
 
 def test_two_soft_bounces_are_not_yet_a_bounce() -> None:
@@ -219,7 +287,7 @@ def test_without_a_return_path_only_addresses_digest_mailed_count(built: Path,
     recorder = Recorder()
     with SmtpServer(recorder) as smtp:
         config = project(built, tmp_path, smtp.port, emails=["ann@example.com"])
-        assert CliRunner().invoke(main, ["--config", str(config), "send"]).exit_code == 0
+        assert run(config, "send").exit_code == 0
     box = mailbox.mbox(tmp_path / "b.mbox", create=True)
     box.add(dsn("digest@example.com", "ann@example.com", "failed", "5.1.1",
                 mta="MAILER-DAEMON@mx.example", diag="550 5.1.1 no such user"))
@@ -228,13 +296,11 @@ def test_without_a_return_path_only_addresses_digest_mailed_count(built: Path,
     box.add("From: x@example.com\nTo: digest@example.com\nSubject: hi\n"
             "Content-Type: text/plain; charset=x-no-such-charset\n\nbody\n")
     box.close()
-    result = CliRunner().invoke(main, ["--config", str(config), "bounces",
-                                       str(tmp_path / "b.mbox")])
+    result = run(config, "bounces", str(tmp_path / "b.mbox"))
     assert result.exit_code == 0, result.output
     assert "bounced: ann@example.com" in result.output
     assert "stranger" not in result.output and "2 skipped" in result.output
-    listed = CliRunner().invoke(main, ["--config", str(config), "subscribers", "list",
-                                       "--format", "csv"]).output
+    listed = run(config, "subscribers", "list", "--format", "csv").output
     assert "stranger@example.org" not in listed
 
 
