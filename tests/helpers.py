@@ -183,7 +183,6 @@ class FeedServer:
 TEST_SECRET = "tests-only-secret-0123456789abcdef0123456789"
 
 
-
 def http_date(ts: float) -> str:
     return formatdate(ts, usegmt=True)
 
@@ -234,8 +233,6 @@ def feeds_toml(feeds: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-
-
 def config_with(folder: Path, feeds: list[dict[str, Any]] | None = None, extra: str = "", *,
                 base: str = BASE_CONFIG, editor: str = "", name: str = "config.toml") -> Path:
     """Write folder/config.toml: `base` (BASE_CONFIG), `editor` lines added at the top of
@@ -251,6 +248,7 @@ def config_with(folder: Path, feeds: list[dict[str, Any]] | None = None, extra: 
 # -- feeds -------------------------------------------------------------------------------
 
 def rss(items: int, prefix: str = "Story", start: int = 0) -> bytes:
+    """An RSS feed of `items` stories "PREFIX i: exports grew ...", numbered from `start`."""
     entries = "".join(
         f"""<item><title>{prefix} {i}: exports grew {i}.{i}% in the month</title>
         <link>https://news.example.com/{prefix.lower()}/{i}</link><guid>{prefix}-{i}</guid>
@@ -262,8 +260,8 @@ def rss(items: int, prefix: str = "Story", start: int = 0) -> bytes:
             f"<link>https://news.example.com/</link>{entries}</channel></rss>").encode()
 
 
-
 def item(i: int, title: str, summary: str, body: str = "", category: str = "") -> str:
+    """One RSS <item>, dated 29 November 2026 minus i % 9 days."""
     content = f"<content:encoded><![CDATA[{body}]]></content:encoded>" if body else ""
     cat = f"<category>{category}</category>" if category else ""
     return (f"<item><title>{title}</title><link>https://news.example.com/{i}</link>"
@@ -272,17 +270,21 @@ def item(i: int, title: str, summary: str, body: str = "", category: str = "") -
 
 
 def feed(items: list[str]) -> str:
+    """An RSS feed (with content:encoded) of `item(...)` strings."""
     return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
             'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T'
             f"</title><link>https://news.example.com/</link>{''.join(items)}</channel></rss>")
 
 
 def build_preview(tmp_path: Path, items: list[str], extra: str = "", base: str = BASE_CONFIG
-          ) -> tuple[str, str, email.message.EmailMessage]:
+                  ) -> tuple[str, str, email.message.EmailMessage]:
+    """`digest build --preview` of a feed of `items`: the email's HTML, its text and
+    the message."""
     (tmp_path / "feed.xml").write_text(feed(items), "utf-8")
     # Stories in any language: these tests are about how each script is marked up.
-    config = config_with(tmp_path, [{"url": "feed.xml", "name": "Wire"}], extra, base=base, editor='languages = ["*"]')
-    result = CliRunner().invoke(main, ["--config", str(config), "build", "--preview"], env=NOW_UTC_ENV)
+    config = config_with(tmp_path, [{"url": "feed.xml", "name": "Wire"}], extra, base=base,
+                         editor='languages = ["*"]')
+    result = run(config, "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     folder = tmp_path / "outbox" / "preview"
     message = email.message_from_bytes((folder / "message.eml").read_bytes(),
@@ -377,7 +379,6 @@ class Digest:
     @property
     def log(self) -> str:
         return "\n".join(self.lines)
-
 
 
 # -- what feed text must never do to an issue (the corpus and property tests) ------------
