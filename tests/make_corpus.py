@@ -1,4 +1,4 @@
-"""Write tests/corpus/: several hundred small hostile or broken feeds for test_corpus.py.
+"""Write tests/corpus/: several hundred small hostile or broken feeds for tests/e2e/test_corpus.py.
 
     python3 tests/make_corpus.py          # rewrite tests/corpus/ from scratch
 
@@ -1076,7 +1076,7 @@ def write() -> None:
         "Small hostile and broken feeds, every one made by `tests/make_corpus.py`\n"
         "(`python3 tests/make_corpus.py` rewrites this folder; do not edit by hand).\n"
         "`index.json` says what each file tries and what `digest collect` must make of it.\n"
-        "`tests/test_corpus.py` runs them all through collect, build --preview and build.\n",
+        "`tests/e2e/test_corpus.py` runs them all through collect, build --preview and build.\n",
         "utf-8")
     total = sum(len(c.data) for c in CASES)
     print(f"{len(CASES)} feeds, {total:,} bytes in {OUT}")

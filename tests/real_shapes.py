@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
-from .conftest import FeedServer, Route
+from tests.helpers import FeedServer, Route
 
 FOLDER = Path(__file__).resolve().parent / "feeds" / "real-shapes"
 PICTURE = re.compile(rb"https://pictures\.example(/[^\"'<>\s]*?_(\d{2,5})x(\d{2,5})\.jpg)")

@@ -9,15 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from digest.addresses import AddressError, normalize, parse_address, parse_mailbox
-from digest.cli.main import main
 from digest.config.load import load_config
 from digest.deliver.smtp import send_issue
-
-from .send_project import project
-from .smtp_server import Recorder, SmtpServer
+from tests.helpers import run
+from tests.send_project import project
+from tests.smtp_server import Recorder, SmtpServer
 
 SECRET = "test-secret-0123456789-0123456789-0123456789"
 
@@ -31,10 +29,6 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def smtp() -> Iterator[SmtpServer]:
     with SmtpServer(Recorder()) as server:
         yield server
-
-
-def cli(path: Path, *args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(main, ["--config", str(path), *args])
 
 
 def suppressions(path: Path) -> list[str]:
@@ -112,7 +106,7 @@ def test_unsubscribe_with_a_trailing_newline_suppresses_the_subscriber(
         built: Path, tmp_path: Path, smtp: SmtpServer) -> None:
     path = project(built, tmp_path, smtp.port,
                    emails=["Ann <Ann@Example.org>", "bob@example.org"])
-    result = cli(path, "unsubscribe", "ann@example.org\n")
+    result = run(path, "unsubscribe", "ann@example.org\n")
     assert result.exit_code == 0, result.output
     assert result.output == "ann@example.org unsubscribed\n"
     assert suppressions(path) == ["ann@example.org"]
@@ -124,12 +118,12 @@ def test_unsubscribe_with_a_trailing_newline_suppresses_the_subscriber(
 def test_unsubscribe_padded_and_cased_is_the_same_subscriber(
         built: Path, tmp_path: Path, smtp: SmtpServer) -> None:
     path = project(built, tmp_path, smtp.port, emails=["ann@example.org"])
-    assert cli(path, "unsubscribe", "  ANN@example.ORG ").exit_code == 0
-    again = cli(path, "unsubscribe", "Ann@Example.Org")
+    assert run(path, "unsubscribe", "  ANN@example.ORG ").exit_code == 0
+    again = run(path, "unsubscribe", "Ann@Example.Org")
     assert again.output == "ann@example.org was already unsubscribed\n"
     assert suppressions(path) == ["ann@example.org"]
     assert send_issue(load_config(path)).suppressed == 1 and smtp.handler.total == 0
-    back = cli(path, "resubscribe", "\tann@EXAMPLE.org\n")
+    back = run(path, "resubscribe", "\tann@EXAMPLE.org\n")
     assert back.exit_code == 0 and back.output == "ann@example.org resubscribed\n"
     assert suppressions(path) == []
     assert send_issue(load_config(path), 1).delivered == 1
@@ -145,7 +139,7 @@ def test_unsubscribe_padded_and_cased_is_the_same_subscriber(
 def test_bad_address_on_the_command_line_is_one_line_exit_2(
         built: Path, tmp_path: Path, command: str, email: str, why: str) -> None:
     path = project(built, tmp_path, 9, emails=["ann@example.org"])
-    result = cli(path, command, email)
+    result = run(path, command, email)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
@@ -163,13 +157,13 @@ def test_rows_stored_before_the_fix_still_count(built: Path, tmp_path: Path,
     conn.execute("INSERT INTO suppressions VALUES ('Ann@example.org\n', 'old', '2026-01-01')")
     conn.commit()
     conn.close()
-    assert cli(path, "unsubscribe", "ann@example.org").output == \
+    assert run(path, "unsubscribe", "ann@example.org").output == \
         "ann@example.org was already unsubscribed\n"
     assert send_issue(load_config(path)).suppressed == 1
     assert dict(smtp.handler.counts) == {"bob@example.org": 1}
-    status = cli(path, "status")
+    status = run(path, "status")
     assert "1 address(es) on the suppression list" in status.output
-    assert cli(path, "resubscribe", "ann@example.org").output == "ann@example.org resubscribed\n"
+    assert run(path, "resubscribe", "ann@example.org").output == "ann@example.org resubscribed\n"
     assert suppressions(path) == []
 
 
@@ -185,8 +179,8 @@ def test_csv_addresses_are_normalised_and_bad_ones_named(
         "carol@example.org\u200b,Carol\n"
         "ANN@example.org,Ann again\n"
     ))
-    assert cli(path, "unsubscribe", "ann@example.org ").exit_code == 0
-    result = cli(path, "send")
+    assert run(path, "unsubscribe", "ann@example.org ").exit_code == 0
+    result = run(path, "send")
     assert result.exit_code == 0, result.output
     assert "issue #1: 1 delivered" in result.output and "1 suppressed" in result.output
     out = " ".join(result.output.split())  # rich wraps long lines on a narrow terminal
@@ -204,7 +198,7 @@ def test_inline_recipients_are_normalised(built: Path, tmp_path: Path,
                                           smtp: SmtpServer) -> None:
     path = project(built, tmp_path, smtp.port,
                    emails=["Zoë Ünal <Zoe@Bücher.de>", " carl@example.org "])
-    assert cli(path, "unsubscribe", "CARL@example.org").exit_code == 0
+    assert run(path, "unsubscribe", "CARL@example.org").exit_code == 0
     report = send_issue(load_config(path))
     assert (report.delivered, report.suppressed, report.problems) == (1, 1, ())
     assert smtp.handler.messages[0].rcpt_tos == ["Zoe@xn--bcher-kva.de"]
@@ -224,7 +218,7 @@ def test_bad_address_in_the_config_is_one_line_exit_2(tmp_path: Path, delivery: 
     path = tmp_path / "config.toml"
     path.write_text('[newsletter]\nname = "N"\n\n[[feeds]]\nurl = "https://example.com/f"\n'
                     f"\n[delivery]\n{delivery}\n", "utf-8")
-    result = cli(path, "check")
+    result = run(path, "check")
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], result.output
@@ -239,9 +233,9 @@ def test_good_addresses_in_the_config(tmp_path: Path) -> None:
         'from = "News <news@xn--bcher-kva.de>"\nreply_to = "Ed <ed@example.org>"\n'
         'recipients = ["Zoë <zoe@bücher.de>", "ann@example.org"]\n'
         'unsubscribe_mailto = "unsubscribe@example.org?subject=stop"\n', "utf-8")
-    result = cli(path, "check")
+    result = run(path, "check")
     assert result.exit_code == 0, result.output
     default_from = tmp_path / "default.toml"  # "<name> <digest@localhost>"
     default_from.write_text('[newsletter]\nname = "N"\n\n[[feeds]]\nurl = "https://e.org/f"\n',
                             "utf-8")
-    assert cli(default_from, "check").exit_code == 0
+    assert run(default_from, "check").exit_code == 0

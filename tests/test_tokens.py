@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli.main import main
 from digest.tokens import make_token, open_token
+from tests.helpers import run
 
 SECRET = b"k" * 32
 
@@ -56,7 +55,7 @@ def test_every_command_that_builds_needs_a_long_secret(
         monkeypatch.delenv("DIGEST_SECRET")
     else:
         monkeypatch.setenv("DIGEST_SECRET", secret)
-    result = CliRunner().invoke(main, ["--config", str(path), *args])
+    result = run(path, *args)
     assert result.exit_code == 2, result.output
     assert "[delivery] secret_env: " in result.output
     expected = {None: "is not set", "short-secret": "too short"}.get(secret, "must be random")
