@@ -83,7 +83,7 @@ def collect_feeds(
 # Parsing is CPU work under the GIL (feedparser: ~1.3 ms per item), and a hostile feed
 # can make it take minutes: it goes to worker processes, one per CPU, each feed with a
 # deadline ([collect] timeout), and a worker still busy when collect ends is stopped.
-# Results are the same as parsing in this process (tests/test_parse_pool.py).
+# Results are the same as parsing in this process (tests/collect/test_parse_pool.py).
 POOL_MIN_FEEDS = 1
 POOL_MAX_WORKERS = 8
 

@@ -4,7 +4,7 @@ be empty), in one table, RULES, applied by one function, enforce.
 
 The rules that relate keys to each other, or check a value's format, are functions in
 digest.config.checks. The README's configuration reference states the same rules;
-tests/test_config_reference.py holds the two together.
+tests/config/test_config_reference.py holds the two together.
 """
 
 from __future__ import annotations

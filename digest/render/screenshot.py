@@ -40,7 +40,7 @@ class Shot:
 
 SHOTS = (Shot(600, "light"), Shot(600, "dark"), Shot(375, "light"), Shot(375, "dark"))
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# The switches that make `prefers-color-scheme: dark` match (tests/test_browser.py
+# The switches that make `prefers-color-scheme: dark` match (tests/e2e/test_browser.py
 # lays the email out with them too). They don't darken pages that have no dark styles.
 DARK_MODE = ("--force-dark-mode",)
 MIN_WINDOW_WIDTH = 500  # headless Chromium widens narrower windows to this
