@@ -23,7 +23,7 @@ def doctor(ctx: click.Context) -> None:
     # here, not at the top: `digest --help` stays fast
     from digest.state.doctor import doctor as run_doctor
     from digest.state.errors import newer_schema
-    from digest.state.store import SCHEMA_VERSION
+    from digest.state.migrations import SCHEMA_VERSION
 
     config = get_config(ctx)
     with failures():

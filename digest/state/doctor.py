@@ -28,7 +28,8 @@ from digest.errors import StateError
 from digest.outbox.folder import scan_outbox
 from digest.state.errors import DAMAGED, first_problem, newer_schema, translated
 from digest.state.lock import state_lock
-from digest.state.store import SCHEMA_VERSION, open_store
+from digest.state.migrations import SCHEMA_VERSION
+from digest.state.store import open_store
 
 MAGIC = b"SQLite format 3\x00"
 PAGE_SIZES = (4096, 1024, 2048, 8192, 16384, 32768, 65536, 512)

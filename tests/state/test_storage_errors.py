@@ -23,7 +23,8 @@ import pytest
 from click.testing import Result
 
 from digest.state.deliveries import DeliveryLog
-from digest.state.store import SCHEMA_VERSION, open_store
+from digest.state.migrations import SCHEMA_VERSION
+from digest.state.store import open_store
 from tests.helpers import SAMPLES, TEST_SECRET, config_with, run
 
 PAGE = 4096

@@ -1,0 +1,174 @@
+"""The state database's schema, as numbered migrations applied in order (PRAGMA
+user_version holds how many have run); each runs in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from digest.state.errors import (
+    newer_schema,
+)
+
+MIGRATIONS: list[str] = [
+    # 1: feeds, articles, issues
+    """
+    CREATE TABLE feeds (
+        url TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        last_status TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_fetched TEXT,
+        last_ok TEXT
+    );
+    CREATE TABLE articles (
+        id TEXT PRIMARY KEY,
+        feed_url TEXT NOT NULL,
+        feed_name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        body_html TEXT NOT NULL,
+        category TEXT NOT NULL,
+        author TEXT NOT NULL,
+        image TEXT,
+        published TEXT,
+        first_seen TEXT NOT NULL
+    );
+    CREATE INDEX articles_url ON articles(url);
+    CREATE TABLE issues (
+        number INTEGER PRIMARY KEY,
+        slot TEXT UNIQUE,
+        date TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outbox_path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE issue_articles (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        article_id TEXT NOT NULL UNIQUE REFERENCES articles(id),
+        section TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    """,
+    # 2: the delivery log (one row per issue x recipient) and the suppression list
+    """
+    CREATE TABLE deliveries (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'sending', 'delivered', 'deferred', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_reply TEXT,
+        message_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (issue_number, email)
+    );
+    CREATE INDEX deliveries_state ON deliveries(issue_number, state);
+    CREATE TABLE suppressions (
+        email TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
+    # 3: this database's identity, written into every issue manifest, so recovery and
+    # sending only take issue folders that this database made
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
+    """,
+    # 4: the picture cache: each source picture as made for one slot (the cropped,
+    # resized JPEG and its size), with the source's validators for a conditional GET
+    """
+    CREATE TABLE images (
+        url TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        source_width INTEGER NOT NULL,
+        source_height INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        fetched_at TEXT NOT NULL,
+        PRIMARY KEY (url, slot)
+    );
+    """,
+    # 5: the article-page cache of enrichment: what a page said (JSON, digest.enrich.pages),
+    # with the validators of the response for a conditional GET
+    """
+    CREATE TABLE pages (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        facts TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    """,
+    # 6: subscribers, the list of record (digest.state.deliveries.Subscribers): who, in what
+    # state, from where, and the consent record (when and from which address confirmed)
+    """
+    CREATE TABLE subscribers (
+        email TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed',
+                                               'bounced')),
+        source TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        confirm_ip TEXT,
+        soft_bounces INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX subscribers_status ON subscribers (status);
+    """,
+    # 7: bounces and complaints acted on (digest.deliver.bounces), one row per message and
+    # address: a mailbox read twice counts nothing twice
+    """
+    CREATE TABLE bounces (
+        message_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (message_id, email)
+    );
+    """,
+    # 8: what curation reads of an article besides its text: its place in its feed,
+    # whether the item was dated, its language and all its categories (JSON list)
+    """
+    ALTER TABLE articles ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN undated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE articles ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    """,
+]
+
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise newer_schema(path, version, SCHEMA_VERSION)
+    for number in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
