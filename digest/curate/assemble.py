@@ -28,7 +28,8 @@ from digest.enrich.pictures import ImageFile, Pictures, strip_pictures
 from digest.errors import ConfigError
 from digest.models import Article, CuratedIssue, Decision, RenderedIssue, Section
 from digest.outbox.folder import Published
-from digest.render.email import Templates, personal_sizes, render_issue, unrenderable
+from digest.render.budget import personal_sizes
+from digest.render.email import Templates, render_issue, unrenderable
 from digest.render.template_errors import InvalidMjml
 
 PICTURE_ROUNDS = 3  # times curate runs again after pictures turn out unusable

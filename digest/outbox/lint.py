@@ -57,7 +57,7 @@ from digest.config.schema import Config
 from digest.errors import OutboxError
 from digest.outbox.folder import EML, HTML, TEMPLATE_HTML, TEMPLATE_TEXT, TEXT, IssueFolder
 from digest.outbox.lint_editorial import editorial_findings
-from digest.render.email import GMAIL_CLIP, html_budget
+from digest.render.budget import GMAIL_CLIP, html_budget
 
 NEAR_CLIP = 0.9  # within 10% of the clip: a warning
 MAX_LINE = 998  # octets per line, RFC 5322 2.1.1

@@ -5,14 +5,14 @@ from __future__ import annotations
 from digest.exports import lazy
 
 _EXPORTS = {
+    "GMAIL_CLIP": "digest.render.budget",
+    "html_budget": "digest.render.budget",
+    "personal_sizes": "digest.render.budget",
     "package_templates": "digest.render.bundled",
-    "GMAIL_CLIP": "digest.render.email",
     "Templates": "digest.render.email",
     "check_templates": "digest.render.email",
-    "html_budget": "digest.render.email",
     "issue_url": "digest.render.email",
     "load_templates": "digest.render.email",
-    "personal_sizes": "digest.render.email",
     "placeholder_pattern": "digest.render.email",
     "render_issue": "digest.render.email",
     "site_page": "digest.render.email",

@@ -16,35 +16,37 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from email.utils import parseaddr
-from html import escape as html_escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 from digest import clock
 from digest.config.schema import Config
-from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
 from digest.models import Article, CuratedIssue, RenderedIssue
+from digest.render.budget import (
+    CLIP_MARGIN,
+    GMAIL_CLIP,
+    html_budget,
+    personal_sizes,
+    sent_size,
+)
 from digest.render.bundled import package_templates
+from digest.render.cards import (
+    _script_of,
+    card_row,
+)
 from digest.render.labels import labels_for
-from digest.tokens import load_secret, unsubscribe_link
-
-if TYPE_CHECKING:
-    from digest.deliver.recipients import RecipientList
 from digest.render.story import Block, story_blocks
 from digest.render.template_errors import invalid_mjml, template_errors
 from digest.render.text import (
-    Script,
     clip,
     cut,
     long_date,
     note_html,
     paragraphs,
-    script_of,
     sentences,
     short_date,
     unlink,
@@ -53,9 +55,6 @@ from digest.render.text import (
 
 PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 90)
 DOCTYPE = "<!DOCTYPE html>"
-PERSONAL_ROOM = 300  # bytes assumed for a personal field no reader on the list has
-GMAIL_CLIP = 100_000  # bytes of HTML after which Gmail shows "[Message clipped]" (measured)
-CLIP_MARGIN = 2_000
 MAX_HERO_HEADLINE = 140  # characters of the big story's headline
 SUBJECT_CHARS = 80  # about what a phone's inbox shows
 PREHEADER_CHARS = 110
@@ -127,53 +126,6 @@ def make_environment(config: Config) -> jinja2.Environment:
     return env
 
 
-def _script_of(item: Article | str) -> Script:
-    if isinstance(item, Article):
-        return script_of(f"{item.title} {item.summary}")
-    return script_of(str(item))
-
-
-@dataclass(frozen=True)
-class CardRow:
-    """Minimum heights (px) that line up the parts of the cards in one row."""
-
-    kickers: bool
-    kicker_px: int
-    image_px: int  # the row's tallest picture; shorter ones and no picture get a gap
-    title_px: int
-    summary_px: int
-
-    def gap(self, card: Article) -> int:
-        """Space under a card's picture (or in place of it) so the row lines up."""
-        return max(0, self.image_px - card_picture_px(card))
-
-
-# A card's text is 230 px wide: about 24 columns of 17 px bold Georgia for a headline,
-# 33 of 14 px Georgia for an excerpt, 30 of 12 px Arial capitals for a kicker.
-_CARD_COLUMNS = {"title": 24, "summary": 33, "kicker": 30}
-CARD_PICTURE_PX = 172  # a card picture's height when not measured: 258 px wide at 3:2
-
-
-def card_picture_px(card: Article) -> int:
-    if not card.image:
-        return 0
-    return card.image.height or CARD_PICTURE_PX
-
-
-def card_row(cards: list[Article], read_more_chars: int = 150) -> CardRow:
-    def lines(text: str, kind: str) -> int:
-        return len(wrap(text, _CARD_COLUMNS[kind]).splitlines()) if text else 0
-
-    heights = [card_picture_px(c) for c in cards]
-    return CardRow(
-        kickers=any(c.category for c in cards),
-        kicker_px=19 * max(lines(c.category.upper(), "kicker") for c in cards),
-        image_px=max(heights) if len(set(heights)) > 1 else 0,
-        title_px=23 * max(lines(clip(c.title, 150), "title") for c in cards),
-        summary_px=21 * max(lines(cut(c.summary, read_more_chars), "summary") for c in cards),
-    )
-
-
 @dataclass(frozen=True)
 class Templates:
     env: jinja2.Environment
@@ -217,7 +169,7 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
     while True:
         context = _context(issue, config, marker)
         html = _to_html(_render(templates.html, context))
-        if _sent_size(html, marker, longest) <= budget or not issue.read_more:
+        if sent_size(html, marker, longest) <= budget or not issue.read_more:
             break
         issue = _without_last_card(issue)
         dropped += 1
@@ -232,47 +184,13 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
         notes += (f"[layout] max_html_kb = {config.layout.max_html_kb} lets the HTML reach "
                   f"{budget:,} bytes; Gmail clips at about {GMAIL_CLIP:,}, hiding the footer "
                   "and its unsubscribe link: 95 or less keeps it whole",)
-    if (size := _sent_size(html, marker, longest)) > budget:
+    if (size := sent_size(html, marker, longest)) > budget:
         notes += (f"HTML is {size:,} bytes, over the budget of {budget:,} even without Read "
                   "More cards; Gmail may clip the footer and its unsubscribe link; show "
                   "shorter stories ([layout] big_story_chars) or fewer blocks",)
     return RenderedIssue(issue=issue, subject=context["subject"], preheader=context["preheader"],
                          html=html, text=text, marker=marker, dropped_cards=dropped,
                          notes=notes)
-
-
-def html_budget(config: Config) -> int:
-    """Bytes the HTML part may take: [layout] max_html_kb (the default, 95, stays
-    CLIP_MARGIN under Gmail's clip; an editor may raise it knowingly)."""
-    return config.layout.max_html_kb * 1024
-
-
-def _sent_size(html: str, marker: str, longest: Mapping[str, int]) -> int:
-    """The HTML's size as the reader with the longest values gets it: each placeholder
-    filled in with as many bytes as that field's longest value (escaped)."""
-    pattern = re.compile(rf"%%digest:{re.escape(marker)}:([a-z0-9-]+)%%")
-    return len(pattern.sub(lambda m: "x" * longest.get(m.group(1), PERSONAL_ROOM),
-                           html).encode())
-
-
-def personal_sizes(config: Config, listed: RecipientList | None = None) -> dict[str, int]:
-    """Bytes of the longest value of each personal field over the whole list (the
-    sender's, for a list not written yet), unsubscribe link included, as HTML text.
-    `listed` is `load_recipients(config)`, read here when not given."""
-
-    delivery = config.delivery
-    readers = (listed or load_recipients(config)).recipients
-    emails = [r.email for r in readers] or [parseaddr(config.sender)[1]]
-    longest: dict[str, int] = {}
-    for reader in readers:
-        for field, value in reader.values().items():
-            longest[field] = max(longest.get(field, 0), len(html_escape(value).encode()))
-    # A token's length follows its address's, so the longest address has the longest.
-    email = max(emails, key=lambda e: len(e.encode()))
-    url = unsubscribe_link(delivery.unsubscribe_url, delivery.unsubscribe_mailto,
-                           load_secret(config), email)
-    longest["unsubscribe-url"] = len(html_escape(url).encode())
-    return longest
 
 
 def unrenderable(issue: CuratedIssue, config: Config, templates: Templates,

@@ -243,7 +243,7 @@ def test_the_size_budget_counts_the_longest_real_unsubscribe_link(tmp_path: Path
     from digest.deliver.message import MessageTemplate
     from digest.deliver.recipients import Recipient
     from digest.outbox.folder import IssueFolder
-    from digest.render.email import GMAIL_CLIP
+    from digest.render.budget import GMAIL_CLIP
 
     longest = "a" * 30 + "." + "b" * 30 + "@" + "c" * 60 + ".example.com"
     base = BASE_CONFIG.replace('recipients = ["editor@example.com"]',
