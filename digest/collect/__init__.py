@@ -11,6 +11,7 @@ _EXPORTS = {
     "collect_feeds": "digest.collect.feeds",
     "feed_state_after": "digest.collect.feeds",
     "make_client": "digest.collect.feeds",
+    "Fetched": "digest.collect.fetch",
     "fetch_linked": "digest.collect.fetch",
     "internal_feed": "digest.collect.fetch",
     "Resolver": "digest.collect.hosts",

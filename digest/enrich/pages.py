@@ -31,13 +31,12 @@ import httpx
 import lxml.html
 
 from digest.clock import utcnow
-from digest.collect.feeds import make_client
-from digest.collect.fetch import fetch_linked, internal_feed
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import html_to_text, sanitize_html
 from digest.collect.textclean import clean_line, clean_text
 from digest.config.load import lower_scheme
 from digest.config.schema import Config
+from digest.enrich.linked import Linked
 from digest.errors import FeedError
 from digest.models import Article, CachedPage, CuratedIssue, Image
 from digest.render.text import sentences
@@ -218,8 +217,7 @@ class Enricher:
         self.settings = replace(config.collect, timeout=config.enrich.timeout)
         self.mirror = config.path(config.enrich.mirror) if config.enrich.mirror else None
         self._cached = cached
-        self._client = client
-        self._resolve = resolve
+        self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST)
         self._read: dict[str, _Read] = {}
         self._modes = {f.url: f.enrich or config.enrich.pages for f in config.feeds}
 
@@ -261,24 +259,12 @@ class Enricher:
                 or (big and _thin(article)) or _says_nothing(article))
 
     async def _read_all(self, missing: dict[str, Article]) -> None:
-        hosts: dict[str, asyncio.Semaphore] = {}
-        gate = asyncio.Semaphore(max(1, self.settings.concurrency))
-        standing: dict[str, bool] = {}
-
         async def one(url: str, article: Article, client: httpx.AsyncClient) -> None:
-            host = urlsplit(url).hostname or ""
-            async with gate, hosts.setdefault(host, asyncio.Semaphore(PER_HOST)):
-                self._read[url] = await self._page(url, article, client, standing)
+            self._read[url] = await self._page(url, article, client)
 
-        if self._client is not None:
-            await asyncio.gather(*(one(u, a, self._client) for u, a in missing.items()))
-            return
+        await self._linked.each(missing, one)
 
-        async with make_client(self.settings) as client:
-            await asyncio.gather(*(one(u, a, client) for u, a in missing.items()))
-
-    async def _page(self, url: str, article: Article, client: httpx.AsyncClient,
-                    standing: dict[str, bool]) -> _Read:
+    async def _page(self, url: str, article: Article, client: httpx.AsyncClient) -> _Read:
         what = f"article page {url} (feed {article.feed_name!r})"
         if self.mirror is not None:
             local = not lower_scheme(article.feed_url).startswith(("http://", "https://"))
@@ -288,15 +274,10 @@ class Enricher:
                 return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
 
         cached = self._cached(url)
-        if article.feed_url not in standing:
-            standing[article.feed_url] = await internal_feed(article.feed_url, self._resolve)
         try:
-            fetched = await fetch_linked(
-                "article page", url, feed_name=article.feed_name,
-                internal=standing[article.feed_url],
-                etag=cached.etag if cached else None,
-                last_modified=cached.last_modified if cached else None,
-                client=client, settings=self.settings, resolve=self._resolve)
+            fetched = await self._linked.fetch(
+                "article page", url, article, client, etag=cached.etag if cached else None,
+                last_modified=cached.last_modified if cached else None)
         except FeedError as e:
             return _Read(facts=_facts(cached) if cached else None, error=str(e))
         except Exception as e:  # noqa: BLE001 - a page never stops a build

@@ -42,10 +42,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from digest.clock import utcnow
-from digest.collect.fetch import fetch_linked, internal_feed
 from digest.collect.hosts import Resolver, system_resolve
 from digest.config.load import lower_scheme
 from digest.config.schema import CollectConfig, Config
+from digest.enrich.linked import Linked
 from digest.errors import FeedError
 from digest.models import Article, CachedImage, CuratedIssue, Image
 
@@ -136,12 +136,10 @@ class Pictures:
         self.assets = config.newsletter.assets_url.rstrip("/")
         self.preview = preview
         self._cached = cached
-        self._client = client
-        self._resolve = resolve
+        self._linked = Linked(self.settings, client, resolve)
         self._sources: dict[str, _Source] = {}
         self._made: dict[tuple[str, str], _Made] = {}
         self._fresh: dict[tuple[str, str], CachedImage] = {}
-        self._standing: dict[str, bool] = {}
 
     def fresh(self) -> list[CachedImage]:
         """What was made from fetched bytes this build, for the cache."""
@@ -209,22 +207,11 @@ class Pictures:
         return source.body is not None or source.error is not None or keys <= set(source.cached)
 
     async def _fetch_all(self, missing: dict[str, tuple[set[str], Article]]) -> None:
-        gate = asyncio.Semaphore(max(1, self.settings.concurrency))
-
-        async def one(url: str, keys: set[str], article: Article,
+        async def one(url: str, wanted: tuple[set[str], Article],
                       client: httpx.AsyncClient) -> None:
-            async with gate:
-                self._sources[url] = await self._fetch(url, keys, article, client)
+            self._sources[url] = await self._fetch(url, *wanted, client)
 
-        if self._client is not None:
-            await asyncio.gather(*(one(url, keys, article, self._client)
-                                   for url, (keys, article) in missing.items()))
-            return
-        from digest.collect.feeds import make_client  # here: collect imports the parsers
-
-        async with make_client(self.settings) as client:
-            await asyncio.gather(*(one(url, keys, article, client)
-                                   for url, (keys, article) in missing.items()))
+        await self._linked.each(missing, one)
 
     async def _fetch(self, url: str, keys: set[str], article: Article,
                      client: httpx.AsyncClient) -> _Source:
@@ -243,15 +230,10 @@ class Pictures:
         cached = self._cached(url)
         usable = [cached[k] for k in keys if k in cached]
         some = usable[0] if len(usable) == len(keys) else None  # else: fetch it whole
-        feed = article.feed_url
-        if feed not in self._standing:
-            self._standing[feed] = await internal_feed(feed, self._resolve)
         try:
-            fetched = await fetch_linked(
-                "picture", url, feed_name=article.feed_name, internal=self._standing[feed],
-                etag=some.etag if some else None,
-                last_modified=some.last_modified if some else None,
-                client=client, settings=self.settings, resolve=self._resolve)
+            fetched = await self._linked.fetch(
+                "picture", url, article, client, etag=some.etag if some else None,
+                last_modified=some.last_modified if some else None)
         except FeedError as e:
             reason = str(e).removeprefix(f"{what}: ")
             return _Source(error=str(e), reason=reason, lasting=_lasting(reason), cached=cached)
