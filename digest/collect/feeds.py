@@ -26,7 +26,7 @@ import httpx
 from digest.collect.fetch import Fetched, fetch_http
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import ParsedFeed, read_feed
-from digest.config.load import local_path, lower_scheme
+from digest.config.load import is_web, local_path
 from digest.config.schema import CollectConfig, FeedConfig
 from digest.errors import FeedError
 from digest.models import Article, FeedState, FetchStatus
@@ -178,7 +178,7 @@ async def collect_feed(
 ) -> FeedResult:
     started = time.monotonic()
     try:
-        if lower_scheme(feed.url).startswith(("http://", "https://")):  # HTTP:// too
+        if is_web(feed.url):  # HTTP:// too
             fetched = await fetch_http(feed, state, client, settings, resolve)
         else:
             fetched = await asyncio.to_thread(_fetch_file, feed, state, settings, base_dir)

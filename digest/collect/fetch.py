@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 
 from digest.collect.hosts import Address, Resolver, system_resolve
-from digest.config.load import lower_scheme
+from digest.config.load import is_web
 from digest.config.schema import CollectConfig, FeedConfig
 from digest.errors import FeedError
 from digest.models import FeedState
@@ -120,7 +120,7 @@ async def internal_feed(feed_url: str, resolve: Resolver) -> bool:
     """Whether a feed lives on internal addresses only, so its pictures may be there
     too. A feed read from disk is the editor's own file and counts as internal; a host
     that does not resolve counts as public (the stricter rule)."""
-    if not lower_scheme(feed_url).startswith(("http://", "https://")):
+    if not is_web(feed_url):
         return True
     try:
         url = httpx.URL(feed_url)

@@ -39,7 +39,7 @@ from digest.collect.trailers import (
     strip_outlet_suffix,
     strip_text_debris,
 )
-from digest.config.load import web_netloc
+from digest.config.load import is_web, web_netloc
 from digest.config.schema import FeedConfig
 from digest.errors import FeedError
 from digest.models import UNTITLED, Article
@@ -82,7 +82,7 @@ def read_feed(
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     if not data.strip():
         raise FeedError(f"feed {feed.name!r} ({feed.url}) is empty; check its url in [[feeds]]")
-    if base_url.startswith(("http://", "https://")):
+    if is_web(base_url):
         response_headers.setdefault("content-location", base_url)
     data = clean_feed_bytes(data, response_headers.get("content-type", "").lower())
     parsed = feedparser.parse(data, response_headers=response_headers, sanitize_html=False,

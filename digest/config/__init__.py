@@ -6,6 +6,7 @@ from digest.exports import lazy
 
 _EXPORTS = {
     "default_config_path": "digest.config.load",
+    "is_web": "digest.config.load",
     "load_config": "digest.config.load",
     "local_path": "digest.config.load",
     "lower_scheme": "digest.config.load",

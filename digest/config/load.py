@@ -84,6 +84,12 @@ def lower_scheme(url: str) -> str:
     return url if match is None else match.group(1).lower() + url[match.end(1):]
 
 
+def is_web(url: str) -> bool:
+    """An http(s) URL, in any case (`HTTPS://...` too), rather than a path or a `file:`
+    URL: how digest tells a web feed, picture or page from one on disk."""
+    return lower_scheme(url).startswith(("http://", "https://"))
+
+
 def local_path(url: str, base_dir: Path) -> Path:
     """The file a local feed url names: a `file:` URL, or a path relative to the
     config's folder (how collect reads it, and how duplicate feeds are told apart)."""

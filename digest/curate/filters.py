@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from digest.collect.language import base as base_language
 from digest.collect.parse import PAID_LABELS
+from digest.config.load import is_web
 from digest.config.schema import Config
 from digest.curate.pins import pin_key
 from digest.curate.rank import (
@@ -52,7 +53,7 @@ def excluded_by(article: Article, rules: Sequence[str]) -> str | None:
         if "*" in rule:  # a URL pattern: "*/shopping/*", "https://x.example/live/*"
             if fnmatch.fnmatchcase(article.url.lower(), rule.lower()):
                 return rule
-        elif rule.startswith(("http://", "https://")):
+        elif is_web(rule):
             if article.url and pin_key(article.url) == pin_key(rule):
                 return rule
         elif rule.startswith("feed:"):

@@ -34,7 +34,7 @@ from digest.clock import utcnow
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import html_to_text, sanitize_html
 from digest.collect.textclean import clean_line, clean_text
-from digest.config.load import lower_scheme
+from digest.config.load import is_web, lower_scheme
 from digest.config.schema import Config
 from digest.enrich.linked import Linked
 from digest.errors import FeedError
@@ -267,7 +267,7 @@ class Enricher:
     async def _page(self, url: str, article: Article, client: httpx.AsyncClient) -> _Read:
         what = f"article page {url} (feed {article.feed_name!r})"
         if self.mirror is not None:
-            local = not lower_scheme(article.feed_url).startswith(("http://", "https://"))
+            local = not is_web(article.feed_url)
             try:
                 return await asyncio.to_thread(self._from_mirror, url, what, local)
             except Exception as e:  # noqa: BLE001 - a page never stops a build

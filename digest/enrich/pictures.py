@@ -43,7 +43,7 @@ import httpx
 
 from digest.clock import utcnow
 from digest.collect.hosts import Resolver, system_resolve
-from digest.config.load import lower_scheme
+from digest.config.load import is_web, lower_scheme
 from digest.config.schema import CollectConfig, Config
 from digest.enrich.linked import Linked
 from digest.errors import FeedError
@@ -217,7 +217,7 @@ class Pictures:
                      client: httpx.AsyncClient) -> _Source:
         what = f"picture {url} (feed {article.feed_name!r})"
         scheme = lower_scheme(url).split(":", 1)[0]
-        web_feed = lower_scheme(article.feed_url).startswith(("http://", "https://"))
+        web_feed = is_web(article.feed_url)
         if scheme == "file" and not web_feed:  # the bundled samples: a feed on disk
             try:
                 body = await asyncio.to_thread(_read_file, url, self.settings.max_bytes)
@@ -257,7 +257,7 @@ class Pictures:
             raise PictureError(source.reason)
         if source.body is not None:
             made = _process(source.body, url, slot if key != MEASURED else None, source.kind)
-            if lower_scheme(url).startswith(("http://", "https://")):  # a file is at hand
+            if is_web(url):  # a file is at hand
                 self._fresh[(url, key)] = CachedImage(
                     url, key, source.etag, source.last_modified, made.source_width,
                     made.source_height, made.name, made.width, made.height, made.data,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from email.utils import parseaddr
 
+from digest.config.load import is_web
 from digest.config.schema import Config
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, RecipientList, load_recipients
@@ -47,6 +48,6 @@ def issue_files(rendered: RenderedIssue, config: Config, folder: str, *, state_i
 def _source(url: str) -> str:
     """A web picture's url; a picture on disk by its file name (its path says nothing
     about the issue, and differs from machine to machine)."""
-    if url.lower().startswith(("http://", "https://")):
+    if is_web(url):
         return url
     return url.rsplit("/", 1)[-1]
