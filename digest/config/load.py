@@ -125,16 +125,16 @@ def _lower_schemes(config: Config) -> Config:
     """Every URL the config gives, with its scheme in lower case, so the code that
     reads `url.startswith("http://")` (collect, curate, the message builder) agrees."""
     nl, editor, delivery = config.newsletter, config.editor, config.delivery
-    feeds = [dataclasses.replace(f, url=lower_scheme(f.url),
-                                 name=lower_scheme(f.name) if f.name == f.url else f.name)
-             for f in config.feeds]
+    feeds = tuple(dataclasses.replace(f, url=lower_scheme(f.url),
+                                      name=lower_scheme(f.name) if f.name == f.url else f.name)
+                  for f in config.feeds)
     return dataclasses.replace(
         config, feeds=feeds,
         newsletter=dataclasses.replace(nl, **{k: lower_scheme(getattr(nl, k)) for k in (
             "web_url", "subscribe_url", "manage_url", "assets_url")}),
-        editor=dataclasses.replace(editor, pin=[dataclasses.replace(p, url=lower_scheme(p.url))
-                                                for p in editor.pin],
-                                   exclude=[lower_scheme(r) for r in editor.exclude]),
+        editor=dataclasses.replace(
+            editor, pin=tuple(dataclasses.replace(p, url=lower_scheme(p.url)) for p in editor.pin),
+            exclude=tuple(lower_scheme(r) for r in editor.exclude)),
         delivery=dataclasses.replace(delivery,
                                      unsubscribe_url=lower_scheme(delivery.unsubscribe_url)),
     )
@@ -173,20 +173,18 @@ def _convert(hint: Any, value: Any, where: str, key: str) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         table = f"{where.strip('[]')}.{key}" if where else key
         return _build(hint, value, where=f"[{table}]")
-    if origin is list:
-        (item,) = typing.get_args(hint)
+    if origin is tuple:  # tuple[X, ...]: a TOML array, kept immutable
+        item = typing.get_args(hint)[0]
         if not isinstance(value, list):
             raise ConfigError(f"{at}: expected {_expect(hint)}, got {_kind(value)}")
         if item is PinConfig:  # a bare URL, or a table naming the block too
-            return [PinConfig(url=v) if isinstance(v, str) else
-                    _build(PinConfig, v, where=f"[{where.strip('[]')}] {key}[{i}]")
-                    for i, v in enumerate(value)]
+            return tuple(PinConfig(url=v) if isinstance(v, str) else
+                         _build(PinConfig, v, where=f"[{where.strip('[]')}] {key}[{i}]")
+                         for i, v in enumerate(value))
         if isinstance(item, type) and dataclasses.is_dataclass(item):
             label = TABLE_LABELS.get(key, key)
-            return [
-                _build(item, v, where=f"{label} #{i + 1}") for i, v in enumerate(value)
-            ]
-        return [_convert(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+            return tuple(_build(item, v, where=f"{label} #{i + 1}") for i, v in enumerate(value))
+        return tuple(_convert(item, v, where, f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (types.UnionType, typing.Union):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _convert(options[0], value, where, key)
@@ -207,8 +205,8 @@ def _at(where: str, key: str) -> str:
 
 
 def _expect(hint: Any) -> str:
-    if typing.get_origin(hint) is list:
-        (item,) = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
         return f"a list of {_expect(item).removeprefix('a ').removeprefix('an ')}s"
     if typing.get_origin(hint) is typing.Literal:
         return "a string"

@@ -205,12 +205,12 @@ def places(config: Config, key: str) -> list[tuple[str, Any]]:
     table = table.strip("[]")
     name, _, sub = path.partition(" ")  # "[editor] pin block": each pin's block
     section = getattr(config, table)
-    if isinstance(section, list):
+    if isinstance(section, tuple):
         at = RULES[key].at or f"{TABLE_LABELS[table]} #{{i}} {name}"
         return [(at.format(i=i, item=item), getattr(item, field_name(name)))
                 for i, item in enumerate(section, 1)]
     value = getattr(section, field_name(name))
-    if not isinstance(value, list):
+    if not isinstance(value, tuple):
         return [(f"[{table}] {name}", value)]
     return [(f"[{table}] {name}[{i}]{' ' if sub else ''}{sub}",
              getattr(item, sub or "url") if dataclasses.is_dataclass(item) else item)
@@ -227,7 +227,7 @@ def strings(obj: Any, where: str = "") -> Iterator[tuple[str, str]]:
             yield _at(where, key), value
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             yield from strings(value, f"[{where.strip('[]')}.{key}]" if where else f"[{key}]")
-        elif isinstance(value, list):
+        elif isinstance(value, tuple):
             for i, item in enumerate(value):
                 if isinstance(item, str):
                     yield f"{_at(where, key)}[{i}]", item

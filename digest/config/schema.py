@@ -89,7 +89,7 @@ class LabelsConfig:
 
 @dataclass(frozen=True)
 class LayoutConfig:
-    blocks: list[str] = field(default_factory=lambda: list(BLOCKS))
+    blocks: tuple[str, ...] = BLOCKS
     big_story: int = 1
     need_to_know: int = 3
     read_more: int = 6
@@ -114,12 +114,12 @@ class PinConfig:
 
 @dataclass(frozen=True)
 class EditorConfig:
-    pin: list[PinConfig] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    boost: list[str] = field(default_factory=list)
+    pin: tuple[PinConfig, ...] = ()
+    exclude: tuple[str, ...] = ()
+    boost: tuple[str, ...] = ()
     max_age_days: int = 14  # 0 = no limit
-    require: list[str] = field(default_factory=list)  # a story must match one (on topic)
-    languages: list[str] = field(default_factory=list)  # allowed; [] = [newsletter] language
+    require: tuple[str, ...] = ()  # a story must match one (on topic)
+    languages: tuple[str, ...] = ()  # allowed; [] = [newsletter] language
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class DeliveryConfig:
     outbox_dir: str = "outbox"
     sender: str = ""  # the "from" key; default "<name> <digest@localhost>"
     reply_to: str = ""
-    recipients: list[str] = field(default_factory=list)
+    recipients: tuple[str, ...] = ()
     recipients_file: str = ""
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
@@ -211,11 +211,11 @@ class StateConfig:
 @dataclass(frozen=True)
 class Config:
     newsletter: NewsletterConfig
-    feeds: list[FeedConfig] = field(default_factory=list)
+    feeds: tuple[FeedConfig, ...] = ()
     layout: LayoutConfig = field(default_factory=LayoutConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     editor: EditorConfig = field(default_factory=EditorConfig)
-    coming_up: list[EventConfig] = field(default_factory=list)
+    coming_up: tuple[EventConfig, ...] = ()
     collect: CollectConfig = field(default_factory=CollectConfig)
     enrich: EnrichConfig = field(default_factory=EnrichConfig)
     web: WebConfig = field(default_factory=WebConfig)

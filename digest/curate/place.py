@@ -9,9 +9,11 @@ shown blocks have no room for: it gets no Decision and stays new for the next is
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import get_args
@@ -60,6 +62,23 @@ def curate_issue(
     articles: Sequence[Article], config: Config, number: int, now: datetime,
     slot: str | None = None,
 ) -> CuratedIssue | NothingToBuild:
+    # The candidates (50,000 Articles at most) live through the whole call: the cyclic
+    # GC, which curating's many small objects set off, need not walk them each time.
+    with _heap_frozen():
+        return _curate(articles, config, number, now, slot)
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _curate(articles: Sequence[Article], config: Config, number: int, now: datetime,
+            slot: str | None) -> CuratedIssue | NothingToBuild:
     editor, layout = config.editor, config.layout
     decisions: list[Decision] = []
     weights = {f.url: f.weight for f in config.feeds}
@@ -100,25 +119,37 @@ def curate_issue(
                                   scores[article.id].parts()))
 
     ranked = sorted(pool, key=lambda a: (-scores[a.id].total, a.title, a.id))
-    unique: list[Article] = []
     by_url: dict[str, Article] = {}
     # One story: the same canonical URL, or a title alike but for case, punctuation or a
     # few letters, with the same figures ("exports rose 5%" and "... 7%" are two).
-    # The higher-scoring copy, met first, is kept.
-    titles: NearTitles[Article] = NearTitles(a.title for a in ranked)
-    for article in ranked:
+    # The higher-scoring copy, met first, is kept. Titles are compared only while a
+    # story may still be placed (Contention); past that, only the URL is.
+    slots = sum(_sizes(layout, shown_only=False).values()) + len(editor.pin)
+    contention = Contention(slots, everything=len(ranked) <= CONTENTION_FLOOR)
+    titles: NearTitles[Article] = NearTitles(a.title for a in ranked[:TITLE_SAMPLE])
+    beyond: list[Article] = []
+    for i, article in enumerate(ranked):
+        if contention.full:
+            beyond = ranked[i:]
+            break
         twin = (by_url.get(article.url) if article.url else None) or titles.twin(article.title)
         if twin:
             dropped(article, "duplicate", f"same story as {twin.url}")
             continue
-        unique.append(article)
         by_url.setdefault(article.url, article)
         titles.add(article.title, article)
+        contention.add(article)
+    rest = contention.outside
+    for article in beyond:
+        twin = by_url.get(article.url) if article.url else None
+        if twin:
+            dropped(article, "duplicate", f"same story as {twin.url}")
+            continue
+        by_url.setdefault(article.url, article)
+        rest.append(article)
     # One event from several outlets, told in other words: the best-covered report
     # stays, and ranks a little higher for each other outlet that reported it.
-    slots = sum(_sizes(layout, shown_only=False).values()) + len(editor.pin)
-    contenders, rest = in_contention(unique, slots)
-    events = group_events(contenders, weights) + [SameEvent(a, ()) for a in rest]
+    events = group_events(contention.inside, weights) + [SameEvent(a, ()) for a in rest]
     unique = []
     for event in events:
         kept = event.kept
@@ -197,30 +228,47 @@ Placement = tuple[Article | None, list[Article], list[Article]]
 
 CONTENTION_FLOOR = 2000  # stories always compared for same-event reports
 CONTENTION_FEEDS = 4  # x the issue's slots: distinct feeds after which none can be placed
+TITLE_SAMPLE = 4 * CONTENTION_FLOOR  # titles whose words and letters rank the rare ones
+
+
+class Contention:
+    """The ranked stories that may still be placed, and the rest, as they come. Only the
+    first could share an issue, so only they are compared for repeated titles and
+    grouped into events: the cost stays flat however large the backlog. A feed's story
+    past its first `slots` cannot be placed (that many of the same feed rank above it),
+    and once CONTENTION_FEEDS x slots feeds have a story in (and CONTENTION_FLOOR
+    stories were looked at), every slot has a candidate from a feed of its own ranked
+    above the rest: `full`. With `everything` (CONTENTION_FLOOR stories or fewer),
+    everything is in."""
+
+    def __init__(self, slots: int, *, everything: bool) -> None:
+        self.slots, self.everything = slots, everything
+        self.per_feed: Counter[str] = Counter()
+        self.inside: list[Article] = []
+        self.outside: list[Article] = []
+
+    @property
+    def full(self) -> bool:
+        return not self.everything and \
+            len(self.inside) + len(self.outside) >= CONTENTION_FLOOR and \
+            len(self.per_feed) >= CONTENTION_FEEDS * self.slots
+
+    def add(self, article: Article) -> None:
+        if self.everything or self.per_feed[article.feed_url] < self.slots:
+            self.per_feed[article.feed_url] += 1
+            self.inside.append(article)
+        else:
+            self.outside.append(article)
 
 
 def in_contention(ranked: Sequence[Article], slots: int) -> tuple[list[Article], list[Article]]:
-    """The ranked stories that may still be placed, and the rest. Only the first could
-    share an issue, so only they are grouped into events: the cost stays flat however
-    large the backlog. A feed's story past its first `slots` cannot be placed (that many
-    of the same feed rank above it), and once CONTENTION_FEEDS x slots feeds have a
-    story in, every slot has a candidate from a feed of its own ranked above the rest.
-    Below CONTENTION_FLOOR stories, everything is in."""
-    if len(ranked) <= CONTENTION_FLOOR:
-        return list(ranked), []
-    per_feed: Counter[str] = Counter()
-    inside: list[Article] = []
-    outside: list[Article] = []
+    """Contention over a whole ranking: (inside, the rest)."""
+    contention = Contention(slots, everything=len(ranked) <= CONTENTION_FLOOR)
     for i, article in enumerate(ranked):
-        if len(inside) >= CONTENTION_FLOOR and len(per_feed) >= CONTENTION_FEEDS * slots:
-            outside.extend(ranked[i:])
-            break
-        if per_feed[article.feed_url] < slots:
-            per_feed[article.feed_url] += 1
-            inside.append(article)
-        else:
-            outside.append(article)
-    return inside, outside
+        if contention.full:
+            return contention.inside, contention.outside + list(ranked[i:])
+        contention.add(article)
+    return contention.inside, contention.outside
 
 
 def _sizes(layout: LayoutConfig, *, shown_only: bool) -> dict[str, int]:

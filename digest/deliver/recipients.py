@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from stat import S_ISREG
 
@@ -96,7 +97,7 @@ def _configured(config: Config) -> RecipientList:
     return parse_inline(delivery.recipients)
 
 
-def parse_inline(entries: list[str]) -> RecipientList:
+def parse_inline(entries: Sequence[str]) -> RecipientList:
     """`["a@example.com", "Ann Lee <ann@example.com>"]` (the config refuses a bad
     entry when it loads; here it is reported and skipped like a bad CSV row)."""
     rows: list[_Row] = []

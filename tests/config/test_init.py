@@ -167,8 +167,8 @@ def toml_key(field: dataclasses.Field[Any]) -> str:
 
 
 def default(field: dataclasses.Field[Any]) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
+    if field.default is not dataclasses.MISSING:  # a tuple is a TOML array
+        return list(field.default) if isinstance(field.default, tuple) else field.default
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return dataclasses.MISSING
