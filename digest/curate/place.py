@@ -9,11 +9,9 @@ shown blocks have no room for: it gets no Decision and stays new for the next is
 
 from __future__ import annotations
 
-import gc
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import get_args
@@ -62,23 +60,6 @@ def curate_issue(
     articles: Sequence[Article], config: Config, number: int, now: datetime,
     slot: str | None = None,
 ) -> CuratedIssue | NothingToBuild:
-    # The candidates (50,000 Articles at most) live through the whole call: the cyclic
-    # GC, which curating's many small objects set off, need not walk them each time.
-    with _heap_frozen():
-        return _curate(articles, config, number, now, slot)
-
-
-@contextmanager
-def _heap_frozen() -> Iterator[None]:
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _curate(articles: Sequence[Article], config: Config, number: int, now: datetime,
-            slot: str | None) -> CuratedIssue | NothingToBuild:
     editor, layout = config.editor, config.layout
     decisions: list[Decision] = []
     weights = {f.url: f.weight for f in config.feeds}
@@ -259,16 +240,6 @@ class Contention:
             self.inside.append(article)
         else:
             self.outside.append(article)
-
-
-def in_contention(ranked: Sequence[Article], slots: int) -> tuple[list[Article], list[Article]]:
-    """Contention over a whole ranking: (inside, the rest)."""
-    contention = Contention(slots, everything=len(ranked) <= CONTENTION_FLOOR)
-    for i, article in enumerate(ranked):
-        if contention.full:
-            return contention.inside, contention.outside + list(ranked[i:])
-        contention.add(article)
-    return contention.inside, contention.outside
 
 
 def _sizes(layout: LayoutConfig, *, shown_only: bool) -> dict[str, int]:

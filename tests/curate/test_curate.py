@@ -163,7 +163,15 @@ def test_only_stories_that_may_be_placed_are_grouped_into_events():
     """A backlog of 50,000 is compared in a pool of a few thousand (the cost stays flat),
     and a second feed's first story, ranked below thousands from one busy feed, is in
     it: the pool is per feed, not a plain top N."""
-    from digest.curate.place import CONTENTION_FLOOR, in_contention
+    from digest.curate.place import CONTENTION_FLOOR, Contention
+
+    def in_contention(ranked, slots):  # the whole ranking through Contention, as curate does
+        contention = Contention(slots, everything=len(ranked) <= CONTENTION_FLOOR)
+        for i, article in enumerate(ranked):
+            if contention.full:
+                return contention.inside, contention.outside + ranked[i:]
+            contention.add(article)
+        return contention.inside, contention.outside
 
     busy = [_story(i, "busy") for i in range(5000)]
     quiet = [_story(i, "quiet") for i in range(3)]
