@@ -84,6 +84,28 @@ def run(config: Path | str | None, *args: str, env: Mapping[str, str | None] | N
     return result
 
 
+def error_line(result: Result) -> str:
+    """The one `error:` line of a clean failure (no exception escaped the command)."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def init_and_build(folder: Path, *build_args: str) -> Path:
+    """`digest init FOLDER` then `digest build ARGS` on the bundled samples, with no
+    secret and the clock at 2026-11-30 08:00 UTC; the folder."""
+    env = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
+           "DIGEST_CONFIG": None}
+    made = run(None, "init", str(folder), env=env)
+    assert made.exit_code == 0, made.output
+    built = run(folder / "config.toml", "build", *build_args, env=env)
+    assert built.exit_code == 0, built.output
+    return folder
+
+
 # -- a real HTTP server for feeds --------------------------------------------------------
 
 @dataclass

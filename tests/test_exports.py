@@ -13,6 +13,7 @@ import pytest
 import digest
 
 ROOT = Path(digest.__file__).resolve().parent
+ENTRY_POINTS = {("cli", "main")}  # used from outside the package (pyproject, __main__)
 SUBPACKAGES = sorted(p.name for p in ROOT.iterdir()
                      if (p / "__init__.py").exists() and p.name not in ("samples", "templates"))
 
@@ -74,5 +75,3 @@ def test_every_listed_name_is_used_across_subpackages():
               if (sub, name) not in used and (sub, name) not in ENTRY_POINTS]
     assert not unused, "\n".join(unused)
 
-
-ENTRY_POINTS = {("cli", "main")}  # used from outside the package (pyproject, __main__)

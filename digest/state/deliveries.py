@@ -32,6 +32,15 @@ STATES = DELIVERY_STATES
 TO_SEND: tuple[DeliveryState, ...] = ("pending", "deferred")
 
 
+
+def _shared_connection(path: Path, *, threads: bool = False) -> sqlite3.Connection:
+    """A connection beside other processes' on a migrated database: autocommit (each
+    write its own transaction), waiting up to 30 s for a lock, rows by name."""
+    conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=30,
+                           check_same_thread=not threads)
+    conn.row_factory = sqlite3.Row
+    return conn
+
 @dataclass(frozen=True)
 class Delivery:
     issue_number: int
@@ -61,9 +70,7 @@ class DeliveryLog:
     @classmethod
     def open_shared(cls, path: Path) -> DeliveryLog:
         """A connection the SMTP worker threads share (the schema must be migrated)."""
-        conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=30,
-                               check_same_thread=False)
-        conn.row_factory = sqlite3.Row
+        conn = _shared_connection(path, threads=True)
         conn.execute("PRAGMA synchronous = NORMAL")
         return cls(conn)
 
@@ -210,8 +217,7 @@ class Subscribers:
     def opened(cls, path: Path) -> Iterator[Subscribers]:
         """The list on a connection of its own, closed afterwards: one web request's
         (the schema must be migrated; each write is its own transaction)."""
-        conn = sqlite3.connect(f"file:{path}", uri=True, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
+        conn = _shared_connection(path)
         try:
             yield cls(conn)
         finally:

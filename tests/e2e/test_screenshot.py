@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from digest.render.screenshot import ScreenshotError, find_chromium, screenshot_issue
-from tests.helpers import run
+from tests.helpers import init_and_build, run
 
 try:
     find_chromium()
@@ -41,13 +41,7 @@ div { height: 321px; }
 @pytest.fixture(scope="module")
 def preview(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`digest init` then `digest build --preview`: the sample issue's email.html."""
-    folder = tmp_path_factory.mktemp("screenshot") / "news"
-    env = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
-           "DIGEST_CONFIG": None}
-    made = run(None, "init", str(folder), env=env)
-    assert made.exit_code == 0, made.output
-    built = run(folder / "config.toml", "build", "--preview", env=env)
-    assert built.exit_code == 0, built.output
+    folder = init_and_build(tmp_path_factory.mktemp("screenshot") / "news", "--preview")
     return folder / "outbox" / "preview" / "email.html"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run
+from tests.helpers import init_and_build
 
 SPAMASSASSIN = shutil.which("spamassassin")
 if not SPAMASSASSIN and os.environ.get("DIGEST_REQUIRE_SPAMASSASSIN"):
@@ -60,13 +60,7 @@ def spamassassin(message: bytes, home: Path) -> Verdict:
 @pytest.fixture(scope="module")
 def sample_message(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """`digest init` then `digest build`: the sample issue's message.eml."""
-    folder = tmp_path_factory.mktemp("spam") / "news"
-    env = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
-           "DIGEST_CONFIG": None}
-    made = run(None, "init", str(folder), env=env)
-    assert made.exit_code == 0, made.output
-    built = run(folder / "config.toml", "build", env=env)
-    assert built.exit_code == 0, built.output
+    folder = init_and_build(tmp_path_factory.mktemp("spam") / "news")
     [eml] = (folder / "outbox").glob("2026-11-30-*-1/message.eml")
     return eml.read_bytes()
 

@@ -7,20 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 
-from tests.helpers import ROOT, Route, rss, run
+from tests.helpers import ROOT, Route, error_line, rss, run
 
 FOOTER = "blocks/footer.mjml.j2"
 
 
-def error_line(result: Result) -> str:
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 # name: (the user's blocks/footer.mjml.j2, what the error line says, `check` exit status)

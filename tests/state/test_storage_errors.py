@@ -20,24 +20,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 
 from digest.state.deliveries import DeliveryLog
 from digest.state.migrations import SCHEMA_VERSION
 from digest.state.store import open_store
-from tests.helpers import SAMPLES, TEST_SECRET, config_with, run
+from tests.helpers import SAMPLES, TEST_SECRET, config_with, error_line, run
 
 PAGE = 4096
 
 
-def error_line(result: Result) -> str:
-    """The one `error:` line of a clean failure (no exception escaped the command)."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def db_path(project: Path) -> Path:
