@@ -59,7 +59,7 @@ class _Picture:
 
 
 @dataclass(frozen=True)
-class _Media:
+class Media:
     """What an entry's media elements say, read from the XML ourselves."""
 
     pictures: tuple[_Picture, ...] = ()
@@ -71,7 +71,7 @@ class _Media:
     guid: str = ""  # the item's <guid> as written (feedparser resolves it as a link)
 
 
-def _image(media: _Media, body_html: str, base: str, local: bool) -> Image | None:
+def entry_image(media: Media, body_html: str, base: str, local: bool) -> Image | None:
     """The entry's picture: the best rendition (see `best_rendition`) of its media
     pictures (media:content, media:thumbnail, media:group, enclosures), else of the
     body's first <img> and its srcset. Only web (or local file) URLs, never one declared
@@ -169,7 +169,7 @@ def _srcset(value: str) -> Iterator[_Picture]:
         yield _Picture(url=parts[0], width=width)
 
 
-def _media_by_entry(data: bytes, count: int, encoding: str) -> list[_Media] | None:
+def media_by_entry(data: bytes, count: int, encoding: str) -> list[Media] | None:
     """Media of each entry, in document order.
 
     Returns None when the XML does not parse or the entry count differs from
@@ -212,7 +212,7 @@ def _thumbnails(el: ET.Element) -> Iterator[_Picture]:
                            height=_pixels(thumb.get("height")), thumbnail=True)
 
 
-def _media(item: ET.Element) -> _Media:
+def _media(item: ET.Element) -> Media:
     groups = [item, *item.findall(f"{MEDIA}group")]
     pictures: list[_Picture] = []
     captions: list[str] = []  # media:descriptions that describe a picture
@@ -254,11 +254,17 @@ def _media(item: ET.Element) -> _Media:
         return ""
 
     description = item.find("description")
-    return _Media(
+    return Media(
         pictures=tuple(pictures), alt=entry_level("title"),
         caption=captions[0] if captions else "",
         credit=entry_level("credit"),
-        descriptions=frozenset(clean_text(squash(plain_text(c, "text/html"))) for c in captions),
+        descriptions=frozenset(caption_key(c) for c in captions),
         description="".join(description.itertext()) if description is not None else "",
         guid=_text(item.find("guid")),
     )
+
+
+def caption_key(raw: str, content_type: str = "text/html") -> str:
+    """A text as compared with the photo captions (`Media.descriptions`): feedparser
+    files a media:description as the entry's summary or content, never marked."""
+    return clean_text(squash(plain_text(raw, content_type)))

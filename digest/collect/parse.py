@@ -27,11 +27,7 @@ from digest.collect.dates import read_date
 from digest.collect.htmltext import html_paragraphs, html_text, plain_text, squash
 from digest.collect.language import story_language
 from digest.collect.links import WEB, has_scheme, join_url
-from digest.collect.media import (
-    _image,
-    _Media,
-    _media_by_entry,
-)
+from digest.collect.media import Media, caption_key, entry_image, media_by_entry
 from digest.collect.textclean import clean_feed_bytes, clean_line, clean_text
 from digest.collect.trailers import (
     repeats_headline,
@@ -94,13 +90,13 @@ def read_feed(
             f"feed {feed.name!r} ({feed.url}) is not an RSS or Atom feed: got {kind}{detail}; "
             "check its url in [[feeds]]"
         )
-    media = _media_by_entry(data, len(parsed.entries), parsed.get("encoding") or "utf-8")
+    media = media_by_entry(data, len(parsed.entries), parsed.get("encoding") or "utf-8")
     # file: pictures only from a feed read from disk (the bundled samples); a web feed
     # pointing at file:///etc/... gets nothing.
     local = not has_scheme(feed.url, WEB)
     channel = _Channel.of(parsed.get("feed") or {})
     articles = [
-        _article(entry, feed, base_url, media[i] if media else _Media(), local, channel, i)
+        _article(entry, feed, base_url, media[i] if media else Media(), local, channel, i)
         for i, entry in enumerate(parsed.entries)
     ]
     return ParsedFeed(articles, _problem(parsed, feed, len(articles)))
@@ -136,7 +132,7 @@ class _Channel:
                    clean_line(str(feed.get("language", "") or ""))[:20], updated)
 
 
-def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool,
+def _article(entry: Any, feed: FeedConfig, base: str, media: Media, local: bool,
              channel: _Channel = _Channel(), position: int = 0) -> Article:
     link = clean_line(entry.get("link", "") or "").strip()
     if entry.get("guidislink") and media.guid and not has_scheme(media.guid, WEB):
@@ -154,11 +150,11 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
     title = strip_outlet_suffix(_INVISIBLE.sub("", clean_line(
         plain_text(entry.get("title", "") or "", _type(entry, "title_detail")))).strip(), outlets)
 
-    body_raw, body_type = _body(entry)
+    body_raw, body_type = _body(entry, media.descriptions)
     summary_raw = clean_text(entry.get("summary", "") or "")
     summary_type = _type(entry, "summary_detail")
     summary_plain = plain_text(summary_raw, summary_type) if summary_raw else ""
-    if summary_plain and summary_plain in media.descriptions:
+    if summary_plain and caption_key(summary_raw, summary_type) in media.descriptions:
         # feedparser filed a photo caption (media:description) as the summary; the
         # item's own <description> is the story's, when it has one.
         summary_raw, summary_type = clean_text(media.description), "text/html"
@@ -195,7 +191,7 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: _Media, local: bool
         body_html=clean_text(body_html)[:MAX_BODY] if len(body_html) <= MAX_BODY else "",
         category=clean_line(category).strip()[:MAX_LINE],
         author=clean_line(plain_text(entry.get("author", "") or "", "text/html"))[:MAX_LINE],
-        image=_image(media, body_html, base, local),
+        image=entry_image(media, body_html, base, local),
         published=published,
         position=position,
         undated=undated,
@@ -321,8 +317,10 @@ def _type(entry: Any, key: str) -> str:
     return detail.get("type", "text/html") if isinstance(detail, dict) else "text/html"
 
 
-def _body(entry: Any) -> tuple[str, str]:
-    contents = entry.get("content") or []
+def _body(entry: Any, captions: frozenset[str]) -> tuple[str, str]:
+    """The entry's longest HTML content that is not a photo caption."""
+    contents = [c for c in entry.get("content") or [] if not captions
+                or caption_key(c.get("value", ""), c.get("type", "text/html")) not in captions]
     if contents:
         best = max(contents, key=lambda c: ("html" in c.get("type", ""), len(c.get("value", ""))))
         return best.get("value", ""), best.get("type", "text/html")

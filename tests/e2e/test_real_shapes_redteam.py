@@ -100,6 +100,18 @@ def test_a_caption_with_no_description_is_the_pictures_caption_only():
     assert article.image and article.image.caption.startswith("The cottage at Gull Point")
 
 
+def test_a_caption_beside_a_description_is_never_the_body():
+    # feedparser files the media:description as the entry's content: the big story's
+    # paragraphs would be the caption.
+    media = ('<media:content url="https://img.example/h_460.jpg" medium="image" width="460">'
+             "<media:description>Photo caption of the harbour.</media:description>"
+             "</media:content>")
+    article = one(item("Harbour reopens after repairs", media))
+    assert "Photo caption" not in article.body_html
+    assert article.body_html.startswith("The council said the work would start")
+    assert article.image and article.image.caption == "Photo caption of the harbour."
+
+
 # --- dates ----------------------------------------------------------------------------
 
 def test_a_date_in_2099_is_not_believed():
