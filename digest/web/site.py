@@ -48,7 +48,7 @@ from digest.collect.textclean import clean_line
 from digest.config.load import lower_scheme
 from digest.config.schema import Config
 from digest.errors import OutboxError
-from digest.outbox.folder import MANIFEST, PREVIEW, IssueFolder
+from digest.outbox import PREVIEW, IssueFolder
 from digest.render.email import Templates, issue_url, load_templates, site_page
 from digest.render.text import long_date
 
@@ -219,7 +219,7 @@ def _issues(config: Config) -> tuple[list[IssueFolder], list[str]]:
                 notes.append(f"{path.name} is a symbolic link (never followed); left out "
                              "of the site")
             continue
-        if not stat.S_ISDIR(mode) or not (named or os.path.lexists(path / MANIFEST)):
+        if not stat.S_ISDIR(mode):
             continue
         try:
             folder = IssueFolder.open_for_web(path)
