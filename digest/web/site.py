@@ -98,7 +98,7 @@ def publish(config: Config, out: Path | None = None) -> PublishReport:
             shutil.rmtree(build, ignore_errors=True)
             raise
         _sweep(site, builds, keep={build.name, previous})
-    return PublishReport(site, len(issues), tuple(notes))
+    return PublishReport(site, len(issues), tuple(clean_line(n) for n in notes))
 
 
 def _location(path: Path) -> Path:
@@ -152,10 +152,11 @@ def _build_of(site: Path) -> str | None:
     except OSError:
         return None
     parts = target.split("/")
-    if (len(parts) == 2 and parts[0] == f".{site.name}.builds" and BUILD.match(parts[1])
-            and _is_ours(site.parent / parts[0] / parts[1])):
-        return parts[1]
-    return None
+    if len(parts) != 2 or parts[0] != f".{site.name}.builds" or not BUILD.match(parts[1]):
+        return None
+    build = site.parent / parts[0] / parts[1]
+    # Ours when what it points at is ours, or is gone (the builds folder was removed).
+    return parts[1] if _is_ours(build) or not os.path.lexists(build) else None
 
 
 def _is_ours(folder: Path) -> bool:
@@ -172,6 +173,7 @@ def _locked(builds: Path, site: Path) -> Iterator[None]:
     """One publish of a site at a time (a second waits): the builds folder is then
     ours alone, and whatever in it is not the site is a leftover."""
     try:
+        builds.parent.mkdir(parents=True, exist_ok=True)
         builds.mkdir(mode=0o755, exist_ok=True)
         if not stat.S_ISDIR(builds.lstat().st_mode):
             raise OutboxError(f"{builds} is not a folder (a link?); remove it, it is where "

@@ -341,3 +341,14 @@ def test_two_folders_with_one_number_stop_the_publish(tmp_path: Path) -> None:
     line = error_line(result)
     assert "issue #1 is in 2 folders" in line and one.name in line and copy.name in line
     assert (tmp_path / "site" / "issues" / "2" / "index.html").is_file()  # left as it was
+
+
+def test_a_new_folder_deep_down_is_made_and_a_dangling_link_of_ours_replaced(
+        tmp_path: Path) -> None:
+    config = project(tmp_path)
+    out = tmp_path / "www" / "news" / "site"
+    run(config, "publish", "--out", str(out), expect=0)
+    shutil.rmtree(out.with_name(".site.builds"))  # someone cleaned up by hand
+    assert out.is_symlink() and not out.exists()
+    run(config, "publish", "--out", str(out), expect=0)
+    assert (out / "issues" / "1" / "index.html").is_file()
