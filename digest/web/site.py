@@ -287,6 +287,7 @@ def _swap(site: Path, builds: Path, build: Path) -> str:
     os.symlink(f"{builds.name}/{build.name}", link)
     if stat.S_ISDIR(_mode(site)):
         # A site an older digest wrote as a plain folder (checked: ours, or empty), once.
+        _remove(builds / "old")
         if not _exchange(link, site):
             site.rename(builds / "old")  # no renameat2 here: a moment without a site
             link.rename(site)
