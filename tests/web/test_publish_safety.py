@@ -119,6 +119,12 @@ def test_nothing_is_read_through_a_symbolic_link(tmp_path: Path) -> None:
     (two / "images" / "abc.jpg").symlink_to(secret)
     linked = tmp_path / "outbox" / "2026-11-29-the-china-connection-3"
     linked.symlink_to(two, target_is_directory=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(secret, elsewhere / "def.jpg")
+    if (one / "images").exists():
+        shutil.rmtree(one / "images")
+    (one / "images").symlink_to(elsewhere, target_is_directory=True)
     result = run(config, "publish", expect=0)
     site = tmp_path / "site"
     for path in site.rglob("*"):
@@ -130,6 +136,8 @@ def test_nothing_is_read_through_a_symbolic_link(tmp_path: Path) -> None:
     assert "web.html: a symbolic link (never followed)" in output
     assert "images/abc.jpg left out of the site: a symbolic link" in output
     assert "2026-11-29-the-china-connection-3 is a symbolic link" in output
+    assert "issue #1: images/images left out of the site: a symbolic link" in output
+    assert not (site / "issues" / "1" / "images").exists()
     # Issue 1 still has its page: its headlines, from issue.json.
     assert "Story" in (site / "issues" / "1" / "index.html").read_text("utf-8")
 
@@ -198,17 +206,25 @@ def test_control_and_bidi_characters_never_reach_the_archive(tmp_path: Path) -> 
 
 # -- item 11: one line, never a traceback or a stall ------------------------------------
 
-def test_a_fifo_in_images_is_never_opened(tmp_path: Path) -> None:
-    config = project(tmp_path)
+def test_a_fifo_in_an_issue_folder_is_never_opened(tmp_path: Path) -> None:
+    config = project(tmp_path, issues=2)
     images = folder_of(tmp_path, 1) / "images"
     images.mkdir(exist_ok=True)
     os.mkfifo(images / "abc.jpg")
+    (folder_of(tmp_path, 1) / "web.html").unlink()
+    os.mkfifo(folder_of(tmp_path, 1) / "web.html")
+    (folder_of(tmp_path, 2) / "issue.json").unlink()
+    os.mkfifo(folder_of(tmp_path, 2) / "issue.json")
     # Were the FIFO opened, the publish would wait for a writer forever (the timeout
     # is a guard for the old code, not a measure).
     done = cli(config, "publish", timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert "images/abc.jpg left out of the site: a FIFO" in " ".join(done.stderr.split())
+    notes = " ".join(done.stderr.split())
+    assert "images/abc.jpg left out of the site: a FIFO" in notes
+    assert "web.html: a FIFO, not a file" in notes
+    assert "issue.json: a FIFO, not a file" in notes
+    assert "1 issue(s) published" in done.stdout
     assert not (tmp_path / "site" / "issues" / "1" / "images" / "abc.jpg").exists()
 
 
