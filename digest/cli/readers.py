@@ -12,11 +12,15 @@ from digest.cli.common import failures, get_config, out, warn
 
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the site here [default: [web] site_dir, site/ beside the config].")
+              help="Write the site here [default: [web] site_dir, site/ beside the config]; "
+                   "never the outbox, the state or config folder, a parent of one, or a "
+                   "folder that is not a site digest wrote.")
 @click.pass_context
 def publish(ctx: click.Context, out_dir: Path | None) -> None:
     """Write the web archive: an index of the issues, each issue's page, their
-    pictures and an Atom feed, as static files any web server can serve.
+    pictures and an Atom feed, as static files any web server can serve. The site is a
+    link to a new build, replaced in one step; what an issue folder holds is never read
+    through a link, and only http(s) and relative URLs stay links.
 
     \b
     Example:
