@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from digest.state.deliveries import Subscriber
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED = frozenset((*FORMULA_START, "'"))  # what follows a `'` that escape_cell put
 TIME_COLUMNS = ("created_at", "confirmed_at")
 TABLE_COLUMNS = ("email", "status", "name", "source", "created_at")
 TABLE_WIDTH = 40  # a name or source wider than this is cut in the table (not in CSV)
@@ -238,15 +239,14 @@ def escape_cell(value: str) -> str:
     """A cell a spreadsheet shows as text: `'` before one that starts like a formula
     (and before one that starts with `'` and then such a character, so that
     unescape_cell gives back exactly the value)."""
-    if value[:1] in FORMULA_START or (value[:1] == "'" and
-                                      value[1:2] in (*FORMULA_START, "'")):
+    if value[:1] in _ESCAPED and (value[0] != "'" or value[1:2] in _ESCAPED):
         return "'" + value
     return value
 
 
 def unescape_cell(value: str) -> str:
     """The value escape_cell was given."""
-    if value[:1] == "'" and value[1:2] in (*FORMULA_START, "'"):
+    if value[:1] == "'" and value[1:2] in _ESCAPED:
         return value[1:]
     return value
 

@@ -239,9 +239,8 @@ class Subscribers:
             cursor = self.conn.execute(query + " ORDER BY created_at, email", args)
         except sqlite3.OperationalError:  # a database from before the table: no one
             return
-        names = [d[0] for d in cursor.description]
-        for row in cursor:
-            yield Subscriber(**dict(zip(names, row, strict=True)))
+        for row in cursor:  # the columns in the order of Subscriber's fields
+            yield Subscriber(*row)
 
     def suppression_reasons(self) -> dict[str, str]:
         """Address key -> why it is on the suppression list (every suppressed address)."""
