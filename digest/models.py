@@ -23,7 +23,8 @@ IssueState = Literal["built", "sending", "sent", "recovered"]
 # One recipient of one issue; "sending" is in flight (sent, not confirmed).
 DeliveryState = Literal["pending", "sending", "delivered", "deferred", "failed"]
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
-BounceKind = Literal["hard", "soft", "complaint", "delivered"]
+# "policy": refused for content or the sender (5.7.x, spam): not the address's fault.
+BounceKind = Literal["hard", "soft", "complaint", "delivered", "policy"]
 
 SECTIONS: tuple[Section, ...] = get_args(Section)
 DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)

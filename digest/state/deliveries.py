@@ -224,6 +224,11 @@ class Subscribers:
             conn.close()
 
     def rows(self, status: str | None = None) -> list[Subscriber]:
+        return list(self.each(status))
+
+    def each(self, status: str | None = None) -> Iterator[Subscriber]:
+        """The subscribers (all, or those in one status), oldest first, read from the
+        cursor as they are used: 200,000 of them are never in memory at once."""
         query = f"SELECT {', '.join(('address AS email',) + SUBSCRIBER_COLUMNS[1:])} " \
                 "FROM subscribers"
         args: tuple[str, ...] = ()
@@ -231,10 +236,16 @@ class Subscribers:
             query += " WHERE status = ?"
             args = (status,)
         try:
-            found = self.conn.execute(query + " ORDER BY created_at, email", args).fetchall()
+            cursor = self.conn.execute(query + " ORDER BY created_at, email", args)
         except sqlite3.OperationalError:  # a database from before the table: no one
-            return []
-        return [Subscriber(**dict(r)) for r in found]
+            return
+        for row in cursor:  # the columns in the order of Subscriber's fields
+            yield Subscriber(*row)
+
+    def suppression_reasons(self) -> dict[str, str]:
+        """Address key -> why it is on the suppression list (every suppressed address)."""
+        return {str(r[0]): str(r[1]) for r in self.conn.execute(
+            f"SELECT {_KEY}, reason FROM suppressions")}
 
     def get(self, email: str) -> Subscriber | None:
         """One subscriber, by address (any case)."""

@@ -38,8 +38,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from digest.addresses import AddressError, parse_address
-from digest.collect.textclean import clean_line
+from digest.addresses import AddressError, clean_name, parse_address
 from digest.config.schema import Config
 from digest.deliver.confirmation import send_confirmation
 from digest.errors import ConfigError
@@ -170,7 +169,7 @@ async def subscribe(request: Request) -> Response:
     except AddressError as e:
         return r.page("Subscribe", f"That is not an email address we can use ({e}).", 400,
                       forms=r.subscribe_forms())
-    name = clean_line(" ".join(str(form.get("name", "")).split()))[:200]
+    name = clean_name(str(form.get("name", "")))
     if not r.per_address.allow(email.lower()):
         return done
     issued = r.clock()
