@@ -26,6 +26,7 @@ import httpx
 from digest.collect.fetch import Fetched, fetch_http
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import ParsedFeed, read_feed
+from digest.collect.workers import start_worker
 from digest.config.load import is_web, local_path
 from digest.config.schema import CollectConfig, FeedConfig
 from digest.errors import FeedError
@@ -99,7 +100,10 @@ def parse_pool(feed_count: int) -> Iterator[ProcessPoolExecutor | None]:
     # while this process has a single thread (the CLI here; not the daemon).
     method = ("fork" if threading.active_count() == 1
               and "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    # Each worker dies with this process and holds none of its locks (see
+    # digest.collect.workers): a `build` killed with SIGKILL leaves nothing behind.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                               initializer=start_worker, initargs=(os.getpid(),))
     pool.submit(int)  # forks every worker now, before the event loop starts any thread
     workers_started = list(getattr(pool, "_processes", {}).values())
     try:
