@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -125,14 +125,19 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+# How a worker reads a feed's bytes: read_feed, or (in tests) a module-level function
+# of the same arguments that pickles by reference.
+FeedReader = Callable[[bytes, FeedConfig, str, Mapping[str, str] | None], ParsedFeed]
+
+
 async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched, feed: FeedConfig,
-                 deadline: float) -> ParsedFeed:
+                 deadline: float, read: FeedReader = read_feed) -> ParsedFeed:
     args = (fetched.body, feed, fetched.base_url, fetched.headers)
     if pool is None:  # a caller of collect_feed without a pool: a thread
-        return await asyncio.to_thread(read_feed, *args)
+        return await asyncio.to_thread(read, *args)
     try:
         return await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(pool, read_feed, *args), deadline)
+            asyncio.get_running_loop().run_in_executor(pool, read, *args), deadline)
     except TimeoutError:
         raise FeedError(f"feed {feed.name!r} ({feed.url}): reading it took over {deadline:g} s "
                         "(too big or too complex a document); it is left out this time; "
@@ -179,7 +184,12 @@ async def collect_feed(
     base_dir: Path,
     resolve: Resolver = system_resolve,
     pool: ProcessPoolExecutor | None = None,
+    *,
+    read: FeedReader = read_feed,
 ) -> FeedResult:
+    """Fetch and parse one feed (in `pool`, within [collect] timeout, when there is one).
+    `read` parses the fetched bytes: read_feed, or a test's stand-in that blocks until
+    it is told to before calling read_feed (tests/collect/test_parse_pool.py)."""
     started = time.monotonic()
     try:
         if is_web(feed.url):  # HTTP:// too
@@ -190,7 +200,7 @@ async def collect_feed(
             return FeedResult(feed, "not_modified", etag=fetched.etag,
                               last_modified=fetched.last_modified,
                               seconds=time.monotonic() - started)
-        parsed = await _parse(pool, fetched, feed, settings.timeout)
+        parsed = await _parse(pool, fetched, feed, settings.timeout, read)
         return FeedResult(feed, "warning" if parsed.problem else "ok", tuple(parsed.articles),
                           fetched.etag, fetched.last_modified, error=parsed.problem,
                           seconds=time.monotonic() - started)
