@@ -88,6 +88,7 @@ def _extract(html: str, url: str, local: bool) -> PageFacts:
         return PageFacts()
     for el in list(doc.iter(*NOT_TEXT)):
         el.drop_tree()  # keeps the text after it
+    _keep_spaces(doc)
     # What the text extractor reads, cut to MAX_PAGE: its time grows faster than the page.
     page = lxml.html.tostring(doc, encoding="unicode")[:MAX_PAGE]
     meta = _meta(doc)
@@ -110,6 +111,26 @@ def _extract(html: str, url: str, local: bool) -> PageFacts:
                              ).strip()[:40],
         body_html=clean_text(body), summary=clean_text(sentences(first, SUMMARY_CHARS))
         if first else "")
+
+
+# Elements inside a line of text.
+INLINE = frozenset({"a", "abbr", "b", "cite", "code", "em", "font", "i", "mark", "q", "s",
+                    "small", "span", "strong", "sub", "sup", "time", "u"})
+
+
+def _keep_spaces(doc: Any) -> None:
+    """trafilatura drops the white space after an inline element that has elements
+    inside it: `<b><a href="/one">one</a></b> <a href="/two">two</a>` and `<a><b>one</b></a>
+    <a>two</a>` came out as "onetwo". That space is moved inside it, after its last
+    descendant, where trafilatura keeps it. (libxml2 nests at most 256 deep: linear.)"""
+    for el in doc.iter(*INLINE):
+        tail = el.tail
+        if tail and len(el) and not tail.strip():
+            leaf = el[-1]
+            while len(leaf):
+                leaf = leaf[-1]
+            leaf.tail = (leaf.tail or "") + tail
+            el.tail = None
 
 
 def _document(html: str) -> Any:
@@ -235,7 +256,8 @@ class Enricher:
         self.settings = replace(config.collect, timeout=config.enrich.timeout)
         self.mirror = config.path(config.enrich.mirror) if config.enrich.mirror else None
         self._cached = cached
-        self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST)
+        self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST,
+                              timeout_key="[enrich] timeout")
         self._read: dict[str, _Read] = {}
         self._modes = {f.url: f.enrich or config.enrich.pages for f in config.feeds}
 
