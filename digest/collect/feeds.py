@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -87,6 +87,7 @@ def collect_feeds(
 # Results are the same as parsing in this process (tests/collect/test_parse_pool.py).
 POOL_MIN_FEEDS = 1
 POOL_MAX_WORKERS = 8
+WORKER_START = 60.0  # seconds to wait for the first worker to be up
 
 
 @contextmanager
@@ -104,7 +105,13 @@ def parse_pool(feed_count: int) -> Iterator[ProcessPoolExecutor | None]:
     # digest.collect.workers): a `build` killed with SIGKILL leaves nothing behind.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
                                initializer=start_worker, initargs=(os.getpid(),))
-    pool.submit(int)  # forks every worker now, before the event loop starts any thread
+    # Every worker is started now: forked before the event loop starts any thread;
+    # spawned (one per task submitted while none is idle) not from inside the event
+    # loop, where starting one blocks it while feeds' deadlines run. And a feed's
+    # deadline covers its reading, not a worker's start (a spawned one imports digest
+    # first, a second or more on a loaded machine): one is up before any fetch.
+    wait([pool.submit(int) for _ in range(workers)], timeout=WORKER_START,
+         return_when=FIRST_COMPLETED)
     workers_started = list(getattr(pool, "_processes", {}).values())
     try:
         yield pool
