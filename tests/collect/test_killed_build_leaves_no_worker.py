@@ -1,4 +1,4 @@
-"""kill -9 of `digest build` while its feed-parsing workers are alive leaves none of them
+"""kill -9 of `digest build` (or `run --once`) while its feed-parsing workers are alive leaves none of them
 behind, and the next command gets the state lock (issue 22 #1: a forked worker outlived
 its parent, waiting on a pipe forever with the lock's descriptor, and every later command
 failed with "another digest process holds ...")."""
@@ -81,7 +81,7 @@ def _kill_builds(lane: int, kills: range, folder: Path, feed_server: FeedServer,
     lock = folder / ".digest" / "state.db.lock"
     problems = []
     for kill in kills:
-        build = subprocess.Popen(_command(config), cwd=folder, env=_ENV,
+        build = subprocess.Popen(_command(config, kill), cwd=folder, env=_ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         workers: set[int] = set()
@@ -113,8 +113,10 @@ _ENV = {**os.environ, "PYTHONPATH": str(ROOT), "DIGEST_NOW": NOW_UTC_ISO,
         "DIGEST_SECRET": TEST_SECRET}
 
 
-def _command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "digest", "--config", str(config), "build"]
+def _command(config: Path, kill: int = 0) -> list[str]:
+    """`build`, and every third time `run --once` (the daemon's collect, from cron)."""
+    what = ["run", "--once"] if kill % 3 == 2 else ["build"]
+    return [sys.executable, "-m", "digest", "--config", str(config), *what]
 
 
 @pytest.mark.slow
