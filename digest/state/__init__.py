@@ -6,6 +6,7 @@ from digest.exports import lazy
 
 _EXPORTS = {
     "BounceLog": "digest.state.bounces",
+    "Confirmations": "digest.state.confirmations",
     "DeliveryLog": "digest.state.deliveries",
     "SUBSCRIBER_COLUMNS": "digest.state.deliveries",
     "SUBSCRIBER_STATES": "digest.state.deliveries",
