@@ -7,7 +7,7 @@ from digest.exports import lazy
 _EXPORTS = {
     "process": "digest.deliver.bounces",
     "ConfirmationWorker": "digest.deliver.confirm_queue",
-    "deliver_confirmation": "digest.deliver.confirmation",
+    "CONFIRM_SECONDS": "digest.deliver.confirmation",
     "MessageTemplate": "digest.deliver.message",
     "load_dkim": "digest.deliver.message",
     "sign": "digest.deliver.message",
