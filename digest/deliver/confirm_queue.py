@@ -23,7 +23,11 @@ from digest.state.confirmations import Confirmations, Queued
 from digest.tokens import make_token
 
 LIFETIME_MS = CONFIRM_SECONDS * 1000
-IDLE_SECONDS = 1.0  # how often an idle worker looks at the queue (woken sooner by a sign-up)
+# How often the worker looks at the queue. A sign-up does not wake it: a mail sent while
+# the answer is still on its way would make a new address's answer slower than a known
+# one's (digest.state.deliveries.Subscribers.request does the same work for both).
+IDLE_SECONDS = 1.0
+EXPIRE_EVERY_MS = 60_000
 log = logging.getLogger("digest.web.confirmations")
 
 
@@ -33,7 +37,7 @@ def confirm_token(secret: bytes, email: str, issued_ms: int) -> str:
 
 
 class ConfirmationWorker:
-    """`start()` once the database is migrated; `wake()` after queueing; `stop()`."""
+    """`start()` once the database is migrated, `stop()` at the end."""
 
     def __init__(self, config: Config, secret: bytes, base: str,
                  clock: Callable[[], float]) -> None:
@@ -43,6 +47,7 @@ class ConfirmationWorker:
         self.attempts = config.web.confirm_attempts
         self.delay = config.web.confirm_retry_delay
         self._wake = threading.Event()
+        self._expired_at = -EXPIRE_EVERY_MS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="digest-confirmations",
                                         daemon=True)
@@ -76,10 +81,13 @@ class ConfirmationWorker:
                 self._wake.clear()
 
     def step(self) -> bool:
-        """Expire what is stale, then send the next due mail; False when none was due."""
+        """Expire what is stale (once a minute), then send the next due mail; False when
+        none was due."""
         now = self.now_ms()
         with Confirmations.opened(self.db) as queue:
-            queue.expire(now, LIFETIME_MS)
+            if not now - EXPIRE_EVERY_MS < self._expired_at <= now:
+                queue.expire(now, LIFETIME_MS)
+                self._expired_at = now
             job = queue.next_due(now)
         if job is None:
             return False

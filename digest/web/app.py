@@ -75,7 +75,6 @@ class Readers:
     templates: Templates
     clock: Callable[[], float]
     per_client: Limiter
-    worker: ConfirmationWorker  # sends the queued confirmation mails
 
     @property
     def db(self) -> Path:
@@ -106,12 +105,10 @@ class Readers:
         return int(self.clock() * 1000)
 
     async def request(self, email: str, name: str) -> RequestOutcome:
-        """Record a sign-up and queue its confirmation mail (one transaction), waking
-        the worker that sends it."""
+        """Record a sign-up and queue its confirmation mail (one transaction); the
+        worker finds it on its next look (within a second)."""
         outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms())
-        if outcome == "queued":
-            # metrics: confirmations_queued_total
-            self.worker.wake()
+        # metrics: confirmations_queued_total (when outcome == "queued")
         return outcome
 
 
@@ -155,7 +152,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.readers = Readers(
         config, secret, base, load_templates(config), clock,
-        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock), worker)
+        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock))
     return app
 
 
