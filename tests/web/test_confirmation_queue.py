@@ -234,3 +234,29 @@ def test_pending_sign_ups_expire_with_their_link(site) -> None:
     assert wait_for(lambda: status(config, "once@example.com") is None)
     assert status(config, "twice@example.com") == "pending"
     assert len(queue(config, "twice@example.com")) == 1  # the expired row is gone too
+
+
+def test_in_outbox_mode_the_worker_writes_the_mail_as_a_file(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = readers_config(tmp_path, base, free_port())
+    config.write_text(config.read_text("utf-8").replace('mode = "smtp"', 'mode = "outbox"'),
+                      "utf-8")
+    folder = tmp_path / "outbox" / "confirmations"
+    with Serving(config, port, WebClock()), httpx.Client(base_url=base) as client:
+        subscribe(client, "file@example.com")
+        (eml,) = wait_for(lambda: list(folder.glob("*.eml")))
+        mail = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+        assert mail["To"] == "file@example.com"
+        assert client.post(confirm_link(mail)).status_code == 200  # type: ignore[arg-type]
+    assert status(config, "file@example.com") == "active"
+    assert queue(config, "file@example.com") == [("sent", 1)]
+
+
+def test_a_mail_is_given_up_after_its_attempts(site) -> None:
+    config, base, recorder, clock = site('[web]\nconfirm_attempts = 2\nconfirm_retry_delay = 0\n')
+    recorder.transient["busy@example.com"] = 5
+    with httpx.Client(base_url=base) as client:
+        subscribe(client, "busy@example.com")
+    assert wait_for(lambda: queue(config, "busy@example.com") == [("failed", 2)])
+    assert recorder.replies["451"] == 2
