@@ -295,9 +295,10 @@ class Subscribers:
         digest.state.confirmations) unless the address is active already, bounced or
         complained, or had one sent in the last hour or waiting to be sent.
 
-        Every outcome does the same work in one transaction (the same reads, an
-        insert-or-nothing into subscribers, one row into the queue, `skipped` when no
-        mail goes): a known address must not answer faster than a new one."""
+        Every outcome does the same work in one transaction (the same reads, a row
+        written into subscribers, a known one as it was, one row into the queue,
+        `skipped` when no mail goes): a known address must not answer faster than a
+        new one."""
         key = email.lower()
         stamp = stamp_ms(now_ms)
         self.conn.execute("BEGIN IMMEDIATE")
@@ -318,8 +319,8 @@ class Subscribers:
             self.conn.execute(
                 """INSERT INTO subscribers (email, address, name, status, source,
                        created_at, updated_at) VALUES (?, ?, ?, 'pending', 'web', ?, ?)
-                   ON CONFLICT (email) DO NOTHING""",
-                (key, email, name, stamp, stamp))
+                   ON CONFLICT (email) DO UPDATE SET address = subscribers.address""",
+                (key, email, name, stamp, stamp))  # a known row rewritten as it was: same I/O
             self.conn.execute(
                 """INSERT INTO confirmations (email, address, state, issued_ms, next_ms)
                    VALUES (?, ?, ?, ?, ?)""",
