@@ -150,6 +150,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE articles ADD COLUMN language TEXT NOT NULL DEFAULT '';
     ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     """,
+    # 9: the confirmation mails of `digest serve` (digest.state.confirmations): queued in
+    # the transaction that records the sign-up, sent by the server's worker with retries.
+    # Times are integer milliseconds (the confirmation token carries the same number).
+    """
+    CREATE TABLE confirmations (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed', 'skipped')),
+        issued_ms INTEGER NOT NULL,
+        next_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_ms INTEGER
+    );
+    CREATE INDEX confirmations_due ON confirmations (state, next_ms);
+    CREATE INDEX confirmations_email ON confirmations (email, state);
+    """,
 ]
 
 
