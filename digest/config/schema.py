@@ -148,11 +148,19 @@ class EnrichConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """`[web]`: the web archive `digest publish` writes."""
+    """`[web]`: the web archive `digest publish` writes, and how `digest serve` runs."""
 
     site_dir: str = "site"  # beside the config
     publish: bool = False  # every build publishes too
     per_page: int = 20  # issues on a page of the index
+    # digest serve: whose X-Forwarded-For is believed (addresses or CIDR networks)
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    max_body_kb: int = 8  # a form's body; more is 413 before anything is parsed
+    request_timeout: int = 10  # seconds for a request's headers, and for its body
+    keep_alive: int = 5  # seconds an idle kept-alive connection stays open
+    max_connections: int = 200  # open at once; past it, 503
+    health_smtp: bool = False  # /healthz also connects to [smtp] host
+    metrics: bool = False  # serve /metrics (Prometheus text format)
 
 
 @dataclass(frozen=True)

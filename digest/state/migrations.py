@@ -150,6 +150,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE articles ADD COLUMN language TEXT NOT NULL DEFAULT '';
     ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     """,
+    # 9: the readers' pages' rate limits (digest.state.ratelimits), shared by every
+    # process on this file: one row a client or address, its bucket's next free time
+    """
+    CREATE TABLE rate_limits (
+        key BLOB PRIMARY KEY,
+        free_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX rate_limits_free_at ON rate_limits (free_at);
+    """,
 ]
 
 

@@ -9,8 +9,9 @@
     POST /unsubscribe?token=   unsubscribes: the button, or RFC 8058 one-click
                                (`List-Unsubscribe=One-Click`); a bad token is 400
     GET  /manage?token=...     unsubscribe, or ask for a confirmation to subscribe again
-    GET  /healthz              "ok"
-    /                          the web archive (`digest publish`), when it exists
+    GET  /healthz              "ok", or 503 naming the check that failed (digest.web.health)
+    GET  /metrics              Prometheus counters, with `[web] metrics = true`
+    /                          the web archive (`digest publish`), once it exists
 
 Tokens are digest.tokens' sealed, opaque strings: an unsubscribe token is the address
 sealed (the one in every issue's List-Unsubscribe); a confirmation token also carries
@@ -19,6 +20,11 @@ Only a confirmation makes anyone active. Subscribing answers the same whether or
 the address is known (the mail goes out after the answer), is limited per client and
 per address, and never changes a known address's record. Links in mail are made from
 [newsletter] web_url, never from the request's Host header.
+
+Around the pages (digest.web.middleware, digest.web.proxies): the client behind
+trusted proxies, an access log without tokens or clear addresses, security headers on
+every answer, and bodies capped, typed, same-site and timed before any handler reads
+them. digest.web.server runs it under uvicorn with connection limits.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from digest.addresses import AddressError, parse_address
 from digest.collect.textclean import clean_line
@@ -48,20 +54,18 @@ from digest.render.email import Templates, load_templates, site_page
 from digest.state.deliveries import Subscriber, Subscribers
 from digest.state.store import open_store
 from digest.tokens import form_token, form_token_ok, load_secret, make_token, open_token
+from digest.web import metrics
+from digest.web.archive import Archive
+from digest.web.health import healthz
 from digest.web.limits import Limiter
+from digest.web.middleware import AccessLog, BodyGuard, SecurityHeaders, origin_of
+from digest.web.proxies import ClientAddress, TrustedProxies
 from digest.web.site import MARKER
 
 CONFIRM_SECONDS = 48 * 3600
 FORM_SECONDS = 2 * 3600
 SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS = 5, 600
-HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; "
-                               "style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # tokens ride in URLs
-    "Cache-Control": "no-store",
-}
+HEADERS = {"Cache-Control": "no-store"}  # and digest.web.middleware's on every answer
 
 
 @dataclass
@@ -118,6 +122,18 @@ def _stamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
+class ReadersApp(Starlette):
+    """Starlette with digest's layers outside even its error handler, so a 500 has
+    the security headers and its access line too."""
+
+    def __init__(self, *args: Any, wrap: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        self.wrap = wrap
+        super().__init__(*args, **kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.wrap(super().build_middleware_stack())
+
+
 def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starlette:
     if not config.newsletter.web_url:
         raise ConfigError("digest serve needs [newsletter] web_url: the public base URL of "
@@ -127,6 +143,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         raise ConfigError("digest serve needs the token secret: set the environment "
                           f"variable [delivery] secret_env names ({config.delivery.secret_env})")
     open_store(config.state_path).close()  # creates and migrates the database
+    proxies = TrustedProxies(config.web.trusted_proxies)
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/subscribe", subscribe_form, methods=["GET"]),
@@ -136,13 +153,27 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         Route("/unsubscribe", unsubscribe, methods=["POST"]),
         Route("/manage", manage, methods=["GET", "POST"]),
     ]
-    site = config.path(config.web.site_dir)
-    if (site / MARKER).is_file():  # only a site `digest publish` wrote: never the config's
-        routes.append(Mount("/", StaticFiles(directory=site, html=True)))
-    app = Starlette(routes=routes)
+    if config.web.metrics:
+        routes.append(Route("/metrics", metrics_page))
+    # Looked up per request: a site published (or a symlink swapped) after the start is
+    # served; only a site `digest publish` wrote, never the config's folder.
+    routes.append(Mount("/", Archive(config.path(config.web.site_dir), MARKER)))
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        app = BodyGuard(app, max_bytes=config.web.max_body_kb * 1024,
+                        timeout=config.web.request_timeout,
+                        origin=origin_of(config.newsletter.web_url))
+        app = SecurityHeaders(app)
+        app = AccessLog(app, secret, lambda token: open_token(secret, token) is not None)
+        return ClientAddress(app, proxies)
+
+    app = ReadersApp(routes=routes, wrap=wrap)
+    db = config.state_path
     app.state.readers = Readers(
         config, secret, config.newsletter.web_url.rstrip("/"), load_templates(config), clock,
-        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock), Limiter(1, 3600, clock))
+        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock, db=db, name="client",
+                salt=secret),
+        Limiter(1, 3600, clock, db=db, name="address", salt=secret))
     return app
 
 
@@ -252,8 +283,9 @@ async def manage(request: Request) -> Response:
                           "value": "resubscribe", "hidden": []}])
 
 
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok", headers=HEADERS)
+async def metrics_page(request: Request) -> Response:
+    return PlainTextResponse(metrics.render(), headers={
+        **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 def _request(db: Path, email: str, name: str, now: str) -> str:
@@ -274,8 +306,9 @@ def _set_status(db: Path, email: str, status: SubscriberStatus) -> None:
 
 
 def serve(config: Config, host: str, port: int) -> None:
+    """Run the app under uvicorn until SIGTERM or Ctrl-C (see digest.web.server)."""
     # here, not at the top: uvicorn is heavy and only this needs it
-    import uvicorn
+    from digest.web.server import run
 
-    uvicorn.run(make_app(config), host=host, port=port, log_level="info",
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    app = make_app(config)
+    run(app, config, app.state.readers.secret, host, port)
