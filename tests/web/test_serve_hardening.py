@@ -28,12 +28,12 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'")
 
 
-def write_config(folder: Path, port: int, web: str = "", extra: str = "", delivery: str = ""
-                 ) -> Path:
+def write_config(folder: Path, port: int, web: str = "", extra: str = "", delivery: str = "",
+                 newsletter: str = "") -> Path:
     base = f"http://127.0.0.1:{port}"
     config = folder / "config.toml"
     config.write_text(
-        BASE_CONFIG.replace('web_url = "https://example.com/newsletter"', f'web_url = "{base}"')
+        BASE_CONFIG.replace('web_url = "https://example.com/newsletter"', f'web_url = "{base}"\n{newsletter}')
         .replace('unsubscribe_url = "https://example.com/unsubscribe?token={token}"',
                  f'unsubscribe_url = "{base}/unsubscribe?token={{token}}"\n{delivery}')
         + extra + '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n' + f"\n[web]\n{web}\n",
@@ -78,9 +78,9 @@ def serve(tmp_path: Path) -> Iterator:
     started: list[Served] = []
 
     def start(web: str = "", extra: str = "", port: int | None = None,
-              folder: Path = tmp_path, delivery: str = "") -> Served:
+              folder: Path = tmp_path, delivery: str = "", newsletter: str = "") -> Served:
         port = port or free_port()
-        served = Served(write_config(folder, port, web, extra, delivery), port)
+        served = Served(write_config(folder, port, web, extra, delivery, newsletter), port)
         started.append(served)
         return served
 
@@ -440,7 +440,13 @@ def test_the_archive_is_served_once_it_appears_and_follows_a_swapped_symlink(
 
 def test_every_answer_has_the_security_headers(serve, tmp_path: Path) -> None:
     publish_site(tmp_path / "site", "Archive")
-    served = serve()
+    # With assets_url the archive's pictures are its own; without, https ones load too.
+    hotlinked = serve()
+    with hotlinked.client() as client:
+        assert client.get("/").headers["content-security-policy"] == CSP.replace(
+            "img-src 'self' data:", "img-src 'self' data: https:")
+    hotlinked.stop()
+    served = serve(newsletter='assets_url = "https://cdn.example.com/news"')
     with served.client() as client:
         answers = [client.get("/"), client.get("/issues/3/"), client.get("/missing.html"),
                    client.get("/healthz"), client.get("/subscribe"),
