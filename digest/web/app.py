@@ -58,7 +58,13 @@ from digest.web import metrics
 from digest.web.archive import Archive
 from digest.web.health import healthz
 from digest.web.limits import Limiter
-from digest.web.middleware import AccessLog, BodyGuard, SecurityHeaders, origin_of
+from digest.web.middleware import (
+    AccessLog,
+    BodyGuard,
+    SecurityHeaders,
+    origin_of,
+    security_headers,
+)
 from digest.web.proxies import ClientAddress, TrustedProxies
 from digest.web.site import MARKER
 
@@ -163,7 +169,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         app = BodyGuard(app, max_bytes=config.web.max_body_kb * 1024,
                         timeout=config.web.request_timeout,
                         origin=origin_of(config.newsletter.web_url))
-        app = SecurityHeaders(app)
+        app = SecurityHeaders(app, security_headers(not config.newsletter.assets_url))
         app = AccessLog(app, secret, lambda token: open_token(secret, token) is not None)
         return ClientAddress(app, proxies)
 

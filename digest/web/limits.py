@@ -9,7 +9,7 @@ import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
-from digest.state import RateLimits
+from digest.state.ratelimits import RateLimits
 
 
 class Limiter:

@@ -116,9 +116,20 @@ class AccessLog:
                                 (time.perf_counter() - start) * 1000)
 
 
+def security_headers(hotlinked_images: bool = False) -> dict[str, str]:
+    """The headers of every answer; `hotlinked_images` (no `[newsletter] assets_url`:
+    the archive shows the feeds' own pictures) lets https pictures load."""
+    if not hotlinked_images:
+        return SECURITY_HEADERS
+    csp = SECURITY_HEADERS["content-security-policy"].replace("img-src 'self' data:",
+                                                              "img-src 'self' data: https:")
+    return {**SECURITY_HEADERS, "content-security-policy": csp}
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: dict[str, str] = SECURITY_HEADERS) -> None:
         self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,7 +140,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.decode("latin-1").lower() not in SECURITY_HEADERS]
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers += self.headers
                 message = {**message, "headers": headers}
             await send(message)
 
