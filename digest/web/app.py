@@ -212,6 +212,7 @@ async def subscribe(request: Request) -> Response:
         return done
     issued = r.clock()
     before = await run_in_threadpool(_request, r.db, email, name, _stamp(issued))
+    metrics.count("subscribes")
     if before == "active":
         return done  # already subscribed: the same page, nothing sent
     return r.confirmation(done, email, issued)
@@ -240,6 +241,7 @@ async def confirm(request: Request) -> Response:
     if outcome == "refused":
         return r.page("Confirm", "This link is no longer valid. Subscribe again to get a "
                       "new one.", 400)
+    metrics.count("confirmations")
     return r.page("Subscribed", f"Thank you: {r.name} will come to this address from the next "
                   "issue on.")
 
@@ -260,6 +262,7 @@ async def unsubscribe(request: Request) -> Response:
     if email is None:
         return r.page("Unsubscribe", "This link is not valid; nothing was changed.", 400)
     await run_in_threadpool(_set_status, r.db, email, "unsubscribed")
+    metrics.count("unsubscribes")
     return r.page("Unsubscribed", f"You will get no more issues of {r.name} at this address.")
 
 

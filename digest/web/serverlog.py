@@ -70,7 +70,7 @@ class ResourceErrors(logging.Filter):
         record.msg = f"{first}: {reason}; raise the open-file limit (ulimit -n) or lower " \
                      "[web] max_connections"
         if self.held:
-            since = now - (self.last or now)
+            since = now - self.last if self.last is not None else 0.0
             record.msg += f" ({self.held} more like it in the last {since:.0f} s)"
         record.args, record.exc_info, record.exc_text = (), None, None
         record.levelname, record.levelno = "WARNING", logging.WARNING

@@ -20,6 +20,8 @@ from tests.helpers import (
     BASE_CONFIG,
     SECRET,
     Digest,
+    error_line,
+    run,
     secret,  # noqa: F401 - DIGEST_SECRET for the server
 )
 from tests.smtp_server import Recorder, SmtpServer, free_port
@@ -415,12 +417,25 @@ def test_metrics_count_answers_by_status_behind_the_switch(serve, tmp_path: Path
         for _ in range(3):
             client.get("/healthz")
         client.get("/no-such-page")
+        assert subscribe(client, "counted@example.com") == 200  # a GET and a POST
+        token = make_token(SECRET.encode(), "editor@example.com")
+        assert client.post(f"/unsubscribe?token={token}").status_code == 200
         page = client.get("/metrics")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
-    assert 'digest_web_requests_total{status="200"} 3' in page.text
+    assert 'digest_web_requests_total{status="200"} 6' in page.text
     assert 'digest_web_requests_total{status="404"} 1' in page.text
+    assert "\ndigest_subscribes_total 1\n" in page.text
+    assert "\ndigest_unsubscribes_total 1\n" in page.text
+    assert "\ndigest_confirmations_total 0\n" in page.text
     for name in ("subscribes", "confirmations", "unsubscribes"):
         assert f"# TYPE digest_{name}_total counter" in page.text
+
+
+def test_a_trusted_proxy_that_is_no_address_stops_serve_at_start(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), 'trusted_proxies = ["10.0.0.0/8", "proxy"]')
+    result = run(config, "serve", expect=2)
+    assert "[web] trusted_proxies: 'proxy' is not an IP address or network" in \
+        error_line(result)
 
 
 def test_the_archive_is_served_once_it_appears_and_follows_a_swapped_symlink(
