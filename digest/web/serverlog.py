@@ -93,6 +93,8 @@ def configure(fmt: str, secret: bytes, level: str = "INFO", *,
         logger.setLevel(level if name != "asyncio" else "WARNING")
         logger.propagate = False
     for name in ("uvicorn.error", "uvicorn.access"):  # uvicorn's own dictConfig is off
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate, logger.disabled = True, False
+        logger.setLevel(logging.NOTSET)
     return handler
