@@ -4,11 +4,13 @@ the real server through its front door (`python -m digest serve`, uvicorn on
 
 from __future__ import annotations
 
+import email
 import re
 import resource
 import socket
 import time
 from collections.abc import Iterator
+from email import policy
 from pathlib import Path
 
 import httpx
@@ -205,6 +207,29 @@ def test_the_client_is_the_rightmost_untrusted_hop_and_mapped_addresses_are_ipv4
             assert subscribe(client, f"m{i}@example.com", mapped) == 200
         assert [subscribe(client, f"v4.{i}@example.com", {"X-Forwarded-For": "192.0.2.1"})
                 for i in range(5)] == [200] * 4 + [429]  # the same client as ::ffff:192.0.2.1
+
+
+def test_the_consent_record_holds_the_reader_behind_the_proxies(serve, tmp_path: Path
+                                                                ) -> None:
+    served = serve('trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]')
+    hops = {"X-Forwarded-For": "198.51.100.30, 10.0.0.2"}
+    with served.client() as client:
+        assert subscribe(client, "consent@example.com", hops) == 200
+        deadline = time.monotonic() + 10
+        folder = tmp_path / "outbox" / "confirmations"
+        while not list(folder.glob("*.eml")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (mail,) = folder.glob("*.eml")
+        text = email.message_from_bytes(mail.read_bytes(), policy=policy.default)
+        body = text.get_body(("plain",))
+        assert body is not None
+        link = re.search(r"/confirm\?token=([A-Za-z0-9_-]+)", body.get_content())
+        assert link
+        assert client.post(f"/confirm?token={link.group(1)}",
+                           headers={"X-Forwarded-For": "::ffff:198.51.100.31, 10.0.0.2"}
+                           ).status_code == 200
+    listed = run(tmp_path / "config.toml", "subscribers", "export", expect=0).output
+    assert "consent@example.com" in listed and ",198.51.100.31" in listed
 
 
 def test_a_peer_that_is_not_a_trusted_proxy_cannot_name_the_client(serve) -> None:
