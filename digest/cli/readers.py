@@ -42,17 +42,22 @@ COMMANDS = [publish]
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep 127.0.0.1 behind a reverse proxy).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the readers' side: subscribe (double opt-in), confirm, unsubscribe (with
-    RFC 8058 one-click), manage, /healthz, and the web archive. Put it behind a
-    reverse proxy for HTTPS (see the README).
+    RFC 8058 one-click), manage, /healthz (database and, optionally, SMTP), /metrics
+    (with [web] metrics = true), and the web archive. Bodies, timeouts, connections
+    and trusted proxies are set in [web]. Put it behind a reverse proxy for HTTPS (see
+    the README).
 
     \b
     Example:
         digest serve --port 8080
+        digest serve --host 127.0.0.1 --port 8081   # a second process, same state file
     """
     # here, not at the top: `digest --help` stays fast
     from digest.web.app import serve as run_server

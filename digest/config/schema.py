@@ -148,12 +148,20 @@ class EnrichConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """`[web]`: the web archive `digest publish` writes, and `digest serve`'s
+    """`[web]`: the web archive `digest publish` writes, how `digest serve` runs, and its
     confirmation mails."""
 
     site_dir: str = "site"  # beside the config
     publish: bool = False  # every build publishes too
     per_page: int = 20  # issues on a page of the index
+    # digest serve: whose X-Forwarded-For is believed (addresses or CIDR networks)
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    max_body_kb: int = 8  # a form's body; more is 413 before anything is parsed
+    request_timeout: int = 10  # seconds for a request's headers, and for its body
+    keep_alive: int = 5  # seconds an idle kept-alive connection stays open
+    max_connections: int = 200  # open at once; past it, 503
+    health_smtp: bool = False  # /healthz also connects to [smtp] host
+    metrics: bool = False  # serve /metrics (Prometheus text format)
     confirm_attempts: int = 8  # tries of one confirmation mail (digest serve)
     confirm_retry_delay: float = 60.0  # seconds before its first retry; doubles each time
 

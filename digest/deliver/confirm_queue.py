@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from digest import metrics
 from digest.config.schema import Config
 from digest.deliver.confirmation import CONFIRM_SECONDS, ConfirmationRefused, deliver_confirmation
 from digest.deliver.message import load_dkim
@@ -97,16 +98,16 @@ class ConfirmationWorker:
         outcome = self._send(job, now)
         if outcome is None:
             queue.sent(job, self.now_ms())
-            # metrics: confirmations_sent_total
+            metrics.count("confirmations_sent")
         elif isinstance(outcome, ConfirmationRefused) or job.attempts + 1 >= self.attempts:
             queue.fail(job, str(outcome))
-            # metrics: confirmations_failed_total
+            metrics.count("confirmations_failed")
             log.warning("confirmation mail not sent, giving up after %d attempt(s): %s",
                         job.attempts + 1, outcome)
         else:
             wait_ms = int(self.delay * 1000 * 2 ** job.attempts)
             queue.retry(job, self.now_ms() + wait_ms, str(outcome))
-            # metrics: confirmations_retried_total
+            metrics.count("confirmations_retried")
             log.warning("confirmation mail not sent (attempt %d of %d), retrying in "
                         "%.0f s: %s", job.attempts + 1, self.attempts, wait_ms / 1000,
                         outcome)

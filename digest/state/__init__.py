@@ -20,6 +20,7 @@ _EXPORTS = {
     "exclusive": "digest.state.lock",
     "state_lock": "digest.state.lock",
     "SCHEMA_VERSION": "digest.state.migrations",
+    "RateLimits": "digest.state.ratelimits",
     "recover_outbox": "digest.state.recover",
     "Store": "digest.state.store",
     "locked_store": "digest.state.store",

@@ -168,6 +168,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX confirmations_due ON confirmations (state, next_ms);
     CREATE INDEX confirmations_email ON confirmations (email, state);
     """,
+    # 10: the readers' pages' rate limits (digest.state.ratelimits), shared by every
+    # process on this file: one row a client or address, its bucket's next free time
+    """
+    CREATE TABLE rate_limits (
+        key BLOB PRIMARY KEY,
+        free_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX rate_limits_free_at ON rate_limits (free_at);
+    """,
 ]
 
 

@@ -9,8 +9,9 @@
     POST /unsubscribe?token=   unsubscribes: the button, or RFC 8058 one-click
                                (`List-Unsubscribe=One-Click`); a bad token is 400
     GET  /manage?token=...     unsubscribe, or ask for a confirmation to subscribe again
-    GET  /healthz              "ok"
-    /                          the web archive (`digest publish`), when it exists
+    GET  /healthz              "ok", or 503 naming the check that failed (digest.web.health)
+    GET  /metrics              Prometheus counters, with `[web] metrics = true`
+    /                          the web archive (`digest publish`), once it exists
 
 Tokens are digest.tokens' sealed, opaque strings: an unsubscribe token is the address
 sealed (the one in every issue's List-Unsubscribe); a confirmation token also carries
@@ -22,6 +23,11 @@ in the state database in the sign-up's transaction and sent by the worker thread
 (digest.deliver.confirm_queue), never in a request; at most one is sent an hour to an
 address, none to an active, bounced or complained one. Links in mail are made from
 [newsletter] web_url, never from the request's Host header.
+
+Around the pages (digest.web.middleware, digest.web.proxies): the client behind
+trusted proxies, an access log without tokens or clear addresses, security headers on
+every answer, and bodies capped, typed, same-site and timed before any handler reads
+them. digest.web.server runs it under uvicorn with connection limits.
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
+from digest import metrics
 from digest.addresses import AddressError, clean_name, parse_address
 from digest.config.schema import Config
 from digest.deliver.confirm_queue import ConfirmationWorker
@@ -49,19 +56,22 @@ from digest.render.email import Templates, load_templates, site_page
 from digest.state.deliveries import RequestOutcome, Subscribers
 from digest.state.store import open_store
 from digest.tokens import form_token, form_token_ok, load_secret, open_token
+from digest.web.archive import Archive
+from digest.web.health import healthz
 from digest.web.limits import Limiter
+from digest.web.middleware import (
+    AccessLog,
+    BodyGuard,
+    SecurityHeaders,
+    origin_of,
+    security_headers,
+)
+from digest.web.proxies import ClientAddress, TrustedProxies
 from digest.web.site import MARKER
 
 FORM_SECONDS = 2 * 3600
 SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS = 5, 600
-HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; "
-                               "style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # tokens ride in URLs
-    "Cache-Control": "no-store",
-}
+HEADERS = {"Cache-Control": "no-store"}  # and digest.web.middleware's on every answer
 
 
 @dataclass
@@ -107,13 +117,26 @@ class Readers:
         """Record a sign-up and queue its confirmation mail (one transaction); the
         worker finds it on its next look (within a second)."""
         outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms())
-        # metrics: confirmations_queued_total (when outcome == "queued")
+        if outcome == "queued":
+            metrics.count("confirmations_queued")
         return outcome
 
 
 def _readers(request: Request) -> Readers:
     readers: Readers = request.app.state.readers
     return readers
+
+
+class ReadersApp(Starlette):
+    """Starlette with digest's layers outside even its error handler, so a 500 has
+    the security headers and its access line too."""
+
+    def __init__(self, *args: Any, wrap: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        self.wrap = wrap
+        super().__init__(*args, **kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.wrap(super().build_middleware_stack())
 
 
 def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starlette:
@@ -125,6 +148,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         raise ConfigError("digest serve needs the token secret: set the environment "
                           f"variable [delivery] secret_env names ({config.delivery.secret_env})")
     open_store(config.state_path).close()  # creates and migrates the database
+    proxies = TrustedProxies(config.web.trusted_proxies)
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/subscribe", subscribe_form, methods=["GET"]),
@@ -134,9 +158,11 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         Route("/unsubscribe", unsubscribe, methods=["POST"]),
         Route("/manage", manage, methods=["GET", "POST"]),
     ]
-    site = config.path(config.web.site_dir)
-    if (site / MARKER).is_file():  # only a site `digest publish` wrote: never the config's
-        routes.append(Mount("/", StaticFiles(directory=site, html=True)))
+    if config.web.metrics:
+        routes.append(Route("/metrics", metrics_page))
+    # Looked up per request: a site published (or a symlink swapped) after the start is
+    # served; only a site `digest publish` wrote, never the config's folder.
+    routes.append(Mount("/", Archive(config.path(config.web.site_dir), MARKER)))
     base = config.newsletter.web_url.rstrip("/")
     worker = ConfirmationWorker(config, secret, base, clock)
 
@@ -148,10 +174,19 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
         finally:
             worker.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    def wrap(app: ASGIApp) -> ASGIApp:
+        app = BodyGuard(app, max_bytes=config.web.max_body_kb * 1024,
+                        timeout=config.web.request_timeout,
+                        origin=origin_of(config.newsletter.web_url))
+        app = SecurityHeaders(app, security_headers(not config.newsletter.assets_url))
+        app = AccessLog(app, secret, lambda token: open_token(secret, token) is not None)
+        return ClientAddress(app, proxies)
+
+    app = ReadersApp(routes=routes, wrap=wrap, lifespan=lifespan)
     app.state.readers = Readers(
         config, secret, base, load_templates(config), clock,
-        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock))
+        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock, db=config.state_path,
+                name="client", salt=secret))
     return app
 
 
@@ -180,7 +215,7 @@ async def subscribe(request: Request) -> Response:
         return r.page("Subscribe", f"That is not an email address we can use ({e}).", 400,
                       forms=r.subscribe_forms())
     name = clean_name(str(form.get("name", "")))
-    # metrics: subscribes_total
+    metrics.count("subscribes")
     # Known or new, active, suppressed or just mailed: the same work and the same page.
     await r.request(email, name)
     return done
@@ -209,6 +244,7 @@ async def confirm(request: Request) -> Response:
     if outcome == "refused":
         return r.page("Confirm", "This link is no longer valid. Subscribe again to get a "
                       "new one.", 400)
+    metrics.count("confirmations")
     return r.page("Subscribed", f"Thank you: {r.name} will come to this address from the next "
                   "issue on.")
 
@@ -229,7 +265,7 @@ async def unsubscribe(request: Request) -> Response:
     if email is None:
         return r.page("Unsubscribe", "This link is not valid; nothing was changed.", 400)
     await run_in_threadpool(_unsubscribe, r.db, email, r.now_ms())
-    # metrics: unsubscribes_total
+    metrics.count("unsubscribes")
     return r.page("Unsubscribed", f"You will get no more issues of {r.name} at this address.")
 
 
@@ -262,8 +298,9 @@ async def manage(request: Request) -> Response:
                           "hidden": [("csrf", form_token(r.secret, r.clock()))]}])
 
 
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok", headers=HEADERS)
+async def metrics_page(request: Request) -> Response:
+    return PlainTextResponse(metrics.render(), headers={
+        **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 def _request(db: Path, email: str, name: str, now_ms: int) -> RequestOutcome:
@@ -282,8 +319,9 @@ def _unsubscribe(db: Path, email: str, now_ms: int) -> None:
 
 
 def serve(config: Config, host: str, port: int) -> None:
+    """Run the app under uvicorn until SIGTERM or Ctrl-C (see digest.web.server)."""
     # here, not at the top: uvicorn is heavy and only this needs it
-    import uvicorn
+    from digest.web.server import run
 
-    uvicorn.run(make_app(config), host=host, port=port, log_level="info",
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    app = make_app(config)
+    run(app, config, app.state.readers.secret, host, port)
