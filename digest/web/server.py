@@ -79,7 +79,7 @@ def server_config(app: ASGIApp, config: Config, host: str, port: int) -> uvicorn
                           timeout_keep_alive=web.keep_alive,
                           limit_concurrency=web.max_connections, access_log=False,
                           proxy_headers=False, server_header=False, log_config=None,
-                          lifespan="off")
+                          lifespan="on")  # the confirmation worker starts and stops with it
 
 
 def run(app: ASGIApp, config: Config, secret: bytes, host: str, port: int) -> None:

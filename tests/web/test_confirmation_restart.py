@@ -26,8 +26,7 @@ from tests.smtp_server import HungServer, Recorder, SmtpServer, free_port
 def digest_serve(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "digest", "--config", str(config), "serve", "--port", str(port)],
-        env={**os.environ, "DIGEST_SECRET": SECRET}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        env={**os.environ, "DIGEST_SECRET": SECRET}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def up() -> bool:
             try:
