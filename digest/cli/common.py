@@ -55,3 +55,15 @@ def warn(message: str, label: str = "warning") -> None:
     """`warning: <message>` on stderr, the label in colour on a terminal; one line
     however long, so logs and cron mail can grep it."""
     err.print(f"[yellow]{label}:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
+def refuse_unready(ctx: click.Context, config: Config) -> None:
+    """Exit 2 with one `error:` line per thing a build or send would lack (the token
+    secret, the recipients file, the SMTP password, the DKIM key); nothing if ready."""
+    from digest.config.checks import check_ready  # here: it loads dkimpy and cryptography
+
+    problems = check_ready(config)
+    for problem in problems:
+        err.print(f"[bold red]error:[/] {escape(problem)}", markup=True, soft_wrap=True)
+    if problems:
+        ctx.exit(2)
