@@ -115,8 +115,10 @@ def warn_failed_feeds(report: pipeline.CollectReport | None) -> None:
     for feed in report.feeds if report else ():
         if feed.status == "error":
             streak = f" (failed {feed.failures}x in a row)" if feed.failures > 1 else ""
-            log.warning("collect: feed %r failed: %s%s", feed.name, feed.error or "no reason "
-                        "given", streak)
+            reason = feed.error or "no reason given"
+            named = reason if reason.startswith(f"feed {feed.name!r}") else \
+                f"feed {feed.name!r}: {reason}"  # collect's errors name the feed already
+            log.warning("collect failed: %s%s", named, streak)
 
 
 def warn_waiting(config: Config, handled: int | None = None) -> None:
