@@ -29,12 +29,19 @@ def subscribers() -> None:
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]))
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]),
+              help="Only the subscribers in this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table",
-              show_default=True)
+              show_default=True, help="A table to read, or CSV to process.")
 @click.pass_context
 def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
-    """List the subscribers (all, or those in one status)."""
+    """List the subscribers (all, or those in one status).
+
+    \b
+    Example:
+        digest subscribers list
+        digest subscribers list --status pending --format csv
+    """
     rows = _rows(ctx, status)
     if fmt == "csv":
         sys.stdout.write(_csv(rows))
@@ -51,7 +58,12 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
 @subscribers.command("export")
 @click.pass_context
 def export(ctx: click.Context) -> None:
-    """Every subscriber, every column, as CSV on stdout (the consent records too)."""
+    """Every subscriber, every column, as CSV on stdout (the consent records too).
+
+    \b
+    Example:
+        digest subscribers export > backup.csv
+    """
     sys.stdout.write(_csv(_rows(ctx, None)))
 
 
@@ -63,7 +75,13 @@ def export(ctx: click.Context) -> None:
 def import_(ctx: click.Context, file: Path, source: str) -> None:
     """Add or update subscribers from a CSV file with an `email` column and, optionally,
     name, status (default active), source, created_at, confirmed_at, confirm_ip. A bad
-    row is named and skipped."""
+    row is named and skipped.
+
+    \b
+    Example:
+        digest subscribers import people.csv
+        digest subscribers import signups.csv --source conference-2026
+    """
     # here, not at the top: `digest --help` stays fast
     from digest.addresses import AddressError, parse_address
     from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber, Subscribers

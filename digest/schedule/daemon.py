@@ -1,4 +1,4 @@
-"""`digest run`: collect on an interval and publish on the issue's schedule, unattended.
+"""`digest run`: collect on an interval and build (and send) on the issue's schedule, unattended.
 
 Two jobs on an APScheduler 3 BackgroundScheduler, with fixed ids, coalescing, one
 instance each and `[schedule] misfire_grace`:
