@@ -50,7 +50,7 @@ def progress_bar(config: Config, enabled: bool = True) -> Iterator[Callable[[Fee
         yield update
 
 
-ISSUE_FILES = ("issue.json", "message.eml", "email.html", "email.txt")
+ISSUE_FILES = ("issue.json", "message.eml", "email.html", "email.txt")  # manifest first
 SHOW_BAR_AFTER = 1.0  # seconds: a quick collect shows no bar at all
 VERBOSE = click.option("-v", "--verbose", is_flag=True,
                        help="Print a table with every feed (default: a summary line and the "
@@ -244,11 +244,10 @@ def check(ctx: click.Context, issue: Path | None) -> None:
 def check_issue(ctx: click.Context, config: Config, folder: Path) -> None:
     """One line per finding on stderr, a summary on stdout; exit 1 on any error."""
     # here, not at the top: `digest --help` stays fast
-    from digest.outbox.folder import MANIFEST
     from digest.outbox.lint import lint_issue
 
     if not any((folder / name).exists() for name in ISSUE_FILES):
-        inside = sorted(p.name for p in folder.iterdir() if (p / MANIFEST).is_file())
+        inside = sorted(p.name for p in folder.iterdir() if (p / ISSUE_FILES[0]).is_file())
         shown = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5
                                          else "")
         raise BadConfig(f"--issue: {folder} is not an issue folder (it has none of "

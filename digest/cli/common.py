@@ -17,6 +17,7 @@ from rich.markup import escape
 from digest.config.load import load_config
 from digest.config.schema import Config
 from digest.errors import DigestError
+from digest.logs import configure_logging
 
 err = Console(stderr=True, highlight=False, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -46,9 +47,12 @@ def failures() -> Iterator[None]:
 
 
 def get_config(ctx: click.Context) -> Config:
-    """The config named by the group's --config option, loaded and checked."""
+    """The config named by the group's --config option, loaded and checked; the
+    library's log lines (`digest run`'s above all) then go to stderr as [log] says."""
     with failures():
-        return load_config(ctx.obj["config_path"])
+        config = load_config(ctx.obj["config_path"])
+    configure_logging(config.log.format, config.log.level, tz=config.schedule_tz)
+    return config
 
 
 def warn(message: str, label: str = "warning") -> None:

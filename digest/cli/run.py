@@ -42,11 +42,9 @@ def run(ctx: click.Context, once: bool) -> None:
         digest run --once               # from cron, e.g. every 15 minutes
     """
     # here, not at the top: `digest --help` stays fast
-    from digest.logs import configure_logging
     from digest.schedule.daemon import Daemon, run_once
 
-    config = get_config(ctx)
-    configure_logging(config.log.format, config.log.level, tz=config.schedule_tz)
+    config = get_config(ctx)  # and the log lines' format, from [log]
     refuse_unready(ctx, config)
     with failures():
         if once:
