@@ -68,7 +68,8 @@ def configure_logging(fmt: str, level: str = "INFO", *, tz: tzinfo | None = None
             logger.removeHandler(old)
         logger.addHandler(handler)
         logger.setLevel(at)
-        logger.propagate = False
+        # Propagating stays on: the root logger has no handler unless an embedding
+        # program (or pytest's caplog) adds one, and then it sees the records too.
 
 
 __all__ = ["FORMATS", "configure_logging", "redact"]
