@@ -335,8 +335,8 @@ class Unsent:
         if not self.started:
             how = "built, never sent"
         else:
-            how = (f"{c['delivered']} delivered, {c['pending'] + c['deferred']} pending, "
-                   f"{c['sending']} in flight, {c['failed']} failed")
+            how = (f"{c['delivered']} delivered, {c['pending']} pending, {c['deferred']} "
+                   f"deferred, {c['sending']} in flight, {c['failed']} failed")
         line = f"issue #{self.number} ({self.outbox_path}): {how}"
         if self.newer_out is not None:
             line += (f"; issue #{self.newer_out} went out after it, so only `digest send "

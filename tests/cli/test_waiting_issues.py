@@ -63,7 +63,8 @@ def test_a_built_issue_is_never_passed_by_in_silence(tmp_path: Path):
         listed = status.output.split("not fully sent (2):\n", 1)[1].splitlines()
         assert listed[0].startswith("  issue #1 (") and "built, never sent" in listed[0]
         assert listed[1].startswith("  issue #2 (")
-        assert listed[1].endswith("): 2 delivered, 1 pending, 0 in flight, 0 failed"), listed
+        assert listed[1].endswith("): 2 delivered, 0 pending, 1 deferred, 0 in flight, "
+                                 "0 failed"), listed
 
         # A plain send finishes #2 (the newest), then refuses the stale #1.
         finish = run(config, "send", expect=0)
