@@ -17,9 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from digest.cli.common import err, failures, get_config, out, warn
+from digest.cli.common import BadConfig, err, failures, get_config, out, refuse_unready, warn
 from digest.config.schema import Config
-from digest.errors import ConfigError
 
 if TYPE_CHECKING:
     from digest.collect.feeds import FeedResult
@@ -51,6 +50,7 @@ def progress_bar(config: Config, enabled: bool = True) -> Iterator[Callable[[Fee
         yield update
 
 
+ISSUE_FILES = ("issue.json", "message.eml", "email.html", "email.txt")  # manifest first
 SHOW_BAR_AFTER = 1.0  # seconds: a quick collect shows no bar at all
 VERBOSE = click.option("-v", "--verbose", is_flag=True,
                        help="Print a table with every feed (default: a summary line and the "
@@ -167,8 +167,8 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
             with failures():
                 for png in screenshot_issue(result.path / "email.html"):
                     out.print(str(png))
-        if open_browser:
-            webbrowser.open((result.path / "email.html").resolve().as_uri())
+        if open_browser and not webbrowser.open((result.path / "email.html").resolve().as_uri()):
+            warn("--open: no web browser found here; open the file above yourself")
     if addresses and result.path and result.status in ("built", "preview"):
         # here, not at the top: `digest --help` stays fast
         from digest.deliver.smtp import send_test_folder
@@ -183,6 +183,26 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         from digest.cli.send import run_send  # one way only: cli_send imports no command module
 
         run_send(config, result.rendered.issue.number)
+    if not preview and config.delivery.mode == "smtp":
+        report_waiting(config, result.rendered.issue.number
+                       if result.status == "built" and result.rendered else None)
+
+
+def report_waiting(config: Config, built: int | None) -> None:
+    """smtp delivery: each issue not fully sent, as a `waiting:` line on stderr (a
+    plain `build` only builds; cron's mail and the terminal both show it)."""
+    # here, not at the top: `digest --help` stays fast
+    from digest.pipeline import unsent_issues
+
+    with failures():
+        waiting = unsent_issues(config)
+    for unsent in waiting:
+        if unsent.number == built and not unsent.started:
+            warn(f"issue #{built} is built and not sent: `digest send` mails it (or build "
+                 "with `digest build --send`; `digest run` builds and sends on the "
+                 "schedule)", "waiting")
+        else:
+            warn(unsent.describe(), "waiting")
 
 
 @click.command()
@@ -203,10 +223,8 @@ def check(ctx: click.Context, issue: Path | None) -> None:
         digest check --issue outbox/preview
     """
     # here, not at the top: `digest --help` stays fast
-    from digest.config.checks import check_return_path_secret
     from digest.config.load import is_web, local_path
     from digest.render.email import check_templates
-    from digest.tokens import load_secret
 
     config = get_config(ctx)
     if issue is not None:
@@ -214,16 +232,11 @@ def check(ctx: click.Context, issue: Path | None) -> None:
         return
     with failures():
         check_templates(config)
-        check_dkim_key(config)
-        check_return_path_secret(config)  # VERP without its secret traces no bounce
+    refuse_unready(ctx, config)
     missing = [f for f in config.feeds if not is_web(f.url)
                and not local_path(f.url, config.base_dir).exists()]
     for feed in missing:
         warn(f"feed {feed.name!r}: {feed.url} does not exist yet")
-    try:  # a warning: check may run where the secrets are not set
-        load_secret(config)
-    except ConfigError as e:
-        warn(str(e))
     out.print(f"{config.source}: ok ({len(config.feeds)} feeds, delivery "
               f"{config.delivery.mode})")
 
@@ -233,6 +246,14 @@ def check_issue(ctx: click.Context, config: Config, folder: Path) -> None:
     # here, not at the top: `digest --help` stays fast
     from digest.outbox.lint import lint_issue
 
+    if not any((folder / name).exists() for name in ISSUE_FILES):
+        inside = sorted(p.name for p in folder.iterdir() if (p / ISSUE_FILES[0]).is_file())
+        shown = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5
+                                         else "")
+        raise BadConfig(f"--issue: {folder} is not an issue folder (it has none of "
+                        f"{', '.join(ISSUE_FILES)}); " + (
+                            f"the issue folders in it: {shown}" if inside else
+                            "give outbox/<date>-<slug>-<n>/ or outbox/preview/"))
     with failures():
         findings = lint_issue(folder, config)
     for finding in findings:
@@ -247,23 +268,6 @@ def check_issue(ctx: click.Context, config: Config, folder: Path) -> None:
                                else "ok"))
     if errors:
         ctx.exit(1)
-
-
-def check_dkim_key(config: Config) -> None:
-    """Load the [dkim] key and sign a test message with it, as `send` will."""
-    # here, not at the top: `digest --help` stays fast
-    from digest.deliver.message import load_dkim, sign
-
-    key = load_dkim(config)
-    if key is None:
-        return
-    try:
-        sign(b"From: check@example.com\r\nSubject: check\r\n\r\ncheck\r\n", key)
-    except Exception as e:  # dkimpy raises binascii.Error, AssertionError, ... on junk
-        reason = " ".join(str(e).split())  # one line: dkimpy's messages have line breaks
-        if not reason.startswith("[dkim] key_file:"):
-            reason = f"[dkim] key_file: cannot sign with this key: {type(e).__name__}: {reason}"
-        raise ConfigError(reason) from None
 
 
 COMMANDS = (collect, build, check)

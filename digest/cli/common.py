@@ -17,6 +17,7 @@ from rich.markup import escape
 from digest.config.load import load_config
 from digest.config.schema import Config
 from digest.errors import DigestError
+from digest.logs import configure_logging
 
 err = Console(stderr=True, highlight=False, markup=False)
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -46,12 +47,27 @@ def failures() -> Iterator[None]:
 
 
 def get_config(ctx: click.Context) -> Config:
-    """The config named by the group's --config option, loaded and checked."""
+    """The config named by the group's --config option, loaded and checked; the
+    library's log lines (`digest run`'s above all) then go to stderr as [log] says."""
     with failures():
-        return load_config(ctx.obj["config_path"])
+        config = load_config(ctx.obj["config_path"])
+    configure_logging(config.log.format, config.log.level, tz=config.schedule_tz)
+    return config
 
 
 def warn(message: str, label: str = "warning") -> None:
     """`warning: <message>` on stderr, the label in colour on a terminal; one line
     however long, so logs and cron mail can grep it."""
     err.print(f"[yellow]{label}:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
+def refuse_unready(ctx: click.Context, config: Config) -> None:
+    """Exit 2 with one `error:` line per thing a build or send would lack (the token
+    secret, the recipients file, the SMTP password, the DKIM key); nothing if ready."""
+    from digest.config.checks import check_ready  # here: it loads dkimpy and cryptography
+
+    problems = check_ready(config)
+    for problem in problems:
+        err.print(f"[bold red]error:[/] {escape(problem)}", markup=True, soft_wrap=True)
+    if problems:
+        ctx.exit(2)

@@ -5,47 +5,14 @@ APScheduler or the pipeline."""
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, tzinfo
+from datetime import datetime
 
 import click
 
-from digest.cli.common import failures, get_config, out
+from digest.cli.common import failures, get_config, out, refuse_unready
 from digest.config.schema import Config
 from digest.errors import StateError
 from digest.state.store import open_readonly
-
-
-class _ZoneFormatter(logging.Formatter):
-    """Timestamps in the schedule's zone, like the "next run" times in the lines."""
-
-    def __init__(self, tz: tzinfo) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(message)s")
-        self.tz = tz
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="seconds")
-
-
-@contextmanager
-def job_log(tz: tzinfo) -> Iterator[None]:
-    """One timestamped line per job run on stderr (the journal or cron's mail)."""
-    logger = logging.getLogger("digest.run")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ZoneFormatter(tz))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    # APScheduler's own warnings (a run missed by more than the grace) stay visible.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logging.getLogger("apscheduler").removeHandler(handler)
 
 
 @click.command()
@@ -53,11 +20,13 @@ def job_log(tz: tzinfo) -> Iterator[None]:
               help="Run whatever is due now (a collect, or a missed issue slot) and exit.")
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
-    """Run the scheduler: collect often, publish on the issue's schedule.
+    """Run the scheduler: collect often, build (and send) on the issue's schedule.
 
     Collects every [schedule] collect_every and builds (and, with smtp delivery,
     sends) an issue on the [schedule] issue crontab line, in the foreground, until
-    SIGTERM or Ctrl-C.
+    SIGTERM or Ctrl-C. Before anything runs, what a send needs is checked (the token
+    secret, the recipient list, the SMTP password variable, the DKIM key): a problem
+    stops it at once, exit 2, one line each. Log lines go to stderr in [log] format.
 
     A stop lets a running send finish the message in hand, then exits 0. An issue slot
     missed while nothing was running is built on start if it is within
@@ -75,8 +44,9 @@ def run(ctx: click.Context, once: bool) -> None:
     # here, not at the top: `digest --help` stays fast
     from digest.schedule.daemon import Daemon, run_once
 
-    config = get_config(ctx)
-    with failures(), job_log(config.schedule_tz):
+    config = get_config(ctx)  # and the log lines' format, from [log]
+    refuse_unready(ctx, config)
+    with failures():
         if once:
             for line in run_once(config):
                 logging.getLogger("digest.run").info(line)

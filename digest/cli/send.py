@@ -100,14 +100,18 @@ def test_addresses(value: str) -> list[str]:
 @click.option("--test", "test", metavar="ADDR[,ADDR...]",
               help="Send the issue to these addresses only, subject marked [TEST]; "
                    "nothing is logged, the list is not touched.")
+@click.option("--allow-older", is_flag=True,
+              help="Send ISSUE even though a newer issue went out already (readers get "
+                   "the older one after it).")
 @click.pass_context
 def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool,
-         test: str | None) -> None:
+         test: str | None, allow_older: bool) -> None:
     """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
     subscriber who has not had it yet.
 
     Safe to run again: delivered recipients are skipped, deferred ones retried.
-    SIGTERM or Ctrl-C stops after the messages in progress.
+    SIGTERM or Ctrl-C stops after the messages in progress. An issue older than one
+    that went out is refused unless --allow-older is given.
 
     \b
     Example:
@@ -115,6 +119,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         digest send --test me@example.com   # the latest issue, to me only
         digest send                     # send the latest issue
         digest send 12                  # resume issue 12
+        digest send 2 --allow-older     # issue 2, though issue 3 went out
     """
     config = get_config(ctx)
     if test is not None:
@@ -131,6 +136,12 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         if report.failed:
             ctx.exit(1)
         return
+    if not dry_run:
+        # here, not at the top: `digest --help` stays fast
+        from digest.pipeline import check_send_order
+
+        with failures():
+            check_send_order(config, issue, allow_older=allow_older)
     run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight)
 
 
@@ -139,7 +150,8 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
 @click.pass_context
 def status(ctx: click.Context, issue: int | None) -> None:
     """Show delivery counts for ISSUE (default: the latest issue), and any message in
-    flight when a send was killed.
+    flight when a send was killed; without ISSUE, then every issue not fully sent
+    (with smtp delivery: built and not sent to everyone), with its counts.
 
     \b
     Example:
@@ -177,6 +189,16 @@ def status(ctx: click.Context, issue: int | None) -> None:
                     out.print(f"  ... and {len(rows) - 20} more")
     finally:
         store.close()
+    if issue is None:
+        # here, not at the top: `digest --help` stays fast
+        from digest.pipeline import unsent_issues
+
+        with failures():
+            waiting = unsent_issues(config)
+        if waiting:
+            out.print(f"not fully sent ({len(waiting)}):")
+        for unsent in waiting:
+            out.print(f"  {unsent.describe()}")
 
 
 def _suppression_log(ctx: click.Context) -> DeliveryLog:

@@ -46,12 +46,19 @@ def subscribers() -> None:
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]))
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]),
+              help="Only the subscribers in this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table",
-              show_default=True)
+              show_default=True, help="A table to read, or CSV to process.")
 @click.pass_context
 def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
-    """List the subscribers (all, or those in one status)."""
+    """List the subscribers (all, or those in one status).
+
+    \b
+    Example:
+        digest subscribers list
+        digest subscribers list --status pending --format csv
+    """
     if fmt == "csv":
         _each(ctx, status, lambda rows: write_csv(rows, sys.stdout))
         return
@@ -82,7 +89,12 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
 @subscribers.command("export")
 @click.pass_context
 def export(ctx: click.Context) -> None:
-    """Every subscriber, every column, as CSV on stdout (the consent records too)."""
+    """Every subscriber, every column, as CSV on stdout (the consent records too).
+
+    \b
+    Example:
+        digest subscribers export > backup.csv
+    """
     _each(ctx, None, lambda rows: write_csv(rows, sys.stdout))
 
 
@@ -99,7 +111,8 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
 
     \b
     Example:
-        digest subscribers import people.csv --source "spring fair"
+        digest subscribers import people.csv
+        digest subscribers import signups.csv --source "spring fair"
     """
     # here, not at the top: `digest --help` stays fast
     from digest.state.deliveries import Subscribers

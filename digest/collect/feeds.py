@@ -9,6 +9,7 @@ is waiting for, however slowly a server drips its bytes (see `digest.collect.fet
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import multiprocessing
 import os
 import threading
@@ -244,8 +245,12 @@ def _fetch_file(
         ) from None
     except OSError as e:
         raise FeedError(f"feed {feed.name!r}: cannot read {path}: {e.strerror}") from None
-    return Fetched("ok", body, path.resolve().as_uri(), {"content-type": "application/xml"},
-                   etag, None)
+    # A file that can't be XML (.json, .pdf, .png) keeps the type its name gives, so an
+    # error names what it really is; XML, text and unknown names are read as XML.
+    guessed = mimetypes.guess_type(path.name)[0] or ""
+    kind = guessed if guessed and "xml" not in guessed and not guessed.startswith("text/") \
+        else "application/xml"
+    return Fetched("ok", body, path.resolve().as_uri(), {"content-type": kind}, etag, None)
 
 
 def _local_too_big(feed: FeedConfig, path: Path, settings: CollectConfig) -> FeedError:

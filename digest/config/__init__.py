@@ -5,6 +5,7 @@ from __future__ import annotations
 from digest.exports import lazy
 
 _EXPORTS = {
+    "check_ready": "digest.config.checks",
     "default_config_path": "digest.config.load",
     "is_web": "digest.config.load",
     "load_config": "digest.config.load",
@@ -19,6 +20,7 @@ _EXPORTS = {
     "Config": "digest.config.schema",
     "FeedConfig": "digest.config.schema",
     "LayoutConfig": "digest.config.schema",
+    "LogFormat": "digest.config.schema",
     "PinConfig": "digest.config.schema",
     "SmtpConfig": "digest.config.schema",
 }

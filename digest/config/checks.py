@@ -67,7 +67,7 @@ def check(config: Config) -> None:
     check_env_names(config)
     check_user_agent(config)
     enforce(config, "nonempty", ["[state] path", "[delivery] outbox_dir"])
-    enforce(config, "choices", ["[smtp] security"])
+    enforce(config, "choices", ["[smtp] security", "[log] format", "[log] level"])
     _check_host("[smtp] host", config.smtp.host, ip_ok=True, like="'smtp.example.com'")
     check_dkim_complete(config)
     check_dkim_names(config)
@@ -419,3 +419,87 @@ def check_return_path_secret(config: Config) -> bytes | None:
                           f"secret_env) is too short or repetitive to tag envelope senders "
                           f"(at least {MIN_SECRET_BYTES} random bytes); {how}")
     return value
+
+
+# What a send needs from outside the config file ---------------------------------------
+# `check` and `digest run` ask this before anything runs, so a weekly slot does not find
+# out at 08:00 on Monday that the secret was never exported.
+
+
+def check_ready(config: Config) -> list[str]:
+    """Every problem that would stop a build or a send, one line each: the token secret
+    (and, with `return_path`, one strong enough for VERP), the recipients file, the SMTP
+    password variable (smtp delivery), the DKIM key."""
+    problems: list[str] = []
+    for probe in (_ready_secret, _ready_verp, _ready_recipients, _ready_password, _ready_dkim):
+        if probe is _ready_verp and problems:
+            continue  # no secret at all: said once, not again for VERP
+        try:
+            probe(config)
+        except ConfigError as e:
+            problems.append(str(e))
+    return problems
+
+
+def _ready_verp(config: Config) -> None:
+    check_return_path_secret(config)
+
+
+def _ready_secret(config: Config) -> None:
+    from digest.tokens import load_secret  # here: the tokens module loads cryptography
+
+    load_secret(config)
+
+
+def _ready_recipients(config: Config) -> None:
+    """The recipients file is there, is a file, can be read and has an `email` column."""
+    import csv
+
+    name = config.delivery.recipients_file
+    if not name:
+        return
+    at = "[delivery] recipients_file"
+    path = config.path(name)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except FileNotFoundError:
+        raise ConfigError(f"{at}: {path} not found; create it (a header row 'email,name', "
+                          "then one subscriber a line) or remove the key") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{at}: {path} is a folder; name a CSV file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"{at}: cannot read {path}: {reason}") from None
+    if "email" not in [c.strip().lower() for c in header]:
+        raise ConfigError(f"{at}: {path} line 1: no 'email' column in the header; the "
+                          "first row must name the columns, e.g. 'email,name'")
+
+
+def _ready_password(config: Config) -> None:
+    smtp = config.smtp
+    if config.delivery.mode != "smtp" or not smtp.username:
+        return
+    if not smtp.password_env:
+        raise ConfigError(f"[smtp] password_env: missing; name the environment variable that "
+                          f"holds the password for [smtp] username {smtp.username!r}")
+    if os.environ.get(smtp.password_env) is None:
+        raise ConfigError(f"[smtp] password_env: environment variable {smtp.password_env} is "
+                          f"not set; export it with the password for {smtp.username!r} at "
+                          f"{smtp.host}:{smtp.port}")
+
+
+def _ready_dkim(config: Config) -> None:
+    """Load the [dkim] key and sign a test message with it, as a send will."""
+    from digest.deliver.message import load_dkim, sign  # here: dkimpy is heavy
+
+    key = load_dkim(config)
+    if key is None:
+        return
+    try:
+        sign(b"From: check@example.com\r\nSubject: check\r\n\r\ncheck\r\n", key)
+    except Exception as e:  # dkimpy raises binascii.Error, AssertionError, ... on junk
+        reason = " ".join(str(e).split())  # one line: dkimpy's messages have line breaks
+        if not reason.startswith("[dkim] key_file:"):
+            reason = f"[dkim] key_file: cannot sign with this key: {type(e).__name__}: {reason}"
+        raise ConfigError(reason) from None

@@ -17,6 +17,8 @@ DeliveryMode = Literal["outbox", "smtp"]
 SmtpSecurity = Literal["tls", "starttls", "none"]
 # Which stories' article pages are read: "missing" (no picture or no body in the feed).
 EnrichMode = Literal["missing", "always", "never"]
+LogFormat = Literal["text", "json"]  # digest.logs: a line of text, or a JSON object a line
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 BLOCKS = (
     "preheader",
@@ -214,6 +216,14 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """`[log]`: the lines `digest run` (and the CLI's library loggers) write to stderr."""
+
+    format: LogFormat = "text"
+    level: LogLevel = "INFO"
+
+
+@dataclass(frozen=True)
 class StateConfig:
     path: str = ".digest/state.db"
     lock_timeout: float = 30.0
@@ -235,6 +245,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     base_dir: Path = Path(".")  # the config file's folder; relative paths start here
     source: Path | None = None
 

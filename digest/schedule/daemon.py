@@ -1,4 +1,4 @@
-"""`digest run`: collect on an interval and publish on the issue's schedule, unattended.
+"""`digest run`: collect on an interval and build (and send) on the issue's schedule, unattended.
 
 Two jobs on an APScheduler 3 BackgroundScheduler, with fixed ids, coalescing, one
 instance each and `[schedule] misfire_grace`:
@@ -104,8 +104,31 @@ def last_collect(store: Store) -> datetime | None:
 
 def run_collect(config: Config) -> str:
     report = pipeline.collect_locked(config)
+    warn_failed_feeds(report)
     failed = f", {report.failed} feed(s) failed" if report.failed else ""
     return f"{report.new} new article(s) from {len(report.feeds)} feed(s){failed}"
+
+
+def warn_failed_feeds(report: pipeline.CollectReport | None) -> None:
+    """A WARNING per feed that failed, with its name and reason (the summary line only
+    counts them)."""
+    for feed in report.feeds if report else ():
+        if feed.status == "error":
+            streak = f" (failed {feed.failures}x in a row)" if feed.failures > 1 else ""
+            reason = feed.error or "no reason given"
+            named = reason if reason.startswith(f"feed {feed.name!r}") else \
+                f"feed {feed.name!r}: {reason}"  # collect's errors name the feed already
+            log.warning("collect failed: %s%s", named, streak)
+
+
+def warn_waiting(config: Config, handled: int | None = None) -> None:
+    """smtp delivery: a WARNING per issue not fully sent, but `handled` (the issue the
+    job just sent): an issue built by hand and never sent is never silently passed by."""
+    if config.delivery.mode != "smtp":
+        return
+    for unsent in pipeline.unsent_issues(config):
+        if unsent.number != handled:
+            log.warning("waiting: %s", unsent.describe())
 
 
 def run_issue(config: Config, schedule: Schedule, slot: datetime,
@@ -113,6 +136,7 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
     """Build the slot's issue (once per key, whoever asks) and send it when smtp."""
     key = slot_key(slot, schedule.tz)
     result = pipeline.build(config, slot=key)
+    warn_failed_feeds(result.collected)
     if result.status == "built" and result.rendered:
         issue = result.rendered.issue
         summary = f"built issue #{issue.number} ({len(issue.placed)} article(s)) in {result.path}"
@@ -126,6 +150,7 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
         return f"slot {key}: {result.message}"
     if config.delivery.mode == "smtp" and number is not None:
         summary += "; " + run_send(config, number, stop)
+    warn_waiting(config, number)
     return f"slot {key}: {summary}"
 
 
@@ -133,6 +158,12 @@ def run_send(config: Config, number: int, stop: threading.Event) -> str:
     if stop.is_set():
         return f"stopping, so issue #{number} was not sent (the next start sends it)"
     from digest.deliver.smtp import send_issue  # only smtp delivery needs it
+
+    try:  # never an issue older than one that went out (`digest send N --allow-older`)
+        pipeline.check_send_order(config, number)
+    except DigestError as e:
+        log.warning("send: %s", e)
+        return f"issue #{number} not sent: it is older than an issue that went out"
 
     report = send_issue(config, number, stop=stop)
     return "sent " + report.message + (" (stopped early)" if report.stopped else "")
@@ -211,6 +242,8 @@ class Daemon:
              f"next issue {fmt(next_issue[0]) if next_issue else 'never'}")
             + (f"; resuming the send of issue #{due.resume}" if due.resume else ""),
         )
+        if not catch_up:  # else the issue job, running now, reports them
+            warn_waiting(self.config, due.resume)
         self.scheduler.start()
 
     def _on_real_time(self, job_id: str) -> BaseTrigger:
@@ -311,6 +344,8 @@ def run_once(config: Config, now: datetime | None = None) -> list[str]:
     stop = threading.Event()
     due = check_due(config, schedule, now)
     lines = []
+    if not due.slot:  # an issue job reports them itself
+        warn_waiting(config, due.resume)
     with stop_on_signals(stop, _log_signal):
         if due.slot:
             slot = due.slot

@@ -83,6 +83,5 @@ def server_config(app: ASGIApp, config: Config, host: str, port: int) -> uvicorn
 
 
 def run(app: ASGIApp, config: Config, secret: bytes, host: str, port: int) -> None:
-    log = getattr(config, "log", None)  # [log] format and level, where the config has them
-    configure(str(getattr(log, "format", "text")), secret, str(getattr(log, "level", "INFO")))
+    configure(config.log.format, secret, config.log.level)
     uvicorn.Server(server_config(app, config, host, port)).run()

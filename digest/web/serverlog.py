@@ -8,40 +8,19 @@ not a traceback per accept."""
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import re
-import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TextIO
 
+from digest.logs import attach, log_handler
 from digest.web.middleware import client_tag
 
 HANDLER_NAME = "digest-serve"
 LOGGERS = ("uvicorn", "asyncio", "digest")
 RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ADDRESS = re.compile(r"[\w.+'-]+@(?:[\w-]+\.)+[\w-]+")
-
-
-class Redacting(logging.Formatter):
-    def __init__(self, fmt: str, secret: bytes) -> None:
-        super().__init__()
-        self.fmt, self.secret = fmt, secret
-
-    def redact(self, text: str) -> str:
-        return _ADDRESS.sub(lambda m: f"<address {client_tag(self.secret, m.group())}>", text)
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = self.redact(record.getMessage())
-        if record.exc_info:
-            message += "\n" + self.redact(self.formatException(record.exc_info))
-        when = datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
-        if self.fmt == "json":
-            return json.dumps({"time": when, "level": record.levelname, "logger": record.name,
-                               "message": message}, ensure_ascii=False)
-        return f"{when} {record.levelname} {record.name} {message}"
 
 
 class ResourceErrors(logging.Filter):
@@ -80,17 +59,13 @@ class ResourceErrors(logging.Filter):
 
 def configure(fmt: str, secret: bytes, level: str = "INFO", *,
               stream: TextIO | None = None) -> logging.Handler:
-    """Route uvicorn's, asyncio's and digest's loggers to one handler on `stream`."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.set_name(HANDLER_NAME)
-    handler.setFormatter(Redacting(fmt, secret))
+    """Route uvicorn's, asyncio's and digest's loggers to digest's one handler (see
+    digest.logs) on `stream`, addresses as keyed tags, descriptor floods held back."""
+    handler = log_handler(fmt, stream=stream, tag=lambda address: client_tag(secret, address))
     handler.addFilter(ResourceErrors())
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if h.get_name() == HANDLER_NAME]:
-            logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.setLevel(level if name != "asyncio" else "WARNING")
+        attach(logger, handler, level if name != "asyncio" else "WARNING")
         logger.propagate = False
     for name in ("uvicorn.error", "uvicorn.access"):  # uvicorn's own dictConfig is off
         logger = logging.getLogger(name)

@@ -5,6 +5,7 @@ file."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import click
 import pytest
 
 from digest.cli.main import main
-from tests.helpers import run
+from tests.helpers import ROOT, run
 
 COMMANDS = sorted(main.commands)
 
@@ -75,3 +76,58 @@ def test_help_and_version_do_not_load_the_heavy_libraries() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# Every command, subcommands too, against the README's CLI reference ------------------
+
+README = ROOT / "README.md"
+
+
+def walk(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, click.Command]]:
+    """("digest", main), ("digest build", build), ..., ("digest subscribers list", ...)."""
+    found = [(" ".join(("digest", *path)), command)]
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            found += walk(sub, (*path, name))
+    return found
+
+
+ALL = walk(main)
+
+
+def cli_reference() -> tuple[str, list[str]]:
+    """The CLI reference's text before its table, and the table's rows."""
+    text = README.read_text("utf-8")
+    start = text.index("## CLI reference")
+    section = text[start:text.index("\n## ", start + 1)]
+    head, _, table = section.partition("\n| command |")
+    return head, [line for line in table.splitlines() if line.startswith("| `digest")]
+
+
+def documented(path: str) -> str:
+    """What the reference says of `path`: for the group, the text before the table; for
+    a command, the rows whose first cell names it (`digest send [ISSUE]`, ...)."""
+    head, rows = cli_reference()
+    if path == "digest":
+        return head
+    named = re.compile(rf"`{re.escape(path)}(?=[` \[])")
+    return "\n".join(row for row in rows if named.search(row.split(" | ")[0]))
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[p for p, _ in ALL])
+def test_every_command_and_subcommand_has_an_example(path: str, command: click.Command):
+    assert example_lines(command), path
+    assert any(line.startswith(path) for line in example_lines(command)), (
+        f"{path}: the example should show the command itself")
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[p for p, _ in ALL])
+def test_every_option_is_in_the_readme_cli_reference(path: str, command: click.Command):
+    said = documented(path)
+    assert said, f"the README's CLI reference has no row for `{path}`"
+    for option in command.params:
+        if not isinstance(option, click.Option) or option.name == "help":
+            continue
+        for name in option.opts + option.secondary_opts:
+            assert re.search(rf"`[^`]*{re.escape(name)}\b", said), (
+                f"`{path} {name}` is not in the README's CLI reference")

@@ -16,7 +16,7 @@ import pytest
 from digest.config.load import load_config
 from digest.config.rules import LIMITS
 from digest.config.schema import Config
-from tests.helpers import BASE_CONFIG, ROOT, run
+from tests.helpers import BASE_CONFIG, ROOT, error_line, run
 
 FEED = {"url": "https://example.com/feed.xml", "name": "Wire"}
 
@@ -424,6 +424,7 @@ FULL = {
              "retry_delay": 3600, "ca_file": "ca.pem"},
     "dkim": {"key_file": "dkim.pem", "selector": "s1", "domain": "example.com"},
     "state": {"path": "state/digest.db", "lock_timeout": 86_400},
+    "log": {"format": "json", "level": "WARNING"},
 }
 
 
@@ -482,22 +483,22 @@ def test_a_key_file_that_is_no_key_fails_check(tmp_path: Path):
     assert result.exit_code == 0, result.output
 
 
-def test_check_warns_when_the_token_secret_is_not_set(tmp_path: Path,
+def test_check_refuses_a_missing_or_weak_token_secret(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("NEWS_SECRET", raising=False)
     settings = {"delivery.unsubscribe_url": "https://example.com/u?t={token}",
                 "delivery.secret_env": "NEWS_SECRET"}
     result = check(tmp_path, settings)
-    assert result.exit_code == 0, result.output
-    assert "warning: [delivery] secret_env: environment variable NEWS_SECRET is not set" \
-        in result.output
-    assert "ok (1 feeds" in result.output
+    assert result.exit_code == 2, result.output
+    assert error_line(result).startswith(
+        "error: [delivery] secret_env: environment variable NEWS_SECRET is not set")
     monkeypatch.setenv("NEWS_SECRET", "short")
     result = check(tmp_path, settings)
-    assert result.exit_code == 0 and "NEWS_SECRET is 5 bytes" in result.output, result.output
+    assert result.exit_code == 2 and "NEWS_SECRET is 5 bytes" in error_line(result)
     monkeypatch.setenv("NEWS_SECRET", "k3Jd9sLq0PzX7vBn2MwRt5YcH8gUe4Af")
     result = check(tmp_path, settings)
-    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert result.exit_code == 0 and "error" not in result.output, result.output
+    assert "ok (1 feeds" in result.output
 
 
 def test_url_schemes_are_case_insensitive(tmp_path: Path):

@@ -32,14 +32,14 @@ def test_daemon_collects_builds_once_and_stops_on_sigterm(sample_project: Path):
     daemon = Digest(config, "run")
     try:
         # Start: the slot of the last 3 s is within the grace and unbuilt, so it is built.
-        daemon.wait_for(lambda ls: count(ls, r"INFO issue: slot .*: built issue #1") == 1)
+        daemon.wait_for(lambda ls: count(ls, r"INFO digest.run issue: slot .*: built issue #1") == 1)
         second = Digest(config, "run")  # one daemon per state database
         assert second.finish() == 1
         assert "`digest run` is already running" in second.log
         assert f"pid {daemon.proc.pid}" in second.log
         # Later slots find nothing new; collects keep their 2 s rhythm.
-        daemon.wait_for(lambda ls: count(ls, r"INFO collect: ") >= 3
-                        and count(ls, r"INFO issue: slot .*nothing new") >= 2)
+        daemon.wait_for(lambda ls: count(ls, r"INFO digest.run collect: ") >= 3
+                        and count(ls, r"INFO digest.run issue: slot .*nothing new") >= 2)
     finally:
         daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.finish() == 0, daemon.log
@@ -47,17 +47,17 @@ def test_daemon_collects_builds_once_and_stops_on_sigterm(sample_project: Path):
     # A collect may be running when the signal comes: "letting a running job finish"
     # then comes between the two.
     stop = next(i for i, line in enumerate(lines) if "SIGTERM received" in line)
-    assert len(lines) - stop <= 4 and lines[-1].endswith("INFO stopped"), lines[stop:]
+    assert len(lines) - stop <= 4 and lines[-1].endswith("INFO digest.run stopped"), lines[stop:]
     assert count(lines, r"built issue") == 1
     for line in lines:
-        if " INFO collect: " in line:
+        if " INFO digest.run collect: " in line:
             assert re.search(r"collect: 0 new article\(s\) from 5 feed\(s\); took \d+\.\ds; "
                              r"next collect at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CST$", line), line
     # The interval, not a burst of catch-up runs: each collect plans the next one 2 s (or,
     # when a run under load outlasted the interval, a multiple of 2 s) after the last plan,
     # and no two collects end in one second. (Line times have whole seconds: a collect's own
     # length moves them, the plans do not.)
-    collect_lines = [line for line in lines if " INFO collect: " in line]
+    collect_lines = [line for line in lines if " INFO digest.run collect: " in line]
     plans = [datetime.fromisoformat(re.search(r"next collect at (\S+ \S+)", line)[1])  # type: ignore[index]
              for line in collect_lines]
     plan_gaps = [(b - a).total_seconds() for a, b in zip(plans, plans[1:], strict=False)]
@@ -73,11 +73,11 @@ def test_daemon_collects_builds_once_and_stops_on_sigterm(sample_project: Path):
     # A restart adds no job twice and builds nothing more: the new slot has nothing new.
     again = Digest(config, "run")
     try:
-        again.wait_for(lambda ls: count(ls, r"INFO issue: slot ") >= 1)
+        again.wait_for(lambda ls: count(ls, r"INFO digest.run issue: slot ") >= 1)
     finally:
         again.proc.send_signal(signal.SIGINT)
     assert again.finish() == 0, again.log
-    assert count(again.lines, r"INFO issue: slot .*nothing new") >= 1
+    assert count(again.lines, r"INFO digest.run issue: slot .*nothing new") >= 1
     assert len(issues(config)) == 1
 
 
@@ -88,14 +88,14 @@ def test_a_pinned_daemon_decides_on_the_pinned_clock_and_waits_real_seconds(
     config = set_schedule(sample_project, 'issue = "0 8 * * MON"\ntimezone = "Europe/London"')
     daemon = Digest(config, "run", now="2026-11-09T07:59:57+00:00")
     try:
-        daemon.wait_for(lambda ls: count(ls, r"INFO issue: ") == 1)
+        daemon.wait_for(lambda ls: count(ls, r"INFO digest.run issue: ") == 1)
     finally:
         daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.finish() == 0, daemon.log
-    [started] = [line for line in daemon.lines if "INFO digest run (pid" in line]
+    [started] = [line for line in daemon.lines if "INFO digest.run digest run (pid" in line]
     assert re.search(r"first collect 2026-11-09 07:59:5\d GMT; next issue 2026-11-09 08:00:00 GMT$",
                      started), started
-    [issue] = [line for line in daemon.lines if "INFO issue: " in line]
+    [issue] = [line for line in daemon.lines if "INFO digest.run issue: " in line]
     assert re.search(r"issue: slot 2026-11-09T08:00:00: built issue #1 .*; next issue at "
                      r"2026-11-16 08:00:00 GMT$", issue), issue
     assert issues(config) == [(1, "2026-11-09T08:00:00", "built")]
@@ -123,12 +123,12 @@ def test_run_once_builds_a_missed_slot_within_the_grace(sample_project: Path):
                                           'misfire_grace = "1h"')
     late = once(config, "2026-11-02T09:30:00+00:00")  # 90 minutes after the slot
     assert late.exit_code == 0, late.output
-    assert re.search(r"INFO collect: \d+ new article\(s\) from 5 feed\(s\); took", late.output)
+    assert re.search(r"INFO digest.run collect: \d+ new article\(s\) from 5 feed\(s\); took", late.output)
     assert issues(config) == []
 
     on_time = once(config, "2026-11-09T08:20:00+00:00")
     assert on_time.exit_code == 0, on_time.output
-    assert re.search(r"INFO issue: slot 2026-11-09T08:00:00: built issue #1 \(\d+ article\(s\)\)",
+    assert re.search(r"INFO digest.run issue: slot 2026-11-09T08:00:00: built issue #1 \(\d+ article\(s\)\)",
                      on_time.output)
     again = once(config, "2026-11-09T08:40:00+00:00")
     assert again.exit_code == 0, again.output

@@ -9,9 +9,10 @@ import io
 import json
 import logging
 
+from digest.logs import log_handler
 from digest.tokens import make_token
-from digest.web.middleware import redact_target
-from digest.web.serverlog import Redacting, ResourceErrors, configure
+from digest.web.middleware import client_tag, redact_target
+from digest.web.serverlog import ResourceErrors, configure
 
 SECRET = b"test-secret-0123456789-0123456789-0123456789"
 
@@ -28,8 +29,7 @@ def test_tokens_in_paths_and_queries_are_redacted_and_slugs_are_not() -> None:
 
 def test_json_lines_carry_time_level_logger_and_a_hashed_address() -> None:
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(Redacting("json", SECRET))
+    handler = log_handler("json", stream=stream, tag=lambda address: client_tag(SECRET, address))
     logger = logging.getLogger("tests.serverlog.json")
     logger.addHandler(handler)
     logger.propagate = False
