@@ -4,6 +4,7 @@ environment variable, replies turned into one redacted line, closing without a f
 from __future__ import annotations
 
 import os
+import select
 import smtplib
 import socket
 import ssl
@@ -135,3 +136,14 @@ def close_quietly(conn: smtplib.SMTP) -> None:
         conn.close()
     except OSError:
         pass
+
+
+def quiet_since_data(sock: socket.socket) -> bool:
+    """True while the server is silently reading DATA, as it should be: nothing to read,
+    no hang-up, no error on the socket. Anything else (EOF, a reset, a reply before the
+    end of the message) means the connection is done. Costs one poll(2), no waiting."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
