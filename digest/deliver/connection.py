@@ -60,6 +60,10 @@ def connect(smtp: SmtpConfig, password: str | None) -> smtplib.SMTP:
         else:
             conn = smtplib.SMTP(smtp.host, smtp.port, local_hostname=LOCAL_NAME,
                                 timeout=smtp.timeout)
+        # The message's end-of-data dot is a write of its own (digest.deliver.engine):
+        # without this, Nagle holds it back until the server's delayed ACK, 40 ms a message
+        assert conn.sock is not None
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.ehlo()
         if smtp.security == "starttls":
             if not conn.has_extn("starttls"):
