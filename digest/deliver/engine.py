@@ -150,7 +150,8 @@ class Run:
         except BaseException:
             close_quietly(conn)  # no end-of-data dot: the server keeps nothing
             raise
-        body, dot = data[:-3], data[-3:]  # wire() ends with the dot line, b".\r\n"
+        assert data.endswith(b"\r\n.\r\n")  # wire()'s end-of-data line
+        body, dot = data[:-3], data[-3:]
         try:
             sock = conn.sock
             if sock is None:

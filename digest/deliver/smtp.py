@@ -76,8 +76,7 @@ class SendReport:
 
 logger = logging.getLogger(__name__)
 
-InFlightResolution = Literal["sent", "retry"]
-IN_FLIGHT_RESOLUTIONS: tuple[InFlightResolution, ...] = ("sent", "retry")
+InFlightResolution = Literal["sent", "retry"]  # the CLI's --resolve-in-flight choices
 
 
 def send_issue(
@@ -341,6 +340,6 @@ def _with_message(r: SendReport) -> SendReport:
     return replace(r, message=", ".join(parts) + f" in {r.seconds:.1f}s")
 
 
-__all__ = ["IN_FLIGHT_RESOLUTIONS", "InFlightResolution", "Progress", "SendReport", "connect",
-           "connection", "in_flight_warning", "resolve_in_flight", "send_issue", "send_test",
+__all__ = ["InFlightResolution", "Progress", "SendReport", "connect", "connection",
+           "in_flight_warning", "resolve_in_flight", "send_issue", "send_test",
            "send_test_folder"]

@@ -104,7 +104,7 @@ class _Controller(Controller):
 class ScriptedServer(SmtpServer):
     """SmtpServer (plain, no AUTH) around a `Scripted` handler."""
 
-    def __init__(self, handler: Scripted) -> None:  # noqa: B027 - not SmtpServer's options
+    def __init__(self, handler: Scripted) -> None:
         self.handler = handler
         self.port = free_port()
         self.security = "none"
