@@ -116,3 +116,33 @@ def parse_mailbox(text: str, *, local_domain: bool = False) -> tuple[str, Addres
         return mailbox.display_name, parse_address(mailbox.addr_spec, local_domain=local_domain)
     except AddressError as e:
         raise AddressError(f"{shown(text)}: {e}") from None
+
+
+MAX_NAME = 200  # characters of a display name: a header line has a length limit
+
+# Bidirectional embeddings, overrides, isolates and marks: a name shown backwards.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_JOINERS = frozenset("\u200c\u200d")  # ZWNJ and ZWJ: part of how some names are spelt
+
+
+def clean_name(text: str, limit: int | None = MAX_NAME) -> str:
+    """A display name as digest keeps it, from any way in (the subscriber CSV and
+    `subscribers import`, the recipients file, the web form): control characters,
+    line and paragraph separators and other spaces become one space (a CR/LF in a name
+    would start a header of its own), bidi controls and other invisible format
+    characters and lone surrogates are dropped, runs of spaces become one, and the
+    result is cut to `limit` characters (None: not cut)."""
+    import unicodedata
+
+    if text.isprintable():  # nothing to drop (the common case): only spaces to squeeze
+        name = " ".join(text.split())
+        return name if limit is None else name[:limit].rstrip()
+    out = []
+    for c in text:
+        category = unicodedata.category(c)
+        if category in ("Cc", "Zl", "Zp", "Zs"):
+            out.append(" ")
+        elif c in _JOINERS or category not in ("Cf", "Cs", "Co", "Cn") and c not in _BIDI:
+            out.append(c)
+    name = " ".join("".join(out).split())
+    return name if limit is None else name[:limit].rstrip()

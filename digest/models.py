@@ -24,7 +24,8 @@ IssueState = Literal["built", "sending", "sent", "recovered"]
 # "suppressed": unsubscribed while the send ran, never sent.
 DeliveryState = Literal["pending", "sending", "delivered", "deferred", "failed", "suppressed"]
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
-BounceKind = Literal["hard", "soft", "complaint", "delivered"]
+# "policy": refused for content or the sender (5.7.x, spam): not the address's fault.
+BounceKind = Literal["hard", "soft", "complaint", "delivered", "policy"]
 
 SECTIONS: tuple[Section, ...] = get_args(Section)
 DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)

@@ -556,3 +556,81 @@ def header_problems(eml: bytes, reader: str = READER) -> list[str]:
         problems.append("a line break in the Subject")
     return problems
 
+
+
+# -- digest serve ------------------------------------------------------------------------
+
+class WebClock:
+    """The web app's clock in a test: real time when made, then moved only by the test."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def readers_config(folder: Path, base: str, smtp_port: int, extra: str = "") -> Path:
+    """A config for `digest serve` at `base`, mailing through 127.0.0.1:`smtp_port`
+    (no TLS), with `extra` TOML at the end."""
+    path = folder / "config.toml"
+    path.write_text(
+        BASE_CONFIG.replace('recipients = ["editor@example.com"]',
+                            'recipients = ["editor@example.com"]\nmode = "smtp"')
+        .replace('web_url = "https://example.com/newsletter"', f'web_url = "{base}"')
+        .replace('unsubscribe_url = "https://example.com/unsubscribe?token={token}"',
+                 f'unsubscribe_url = "{base}/unsubscribe?token={{token}}"')
+        + f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
+        + extra, "utf-8")
+    return path
+
+
+class Serving:
+    """`digest serve`'s app on a real uvicorn in a thread (lifespan on: the confirmation
+    worker runs), on 127.0.0.1:`port`."""
+
+    def __init__(self, config: Path, port: int, clock: Callable[[], float]) -> None:
+        import uvicorn
+
+        from digest.config.load import load_config
+        from digest.web.app import make_app
+
+        self.base = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            make_app(load_config(config), clock=clock), host="127.0.0.1", port=port,
+            log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Serving:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def form_csrf(page: str) -> str:
+    """The CSRF token of the (first) form on a page of `digest serve`."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def confirm_link(message: email.message.EmailMessage) -> str:
+    """The confirmation link in a confirmation mail."""
+    found = re.search(r"(http://\S+/confirm\?token=\S+)", message.get_content())
+    assert found
+    return found.group(1)
+
+
+def wait_for(condition: Callable[[], Any], seconds: float = 10) -> Any:
+    """`condition()` once it is truthy (polled), else its last value after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return value

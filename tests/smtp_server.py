@@ -185,3 +185,42 @@ class SmtpServer:
     def __exit__(self, *exc: object) -> None:
         self.handler.release.set()
         self.controller.stop()
+
+
+class HungServer:
+    """A relay that accepts connections on 127.0.0.1 and never says a word (not even
+    the greeting), until closed: a client waits for its own timeout. `connected` is
+    set at the first connection; `connections` counts them."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = int(self.sock.getsockname()[1])
+        self.connected = threading.Event()
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self._held.append(conn)
+            self.connections += 1
+            self.connected.set()
+
+    def __enter__(self) -> HungServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop listening and drop every connection: the clients waiting get EOF."""
+        self.sock.close()
+        for conn in self._held:
+            conn.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

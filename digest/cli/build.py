@@ -203,6 +203,7 @@ def check(ctx: click.Context, issue: Path | None) -> None:
         digest check --issue outbox/preview
     """
     # here, not at the top: `digest --help` stays fast
+    from digest.config.checks import check_return_path_secret
     from digest.config.load import is_web, local_path
     from digest.render.email import check_templates
     from digest.tokens import load_secret
@@ -214,6 +215,7 @@ def check(ctx: click.Context, issue: Path | None) -> None:
     with failures():
         check_templates(config)
         check_dkim_key(config)
+        check_return_path_secret(config)  # VERP without its secret traces no bounce
     missing = [f for f in config.feeds if not is_web(f.url)
                and not local_path(f.url, config.base_dir).exists()]
     for feed in missing:

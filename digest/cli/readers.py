@@ -12,11 +12,15 @@ from digest.cli.common import failures, get_config, out, warn
 
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the site here [default: [web] site_dir, site/ beside the config].")
+              help="Write the site here [default: [web] site_dir, site/ beside the config]; "
+                   "never the outbox, the state or config folder, a parent of one, or a "
+                   "folder that is not a site digest wrote.")
 @click.pass_context
 def publish(ctx: click.Context, out_dir: Path | None) -> None:
     """Write the web archive: an index of the issues, each issue's page, their
-    pictures and an Atom feed, as static files any web server can serve.
+    pictures and an Atom feed, as static files any web server can serve. The site is a
+    link to a new build, replaced in one step; what an issue folder holds is never read
+    through a link, and only http(s) and relative URLs stay links.
 
     \b
     Example:
@@ -66,8 +70,10 @@ COMMANDS.append(serve)
 @click.pass_context
 def bounces(ctx: click.Context, path: Path) -> None:
     """Read bounces and complaints from a Maildir or an mbox (the [delivery] return_path
-    mailbox) and act on them: a hard bounce, or three soft ones in a row, marks the
-    address bounced (never mailed again); a complaint unsubscribes it.
+    mailbox) and act on them: a hard bounce, or soft bounces for three issues in a row,
+    marks the address bounced (never mailed again); a complaint unsubscribes it; a
+    refusal for content or policy (5.7.x, spam, DMARC) is recorded and the address
+    kept. A message that cannot be read is named and skipped.
 
     \b
     Example:
@@ -79,12 +85,17 @@ def bounces(ctx: click.Context, path: Path) -> None:
     config = get_config(ctx)
     with failures():
         report = process(config, path)
+    for note in report.notes:
+        warn(note)
     for address in report.bounced:
         out.print(f"bounced: {address}")
     for address in report.unsubscribed:
         out.print(f"unsubscribed (complaint): {address}")
+    for address in report.refused:
+        out.print(f"refused for content or policy (address kept): {address}")
+    refusals = f"{report.policy} refused for content or policy, " if report.policy else ""
     out.print(f"{report.messages} message(s): {report.hard} hard bounce(s), {report.soft} "
-              f"soft, {report.complaints} complaint(s), {report.skipped} skipped")
+              f"soft, {refusals}{report.complaints} complaint(s), {report.skipped} skipped")
 
 
 COMMANDS.append(bounces)

@@ -1,18 +1,35 @@
 """`digest subscribers list|import|export`: the list of record in the state database
-(see digest.state.deliveries.Subscribers)."""
+(see digest.state.deliveries.Subscribers).
+
+The CSV is read row by row and written row by row: a list of 200,000 is never held
+as text or as a table. Every cell an export writes that a spreadsheet would run as a
+formula (it starts with `=`, `+`, `-`, `@`, a tab or a CR) gets a `'` in front, in
+every column, the address too (`-bob@example.com` is a real address); an import takes
+that `'` off again, so an export imports back as it was."""
 
 from __future__ import annotations
 
 import csv
-import io
+import ipaddress
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import click
-from rich.table import Table
 
 from digest.cli.common import BadConfig, failures, get_config, out, warn
+
+if TYPE_CHECKING:
+    from digest.state.deliveries import Subscriber
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED = frozenset((*FORMULA_START, "'"))  # what follows a `'` that escape_cell put
+TIME_COLUMNS = ("created_at", "confirmed_at")
+TABLE_COLUMNS = ("email", "status", "name", "source", "created_at")
+TABLE_WIDTH = 40  # a name or source wider than this is cut in the table (not in CSV)
 
 
 @click.group()
@@ -35,24 +52,38 @@ def subscribers() -> None:
 @click.pass_context
 def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
     """List the subscribers (all, or those in one status)."""
-    rows = _rows(ctx, status)
     if fmt == "csv":
-        sys.stdout.write(_csv(rows))
+        _each(ctx, status, lambda rows: write_csv(rows, sys.stdout))
         return
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("email", "status", "name", "source", "created_at"):
-        table.add_column(column)
-    for s in rows:
-        table.add_row(s.email, s.status, s.name, s.source, s.created_at)
-    out.print(table)
-    out.print(f"{len(rows)} subscriber(s)")
+    # Two passes over the cursor (column widths, then the lines): nothing is kept.
+    widths = {c: len(c) for c in TABLE_COLUMNS}
+
+    def measure(rows: Iterable[Subscriber]) -> int:
+        count = 0
+        for s in rows:
+            count += 1
+            for c, cell in zip(TABLE_COLUMNS, _table_cells(s), strict=True):
+                widths[c] = max(widths[c], _width(cell))
+        return count
+
+    count = _each(ctx, status, measure)
+
+    def write(rows: Iterable[Subscriber]) -> None:
+        stdout = sys.stdout
+        stdout.write(_table_line(TABLE_COLUMNS, widths))
+        stdout.write(_table_line(["-" * widths[c] for c in TABLE_COLUMNS], widths))
+        for s in rows:
+            stdout.write(_table_line(_table_cells(s), widths))
+
+    _each(ctx, status, write)
+    out.print(f"{count} subscriber(s)")
 
 
 @subscribers.command("export")
 @click.pass_context
 def export(ctx: click.Context) -> None:
     """Every subscriber, every column, as CSV on stdout (the consent records too)."""
-    sys.stdout.write(_csv(_rows(ctx, None)))
+    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout))
 
 
 @subscribers.command("import")
@@ -62,65 +93,176 @@ def export(ctx: click.Context) -> None:
 @click.pass_context
 def import_(ctx: click.Context, file: Path, source: str) -> None:
     """Add or update subscribers from a CSV file with an `email` column and, optionally,
-    name, status (default active), source, created_at, confirmed_at, confirm_ip. A bad
-    row is named and skipped."""
+    name, status (default active), source, created_at, confirmed_at (ISO 8601 times),
+    confirm_ip. A bad row is named and skipped. An address on the suppression list
+    comes in unsubscribed (or bounced), never active.
+
+    \b
+    Example:
+        digest subscribers import people.csv --source "spring fair"
+    """
     # here, not at the top: `digest --help` stays fast
-    from digest.addresses import AddressError, parse_address
-    from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber, Subscribers
+    from digest.state.deliveries import Subscribers
     from digest.state.store import locked_store
 
     config = get_config(ctx)
-    try:
-        text = file.read_text("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadConfig(f"{file}: cannot read it as UTF-8 CSV: {e}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise BadConfig(f"{file}: no `email` column in the header row")
-    columns = {f.strip().lower() for f in reader.fieldnames}
-    rows: list[Subscriber] = []
-    seen: set[str] = set()
-    for line, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()
-               if isinstance(v, str)}
-        try:
-            email = parse_address(row.get("email", "")).email
-        except AddressError as e:
-            warn(f"{file} line {line}: {e}; skipped")
-            continue
-        status = (row.get("status") or "active").lower()
-        if status not in SUBSCRIBER_STATES:
-            warn(f"{file} line {line}: status {status!r} is not one of "
-                 f"{', '.join(SUBSCRIBER_STATES)}; skipped")
-            continue
-        if email.lower() in seen:
-            warn(f"{file} line {line}: {email} is listed before; skipped")
-            continue
-        seen.add(email.lower())
-        rows.append(Subscriber(email, status, row.get("name", "")[:200],
-                               row.get("source") or source, row.get("created_at", ""),
-                               "", row.get("confirmed_at") or None,
-                               row.get("confirm_ip") or None))
+    rows, columns = _read_import(file, source)
     with failures(), locked_store(config) as store:
         subscribers = Subscribers(store.conn)
-        stored = {s.email.lower(): s for s in subscribers.rows()}
+        stored = {s.email.lower(): s for s in subscribers.each()}
+        suppressed = subscribers.suppression_reasons()
         kept = []
+        held = 0
         for new in rows:
-            before = stored.get(new.email.lower())
+            key = new.email.lower()
+            before = stored.get(key)
             if before is not None and before.status in ("unsubscribed", "bounced") \
                     and new.status in ("active", "pending"):
                 warn(f"{file}: {new.email} is {before.status} here; an import never "
                      "undoes that (they subscribe again themselves); skipped")
                 continue
+            if before is None and key in suppressed and new.status in ("active", "pending"):
+                # On the list of those never to mail (unsubscribed from a configured list,
+                # `digest unsubscribe`, a bounce): it comes in as what it is.
+                new = replace(new, status="bounced" if suppressed[key] == "bounced"
+                              else "unsubscribed")
+                held += 1
             if before is not None:  # a column the file does not give keeps its value
                 new = replace(new, name=new.name or before.name,
                               source=new.source if "source" in columns else before.source)
             kept.append(new)
         added, updated = subscribers.upsert(kept)
-    out.print(f"{added} added, {updated} updated from {file}")
+    note = f"; {held} of them on the suppression list: imported as unsubscribed or " \
+        "bounced, not mailed" if held else ""
+    out.print(f"{added} added, {updated} updated from {file}{note}")
 
 
-def _rows(ctx: click.Context, status: str | None) -> list:  # type: ignore[type-arg]
+def _read_import(file: Path, source: str) -> tuple[list[Subscriber], set[str]]:
+    """The file's good rows (each bad one warned about and skipped) and its columns."""
+    from digest.addresses import AddressError, clean_name, parse_address, shown
+    from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber
+
+    rows: list[Subscriber] = []
+    seen: set[str] = set()
+    try:
+        with open(file, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            try:
+                header = next(reader, None)
+            except csv.Error as e:
+                raise BadConfig(f"{file} line 1: {e}") from None
+            fields = [unescape_cell(h).strip().lower() for h in header or []]
+            if "email" not in fields:
+                raise BadConfig(f"{file}: no `email` column in the header row")
+            columns = set(fields)
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:  # e.g. a field over the csv module's 131,072
+                    warn(f"{file} line {reader.line_num}: {e}; row skipped")
+                    continue
+                line = reader.line_num
+                if not any(c.strip() for c in cells):
+                    continue
+                row = {k: unescape_cell(v).strip() for k, v in zip(fields, cells, strict=False)
+                       if k}
+                try:
+                    email = parse_address(row.get("email", "")).email
+                except AddressError as e:
+                    warn(f"{file} line {line}: {e}; skipped")
+                    continue
+                status = (row.get("status") or "active").lower()
+                if status not in SUBSCRIBER_STATES:
+                    warn(f"{file} line {line}: status {shown(status)} is not one of "
+                         f"{', '.join(SUBSCRIBER_STATES)}; skipped")
+                    continue
+                try:
+                    times = {c: consent_time(row.get(c, ""), c) for c in TIME_COLUMNS}
+                    ip = consent_ip(row.get("confirm_ip", ""))
+                except ValueError as e:
+                    warn(f"{file} line {line}: {e}; row skipped")
+                    continue
+                if email.lower() in seen:
+                    warn(f"{file} line {line}: {email} is listed before; skipped")
+                    continue
+                seen.add(email.lower())
+                rows.append(Subscriber(email, status, clean_name(row.get("name", "")),
+                                       clean_name(row.get("source", "")) or source,
+                                       times["created_at"] or "", "", times["confirmed_at"],
+                                       ip))
+    except UnicodeDecodeError as e:
+        raise BadConfig(f"{file}: not UTF-8 ({e.reason} at byte {e.start} of a "
+                        "block); save it as UTF-8 CSV") from None
+    except OSError as e:
+        raise BadConfig(f"{file}: cannot read it: {e.strerror}") from None
+    return rows, columns
+
+
+def consent_time(value: str, column: str = "") -> str | None:
+    """An ISO 8601 time as the database keeps it (UTC, milliseconds; one without a
+    zone is read as UTC), or None for an empty cell. Raises ValueError."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or not 1900 <= when.year <= 9999:
+        raise ValueError(f"{column or 'a consent time'} {_quoted(value)} is not an ISO 8601 "
+                         "time like 2026-11-20T10:00:00+00:00")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def consent_ip(value: str) -> str | None:
+    """An IPv4 or IPv6 address in its usual spelling, or None for an empty cell.
+    Raises ValueError."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"confirm_ip {_quoted(value)} is not an IP address like 192.0.2.7 "
+                         "or 2001:db8::7") from None
+
+
+def _quoted(value: str) -> str:
+    from digest.addresses import shown
+
+    return shown(value, 60)
+
+
+def escape_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: `'` before one that starts like a formula
+    (and before one that starts with `'` and then such a character, so that
+    unescape_cell gives back exactly the value)."""
+    if value[:1] in _ESCAPED and (value[0] != "'" or value[1:2] in _ESCAPED):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: str) -> str:
+    """The value escape_cell was given."""
+    if value[:1] == "'" and value[1:2] in _ESCAPED:
+        return value[1:]
+    return value
+
+
+def write_csv(rows: Iterable[Subscriber], stream: TextIO) -> None:
+    """The header and one line per subscriber, each cell through escape_cell."""
+    from digest.state.deliveries import SUBSCRIBER_COLUMNS
+
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(SUBSCRIBER_COLUMNS)
+    for s in rows:
+        writer.writerow([escape_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS])
+
+
+def _each(ctx: click.Context, status: str | None, use):  # type: ignore[no-untyped-def]
+    """`use(rows)` over the subscribers, read from the database as they are used."""
     # here, not at the top: `digest --help` stays fast
     from digest.state.deliveries import Subscribers
     from digest.state.store import open_readonly
@@ -129,28 +271,28 @@ def _rows(ctx: click.Context, status: str | None) -> list:  # type: ignore[type-
     with failures():
         store = open_readonly(config.state_path)
     try:
-        return Subscribers(store.conn).rows(status)
+        return use(Subscribers(store.conn).each(status))
     finally:
         store.close()
 
 
-def _csv(rows: list) -> str:  # type: ignore[type-arg]
-    # here, not at the top: `digest --help` stays fast
-    from digest.state.deliveries import SUBSCRIBER_COLUMNS
+def _table_cells(s: Subscriber) -> list[str]:
+    from digest.addresses import clean_name
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SUBSCRIBER_COLUMNS)
-    for s in rows:
-        writer.writerow([_cell(getattr(s, c) or "") if c in ("name", "source")
-                         else getattr(s, c) or "" for c in SUBSCRIBER_COLUMNS])
-    return buffer.getvalue()
+    # A name kept before names were cleaned could still hold a terminal's escape codes.
+    return [clean_name(str(getattr(s, c) or ""), TABLE_WIDTH) for c in TABLE_COLUMNS]
 
 
-def _cell(value: str) -> str:
-    """A name or source a spreadsheet will not run as a formula (an address is left
-    as it is: `-bob@example.com` is a real one, and must import back the same)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def _width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def _table_line(cells: Iterable[str], widths: dict[str, int]) -> str:
+    parts: Iterator[str] = (cell + " " * (widths[c] - _width(cell))
+                            for c, cell in zip(TABLE_COLUMNS, cells, strict=True))
+    return "  ".join(parts).rstrip() + "\n"
 
 
 COMMANDS = [subscribers]

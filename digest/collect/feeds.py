@@ -13,8 +13,8 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -26,6 +26,7 @@ import httpx
 from digest.collect.fetch import Fetched, fetch_http
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import ParsedFeed, read_feed
+from digest.collect.workers import start_worker
 from digest.config.load import is_web, local_path
 from digest.config.schema import CollectConfig, FeedConfig
 from digest.errors import FeedError
@@ -86,6 +87,7 @@ def collect_feeds(
 # Results are the same as parsing in this process (tests/collect/test_parse_pool.py).
 POOL_MIN_FEEDS = 1
 POOL_MAX_WORKERS = 8
+WORKER_START = 60.0  # seconds to wait for the first worker to be up
 
 
 @contextmanager
@@ -99,8 +101,17 @@ def parse_pool(feed_count: int) -> Iterator[ProcessPoolExecutor | None]:
     # while this process has a single thread (the CLI here; not the daemon).
     method = ("fork" if threading.active_count() == 1
               and "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-    pool.submit(int)  # forks every worker now, before the event loop starts any thread
+    # Each worker dies with this process and holds none of its locks (see
+    # digest.collect.workers): a `build` killed with SIGKILL leaves nothing behind.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                               initializer=start_worker, initargs=(os.getpid(),))
+    # Every worker is started now: forked before the event loop starts any thread;
+    # spawned (one per task submitted while none is idle) not from inside the event
+    # loop, where starting one blocks it while feeds' deadlines run. And a feed's
+    # deadline covers its reading, not a worker's start (a spawned one imports digest
+    # first, a second or more on a loaded machine): one is up before any fetch.
+    wait([pool.submit(int) for _ in range(workers)], timeout=WORKER_START,
+         return_when=FIRST_COMPLETED)
     workers_started = list(getattr(pool, "_processes", {}).values())
     try:
         yield pool
@@ -121,14 +132,19 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+# How a worker reads a feed's bytes: read_feed, or (in tests) a module-level function
+# of the same arguments that pickles by reference.
+FeedReader = Callable[[bytes, FeedConfig, str, Mapping[str, str] | None], ParsedFeed]
+
+
 async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched, feed: FeedConfig,
-                 deadline: float) -> ParsedFeed:
+                 deadline: float, read: FeedReader = read_feed) -> ParsedFeed:
     args = (fetched.body, feed, fetched.base_url, fetched.headers)
     if pool is None:  # a caller of collect_feed without a pool: a thread
-        return await asyncio.to_thread(read_feed, *args)
+        return await asyncio.to_thread(read, *args)
     try:
         return await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(pool, read_feed, *args), deadline)
+            asyncio.get_running_loop().run_in_executor(pool, read, *args), deadline)
     except TimeoutError:
         raise FeedError(f"feed {feed.name!r} ({feed.url}): reading it took over {deadline:g} s "
                         "(too big or too complex a document); it is left out this time; "
@@ -175,7 +191,12 @@ async def collect_feed(
     base_dir: Path,
     resolve: Resolver = system_resolve,
     pool: ProcessPoolExecutor | None = None,
+    *,
+    read: FeedReader = read_feed,
 ) -> FeedResult:
+    """Fetch and parse one feed (in `pool`, within [collect] timeout, when there is one).
+    `read` parses the fetched bytes: read_feed, or a test's stand-in that blocks until
+    it is told to before calling read_feed (tests/collect/test_parse_pool.py)."""
     started = time.monotonic()
     try:
         if is_web(feed.url):  # HTTP:// too
@@ -186,7 +207,7 @@ async def collect_feed(
             return FeedResult(feed, "not_modified", etag=fetched.etag,
                               last_modified=fetched.last_modified,
                               seconds=time.monotonic() - started)
-        parsed = await _parse(pool, fetched, feed, settings.timeout)
+        parsed = await _parse(pool, fetched, feed, settings.timeout, read)
         return FeedResult(feed, "warning" if parsed.problem else "ok", tuple(parsed.articles),
                           fetched.etag, fetched.last_modified, error=parsed.problem,
                           seconds=time.monotonic() - started)

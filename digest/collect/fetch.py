@@ -65,6 +65,7 @@ class _Target:
     refusal: str = ("a feed on the public internet may not lead collect to internal "
                     "addresses (only a feed whose own url is on one may)")
     too_big_fix: str = "; raise [collect] max_bytes if the feed really is that big"
+    timeout_key: str = "[collect] timeout"  # the setting whose deadline applies
 
 
 IMAGE_ACCEPT = "image/jpeg, image/png, image/webp, image/gif;q=0.9, image/*;q=0.5"
@@ -101,9 +102,11 @@ async def fetch_linked(
     client: httpx.AsyncClient,
     settings: CollectConfig,
     resolve: Resolver,
+    timeout_key: str = "[collect] timeout",
 ) -> Fetched:
     """A feed's picture, or a story's article page (`kind`, a key of LINKED), with the
-    feed's deadline, byte cap and redirect checks.
+    feed's deadline, byte cap and redirect checks. `timeout_key` names the setting
+    `settings.timeout` came from, for the message when it passes.
 
     `internal` is the feed's standing, not the url's: what a feed on the public
     internet links to may only reach public addresses, wherever it points."""
@@ -112,7 +115,7 @@ async def fetch_linked(
         f"{kind} {url} (feed {feed_name!r})", url, etag, last_modified, internal, accept,
         redirects_fix="",
         refusal=f"{whose} on the public internet may not lead digest to internal addresses",
-        too_big_fix=" ([collect] max_bytes)")
+        too_big_fix=" ([collect] max_bytes)", timeout_key=timeout_key)
     return await _fetch_with_deadline(target, client, settings, resolve)
 
 
@@ -139,7 +142,7 @@ async def _fetch_with_deadline(target: _Target, client: httpx.AsyncClient,
         raise FeedError(
             f"{target.what}: no complete response within "
             f"{settings.timeout:g} s (timed out); the server is too slow or stalled; "
-            "try again later or raise [collect] timeout"
+            f"try again later or raise {target.timeout_key}"
         ) from None
     except httpx.HTTPError as e:
         raise FeedError(f"{target.what}: {type(e).__name__}: {e}; "

@@ -104,6 +104,8 @@ RULES: dict[str, Rule] = {
     "[enrich] timeout": _ranged(1, 600),
     "[web] site_dir": ONE_LINE,
     "[web] per_page": _ranged(1, 1000),
+    "[web] confirm_attempts": _ranged(1, 100),
+    "[web] confirm_retry_delay": _ranged(0, 86_400),
     "[collect] timeout": Rule(low=0, high=600, above_low=True),
     "[collect] max_bytes": _ranged(1, 1_000_000_000),
     "[collect] max_redirects": _ranged(0, 50),

@@ -148,11 +148,14 @@ class EnrichConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """`[web]`: the web archive `digest publish` writes."""
+    """`[web]`: the web archive `digest publish` writes, and `digest serve`'s
+    confirmation mails."""
 
     site_dir: str = "site"  # beside the config
     publish: bool = False  # every build publishes too
     per_page: int = 20  # issues on a page of the index
+    confirm_attempts: int = 8  # tries of one confirmation mail (digest serve)
+    confirm_retry_delay: float = 60.0  # seconds before its first retry; doubles each time
 
 
 @dataclass(frozen=True)

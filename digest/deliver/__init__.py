@@ -6,7 +6,8 @@ from digest.exports import lazy
 
 _EXPORTS = {
     "process": "digest.deliver.bounces",
-    "send_confirmation": "digest.deliver.confirmation",
+    "ConfirmationWorker": "digest.deliver.confirm_queue",
+    "CONFIRM_SECONDS": "digest.deliver.confirmation",
     "MessageTemplate": "digest.deliver.message",
     "load_dkim": "digest.deliver.message",
     "sign": "digest.deliver.message",

@@ -6,14 +6,24 @@ the email package:
 - a DSN (RFC 3464, `multipart/report; report-type=delivery-status`, as Postfix, Gmail
   and Microsoft send them) or an Exim-style plain-text bounce: `failed` with a 5.x.x
   status is a hard bounce, the address becomes `bounced` and is never mailed again;
-  `delayed` or a 4.x.x status is a soft bounce, and three in a row (no delivery report
-  between) count as a hard one;
+  `delayed` or a 4.x.x status is a soft bounce, and soft bounces for three issues in
+  a row (no issue delivered between without one) count as a hard one, as Mailchimp
+  and Campaign Monitor count them (see BounceLog.soft_streak);
+- a refusal for the message's content or its sender, not for the address (a 5.7.x or
+  4.7.x status, e.g. `5.7.1 content rejected as spam` or a DMARC policy, or spam /
+  policy / blocklist wording), is recorded and counted as `policy`, and never
+  suppresses the address: it says the sending needs fixing, not the list;
 - an ARF complaint (RFC 5965, `report-type=feedback-report`): the address is
   unsubscribed.
 
 Whose a bounce is comes from the VERP address it was sent to
 (`bounces+<tag>@domain`, see `[delivery] return_path`), else from the report's
 Final-Recipient / Original-Rcpt-To. Each message is acted on once (by Message-ID).
+
+A message is read from at most its first MAX_MESSAGE_BYTES (a report's machine-readable
+parts come before the returned message), and one nested more than MAX_CONTAINERS deep
+or that the email package cannot read is named in a warning, noted as read (by the hash
+of its bytes) and skipped: one odd message never stops the others.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.addresses import AddressError, parse_address
+from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
 from digest.deliver.recipients import load_recipients
 from digest.errors import ConfigError
@@ -40,7 +51,20 @@ from digest.state.deliveries import Subscriber, Subscribers
 from digest.state.store import locked_store
 from digest.tokens import load_secret, verp_token
 
-SOFT_LIMIT = 3
+SOFT_LIMIT = 3  # issues in a row with a soft bounce make it a hard one
+MAX_MESSAGE_BYTES = 4_000_000  # a DSN of one of our issues is a few hundred KB
+MAX_CONTAINERS = 64  # multipart or message/* parts: a real report has a handful
+_CONTAINER = re.compile(rb"(?im)^content-type:[ \t]*(?:multipart|message)/")
+# A refusal of the address itself, whatever its status says about policy.
+_ADDRESS_GONE = re.compile(
+    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)|does ?n[o']t "
+    r"exist|recipient not found|mailbox not found|address not found|invalid (?:recipient|"
+    r"mailbox)|account (?:has been )?disabled", re.I)
+# A refusal of the message or of the sender: content, spam, reputation, authentication.
+_POLICY = re.compile(
+    r"spam|unsolicited|bulk mail|content|polic(?:y|ies)|block|blacklist|deny ?list|"
+    r"reputation|dmarc|\bspf\b|\bdkim\b|virus|malware|phish", re.I)
+_SMTP_LINE = re.compile(r"\b[245]\d\d\b|\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 @dataclass(frozen=True)
@@ -60,10 +84,24 @@ class BounceReport:
     bounced: tuple[str, ...]  # addresses now `bounced`
     unsubscribed: tuple[str, ...]
     skipped: int  # seen before, or not a bounce we could place
+    policy: int = 0  # refusals for content or the sender: recorded, the address kept
+    refused: tuple[str, ...] = ()  # the addresses of those
+    notes: tuple[str, ...] = ()  # one line each: a message not read, or read in part
 
 
-def messages(path: Path) -> Iterator[tuple[bytes, EmailMessage]]:
-    """The messages of a Maildir (a folder with cur/ and new/) or an mbox file."""
+@dataclass(frozen=True)
+class Stored:
+    """One message of the mailbox: where it is (for warnings), its first bytes, and
+    whether there was more."""
+
+    where: str
+    raw: bytes
+    cut: bool
+
+
+def messages(path: Path) -> Iterator[Stored]:
+    """The messages of a Maildir (a folder with cur/ and new/) or an mbox file, each
+    read up to MAX_MESSAGE_BYTES."""
     if path.is_dir():
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
             raise ConfigError(f"{path} is a folder but not a Maildir (no cur/ or new/)")
@@ -74,10 +112,25 @@ def messages(path: Path) -> Iterator[tuple[bytes, EmailMessage]]:
         raise ConfigError(f"{path} not found: give a Maildir folder or an mbox file")
     try:
         for key in box.iterkeys():
-            raw = box.get_bytes(key)
-            yield raw, email.message_from_bytes(raw, policy=policy.default)  # type: ignore[misc]
+            with box.get_file(key) as f:
+                raw = f.read(MAX_MESSAGE_BYTES + 1)
+            where = f"{path}: message {key}" if path.is_dir() else \
+                f"{path}: message #{int(key) + 1}"
+            yield Stored(where, raw[:MAX_MESSAGE_BYTES], len(raw) > MAX_MESSAGE_BYTES)
     finally:
         box.close()
+
+
+class Unreadable(Exception):
+    """A mailbox message the email package cannot read safely."""
+
+
+def read_message(raw: bytes) -> EmailMessage:
+    """The message, parsed; raises Unreadable for one nested too deeply to parse
+    without running out of stack (the parser recurses per level)."""
+    if len(_CONTAINER.findall(raw)) > MAX_CONTAINERS:
+        raise Unreadable(f"more than {MAX_CONTAINERS} multipart or message parts")
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
 
 
 def events(message: EmailMessage, known: dict[str, str], return_path: str) -> list[Event]:
@@ -146,14 +199,26 @@ def _dsn(message: EmailMessage, verp: str | None) -> list[Event]:
                 block.get("Original-Recipient"))
             if not who or not action:
                 continue
-            detail = " ".join(f"{action} {status} {block.get('Diagnostic-Code', '')}".split())
-            if action == "failed" and status.startswith("5"):
-                out.append(Event(who, "hard", detail[:300]))
-            elif action in ("failed", "delayed"):
-                out.append(Event(who, "soft", detail[:300]))
+            diagnostic = str(block.get("Diagnostic-Code", ""))
+            detail = " ".join(f"{action} {status} {diagnostic}".split())
+            if action in ("failed", "delayed"):
+                kind: BounceKind = "policy" if refused_for_policy(status, diagnostic) else \
+                    "hard" if action == "failed" and status.startswith("5") else "soft"
+                out.append(Event(who, kind, detail[:300]))
             elif action in ("delivered", "relayed", "expanded"):
                 out.append(Event(who, "delivered", detail[:300]))
     return out
+
+
+def refused_for_policy(status: str, diagnostic: str) -> bool:
+    """Whether a failure is about the message or the sender, not the address: an
+    X.7.X status (RFC 3463's security or policy class: 5.7.1 spam, 5.7.26 DMARC,
+    4.7.0 rate limits) or wording about spam, content, policy or blocklists, unless
+    the reply also says the address does not exist."""
+    if _ADDRESS_GONE.search(diagnostic):
+        return False
+    return bool(re.match(r"[45]\.7\.", status.strip()) or re.search(
+        r"\b[45]\.7\.\d{1,3}\b", diagnostic) or _POLICY.search(diagnostic))
 
 
 _EXIM_FAILED = re.compile(r"could not be delivered to one or more of its\s+recipients", re.I)
@@ -167,7 +232,11 @@ def _plain_bounce(message: EmailMessage, verp: str | None) -> list[Event]:
     if not (_EXIM_FAILED.search(text) or _EXIM_DELAYED.search(text)):
         return []
     delayed = _EXIM_DELAYED.search(text) or "retry time not reached" in text
-    kind: BounceKind = "soft" if delayed else "hard"
+    # Only the servers' replies say why: the returned message below may say anything.
+    replies = "\n".join(line for line in text.split("------ This is a copy")[0].splitlines()
+                        if _SMTP_LINE.search(line))
+    kind: BounceKind = "policy" if replies and refused_for_policy("", replies) else \
+        "soft" if delayed else "hard"
     if verp:
         return [Event(verp, kind, " ".join(text.split())[:300])]
     found = []
@@ -203,26 +272,44 @@ def process(config: Config, path: Path) -> BounceReport:
     Anyone can send mail to a bounce mailbox, so a report counts only when it can be
     traced: with `[delivery] return_path`, through its VERP address (the report's own
     contents are ignored); without, only for an address digest has sent an issue to.
-    An address on no list is never added."""
-    secret = load_secret(config)
-    hard = soft = complaints = count = skipped = 0
+    An address on no list is never added. Raises ConfigError when return_path is set
+    without the secret that traces it (check_return_path_secret)."""
+    verp = check_return_path_secret(config)
+    secret = load_secret(config) or verp
+    hard = soft = complaints = count = skipped = refusals = 0
     bounced: list[str] = []
     unsubscribed: list[str] = []
+    refused: list[str] = []
+    notes: list[str] = []
     with locked_store(config) as store:
         subscribers, log = Subscribers(store.conn), BounceLog(store.conn)
-        known = {s.email.lower(): s for s in subscribers.rows()}
+        known = {s.email.lower(): s for s in subscribers.each()}
         mailed, sent_to = log.mailed()
         mailed |= {s.email for s in known.values()}
         mailed |= {r.email for r in load_recipients(config).recipients}
         tags = verp_tags(secret, mailed)
-        for raw, message in messages(path):
+        for stored in messages(path):
             count += 1
-            message_id = str(message.get("Message-ID", "")).strip() or \
-                f"<no-id:{hashlib.sha256(raw).hexdigest()}>"
+            fingerprint = f"<unreadable:{hashlib.sha256(stored.raw).hexdigest()}>"
+            if log.seen(fingerprint):  # found unreadable before: not read again
+                skipped += 1
+                continue
             try:
+                message = read_message(stored.raw)
+                message_id = " ".join(str(message.get("Message-ID", "")).split()) or \
+                    f"<no-id:{hashlib.sha256(stored.raw).hexdigest()}>"
                 found = events(message, tags, config.delivery.return_path)
-            except Exception:  # noqa: BLE001 - one odd message never stops the rest
-                found = []
+            except Exception as e:  # noqa: BLE001 - one odd message never stops the rest
+                reason = "nested too deeply to read" if isinstance(e, RecursionError) else \
+                    " ".join(str(e).split())[:120] or type(e).__name__
+                log.unreadable(fingerprint, reason)
+                notes.append(f"{stored.where}: cannot be read ({reason}); skipped, and "
+                             "noted so it is not read again")
+                skipped += 1
+                continue
+            if stored.cut and not log.seen(message_id):
+                notes.append(f"{stored.where}: over {MAX_MESSAGE_BYTES // 1_000_000} MB; "
+                             f"read its first {MAX_MESSAGE_BYTES // 1_000_000} MB only")
             trusted = [e for e in found if e.traced or (
                 not config.delivery.return_path and e.email.lower() in sent_to)]
             if not trusted:
@@ -239,8 +326,11 @@ def process(config: Config, path: Path) -> BounceReport:
                     subscribers.upsert([Subscriber(event.email, "unsubscribed", name)],
                                        reason="complaint")
                     unsubscribed.append(event.email)
+                elif event.kind == "policy":
+                    refusals += 1
+                    refused.append(event.email)
                 elif event.kind == "hard" or (event.kind == "soft"
-                                              and log.soft_days_in_a_row(key) >= SOFT_LIMIT):
+                                              and log.soft_streak(key) >= SOFT_LIMIT):
                     hard += event.kind == "hard"
                     soft += event.kind == "soft"
                     subscribers.upsert([Subscriber(event.email, "bounced", name)])
@@ -248,5 +338,5 @@ def process(config: Config, path: Path) -> BounceReport:
                 elif event.kind == "soft":
                     soft += 1
     return BounceReport(count, hard, soft, complaints, tuple(dict.fromkeys(bounced)),
-                        tuple(dict.fromkeys(unsubscribed)), skipped)
-
+                        tuple(dict.fromkeys(unsubscribed)), skipped, refusals,
+                        tuple(dict.fromkeys(refused)), tuple(notes))

@@ -29,15 +29,18 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
+from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
 from digest.deliver.recipients import Recipient
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DeliveryError
 from digest.outbox.folder import IssueFolder, Manifest
 from digest.render.email import placeholder_pattern
 from digest.tokens import load_secret, unsubscribe_link, verp_token
 
 _DOT = re.compile(rb"(?m)^\.")
 CRLF = b"\r\n"
+# What a header line of ours may hold: printable ASCII and tab (RFC 2047 encodes the rest).
+_NOT_HEADER_TEXT = re.compile(rb"[^\t\x20-\x7e]")
 # What the DKIM signature covers (those present in the message).
 DKIM_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe",
                 b"list-unsubscribe-post", b"list-id", b"reply-to", b"mime-version",
@@ -138,6 +141,9 @@ class MessageTemplate:
         self.sender = sender
         self.envelope_from = parseaddr(sender)[1]
         self.return_path = return_path
+        if return_path and secret is None:  # no VERP would trace a bounce: never silently
+            raise ConfigError("[delivery] return_path: VERP needs the token secret "
+                              "([delivery] secret_env, e.g. DIGEST_SECRET); set it")
         self.unsubscribe_template = unsubscribe_url
         self.unsubscribe_mailto = unsubscribe_mailto
         self.secret = secret
@@ -171,6 +177,10 @@ class MessageTemplate:
         self._html_head = delimiter + (b'Content-Type: text/html; charset="utf-8"\r\n'
                                        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
         self._close = f"--{boundary}--\r\n".encode()
+        self._names = sorted(
+            [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
+             b"content-type"] + [b"reply-to"] * bool(reply_to) + [b"list-id"] * bool(list_id)
+            + [b"list-unsubscribe-post"] * bool(post))
         pattern = placeholder_pattern(marker)
         self.text = _Part(text, html=False, placeholder=pattern)
         self.html = _Part(html, html=True, placeholder=pattern)
@@ -198,6 +208,7 @@ class MessageTemplate:
         if "<" not in list_id:
             list_id = f"<{list_id}>"
         key = issue_key(config, manifest.number)
+        verp = check_return_path_secret(config)  # first: its error names return_path
         return cls(
             issue_key=f"{key}-test-{secrets.token_hex(6)}" if test else key,
             sender=config.sender,
@@ -205,7 +216,8 @@ class MessageTemplate:
             html=html, text=text, date=manifest.when,
             marker=manifest.marker, id_key=manifest.state_id,
             unsubscribe_url=delivery.unsubscribe_url,
-            unsubscribe_mailto=delivery.unsubscribe_mailto, secret=load_secret(config),
+            unsubscribe_mailto=delivery.unsubscribe_mailto,
+            secret=load_secret(config) or verp,
             list_id=list_id, reply_to=delivery.reply_to, dkim=load_dkim(config),
             return_path=delivery.return_path,
         )
@@ -213,7 +225,7 @@ class MessageTemplate:
     def envelope_for(self, recipient: Recipient) -> str:
         """MAIL FROM for one recipient: `[delivery] return_path` with the recipient's
         token after a '+' (VERP: a bounce says whose it is), else the From address."""
-        if not self.return_path or self.secret is None:
+        if not self.return_path or self.secret is None:  # (__init__: both or neither)
             return self.envelope_from
         local, _, domain = self.return_path.rpartition("@")
         return f"{local}+{verp_token(self.secret, recipient.email)}@{domain}"
@@ -258,10 +270,45 @@ class MessageTemplate:
             b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
             self._list_unsubscribe(values["unsubscribe-url"]), self._tail,
         ))
+        self._check_head(head, recipient)
         return b"".join((
             head, self._text_head, *self.text.encode(values, stuffed=stuffed),
             self._html_head, *self.html.encode(values, stuffed=stuffed), self._close,
         ))
+
+    def _check_head(self, head: bytes, recipient: Recipient) -> None:
+        """Refuse a header this builder did not make: a CR, LF or other control
+        character in a value (a name carrying "\\r\\nBcc: ..."), a line over 998
+        characters, or any header beyond the expected set. Raises DeliveryError."""
+        lines = head.removesuffix(CRLF + CRLF).split(CRLF)
+        names = []
+        problem = ""
+        for line in lines:
+            bad = _NOT_HEADER_TEXT.search(line)
+            if bad:
+                problem = f"character 0x{bad.group()[0]:02X} in {line[:40]!r}"
+                break
+            if len(line) > 998:
+                problem = f"a line of {len(line)} characters"
+                break
+            if line[:1] in (b" ", b"\t"):
+                continue  # a folded line goes on the header before
+            name, colon, _ = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                problem = f"the line {line[:40]!r}, which is no header"
+                break
+            names.append(name.lower())
+        wanted = list(self._names) + [b"list-unsubscribe"] * (b"list-unsubscribe" in names)
+        if not problem and sorted(names) != sorted(wanted):
+            extra = sorted(set(names) - set(wanted)) or [n for n in set(names)
+                                                          if names.count(n) > 1]
+            shown = ", ".join(n.decode("ascii") for n in extra) or "a missing header"
+            problem = f"headers digest did not make ({shown})"
+        if problem:
+            raise DeliveryError(
+                f"{recipient.email}: the message for this address has {problem}; nothing "
+                "was sent to it. Its name or another value would add to the headers: fix "
+                "it (digest subscribers import, or the recipients file) and send again")
 
     def signed(self, recipient: Recipient) -> bytes:
         """The whole message for one recipient, DKIM-signed if DKIM is on."""

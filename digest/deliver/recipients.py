@@ -18,13 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from stat import S_ISREG
 
-from digest.addresses import AddressError, parse_address, parse_mailbox
+from digest.addresses import MAX_NAME, AddressError, clean_name, parse_address, parse_mailbox
 from digest.config.schema import Config
 from digest.errors import ConfigError
 from digest.state.deliveries import Subscribers
 from digest.state.store import open_readonly
 
-MAX_NAME = 200
 _FIELD = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _Row = tuple[str, str, str, tuple[tuple[str, str], ...]]  # where, address, name, fields
 
@@ -74,7 +73,10 @@ def load_recipients(config: Config) -> RecipientList:
     if not active:
         return listed
     keys = {r.key for r in listed.recipients}
-    extra = tuple(Recipient(s.email, s.name) for s in active if s.email.lower() not in keys)
+    # Cleaned again on the way out: a name stored before names were cleaned on the
+    # way in must not reach a header either.
+    extra = tuple(Recipient(s.email, clean_name(s.name)) for s in active
+                  if s.email.lower() not in keys)
     return RecipientList(listed.recipients + extra, listed.problems, listed.duplicates,
                          listed.source, frozenset(r.key for r in extra))
 
@@ -182,19 +184,14 @@ def _collect(rows: list[_Row], source: str) -> RecipientList:
             problems.append(f"{where}: {text.strip()} repeats {seen[key]}; duplicate skipped")
             continue
         seen[key] = where
-        name = _clean(name)
+        name = clean_name(name, limit=None)
         if len(name) > MAX_NAME:
             problems.append(f"{where}: name longer than {MAX_NAME} characters; shortened")
-            name = name[:MAX_NAME]
+            name = clean_name(name)
         long = [k for k, v in fields if len(v) > MAX_NAME]
         if long:  # one reader's 3,000-character field would drop cards for everyone
             problems.append(f"{where}: {', '.join(long)} longer than {MAX_NAME} characters; "
                             "shortened")
-        fields = tuple((k, _clean(v)[:MAX_NAME]) for k, v in fields)
+        fields = tuple((k, clean_name(v)) for k, v in fields)
         recipients.append(Recipient(address.email, name, fields))
     return RecipientList(tuple(recipients), tuple(problems), duplicates, source)
-
-
-def _clean(value: str) -> str:
-    """No control characters (a CR/LF in a name would be header injection)."""
-    return " ".join("".join(c if c.isprintable() else " " for c in value).split())

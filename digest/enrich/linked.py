@@ -22,12 +22,15 @@ T = TypeVar("T")
 
 
 class Linked:
-    """Fetches for one build: `settings` (the collect limits, maybe another timeout),
-    the client to share (else one is opened per batch), the resolver."""
+    """Fetches for one build: `settings` (the collect limits, maybe another timeout:
+    `timeout_key` names its setting in messages), the client to share (else one is
+    opened per batch), the resolver."""
 
     def __init__(self, settings: CollectConfig, client: httpx.AsyncClient | None,
-                 resolve: Resolver, per_host: int = 0) -> None:
+                 resolve: Resolver, per_host: int = 0,
+                 timeout_key: str = "[collect] timeout") -> None:
         self.settings = settings
+        self.timeout_key = timeout_key
         self._client = client
         self._resolve = resolve
         self._per_host = per_host  # at most this many at a time per host; 0: no limit
@@ -62,4 +65,5 @@ class Linked:
         return await fetch_linked(kind, url, feed_name=article.feed_name,
                                   internal=self._standing[feed], etag=etag,
                                   last_modified=last_modified, client=client,
-                                  settings=self.settings, resolve=self._resolve)
+                                  settings=self.settings, resolve=self._resolve,
+                                  timeout_key=self.timeout_key)

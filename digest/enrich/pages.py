@@ -44,7 +44,7 @@ from digest.render.text import sentences
 PER_HOST = 2
 MAX_PAGE = 1_500_000  # characters of a page read (scripts and styles taken out first)
 MAX_LINE = 300
-_NOT_TEXT = re.compile(r"<(script|style|svg|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+NOT_TEXT = ("script", "style", "svg", "noscript", "template")  # elements taken out first
 THIN_BODY = 400  # characters of text: a feed body shorter than this is only a teaser
 SUMMARY_CHARS = 240
 _CREDIT_CLASS = re.compile(r"credit|source|byline|copyright|photographer", re.I)
@@ -70,27 +70,33 @@ def extract(html: str | bytes, url: str, *, local: bool = False) -> PageFacts:
     pictures be. Never raises for a page's content: a page that is not HTML gives empty
     facts. Every field is cleaned as a feed's are (digest.collect.textclean)."""
     text = html.decode("utf-8", "replace") if isinstance(html, bytes) else html
-    # Characters XML refuses go first (lxml would refuse to hold them, and one would
-    # stop the build); scripts and styles next, then the page is cut to MAX_PAGE: the
-    # extractor's time grows faster than the page.
-    text = _NOT_TEXT.sub(" ", clean_text(text))[:MAX_PAGE]
+    # Characters XML refuses go first: lxml would refuse to hold them, and one would
+    # stop the build.
     try:
-        return _extract(text, url, local)
+        return _extract(clean_text(text), url, local)
     except (ValueError, TypeError, lxml.etree.LxmlError, RecursionError):
         return PageFacts()
 
 
 def _extract(html: str, url: str, local: bool) -> PageFacts:
-    try:
-        doc = lxml.html.fromstring(html)
-    except (ValueError, lxml.etree.ParserError):
+    # One parse by libxml2's HTML parser, linear in the page whatever its markup: 40,000
+    # unclosed <script>s are one script to the end of the page, as in a browser, and a
+    # "<script>" in an attribute is text. (A regex over the markup took minutes on the
+    # first and swallowed the page on the second.)
+    doc = _document(html)
+    if doc is None:
         return PageFacts()
+    for el in list(doc.iter(*NOT_TEXT)):
+        el.drop_tree()  # keeps the text after it
+    _keep_spaces(doc)
+    # What the text extractor reads, cut to MAX_PAGE: its time grows faster than the page.
+    page = lxml.html.tostring(doc, encoding="unicode")[:MAX_PAGE]
     meta = _meta(doc)
     image = _web(url, meta.get("og:image") or meta.get("og:image:url")
                  or meta.get("twitter:image") or meta.get("twitter:image:src") or "", local)
     figures = _figures(doc, url, local)
     caption, credit = figures.get(image) or next(iter(figures.values()), ("", ""))
-    body = _main_text(html, url, figures, local)
+    body = _main_text(page, url, figures, local)
     paragraphs = lxml.html.fragment_fromstring(body, create_parent="div").iter("p") \
         if body else iter(())
     first = next((t for p in paragraphs if (t := _squash(p.text_content()))), "")
@@ -105,6 +111,39 @@ def _extract(html: str, url: str, local: bool) -> PageFacts:
                              ).strip()[:40],
         body_html=clean_text(body), summary=clean_text(sentences(first, SUMMARY_CHARS))
         if first else "")
+
+
+# Elements inside a line of text.
+INLINE = frozenset({"a", "abbr", "b", "cite", "code", "em", "font", "i", "mark", "q", "s",
+                    "small", "span", "strong", "sub", "sup", "time", "u"})
+
+
+def _keep_spaces(doc: Any) -> None:
+    """trafilatura drops the white space after an inline element that has elements
+    inside it: `<b><a href="/one">one</a></b> <a href="/two">two</a>` and `<a><b>one</b></a>
+    <a>two</a>` came out as "onetwo". That space is moved inside it, after its last
+    descendant, where trafilatura keeps it. (libxml2 nests at most 256 deep: linear.)"""
+    for el in doc.iter(*INLINE):
+        tail = el.tail
+        if tail and len(el) and not tail.strip():
+            leaf = el[-1]
+            while len(leaf):
+                leaf = leaf[-1]
+            leaf.tail = (leaf.tail or "") + tail
+            el.tail = None
+
+
+def _document(html: str) -> Any:
+    """The page's <html> element, or None for a page with nothing in it. An XML
+    declaration (XHTML) is dropped: lxml refuses one in a str."""
+    if html.lstrip().startswith("<?xml"):
+        html = html[html.find("?>") + 2:]
+    if not html.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return None
 
 
 def _meta(doc: Any) -> dict[str, str]:
@@ -217,7 +256,8 @@ class Enricher:
         self.settings = replace(config.collect, timeout=config.enrich.timeout)
         self.mirror = config.path(config.enrich.mirror) if config.enrich.mirror else None
         self._cached = cached
-        self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST)
+        self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST,
+                              timeout_key="[enrich] timeout")
         self._read: dict[str, _Read] = {}
         self._modes = {f.url: f.enrich or config.enrich.pages for f in config.feeds}
 

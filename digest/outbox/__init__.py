@@ -9,16 +9,13 @@ from digest.exports import lazy
 _EXPORTS = {
     "IssueFiles": "digest.outbox.compose",
     "issue_files": "digest.outbox.compose",
-    "IMAGES": "digest.outbox.folder",
     "IssueFolder": "digest.outbox.folder",
     "Manifest": "digest.outbox.folder",
     "PREVIEW": "digest.outbox.folder",
     "Published": "digest.outbox.folder",
-    "WEB": "digest.outbox.folder",
     "folder_name": "digest.outbox.folder",
     "published": "digest.outbox.folder",
     "scan_outbox": "digest.outbox.folder",
-    "swap_folder": "digest.outbox.folder",
     "lint_issue": "digest.outbox.lint",
 }
 __all__ = sorted(_EXPORTS)

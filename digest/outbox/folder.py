@@ -15,10 +15,12 @@ a half-written issue; an existing issue folder is never overwritten.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -306,6 +308,70 @@ class IssueFolder:
         except ValueError as e:
             raise OutboxError(f"{path / MANIFEST}: {e}") from None
 
+    @classmethod
+    def open_for_web(cls, path: Path) -> IssueFolder:
+        """As `open`, for `digest publish`, which copies from the folder to the web: never
+        through a symbolic link (the folder or its issue.json) nor a special file, and a
+        manifest whose text UTF-8 cannot hold (a lone surrogate written as `\\ud800`)
+        is damaged. OutboxError names the folder."""
+        try:
+            if path.is_symlink():
+                raise OSError(errno.ELOOP, "a symbolic link")
+            text = read_regular(path / MANIFEST).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise OutboxError(f"cannot read {path / MANIFEST}: {_why(e)}") from None
+        try:
+            manifest = Manifest.from_json(text)
+            manifest.to_json().encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise OutboxError(f"{path / MANIFEST}: damaged manifest: a lone surrogate "
+                              f"({e.object[e.start:e.end]!a}) in its text") from None
+        except ValueError as e:
+            raise OutboxError(f"{path / MANIFEST}: {e}") from None
+        return cls(path, manifest)
+
+    def web_page(self) -> str | None:
+        """web.html, None when the issue has none (built before issues had a web page).
+        Never through a link, never a special file: OutboxError says why."""
+        try:
+            return read_regular(self.path / WEB).decode("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise OutboxError(f"{self.path / WEB}: {_why(e)}") from None
+
+    def web_images(self) -> Iterator[tuple[str, bytes | str]]:
+        """The files of images/ for the web, one at a time: (name, bytes), or (name,
+        why not) for one left out (a link, a FIFO or device, a name digest never makes).
+        A FIFO is never opened (it would block)."""
+        images = self.path / IMAGES
+        try:
+            info = images.lstat()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            yield IMAGES, _why(e)
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            yield IMAGES, _kind(info.st_mode)
+            return
+        try:
+            fd = os.open(images, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            yield IMAGES, _why(e)
+            return
+        try:
+            for name in sorted(os.listdir(fd)):
+                if not IMAGE_NAME.match(name):
+                    yield name, "not a picture name digest makes"
+                    continue
+                try:
+                    yield name, read_regular(Path(name), dir_fd=fd)
+                except OSError as e:
+                    yield name, _why(e)
+        finally:
+            os.close(fd)
+
     def template_parts(self) -> tuple[str, str]:
         """The HTML and text parts with their placeholders, as `digest send` reads them."""
         try:
@@ -394,6 +460,44 @@ def swap_folder(tmp: Path, final: Path) -> None:
     final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def read_regular(path: Path, *, dir_fd: int | None = None) -> bytes:
+    """A regular file's bytes, never through a symbolic link (the last part of `path`;
+    ELOOP) and never opening a FIFO or device (a FIFO would block): the kind is looked at
+    first, and checked again on what was opened."""
+    info = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, _kind(info.st_mode))
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the look
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (never followed)"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO, not a file"
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if stat.S_ISREG(mode):
+        return "a file, not a folder"
+    return "a device or socket, not a file"
+
+
+def _why(e: OSError | UnicodeDecodeError) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if e.errno == errno.ELOOP:
+        return "a symbolic link (never followed)"
+    return e.strerror or str(e)
 
 
 def _write(path: Path, data: bytes) -> None:

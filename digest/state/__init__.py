@@ -6,7 +6,10 @@ from digest.exports import lazy
 
 _EXPORTS = {
     "BounceLog": "digest.state.bounces",
+    "Confirmations": "digest.state.confirmations",
+    "Queued": "digest.state.confirmations",
     "DeliveryLog": "digest.state.deliveries",
+    "RequestOutcome": "digest.state.deliveries",
     "SUBSCRIBER_COLUMNS": "digest.state.deliveries",
     "SUBSCRIBER_STATES": "digest.state.deliveries",
     "Subscriber": "digest.state.deliveries",

@@ -26,7 +26,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from digest.clock import utcnow
 from digest.models import DELIVERY_STATES, SUBSCRIBER_STATUSES, DeliveryState, IssueState
@@ -274,6 +276,11 @@ class Subscribers:
             conn.close()
 
     def rows(self, status: str | None = None) -> list[Subscriber]:
+        return list(self.each(status))
+
+    def each(self, status: str | None = None) -> Iterator[Subscriber]:
+        """The subscribers (all, or those in one status), oldest first, read from the
+        cursor as they are used: 200,000 of them are never in memory at once."""
         query = f"SELECT {', '.join(('address AS email',) + SUBSCRIBER_COLUMNS[1:])} " \
                 "FROM subscribers"
         args: tuple[str, ...] = ()
@@ -281,10 +288,16 @@ class Subscribers:
             query += " WHERE status = ?"
             args = (status,)
         try:
-            found = self.conn.execute(query + " ORDER BY created_at, email", args).fetchall()
+            cursor = self.conn.execute(query + " ORDER BY created_at, email", args)
         except sqlite3.OperationalError:  # a database from before the table: no one
-            return []
-        return [Subscriber(**dict(r)) for r in found]
+            return
+        for row in cursor:  # the columns in the order of Subscriber's fields
+            yield Subscriber(*row)
+
+    def suppression_reasons(self) -> dict[str, str]:
+        """Address key -> why it is on the suppression list (every suppressed address)."""
+        return {str(r[0]): str(r[1]) for r in self.conn.execute(
+            f"SELECT {_KEY}, reason FROM suppressions")}
 
     def get(self, email: str) -> Subscriber | None:
         """One subscriber, by address (any case)."""
@@ -335,42 +348,71 @@ class Subscribers:
         self.conn.execute("COMMIT")
         return added, updated
 
-    def request(self, email: str, name: str, now: str) -> str:
-        """Someone asked, unconfirmed, to get the newsletter at `email`: a new address
+    def request(self, email: str, name: str, now_ms: int) -> RequestOutcome:
+        """Someone asked, unconfirmed, to get the newsletter at `email` at `now_ms`
+        (integer milliseconds, the time the confirmation token carries): a new address
         becomes `pending`; a known one keeps its status and name (nothing an unconfirmed
-        form says overwrites a record). Returns the status before. One transaction."""
+        form says overwrites a record). A confirmation mail is queued (see
+        digest.state.confirmations) unless the address is active already, bounced or
+        complained, or had one sent in the last hour or waiting to be sent.
+
+        Every outcome does the same work in one transaction (the same reads, a row
+        written into subscribers, a known one as it was, one row into the queue,
+        `skipped` when no mail goes): a known address must not answer faster than a
+        new one."""
         key = email.lower()
+        stamp = stamp_ms(now_ms)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             row = self.conn.execute("SELECT status FROM subscribers WHERE email = ?",
                                     (key,)).fetchone()
-            if row is None:
-                self.conn.execute(
-                    """INSERT INTO subscribers (email, address, name, status, source,
-                           created_at, updated_at) VALUES (?, ?, ?, 'pending', 'web', ?, ?)""",
-                    (key, email, name, now, now))
+            barred = self.conn.execute(
+                f"SELECT 1 FROM suppressions WHERE {_KEY} = ? AND reason IN {HARD_REASONS}",
+                (key,)).fetchone()
+            recent = self.conn.execute(
+                "SELECT 1 FROM confirmations WHERE email = ? AND (state = 'queued' OR "
+                "(state = 'sent' AND sent_ms > ?))", (key, now_ms - SLOT_MS)).fetchone()
+            status = str(row[0]) if row else ""
+            outcome: RequestOutcome = (
+                "suppressed" if barred or status == "bounced" else
+                "active" if status == "active" else
+                "slot" if recent else "queued")
+            self.conn.execute(
+                """INSERT INTO subscribers (email, address, name, status, source,
+                       created_at, updated_at) VALUES (?, ?, ?, 'pending', 'web', ?, ?)
+                   ON CONFLICT (email) DO UPDATE SET address = subscribers.address""",
+                (key, email, name, stamp, stamp))  # a known row rewritten as it was: same I/O
+            self.conn.execute(
+                """INSERT INTO confirmations (email, address, state, issued_ms, next_ms)
+                   VALUES (?, ?, ?, ?, ?)""",
+                (key, email, "queued" if outcome == "queued" else "skipped", now_ms, now_ms))
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
-        return str(row[0]) if row else ""
+        return outcome
 
-    def confirm(self, email: str, issued: str, client: str, now: str) -> str:
-        """A confirmation link issued at `issued` (ISO time) was followed: the address
-        becomes `active`, with the time and client as the consent record, unless its
-        record changed after the link was made (unsubscribed since: the link is spent)
-        or it bounced. Lifts an unsubscribe, never a bounce or a complaint. Returns
-        "active", "already" or "refused". One transaction. Times are ISO 8601 UTC with
-        milliseconds, from the caller's clock."""
+    def confirm(self, email: str, issued_ms: int, client: str, now_ms: int) -> str:
+        """A confirmation link issued at `issued_ms` was followed: the address becomes
+        `active`, with the time and client as the consent record, unless its record
+        changed after the link was made (unsubscribed since: the link is spent), it
+        bounced or complained. Lifts an unsubscribe, never a bounce or a complaint.
+        Returns "active", "already" or "refused". One transaction. The times are the
+        caller's integer milliseconds, stored as stamp_ms spells them: the comparison
+        with the record's time is exact."""
         key = email.lower()
+        issued, now = stamp_ms(issued_ms), stamp_ms(now_ms)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             row = self.conn.execute("SELECT status, updated_at FROM subscribers WHERE email = ?",
                                     (key,)).fetchone()
-            if row is None or row[0] == "bounced" or str(row[1]) > issued:
-                outcome = "already" if row is not None and row[0] == "active" else "refused"
-            elif row[0] == "active":
+            barred = self.conn.execute(
+                f"SELECT 1 FROM suppressions WHERE {_KEY} = ? AND reason IN {HARD_REASONS}",
+                (key,)).fetchone()
+            if row is not None and row[0] == "active":
                 outcome = "already"
+            elif row is None or barred or row[0] == "bounced" or str(row[1]) > issued:
+                outcome = "refused"
             else:
                 self.conn.execute(
                     """UPDATE subscribers SET status = 'active', updated_at = ?,
@@ -378,10 +420,46 @@ class Subscribers:
                     (now, now, client, key))
                 self.conn.execute(
                     f"DELETE FROM suppressions WHERE {_KEY} = ? AND reason NOT IN "
-                    "('bounced', 'complaint')", (key,))
+                    f"{HARD_REASONS}", (key,))
                 outcome = "active"
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
         return outcome
+
+    def unsubscribe(self, email: str, now_ms: int) -> None:
+        """The reader asked to get nothing more: the address becomes `unsubscribed` (a
+        new one is recorded so) and is suppressed. A bounce's or complaint's suppression
+        stays as it is: unsubscribing records the wish, it never turns a bounce into
+        something a confirmation could lift. One transaction."""
+        key = email.lower()
+        now = stamp_ms(now_ms)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                """INSERT INTO subscribers (email, address, status, source, created_at,
+                       updated_at) VALUES (?, ?, 'unsubscribed', 'web', ?, ?)
+                   ON CONFLICT (email) DO UPDATE SET status = 'unsubscribed',
+                       updated_at = excluded.updated_at""",
+                (key, email, now, now))
+            _add_suppression(self.conn, key, "unsubscribed", now)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+
+RequestOutcome = Literal["queued", "active", "suppressed", "slot"]
+SLOT_MS = 3600 * 1000  # one confirmation mail sent an hour to an address
+# Suppressions no reader's click lifts: the mailbox said the address is dead, or its
+# owner reported us.
+HARD_REASONS = "('bounced', 'complaint')"
+
+
+def stamp_ms(ms: int) -> str:
+    """Integer milliseconds as the subscribers table spells a time (ISO 8601 UTC, with
+    milliseconds): exact both ways, no float in between."""
+    seconds, millis = divmod(ms, 1000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
+    return moment.isoformat(timespec="milliseconds")

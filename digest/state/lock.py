@@ -1,4 +1,10 @@
-"""One digest process at a time: an exclusive lock file beside the state database."""
+"""One digest process at a time: an exclusive lock file beside the state database.
+
+An flock belongs to the open file, shared by every process that has a copy of the
+descriptor: a forked child (a feed-parsing worker) that kept one would hold the lock
+after its parent died. So the descriptor is not inherited over exec (os.open's default)
+and is closed in every forked child (`os.register_at_fork`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from digest.errors import LockError, StateError
+
+_held: set[int] = set()  # lock descriptors open in this process
+
+
+def _close_in_child() -> None:
+    for fd in list(_held):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 def lock_path(state_path: Path) -> Path:
@@ -40,6 +60,7 @@ def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterato
     except OSError as e:  # a read-only mount, a full disk: not a reason for a traceback
         raise StateError(f"cannot write lock file {path} ({e.strerror}); make {path.parent} "
                          "writable, or point [state] path at a writable folder") from None
+    _held.add(fd)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -58,6 +79,7 @@ def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterato
             pass  # the name only helps a waiting process; a full disk is reported later
         yield
     finally:
+        _held.discard(fd)
         os.close(fd)  # closing releases the flock
 
 

@@ -150,12 +150,30 @@ MIGRATIONS: list[str] = [
     ALTER TABLE articles ADD COLUMN language TEXT NOT NULL DEFAULT '';
     ALTER TABLE articles ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     """,
-    # 9: a delivery row may be `suppressed` (the address was unsubscribed while the send
+    # 9: the confirmation mails of `digest serve` (digest.state.confirmations): queued in
+    # the transaction that records the sign-up, sent by the server's worker with retries.
+    # Times are integer milliseconds (the confirmation token carries the same number).
+    """
+    CREATE TABLE confirmations (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed', 'skipped')),
+        issued_ms INTEGER NOT NULL,
+        next_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_ms INTEGER
+    );
+    CREATE INDEX confirmations_due ON confirmations (state, next_ms);
+    CREATE INDEX confirmations_email ON confirmations (email, state);
+    """,
+    # 10: a delivery row may be `suppressed` (the address was unsubscribed while the send
     # ran: never sent), and the suppression list is looked up by key before each message
     # (digest.deliver.engine), so the key expression has an index. SQLite cannot change
     # a CHECK in place: the table is copied (every column of migration 2's table).
     """
-    CREATE TABLE deliveries_9 (
+    CREATE TABLE deliveries_10 (
         issue_number INTEGER NOT NULL REFERENCES issues(number),
         email TEXT NOT NULL,
         address TEXT NOT NULL,
@@ -168,12 +186,12 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL,
         PRIMARY KEY (issue_number, email)
     );
-    INSERT INTO deliveries_9 (issue_number, email, address, state, attempts, last_reply,
-                              message_id, updated_at)
+    INSERT INTO deliveries_10 (issue_number, email, address, state, attempts, last_reply,
+                               message_id, updated_at)
         SELECT issue_number, email, address, state, attempts, last_reply, message_id,
                updated_at FROM deliveries;
     DROP TABLE deliveries;
-    ALTER TABLE deliveries_9 RENAME TO deliveries;
+    ALTER TABLE deliveries_10 RENAME TO deliveries;
     CREATE INDEX deliveries_state ON deliveries(issue_number, state);
     CREATE INDEX suppressions_key
         ON suppressions(lower(trim(email, ' ' || char(9, 10, 11, 12, 13))));

@@ -1,7 +1,7 @@
 """`digest serve`: the readers' side, an ASGI app (Starlette, run by uvicorn).
 
     GET  /subscribe            a form (CSRF token, honeypot field)
-    POST /subscribe            a pending subscriber, and a confirmation message
+    POST /subscribe            a pending subscriber, and a confirmation mail queued
     GET  /confirm?token=...    a page with a button (link scanners fetch links)
     POST /confirm?token=...    the subscriber becomes active (consent: time and address)
     GET  /unsubscribe?token=   a page with a button; never unsubscribes by itself (mail
@@ -16,42 +16,42 @@ Tokens are digest.tokens' sealed, opaque strings: an unsubscribe token is the ad
 sealed (the one in every issue's List-Unsubscribe); a confirmation token also carries
 when it was made, is spent once the address changes status after that, and expires.
 Only a confirmation makes anyone active. Subscribing answers the same whether or not
-the address is known (the mail goes out after the answer), is limited per client and
-per address, and never changes a known address's record. Links in mail are made from
+the address is known, doing the same work either way (Subscribers.request), is limited
+per client, and never changes a known address's record. The confirmation mail is queued
+in the state database in the sign-up's transaction and sent by the worker thread
+(digest.deliver.confirm_queue), never in a request; at most one is sent an hour to an
+address, none to an active, bounced or complained one. Links in mail are made from
 [newsletter] web_url, never from the request's Host header.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from digest.addresses import AddressError, parse_address
-from digest.collect.textclean import clean_line
+from digest.addresses import AddressError, clean_name, parse_address
 from digest.config.schema import Config
-from digest.deliver.confirmation import send_confirmation
+from digest.deliver.confirm_queue import ConfirmationWorker
+from digest.deliver.confirmation import CONFIRM_SECONDS
 from digest.errors import ConfigError
-from digest.models import SubscriberStatus
 from digest.render.email import Templates, load_templates, site_page
-from digest.state.deliveries import Subscriber, Subscribers
+from digest.state.deliveries import RequestOutcome, Subscribers
 from digest.state.store import open_store
-from digest.tokens import form_token, form_token_ok, load_secret, make_token, open_token
+from digest.tokens import form_token, form_token_ok, load_secret, open_token
 from digest.web.limits import Limiter
 from digest.web.site import MARKER
 
-CONFIRM_SECONDS = 48 * 3600
 FORM_SECONDS = 2 * 3600
 SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS = 5, 600
 HEADERS = {
@@ -74,7 +74,6 @@ class Readers:
     templates: Templates
     clock: Callable[[], float]
     per_client: Limiter
-    per_address: Limiter  # one confirmation mail an hour to an address
 
     @property
     def db(self) -> Path:
@@ -99,23 +98,22 @@ class Readers:
         opened = open_token(self.secret, token) if token else None
         return opened if opened and "@" in opened and " " not in opened else None
 
-    def confirmation(self, response: Response, email: str, issued: float) -> Response:
-        """`response`, sending `email` a link to confirm after it has gone out."""
-        token = make_token(self.secret, f"confirm {int(issued * 1000) + CONFIRM_SECONDS * 1000}"
-                                        f" {email}")
-        response.background = BackgroundTask(send_confirmation, self.config, email,
-                                             f"{self.base}/confirm?token={token}",
-                                             CONFIRM_SECONDS // 3600)
-        return response
+    def now_ms(self) -> int:
+        """The clock in integer milliseconds: the one time the confirmation token and
+        the subscribers table share (Subscribers.request and .confirm)."""
+        return int(self.clock() * 1000)
+
+    async def request(self, email: str, name: str) -> RequestOutcome:
+        """Record a sign-up and queue its confirmation mail (one transaction); the
+        worker finds it on its next look (within a second)."""
+        outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms())
+        # metrics: confirmations_queued_total (when outcome == "queued")
+        return outcome
 
 
 def _readers(request: Request) -> Readers:
     readers: Readers = request.app.state.readers
     return readers
-
-
-def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
 def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starlette:
@@ -139,10 +137,21 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
     site = config.path(config.web.site_dir)
     if (site / MARKER).is_file():  # only a site `digest publish` wrote: never the config's
         routes.append(Mount("/", StaticFiles(directory=site, html=True)))
-    app = Starlette(routes=routes)
+    base = config.newsletter.web_url.rstrip("/")
+    worker = ConfirmationWorker(config, secret, base, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        worker.start()  # queued mails, a server killed mid-send's too, go out now
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.readers = Readers(
-        config, secret, config.newsletter.web_url.rstrip("/"), load_templates(config), clock,
-        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock), Limiter(1, 3600, clock))
+        config, secret, base, load_templates(config), clock,
+        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock))
     return app
 
 
@@ -170,14 +179,11 @@ async def subscribe(request: Request) -> Response:
     except AddressError as e:
         return r.page("Subscribe", f"That is not an email address we can use ({e}).", 400,
                       forms=r.subscribe_forms())
-    name = clean_line(" ".join(str(form.get("name", "")).split()))[:200]
-    if not r.per_address.allow(email.lower()):
-        return done
-    issued = r.clock()
-    before = await run_in_threadpool(_request, r.db, email, name, _stamp(issued))
-    if before == "active":
-        return done  # already subscribed: the same page, nothing sent
-    return r.confirmation(done, email, issued)
+    name = clean_name(str(form.get("name", "")))
+    # metrics: subscribes_total
+    # Known or new, active, suppressed or just mailed: the same work and the same page.
+    await r.request(email, name)
+    return done
 
 
 async def confirm(request: Request) -> Response:
@@ -189,7 +195,7 @@ async def confirm(request: Request) -> Response:
         return r.page("Confirm", "This link is not valid. Subscribe again to get a new one.",
                       400)
     expires_ms = int(parts[1])
-    if r.clock() * 1000 > expires_ms:
+    if r.now_ms() > expires_ms:
         return r.page("Confirm", "This link has expired. Subscribe again to get a new one.",
                       400)
     if request.method != "POST":  # a scanner's GET confirms nothing
@@ -197,9 +203,9 @@ async def confirm(request: Request) -> Response:
                       forms=[{"action": f"/confirm?token={token}", "button": "Confirm",
                               "hidden": []}])
     client = request.client.host if request.client else ""
-    issued = _stamp(expires_ms / 1000 - CONFIRM_SECONDS)
-    outcome = await run_in_threadpool(_confirm, r.db, parts[2], issued, client,
-                                      _stamp(r.clock()))
+    issued_ms = expires_ms - CONFIRM_SECONDS * 1000  # integers: the stored time exactly
+    outcome = await run_in_threadpool(_confirm, r.db, parts[2], issued_ms, client,
+                                      r.now_ms())
     if outcome == "refused":
         return r.page("Confirm", "This link is no longer valid. Subscribe again to get a "
                       "new one.", 400)
@@ -222,7 +228,8 @@ async def unsubscribe(request: Request) -> Response:
     email = r.address_of(request.query_params.get("token", ""))
     if email is None:
         return r.page("Unsubscribe", "This link is not valid; nothing was changed.", 400)
-    await run_in_threadpool(_set_status, r.db, email, "unsubscribed")
+    await run_in_threadpool(_unsubscribe, r.db, email, r.now_ms())
+    # metrics: unsubscribes_total
     return r.page("Unsubscribed", f"You will get no more issues of {r.name} at this address.")
 
 
@@ -234,43 +241,44 @@ async def manage(request: Request) -> Response:
         return r.page("Your subscription", "This link is not valid.", 400)
     if request.method == "POST":
         form = await request.form()
-        if form.get("action") == "resubscribe" and not r.per_address.allow(email.lower()):
-            return r.page("Check your inbox", "A confirmation link went to this address in "
-                          "the last hour: follow that one.", 429)
+        if not form_token_ok(r.secret, str(form.get("csrf", "")), r.clock(), FORM_SECONDS):
+            return r.page("Your subscription", "This form has expired; please load it "
+                          "again.", 400)
         if form.get("action") == "resubscribe":
-            # A token anyone with a forwarded issue holds is no consent: a fresh
-            # confirmation to the address is.
-            issued = r.clock()
-            await run_in_threadpool(_request, r.db, email, "", _stamp(issued))
-            return r.confirmation(r.page("Check your inbox", "A message is on its way: "
-                                         "follow its link to subscribe again."), email, issued)
+            # A token anyone with a forwarded issue holds is no consent: a confirmation
+            # mail the owner clicks is. None goes to an active, bounced or complained
+            # address, and the page says the same as when one goes.
+            if await r.request(email, "") == "slot":
+                return r.page("Check your inbox", "A confirmation link went to this "
+                              "address in the last hour: follow that one.", 429)
+            return r.page("Check your inbox", "If this address can get the newsletter, a "
+                          "message is on its way: follow its link to subscribe again.")
         return r.page("Your subscription", "Nothing was changed.", 400)
     return r.page("Your subscription", "Unsubscribe, or subscribe again after unsubscribing.",
                   forms=[{"action": f"/unsubscribe?token={token}", "button": "Unsubscribe",
                           "hidden": []},
                          {"action": f"/manage?token={token}", "button": "Subscribe again",
-                          "value": "resubscribe", "hidden": []}])
+                          "value": "resubscribe",
+                          "hidden": [("csrf", form_token(r.secret, r.clock()))]}])
 
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok", headers=HEADERS)
 
 
-def _request(db: Path, email: str, name: str, now: str) -> str:
+def _request(db: Path, email: str, name: str, now_ms: int) -> RequestOutcome:
     with Subscribers.opened(db) as subscribers:
-        return subscribers.request(email, name, now)
+        return subscribers.request(email, name, now_ms)
 
 
-def _confirm(db: Path, email: str, issued: str, client: str, now: str) -> str:
+def _confirm(db: Path, email: str, issued_ms: int, client: str, now_ms: int) -> str:
     with Subscribers.opened(db) as subscribers:
-        return subscribers.confirm(email, issued, client, now)
+        return subscribers.confirm(email, issued_ms, client, now_ms)
 
 
-def _set_status(db: Path, email: str, status: SubscriberStatus) -> None:
+def _unsubscribe(db: Path, email: str, now_ms: int) -> None:
     with Subscribers.opened(db) as subscribers:
-        known = subscribers.get(email)
-        subscribers.upsert([Subscriber(known.email if known else email, status,
-                                       known.name if known else "", "web")])
+        subscribers.unsubscribe(email, now_ms)
 
 
 def serve(config: Config, host: str, port: int) -> None:

@@ -74,7 +74,8 @@ def test_an_import_never_undoes_an_unsubscribe_and_exports_round_trip(built: Pat
     assert "gone@example.com is unsubscribed here; an import never undoes that" in " ".join(
         again.output.split())
     exported = run(config, "subscribers", "export").output
-    assert "\n-bob@example.com,active,Bob," in exported  # the address as it is
+    # Escaped like every formula-looking cell (issue 22, item 9); the import takes it off.
+    assert "\n'-bob@example.com,active,Bob," in exported
     (tmp_path / "back.csv").write_text(exported, "utf-8")
     back = run(config, "subscribers", "import", str(tmp_path / "back.csv"))
     assert "0 added" in back.output

@@ -39,7 +39,7 @@ def test_etag_and_last_modified_answered_with_304(feed_server: FeedServer, write
 def test_failures_are_isolated_and_recorded(feed_server: FeedServer, write_config, tmp_path):
     feed_server.routes["/good.xml"] = Route(rss(3, "Good"))
     feed_server.routes["/500.xml"] = Route(b"oops", status=500, content_type="text/plain")
-    feed_server.routes["/slow.xml"] = Route(rss(1, "Slow"), delay=3)
+    feed_server.routes["/slow.xml"] = Route(rss(1, "Slow"), delay=20)
     feed_server.routes["/page.html"] = Route(
         b"<!doctype html><html><head><title>Home</title></head><body><p>Welcome</p></body></html>",
         content_type="text/html; charset=utf-8")
@@ -51,11 +51,11 @@ def test_failures_are_isolated_and_recorded(feed_server: FeedServer, write_confi
          {"url": feed_server.url("/page.html"), "name": "Homepage"},
          {"url": feed_server.url("/huge.xml"), "name": "Huge"},
          {"url": "missing/feed.xml", "name": "Missing file"}],
-        extra="[collect]\ntimeout = 1\nmax_bytes = 50000\n",
+        extra="[collect]\ntimeout = 4\nmax_bytes = 50000\n",
     )
     started = time.monotonic()
     report = collect(path)
-    assert time.monotonic() - started < 10  # the slow feed is cut off by the timeout
+    assert time.monotonic() - started < 15  # the slow feed (20 s) is cut off by the 4 s timeout
 
     by_name = {f.name: f for f in report.feeds}
     assert (by_name["Good"].status, by_name["Good"].new) == ("ok", 3)
