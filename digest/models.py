@@ -20,8 +20,9 @@ FetchStatus = Literal["ok", "warning", "not_modified", "error"]
 # An issue: built (not sent), sending (begun), sent, recovered (adopted from the
 # outbox after a crash: whether it went out is unknown).
 IssueState = Literal["built", "sending", "sent", "recovered"]
-# One recipient of one issue; "sending" is in flight (sent, not confirmed).
-DeliveryState = Literal["pending", "sending", "delivered", "deferred", "failed"]
+# One recipient of one issue; "sending" is in flight (sent, not confirmed);
+# "suppressed": unsubscribed while the send ran, never sent.
+DeliveryState = Literal["pending", "sending", "delivered", "deferred", "failed", "suppressed"]
 SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
 # "policy": refused for content or the sender (5.7.x, spam): not the address's fault.
 BounceKind = Literal["hard", "soft", "complaint", "delivered", "policy"]

@@ -50,12 +50,10 @@ def print_report(report: SendReport) -> None:
     for problem in report.problems:
         err.print(f"warning: recipient list: {problem}")
     out.print(report.message)
-    if report.in_flight:
+    if report.in_flight:  # the count and what to run: send_issue's WARNING, logged
         shown = ", ".join(report.in_flight[:10])
         more = f" and {len(report.in_flight) - 10} more" if len(report.in_flight) > 10 else ""
-        err.print(f"warning: {len(report.in_flight)} message(s) in flight (sent, but the "
-                  f"server never confirmed them) are not re-sent: {shown}{more}. If they did "
-                  "not arrive, run `digest send --resend-in-flight`")
+        err.print(f"in flight: {shown}{more}", soft_wrap=True)
     if report.deferred:
         err.print(f"note: {report.deferred} deferred by the server; `digest send` later retries "
                   "them")
@@ -71,6 +69,26 @@ def run_send(config: Config, number: int | None, *, dry_run: bool = False,
             send_progress(not dry_run) as on_progress:
         report = send_issue(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
                             stop=stop, on_progress=on_progress)
+    print_report(report)
+    return report
+
+
+def run_resolve_in_flight(config: Config, number: int | None, how: str, *,
+                          other_options: bool) -> SendReport:
+    """`digest send N --resolve-in-flight sent|retry`."""
+    if number is None:
+        raise BadConfig("--resolve-in-flight: name the issue, e.g. `digest send 12 "
+                        f"--resolve-in-flight {how}` (`digest status` shows which)")
+    if other_options:
+        raise BadConfig("--resolve-in-flight settles the messages in flight only: leave out "
+                        "--dry-run, --resend-in-flight and --test")
+    from digest.deliver.smtp import resolve_in_flight
+
+    stop = threading.Event()
+    with failures(), stop_on_signals(stop, _announce_stop), \
+            send_progress(how == "retry") as on_progress:
+        report = resolve_in_flight(config, number, "retry" if how == "retry" else "sent",
+                                   stop=stop, on_progress=on_progress)
     print_report(report)
     return report
 
@@ -97,6 +115,9 @@ def test_addresses(value: str) -> list[str]:
 @click.option("--resend-in-flight", is_flag=True,
               help="Also re-send messages that were in flight when a send was killed "
                    "(they may arrive twice).")
+@click.option("--resolve-in-flight", "resolve", type=click.Choice(["sent", "retry"]),
+              help="Settle ISSUE's messages in flight (sent, never confirmed): 'sent' "
+                   "records them as delivered, 'retry' sends only them again.")
 @click.option("--test", "test", metavar="ADDR[,ADDR...]",
               help="Send the issue to these addresses only, subject marked [TEST]; "
                    "nothing is logged, the list is not touched.")
@@ -105,13 +126,16 @@ def test_addresses(value: str) -> list[str]:
                    "the older one after it).")
 @click.pass_context
 def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool,
-         test: str | None, allow_older: bool) -> None:
+         resolve: str | None, test: str | None, allow_older: bool) -> None:
     """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
     subscriber who has not had it yet.
 
     Safe to run again: delivered recipients are skipped, deferred ones retried.
-    SIGTERM or Ctrl-C stops after the messages in progress. An issue older than one
-    that went out is refused unless --allow-older is given.
+    SIGTERM or Ctrl-C stops after the messages in progress. A message in flight
+    (sent in full, the connection lost before the server confirmed it) is never
+    re-sent on its own: check whether it arrived, then settle it with
+    --resolve-in-flight. An issue older than one that went out is refused unless
+    --allow-older is given.
 
     \b
     Example:
@@ -119,9 +143,15 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         digest send --test me@example.com   # the latest issue, to me only
         digest send                     # send the latest issue
         digest send 12                  # resume issue 12
+        digest send 12 --resolve-in-flight sent    # they arrived: record so
+        digest send 12 --resolve-in-flight retry   # send only those again
         digest send 2 --allow-older     # issue 2, though issue 3 went out
     """
     config = get_config(ctx)
+    if resolve is not None:
+        run_resolve_in_flight(config, issue, resolve,
+                              other_options=dry_run or resend_in_flight or test is not None)
+        return
     if test is not None:
         if dry_run or resend_in_flight:
             raise BadConfig("--test sends to the given addresses only: leave out "
@@ -176,8 +206,9 @@ def status(ctx: click.Context, issue: int | None) -> None:
         out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
         out.print(f"  {log.suppression_count()} address(es) on the suppression list")
         states: tuple[tuple[DeliveryState, str], ...] = (
-            ("sending", "in flight (sent, not confirmed; re-send with "
-                        "`digest send --resend-in-flight`)"),
+            ("sending", "in flight (sent, not confirmed; check they arrived, then "
+                        f"`digest send {record.number} --resolve-in-flight sent` or "
+                        "`... retry`)"),
             ("failed", "failed permanently"), ("deferred", "deferred"))
         for state, label in states:
             rows = log.in_state(record.number, state)

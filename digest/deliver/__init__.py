@@ -16,6 +16,7 @@ _EXPORTS = {
     "load_recipients": "digest.deliver.recipients",
     "Progress": "digest.deliver.smtp",
     "SendReport": "digest.deliver.smtp",
+    "resolve_in_flight": "digest.deliver.smtp",
     "send_issue": "digest.deliver.smtp",
     "send_test": "digest.deliver.smtp",
     "send_test_folder": "digest.deliver.smtp",

@@ -1,7 +1,19 @@
 """The send itself: `[smtp] connections` worker threads, each keeping its connection
 open across messages and, per recipient, MAIL, RCPT, DATA; the row is committed as
 `sending` on the server's 354 and as the reply's outcome after it (see digest.deliver.smtp
-for the rules)."""
+for the rules).
+
+Just before each message (a retry too) the recipient is looked up again in the
+suppression list, and, if the address came from the subscribers table, its status: a
+reader who unsubscribes while a long send runs is not mailed after that (the row becomes
+`suppressed`). One indexed look-up per message: cheaper than the SMTP round trips.
+
+The message goes out in two writes: everything but the end-of-data dot, then a look at
+the connection, then the dot. A connection found closed before the dot was written
+cannot have delivered anything (the server only accepts at the dot): the message is
+retried. Lost after the dot, before the reply, it may have arrived: the row stays
+`sending` (in flight) for the operator to resolve (`digest send N --resolve-in-flight`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +26,7 @@ from digest.config.schema import Config
 from digest.deliver.connection import (
     close_quietly,
     connect,
+    quiet_since_data,
     quit_quietly,
     reply_line,
 )
@@ -37,6 +50,11 @@ class Progress:
     total: int
 
 
+def in_flight_reply(issue: int, reason: str) -> str:
+    """The last reply recorded for a message lost after its end-of-data dot."""
+    return (f"connection lost after the whole message was sent, before the server "
+            f"answered ({reason}): it may have arrived; see `digest send {issue} "
+            "--resolve-in-flight`")
 
 
 class Dropped(Exception):
@@ -46,8 +64,10 @@ class Dropped(Exception):
 class Run:
     def __init__(self, config: Config, issue: int, template: MessageTemplate,
                  log: DeliveryLog, jobs: list[Job], stop: threading.Event,
-                 on_progress: Callable[[Progress], None] | None) -> None:
+                 on_progress: Callable[[Progress], None] | None,
+                 subscribers: frozenset[str] = frozenset()) -> None:
         self.smtp = config.smtp
+        self.subscribers = subscribers  # keys that came from the subscribers table
         self.issue = issue
         self.template = template
         self.log = log
@@ -57,7 +77,7 @@ class Run:
         self.on_progress = on_progress
         self.limiter = Limiter(self.smtp.rate_per_second)
         self.lock = threading.Lock()
-        self.done = self.delivered = self.failed = 0
+        self.done = self.delivered = self.failed = self.suppressed = 0
         self.errors: list[BaseException] = []
         self.secrets: tuple[str, ...] = ()  # the password's forms, kept out of replies
 
@@ -90,6 +110,8 @@ class Run:
                 if not self.limiter.wait(self.stop):
                     self.queue.again(job, 0)
                     break
+                if self._unwanted(job):
+                    continue
                 if conn is None:
                     try:
                         conn = connect(self.smtp, password)
@@ -123,24 +145,36 @@ class Run:
             raise Dropped(f"connection lost: {e or type(e).__name__}") from None
         if code != 354:
             return self._refused(conn, job, code, reply)
-        self.log.mark(self.issue, recipient.key, "sending", attempt=True)
         try:
-            conn.send(data)
-        except (smtplib.SMTPServerDisconnected, OSError) as e:
-            # sendall failed: the end-of-data dot never arrived, nothing was accepted
+            self.log.mark(self.issue, recipient.key, "sending", attempt=True)
+        except BaseException:
+            close_quietly(conn)  # no end-of-data dot: the server keeps nothing
+            raise
+        assert data.endswith(b"\r\n.\r\n")  # wire()'s end-of-data line
+        body, dot = data[:-3], data[-3:]
+        try:
+            sock = conn.sock
+            if sock is None:
+                raise ConnectionResetError("the connection was closed")
+            sock.sendall(body)
+            if not quiet_since_data(sock):
+                raise ConnectionResetError("the server closed the connection during DATA")
+            sock.sendall(dot)
+        except OSError as e:
+            # The dot never left this side: whatever the server read, it has not
+            # accepted the message. Retrying cannot deliver it twice.
             close_quietly(conn)
             job.tries += 1
-            self._requeue(job, f"connection lost while sending: {e or type(e).__name__}")
+            self._requeue(job, f"connection lost before the end of the message was sent "
+                               f"({_reason(e)}); retried")
             return None
         try:
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             close_quietly(conn)
-            self.log.mark(self.issue, recipient.key, "sending",
-                          f"connection lost after the message was sent, before the server "
-                          f"confirmed it ({e or type(e).__name__}); re-send with "
-                          "--resend-in-flight if it did not arrive")
-            self._final(recipient, "sending", "unconfirmed")
+            text = in_flight_reply(self.issue, _reason(e))
+            self.log.mark(self.issue, recipient.key, "sending", text)
+            self._final(recipient, "sending", text)
             return None
         text = reply_line(code, reply, self.secrets)
         if 200 <= code < 300:
@@ -179,6 +213,17 @@ class Run:
             return None
         return conn
 
+    def _unwanted(self, job: Job) -> bool:
+        """Unsubscribed (or suppressed) since the send began: never sent, recorded so."""
+        key = job.recipient.key
+        why = self.log.unwanted(key, subscriber=key in self.subscribers)
+        if why is None:
+            return False
+        text = f"not sent: {why} while the send ran"
+        self.log.mark(self.issue, key, "suppressed", text)
+        self._final(job.recipient, "suppressed", text)
+        return True
+
     def _retry(self, job: Job, reason: str) -> None:
         job.tries += 1
         self.log.mark(self.issue, job.recipient.key, "deferred", reason, attempt=True)
@@ -197,7 +242,14 @@ class Run:
             self.done += 1
             self.delivered += state == "delivered"
             self.failed += state == "failed"
+            self.suppressed += state == "suppressed"
             done = self.done
         self.queue.finished()
         if self.on_progress:
             self.on_progress(Progress(recipient.email, state, reply, done, self.total))
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e) or type(e).__name__

@@ -51,6 +51,9 @@ class RecipientList:
     problems: tuple[str, ...] = ()  # "subscribers.csv line 7: ... skipped"
     duplicates: int = 0
     source: str = ""
+    # keys of the recipients that came from the subscribers table (not the configured
+    # list): a send checks their status again before each message
+    subscribers: frozenset[str] = frozenset()
 
 
 MAX_LIST_BYTES = 500_000_000  # some millions of subscribers
@@ -75,7 +78,7 @@ def load_recipients(config: Config) -> RecipientList:
     extra = tuple(Recipient(s.email, clean_name(s.name)) for s in active
                   if s.email.lower() not in keys)
     return RecipientList(listed.recipients + extra, listed.problems, listed.duplicates,
-                         listed.source)
+                         listed.source, frozenset(r.key for r in extra))
 
 
 def _configured(config: Config) -> RecipientList:

@@ -3,22 +3,29 @@
 `send_issue` holds the state lock, opens one connection first (so a wrong password
 or host fails before the delivery log is touched), logs every recipient as pending,
 then runs `[smtp] connections` worker threads. Each worker keeps its connection
-open across messages and, per recipient: MAIL, RCPT, DATA; on the server's 354 it
-commits the row as `sending`, transmits the pre-encoded message and commits the
-reply (`delivered`, `failed` on 5xx, `deferred` and requeued with backoff on 4xx).
-A connection lost before the message went out is retried like a 4xx; lost after
-the message went out but before the reply, the row stays `sending` (in flight) and
-is re-sent only when asked (`resend_in_flight`), so no one gets an issue twice.
+open across messages and, per recipient: looks the address up in the suppression list
+again (an unsubscribe during a long send is honoured: the row becomes `suppressed`),
+MAIL, RCPT, DATA; on the server's 354 it commits the row as `sending`, transmits the
+pre-encoded message and commits the reply (`delivered`, `failed` on 5xx, `deferred` and
+requeued with backoff on 4xx). A connection lost before the end-of-data dot went out is
+retried like a 4xx; lost after the dot but before the reply, the row stays `sending` (in
+flight): every send ends with a WARNING naming how many, and `resolve_in_flight` (`digest
+send N --resolve-in-flight sent|retry`) settles them, so no one gets an issue twice
+unless the operator says so.
+
+A state database that cannot be written (a full disk) stops the send with one line
+naming the file; every row keeps the state the server got to (see digest.deliver.engine).
 """
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from digest.config.schema import Config
 from digest.deliver.connection import (
@@ -33,7 +40,7 @@ from digest.deliver.limiter import Job
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, load_recipients
 from digest.deliver.redact import secret_forms
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, StateError
 from digest.models import IssueRecord
 from digest.outbox.folder import IssueFolder
 from digest.state.deliveries import TO_SEND, DeliveryLog
@@ -54,7 +61,8 @@ class SendReport:
     in_flight: tuple[str, ...] = ()  # sent, unconfirmed: not re-sent without the flag
     already_delivered: int = 0
     previously_failed: int = 0
-    suppressed: int = 0
+    suppressed: int = 0  # on the suppression list when the send began
+    suppressed_during: int = 0  # unsubscribed while it ran: not sent
     not_sent: int = 0  # never attempted because of a stop
     stopped: bool = False
     dry_run: bool = False
@@ -64,6 +72,11 @@ class SendReport:
     @property
     def complete(self) -> bool:
         return not (self.deferred or self.in_flight or self.not_sent)
+
+
+logger = logging.getLogger(__name__)
+
+InFlightResolution = Literal["sent", "retry"]  # the CLI's --resolve-in-flight choices
 
 
 def send_issue(
@@ -78,7 +91,62 @@ def send_issue(
     """Send issue `number` (None: the latest issue not fully sent) to every subscriber
     who hasn't had it. Setting `stop` lets messages in progress finish, records them
     and returns. Raises DeliveryError when the server can't be reached or refuses the
-    login (before anything is logged)."""
+    login (before anything is logged), StateError when the state database cannot be
+    written (the send stops; `digest send` goes on later)."""
+    return _locked_send(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
+                        only_in_flight=False, stop=stop, on_progress=on_progress)
+
+
+def resolve_in_flight(
+    config: Config,
+    number: int,
+    how: InFlightResolution,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SendReport:
+    """Settle issue `number`'s messages in flight (sent in full, never confirmed):
+    `how="sent"` records them as delivered and sends nothing (they arrived); `"retry"`
+    sends them again, and only them (a recipient suppressed or gone from the list since
+    is marked `suppressed` instead). Nothing else of the issue is sent."""
+    if how == "retry":
+        return _locked_send(config, number, dry_run=False, resend_in_flight=True,
+                            only_in_flight=True, stop=stop, on_progress=on_progress)
+    started = time.monotonic()
+    with state_lock(config.state_path, config.state.lock_timeout):
+        issue = _existing_issue(config, number)
+        delivery_log = DeliveryLog.open_shared(config.state_path)
+        try:
+            marked = delivery_log.mark_in_flight(
+                issue.number, "delivered",
+                f"marked delivered by `digest send {issue.number} --resolve-in-flight sent`")
+            counts = delivery_log.counts(issue.number)
+            if not (counts["sending"] or counts["pending"] or counts["deferred"]):
+                delivery_log.set_issue_state(issue.number, "sent")
+        finally:
+            delivery_log.close()
+    return SendReport(
+        issue.number, f"issue #{issue.number}: {marked} message(s) in flight marked "
+        f"delivered; nothing sent", already_delivered=counts["delivered"],
+        seconds=time.monotonic() - started)
+
+
+def _existing_issue(config: Config, number: int) -> IssueRecord:
+    store = open_store(config.state_path)
+    try:
+        issue = store.get_issue(number)
+    finally:
+        store.close()
+    if issue is None:
+        raise DeliveryError(f"issue #{number} does not exist; `digest status` lists the "
+                            "issues")
+    return issue
+
+
+def _locked_send(config: Config, number: int | None, *, dry_run: bool,
+                 resend_in_flight: bool, only_in_flight: bool,
+                 stop: threading.Event | None,
+                 on_progress: Callable[[Progress], None] | None) -> SendReport:
     load_secret(config)  # a missing token secret stops us before anything else
     stop = stop or threading.Event()
     started = time.monotonic()
@@ -96,13 +164,30 @@ def send_issue(
             folder.check_owner(config.newsletter.slug, store.state_id)
         finally:
             store.close()
-        log = DeliveryLog.open_shared(config.state_path)
+        delivery_log = DeliveryLog.open_shared(config.state_path)
         try:
-            return _send(config, issue, folder, log, dry_run=dry_run,
-                         resend_in_flight=resend_in_flight,
-                         stop=stop, on_progress=on_progress, started=started)
+            report = _send(config, issue, folder, delivery_log, dry_run=dry_run,
+                           resend_in_flight=resend_in_flight, only_in_flight=only_in_flight,
+                           stop=stop, on_progress=on_progress, started=started)
+        except StateError as e:
+            raise StateError(f"{e}; the send of issue #{issue.number} stopped there, every "
+                             "message recorded as far as the server got: `digest send "
+                             f"{issue.number}` goes on") from None
         finally:
-            log.close()
+            delivery_log.close()
+    if report.in_flight:
+        logger.warning("%s", in_flight_warning(report))
+    return report
+
+
+def in_flight_warning(report: SendReport) -> str:
+    """The end-of-send line about messages in flight: how many, and what to run."""
+    n = report.issue
+    return (f"issue #{n}: {len(report.in_flight)} message(s) in flight: sent in full but "
+            "never confirmed by the server, so they may or may not have arrived, and are not "
+            f"re-sent by `digest send`; `digest status {n}` lists them; run `digest send {n} "
+            "--resolve-in-flight sent` if they arrived, or `digest send "
+            f"{n} --resolve-in-flight retry` to send them (only them) again")
 
 
 def send_test(config: Config, number: int | None, addresses: list[str]) -> SendReport:
@@ -167,8 +252,9 @@ def _pick_issue(store: Store, number: int | None) -> IssueRecord | None:
 
 
 def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: DeliveryLog, *,
-          dry_run: bool, resend_in_flight: bool, stop: threading.Event,
-          on_progress: Callable[[Progress], None] | None, started: float) -> SendReport:
+          dry_run: bool, resend_in_flight: bool, only_in_flight: bool,
+          stop: threading.Event, on_progress: Callable[[Progress], None] | None,
+          started: float) -> SendReport:
     template = MessageTemplate.for_issue(config, folder)
     listed = load_recipients(config)
     suppressed = log.suppressed()
@@ -177,9 +263,12 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
     done_before = {k for k, d in logged.items() if d.state == "delivered"}
     failed_before = {k for k, d in logged.items() if d.state == "failed"}
     in_flight = {k for k, d in logged.items() if d.state == "sending"}
-    jobs = [Job(r) for r in recipients
-            if r.key not in done_before and r.key not in failed_before
-            and (r.key not in in_flight or resend_in_flight)]
+    if only_in_flight:
+        jobs = [Job(r) for r in recipients if r.key in in_flight]
+    else:
+        jobs = [Job(r) for r in recipients
+                if r.key not in done_before and r.key not in failed_before
+                and (r.key not in in_flight or resend_in_flight)]
     kept_in_flight = tuple(sorted(logged[r.key].address for r in recipients
                                   if r.key in in_flight and not resend_in_flight))
     base: dict[str, Any] = dict(recipients=len(recipients), to_send=len(jobs),
@@ -199,11 +288,21 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
             f"{', logged in as ' + smtp.username if smtp.username else ''}); issue "
             f"#{issue.number} would go to {len(jobs)} recipient(s), nothing sent",
             in_flight=kept_in_flight, seconds=time.monotonic() - started, **base)
-    log.add_pending(issue.number, [(j.recipient.key, j.recipient.email,
-                                    template.message_id(j.recipient)) for j in jobs])
-    if jobs:
-        log.set_issue_state(issue.number, "sending")
-    run = Run(config, issue.number, template, log, jobs, stop, on_progress)
+    try:
+        if only_in_flight:  # in flight to someone no longer on the list: not re-sent
+            keys = {r.key for r in recipients}
+            for key in sorted(in_flight - keys):
+                log.mark(issue.number, key, "suppressed", "not re-sent: suppressed or no "
+                         "longer on the recipient list")
+        log.add_pending(issue.number, [(j.recipient.key, j.recipient.email,
+                                        template.message_id(j.recipient)) for j in jobs])
+        if jobs:
+            log.set_issue_state(issue.number, "sending")
+    except BaseException:
+        quit_quietly(first)
+        raise
+    run = Run(config, issue.number, template, log, jobs, stop, on_progress,
+              listed.subscribers)
     try:
         run.go(first, password)
     finally:
@@ -219,7 +318,7 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
     report = SendReport(
         issue.number, "", delivered=run.delivered, failed=run.failed, deferred=deferred,
         in_flight=all_in_flight, not_sent=not_sent, stopped=stop.is_set(),
-        seconds=time.monotonic() - started, **base)
+        suppressed_during=run.suppressed, seconds=time.monotonic() - started, **base)
     return _with_message(report)
 
 
@@ -234,13 +333,13 @@ def _with_message(r: SendReport) -> SendReport:
         parts.append(f"{len(r.in_flight)} in flight")
     if r.suppressed:
         parts.append(f"{r.suppressed} suppressed")
+    if r.suppressed_during:
+        parts.append(f"{r.suppressed_during} unsubscribed during the send (not sent)")
     if r.not_sent:
         parts.append(f"{r.not_sent} not sent (stopped)")
     return replace(r, message=", ".join(parts) + f" in {r.seconds:.1f}s")
 
 
-__all__ = ["Progress", "SendReport", "connect", "send_issue"]
-
-
-__all__ = ["Progress", "SendReport", "connect", "connection", "send_issue", "send_test",
+__all__ = ["InFlightResolution", "Progress", "SendReport", "connect", "connection",
+           "in_flight_warning", "resolve_in_flight", "send_issue", "send_test",
            "send_test_folder"]

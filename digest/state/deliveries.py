@@ -5,11 +5,15 @@ States of a delivery row:
     pending ──> sending ──> delivered        the server said 250 to the message
        │           │    └─> failed           5xx: permanent, never retried
        │           └──────> (stays sending)  the process died, or the connection
-       │                                     dropped, after the message was sent but
-       │                                     before the server answered: in flight,
-       │                                     re-sent only with --resend-in-flight
-       └──> deferred ──> sending ...         4xx or a dropped connection before the
-                                             message went out: retried with backoff
+       │                                     dropped, after the whole message (its
+       │                                     end-of-data dot) was sent but before the
+       │                                     server answered: in flight, resolved by
+       │                                     `digest send N --resolve-in-flight
+       │                                     sent|retry` (or --resend-in-flight)
+       ├──> deferred ──> sending ...         4xx or a connection dropped before the
+       │                                     dot went out: retried with backoff
+       └──> suppressed                       unsubscribed while the send ran: never
+                                             sent (sent later only if resubscribed)
 
 Each change is committed on its own as it happens (WAL, autocommit), so a killed
 process leaves the log exactly as far as the server got.
@@ -28,6 +32,7 @@ from typing import Literal
 
 from digest.clock import utcnow
 from digest.models import DELIVERY_STATES, SUBSCRIBER_STATUSES, DeliveryState, IssueState
+from digest.state.errors import TranslatingConnection, translated
 from digest.state.store import Store
 
 STATES = DELIVERY_STATES
@@ -71,9 +76,20 @@ class DeliveryLog:
 
     @classmethod
     def open_shared(cls, path: Path) -> DeliveryLog:
-        """A connection the SMTP worker threads share (the schema must be migrated)."""
-        conn = _shared_connection(path, threads=True)
-        conn.execute("PRAGMA synchronous = NORMAL")
+        """A connection the SMTP worker threads share (the schema must be migrated).
+        A failing disk under it is a StateError naming the file (digest.state.errors),
+        never a traceback in the middle of a send."""
+        with translated(path):
+            conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None,
+                                   timeout=30, check_same_thread=False,
+                                   factory=TranslatingConnection)
+        conn.path = path
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
         return cls(conn)
 
     @classmethod
@@ -134,6 +150,26 @@ class DeliveryLog:
                    WHERE issue_number = ? AND email = ?""",
                 (state, reply, int(attempt), _now(), issue, email))
 
+    def mark_in_flight(self, issue: int, state: DeliveryState, reply: str) -> int:
+        """Every row of `issue` in flight (`sending`) becomes `state`, in one
+        transaction; returns how many."""
+        with self.lock:
+            cur = self.conn.execute(
+                """UPDATE deliveries SET state = ?, last_reply = ?, updated_at = ?
+                   WHERE issue_number = ? AND state = 'sending'""",
+                (state, reply, _now(), issue))
+        return int(cur.rowcount)
+
+    def in_flight_by_issue(self) -> dict[int, int]:
+        """Issue number -> how many of its messages are in flight (sent in full, never
+        confirmed: `digest send N --resolve-in-flight` settles them), for every issue
+        that has any, oldest issue first."""
+        with self.lock:
+            rows = self.conn.execute(
+                """SELECT issue_number, COUNT(*) FROM deliveries WHERE state = 'sending'
+                   GROUP BY issue_number ORDER BY issue_number""").fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
     def set_issue_state(self, issue: int, state: IssueState) -> None:
         with self.lock:
             self.conn.execute("UPDATE issues SET state = ? WHERE number = ?", (state, issue))
@@ -147,6 +183,20 @@ class DeliveryLog:
         """The keys of every suppressed address."""
         with self.lock:
             return {r[0] for r in self.conn.execute(f"SELECT {_KEY} FROM suppressions")}
+
+    def unwanted(self, key: str, *, subscriber: bool = False) -> str | None:
+        """Why the address `key` must not be mailed now: the reason it is on the
+        suppression list, or, for an address from the subscribers table (`subscriber`),
+        its status once no longer `active`; None if it may be. Two indexed look-ups."""
+        with self.lock:
+            row = self.conn.execute(
+                f"SELECT reason FROM suppressions WHERE email = ? OR {_KEY} = ? LIMIT 1",
+                (key, key)).fetchone()
+            if row is None and subscriber:
+                row = self.conn.execute(
+                    "SELECT status FROM subscribers WHERE email = ? AND status != 'active'",
+                    (key,)).fetchone()
+        return str(row[0]) if row else None
 
     def suppress(self, key: str, reason: str) -> bool:
         """Add an address (its Address.key) to the suppression list. False if it was

@@ -73,7 +73,7 @@ def test_sigkill_midway_then_resume_sends_each_recipient_once(tmp_path: Path) ->
         resumed = digest(path, "send", env=env)
         assert resumed.returncode == 0, resumed.stderr
         assert f"{len(in_flight)} in flight" in resumed.stdout
-        assert "--resend-in-flight" in resumed.stderr and HOLD in resumed.stderr
+        assert "--resolve-in-flight" in resumed.stderr and HOLD in resumed.stderr
         after = dict(handler.counts)
         everyone = {f"reader{i:05d}@example.net" for i in range(N)}
         assert all(after.get(e) == 1 for e in everyone - in_flight)
