@@ -265,7 +265,7 @@ def test_lost_reply_after_data_is_in_flight_and_resent_only_on_request(
     status = run(path, "status")
     assert status.exit_code == 0
     assert "1 sending" in status.output and lost in status.output
-    assert "--resend-in-flight" in status.output
+    assert "--resolve-in-flight" in status.output
     handler.drop_after_data.clear()
     result = run(path, "send", "--resend-in-flight")
     assert result.exit_code == 0, result.output
