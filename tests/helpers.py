@@ -634,3 +634,20 @@ def wait_for(condition: Callable[[], Any], seconds: float = 10) -> Any:
     while not (value := condition()) and time.monotonic() < deadline:
         time.sleep(0.02)
     return value
+
+
+def dkim_key(folder: Path) -> bytes:
+    """A fresh 2048-bit RSA key written as `folder/dkim.pem`; returns the DNS TXT record
+    (`v=DKIM1; k=rsa; p=...`) a verifier looks up for it."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (folder / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

@@ -4,7 +4,6 @@ real uvicorn and aiosmtpd; the signature checked with dkimpy against the public 
 
 from __future__ import annotations
 
-import base64
 import email
 import re
 from email import policy
@@ -12,21 +11,13 @@ from pathlib import Path
 
 import dkim
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.helpers import Serving, WebClock, form_csrf, readers_config, wait_for
+from tests.helpers import Serving, WebClock, dkim_key, form_csrf, readers_config, wait_for
 from tests.smtp_server import Recorder, SmtpServer, free_port
 
 
 def test_the_confirmation_mail_is_dkim_signed(tmp_path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (tmp_path / "dkim.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    record = dkim_key(tmp_path)
     recorder = Recorder()
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ from digest.deliver.message import message_id
 from digest.deliver.smtp import Progress, send_issue
 from digest.errors import DeliveryError
 from digest.tokens import make_token, open_token
-from tests.helpers import SECRET, run, secret  # noqa: F401 - the autouse secret fixture
+from tests.helpers import SECRET, dkim_key, run, secret  # noqa: F401 - the autouse secret fixture
 from tests.send_project import project
 from tests.smtp_server import Recorder, SmtpServer, self_signed
 
@@ -331,19 +331,10 @@ def test_dry_run_connects_and_sends_nothing(built: Path, tmp_path: Path,
 
 def test_dkim_signature_verifies(built: Path, tmp_path: Path,
                                  server: Callable[..., SmtpServer]) -> None:
-    import base64
 
     import dkim
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (tmp_path / "dkim.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    record = dkim_key(tmp_path)
     smtp = server()
     path = project(built, tmp_path / "p", smtp.port, emails=["ann@example.com"],
                    extra=f'[dkim]\nkey_file = "{tmp_path / "dkim.pem"}"\n'
