@@ -377,9 +377,11 @@ def _went_out(issue: IssueRecord, counts: dict[str, int]) -> bool:
 def check_send_order(config: Config, number: int | None, *, allow_older: bool = False) -> None:
     """Raise DeliveryError when issue `number` does not exist (naming the issues there
     are) or, unless `allow_older`, when `digest send [number]` would mail an issue older
-    than one that already went out (None: the issue `send` picks, the latest not sent)."""
-    store = open_readonly(config.state_path)
-    try:
+    than one that already went out (None: the issue `send` picks, the latest not sent).
+
+    Opened for writing, as the send that follows does: a database an older digest left
+    is migrated here, not refused (a read-only open cannot migrate)."""
+    with locked_store(config) as store:
         issues = store.issues()
         if number is not None and not any(i.number == number for i in issues):
             there = (f"the issues are #{issues[0].number} to #{issues[-1].number}"
@@ -391,8 +393,6 @@ def check_send_order(config: Config, number: int | None, *, allow_older: bool = 
                            if i.state not in ("sent", "recovered")), None)
             number = picked.number if picked else None
         stale = next((u for u in _unsent(config, store) if u.number == number), None)
-    finally:
-        store.close()
     if stale is not None and stale.newer_out is not None and not allow_older:
         raise DeliveryError(
             f"issue #{stale.number} is older than issue #{stale.newer_out}, which went out "

@@ -19,7 +19,7 @@ from digest.config.schema import Config
 from digest.errors import DigestError
 from digest.logs import configure_logging
 
-err = Console(stderr=True, highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)  # one line a message
 out = Console(highlight=False, soft_wrap=True, markup=False)
 
 

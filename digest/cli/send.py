@@ -214,10 +214,12 @@ def status(ctx: click.Context, issue: int | None) -> None:
             rows = log.in_state(record.number, state)
             if rows:
                 out.print(f"{label}:")
-                for row in rows[:20]:
+                # every message in flight: each must be checked before it is settled
+                shown = rows if state == "sending" else rows[:20]
+                for row in shown:
                     out.print(f"  {row.address}  {row.last_reply or ''}".rstrip())
-                if len(rows) > 20:
-                    out.print(f"  ... and {len(rows) - 20} more")
+                if len(rows) > len(shown):
+                    out.print(f"  ... and {len(rows) - len(shown)} more")
     finally:
         store.close()
     if issue is None:

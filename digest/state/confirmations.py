@@ -86,14 +86,17 @@ class Confirmations:
             "SELECT state FROM confirmations WHERE email = ? ORDER BY id", (email.lower(),))]
 
     def expire(self, now_ms: int, lifetime_ms: int) -> tuple[int, int]:
-        """Forget what a confirmation can no longer change: pending subscribers whose
+        """Forget what a confirmation can no longer change: pending web sign-ups whose
         newest link has expired (or who never had one), and queue rows older than a
-        link lives. One transaction; returns (subscribers, rows) removed."""
+        link lives. A pending row from elsewhere (`digest subscribers import`) is the
+        operator's record and stays. One transaction; returns (subscribers, rows)
+        removed."""
         cutoff = now_ms - lifetime_ms
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             people = self.conn.execute(
-                """DELETE FROM subscribers WHERE status = 'pending' AND updated_at < ?
+                """DELETE FROM subscribers WHERE status = 'pending' AND source = 'web'
+                     AND updated_at < ?
                      AND NOT EXISTS (SELECT 1 FROM confirmations c
                                      WHERE c.email = subscribers.email AND c.issued_ms > ?)""",
                 (stamp_ms(cutoff), cutoff)).rowcount
