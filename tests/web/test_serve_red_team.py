@@ -1,0 +1,60 @@
+"""The red team's second pass at `digest serve` (issue 18 readers' side): what still
+gave way after the fixes, each against the real server (`python -m digest serve`,
+uvicorn on 127.0.0.1) through a raw socket."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.helpers import secret  # noqa: F401 - DIGEST_SECRET for the server
+from tests.web.test_serve_hardening import CSP, raw, serve  # noqa: F401 - the fixture
+
+
+def head_of(answer: bytes) -> str:
+    return answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+
+
+def held_open(port: int, held: list[socket.socket]) -> None:
+    """A kept-alive connection the server has surely counted (one request answered),
+    added to `held`."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    held.append(s)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b"ok"):
+        chunk = s.recv(65536)
+        assert chunk, answer
+        answer += chunk
+
+
+def test_a_connection_past_the_cap_gets_a_503_with_the_headers_and_one_log_line(serve) -> None:  # noqa: F811
+    """uvicorn's own cap answered 503 without the security headers and logged a WARNING
+    for every refused request (a log flood for whoever holds the connections)."""
+    served = serve(web="max_connections = 4\nkeep_alive = 60")
+    held: list[socket.socket] = []
+    try:
+        for _ in range(4):
+            held_open(served.port, held)
+        answers = [raw(served.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                   for _ in range(30)]
+    finally:
+        for s in held:
+            s.close()
+    for answer in answers:
+        head = head_of(answer)
+        assert head.startswith("http/1.1 503 "), head
+        assert f"content-security-policy: {CSP}".lower() in head.replace(" https:", "")
+        assert "x-content-type-options: nosniff" in head
+    served.stop()
+    assert "Exceeded concurrency limit" not in served.log
+    assert served.log.count("max_connections cap") == 1, served.log
+
+
+def test_a_request_uvicorn_cannot_parse_gets_the_security_headers(serve) -> None:  # noqa: F811
+    served = serve()
+    for request in (b"GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+                    b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"):
+        head = head_of(raw(served.port, request))
+        assert head.startswith("http/1.1 400 "), head
+        assert "content-security-policy: default-src 'none'" in head
+        assert "x-frame-options: deny" in head and "referrer-policy: no-referrer" in head
