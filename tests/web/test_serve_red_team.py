@@ -5,9 +5,15 @@ uvicorn on 127.0.0.1) through a raw socket."""
 from __future__ import annotations
 
 import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
 
 from tests.helpers import secret  # noqa: F401 - DIGEST_SECRET for the server
-from tests.web.test_serve_hardening import CSP, raw, serve  # noqa: F401 - the fixture
+from tests.web.test_serve_hardening import CSP, form_token, raw, serve  # noqa: F401 - the fixture
 
 
 def head_of(answer: bytes) -> str:
@@ -58,3 +64,37 @@ def test_a_request_uvicorn_cannot_parse_gets_the_security_headers(serve) -> None
         assert head.startswith("http/1.1 400 "), head
         assert "content-security-policy: default-src 'none'" in head
         assert "x-frame-options: deny" in head and "referrer-policy: no-referrer" in head
+
+
+def test_a_writer_holding_the_database_does_not_freeze_the_other_pages(
+        serve, tmp_path: Path) -> None:  # noqa: F811
+    """The rate limit's row was written on the event loop, waiting up to its 2 s busy
+    timeout for a writer (a send, an import): six sign-ups during a long write froze
+    every page of the server for about 10 s."""
+    served = serve()
+    with served.client() as client:
+        csrf = form_token(client)
+    writer = sqlite3.connect(tmp_path / ".digest" / "state.db",
+                             isolation_level=None)
+    posts: list[threading.Thread] = []
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        for i in range(6):
+            posts.append(threading.Thread(target=httpx.post, args=(
+                f"{served.base}/subscribe",), kwargs={
+                    "data": {"csrf": csrf, "email": f"r{i}@example.com"}, "timeout": 60,
+                    "headers": {"X-Forwarded-For": f"192.0.2.{i + 1}"}}))
+            posts[-1].start()
+        # One limit has waited out its busy timeout: the others are waiting too.
+        served.digest.wait_for(lambda lines: any("rate limit not counted" in line
+                                                 for line in lines))
+        start = time.monotonic()
+        page = httpx.get(f"{served.base}/subscribe", timeout=60)
+        took = time.monotonic() - start
+        assert page.status_code == 200
+        assert took < 3.0, f"a page took {took:.1f} s while sign-ups waited for the database"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        for post in posts:
+            post.join(60)
