@@ -42,6 +42,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Tokens in a query string under these names, whatever they look like.
 TOKEN_PARAMS = frozenset({"token", "csrf"})
 REDACTED = "[redacted]"
+CLIENT_GONE = 499  # the status logged for a request its client abandoned
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-.=]{22,}")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 
@@ -92,7 +93,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500  # what the client gets if the app fails before answering
+        status = 0  # no answer started
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -102,7 +103,13 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, sending)
+        except BaseException:
+            status = status or 500  # what the client gets if the app fails before answering
+            raise
         finally:
+            # Nothing sent and no error: the client hung up before its request was whole
+            # (nginx's 499), not a 500 in the log and in /metrics.
+            status = status or CLIENT_GONE
             metrics.count("requests", status=str(status))
             if access_log.isEnabledFor(logging.INFO):
                 client = scope["client"][0] if scope.get("client") else "-"

@@ -98,3 +98,18 @@ def test_a_writer_holding_the_database_does_not_freeze_the_other_pages(
         writer.close()
         for post in posts:
             post.join(60)
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_500(serve) -> None:  # noqa: F811
+    """A request abandoned before its body came was logged and counted as a 500: anyone
+    could make /metrics show server errors."""
+    served = serve(web="metrics = true")
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
+        s.sendall(b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/x-www-form-urlencoded\r\nContent-Length: 50\r\n\r\ncsrf=")
+    served.digest.wait_for(lambda lines: any('"POST /subscribe HTTP/1.1"' in line
+                                             for line in lines))
+    with served.client() as client:
+        assert 'status="500"' not in client.get("/metrics").text
+    line = next(x for x in served.digest.lines if '"POST /subscribe HTTP/1.1"' in x)
+    assert '" 499 ' in line and '" 500 ' not in line
