@@ -45,6 +45,7 @@ REDACTED = "[redacted]"
 CLIENT_GONE = 499  # the status logged for a request its client abandoned
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-.=]{22,}")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+_ADDRESSISH = re.compile(r"[^\s@/?&=;,<>\"']+@[^\s@/?&=;,<>\"']+\.[^\s@/?&=;,<>\"']+")
 
 access_log = logging.getLogger("digest.web.access")
 
@@ -66,16 +67,30 @@ def looks_like_token(text: str, is_token: Callable[[str], bool] | None = None) -
         and any(c.islower() for c in text) and any(c.isdigit() for c in text)
 
 
+def has_address(text: str) -> bool:
+    """Does `text` hold an email address, percent-encoded (even twice) or not? The log
+    handler tags the addresses it sees; `bob%40example.com` it does not see."""
+    for _ in range(3):
+        if _ADDRESSISH.search(text):
+            return True
+        text = unquote(text)
+    return bool(_ADDRESSISH.search(text))
+
+
 def redact_target(raw_path: str, query: str, is_token: Callable[[str], bool] | None = None
                   ) -> str:
-    """The request target for a log line: path segments and query values that are
-    tokens replaced, and nothing unprintable (a request cannot forge a log line)."""
-    path = "/".join(REDACTED if seg and looks_like_token(seg, is_token) else seg
-                    for seg in raw_path.split("/"))
+    """The request target for a log line: path segments and query keys and values that
+    are tokens or hold an address replaced, and nothing unprintable (a request cannot
+    forge a log line)."""
+    path = "/".join(REDACTED if seg and (looks_like_token(seg, is_token) or has_address(seg))
+                    else seg for seg in raw_path.split("/"))
     pairs = []
     for pair in query.split("&") if query else []:
         key, eq, val = pair.partition("=")
-        if val and (unquote(key).lower() in TOKEN_PARAMS or looks_like_token(val, is_token)):
+        if has_address(key):
+            key = REDACTED
+        if val and (unquote(key).lower() in TOKEN_PARAMS or looks_like_token(val, is_token)
+                    or has_address(val)):
             val = REDACTED
         pairs.append(f"{key}{eq}{val}")
     target = path + ("?" + "&".join(pairs) if query else "")

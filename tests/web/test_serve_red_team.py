@@ -113,3 +113,18 @@ def test_a_client_that_hangs_up_mid_body_is_no_500(serve) -> None:  # noqa: F811
         assert 'status="500"' not in client.get("/metrics").text
     line = next(x for x in served.digest.lines if '"POST /subscribe HTTP/1.1"' in x)
     assert '" 499 ' in line and '" 500 ' not in line
+
+
+def test_a_percent_encoded_address_in_a_url_never_reaches_the_log(serve) -> None:  # noqa: F811
+    """The log handler tags `bob@example.com`, but `bob%40example.com` (a GET form on
+    another site, a link rewriter) was logged in clear."""
+    served = serve()
+    with served.client() as client:
+        client.get("/subscribe?email=bob%40example.com")
+        client.get("/carol%40example.net/")
+        client.get("/unsubscribe?dave%2540example.org")
+    served.stop()
+    log = served.log.lower()
+    assert log.count('"get /') >= 3, served.log
+    for name in ("bob", "carol", "dave"):
+        assert name not in log, served.log
