@@ -10,6 +10,8 @@
   a minute with a count (uvicorn's own cap answered without them, and logged a line
   for every refused request: a log flood at a few thousand requests a second);
 - uvicorn's 400 for a request it cannot parse carries the security headers too;
+- no WebSocket: an `Upgrade:` request is answered as plain HTTP, without uvicorn's two
+  WARNING lines for each;
 - the access log is digest's (tokens redacted, clients hashed), not uvicorn's."""
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ class GuardedH11Protocol(H11Protocol):
         if not self._refused:
             super().data_received(data)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An `Upgrade:` request is answered as plain HTTP: nothing to warn about (uvicorn
+        logged two WARNINGs for each, a log flood anyone could send)."""
+
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request it cannot parse, with the security headers."""
         event = h11.Response(status_code=400, reason=b"Bad Request", headers=[
@@ -139,6 +145,7 @@ def server_config(app: ASGIApp, config: Config, host: str, port: int) -> uvicorn
     return uvicorn.Config(app, host=host, port=port,
                           http=guarded_protocol(web.request_timeout, web.max_connections),
                           timeout_keep_alive=web.keep_alive, access_log=False,
+                          ws="none",  # no WebSocket route: an installed library is not used
                           proxy_headers=False, server_header=False, log_config=None,
                           lifespan="on")  # the confirmation worker starts and stops with it
 

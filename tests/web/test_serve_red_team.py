@@ -128,3 +128,17 @@ def test_a_percent_encoded_address_in_a_url_never_reaches_the_log(serve) -> None
     assert log.count('"get /') >= 3, served.log
     for name in ("bob", "carol", "dave"):
         assert name not in log, served.log
+
+
+def test_upgrade_requests_are_plain_http_and_log_no_warning(serve) -> None:  # noqa: F811
+    """uvicorn logged two WARNINGs for each `Upgrade: websocket` request: anyone could
+    write the log two lines at a time."""
+    served = serve()
+    for _ in range(10):
+        answer = raw(served.port, b"GET /subscribe HTTP/1.1\r\nHost: x\r\nConnection: "
+                     b"Upgrade, close\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200 ")
+    served.stop()
+    assert "WARNING" not in served.log, served.log
+    assert served.log.count('"GET /subscribe HTTP/1.1" 200') == 10
