@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import secret  # noqa: F401 - DIGEST_SECRET for the server
+from tests.helpers import secret, wait_for  # noqa: F401 - secret: DIGEST_SECRET for the server
 from tests.web.test_serve_hardening import CSP, form_token, raw, serve  # noqa: F401 - the fixture
 
 
@@ -142,3 +142,49 @@ def test_upgrade_requests_are_plain_http_and_log_no_warning(serve) -> None:  # n
     served.stop()
     assert "WARNING" not in served.log, served.log
     assert served.log.count('"GET /subscribe HTTP/1.1" 200') == 10
+
+
+def from_peer(port: int, source: str, request: bytes = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+              b"Connection: close\r\n\r\n") -> bytes:
+    """`raw`, from the loopback address `source` (127.0.0.2 is no trusted proxy)."""
+    with socket.socket() as s:
+        s.settimeout(10)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(request)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_one_client_cannot_hold_every_connection(serve) -> None:  # noqa: F811
+    """200 idle connections from one address (reopened every 9 s) made every other
+    reader's request a 503: one client now holds at most an eighth of the cap."""
+    served = serve(web="max_connections = 64\nkeep_alive = 60")
+    held: list[socket.socket] = []
+    try:
+        for _ in range(8):  # 64 / 8
+            s = socket.socket()
+            held.append(s)
+            s.settimeout(10)
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", served.port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"ok"):
+                chunk = s.recv(65536)
+                assert chunk, answer
+                answer += chunk
+        refused = from_peer(served.port, "127.0.0.2")
+        assert refused.startswith(b"HTTP/1.1 503 ") and b"nosniff" in refused
+        assert from_peer(served.port, "127.0.0.3").startswith(b"HTTP/1.1 200 ")
+        # The trusted proxy (127.0.0.1 by default) carries many readers: not capped so.
+        assert raw(served.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close"
+                   b"\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+    finally:
+        for s in held:
+            s.close()
+    assert wait_for(lambda: from_peer(served.port, "127.0.0.2").startswith(b"HTTP/1.1 200 "))
+    served.stop()
+    assert served.log.count("one client holds 8 connections") == 1, served.log
