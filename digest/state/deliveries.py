@@ -430,9 +430,10 @@ class Subscribers:
 
     def unsubscribe(self, email: str, now_ms: int) -> None:
         """The reader asked to get nothing more: the address becomes `unsubscribed` (a
-        new one is recorded so) and is suppressed. A bounce's or complaint's suppression
-        stays as it is: unsubscribing records the wish, it never turns a bounce into
-        something a confirmation could lift. One transaction."""
+        new one is recorded so) and is suppressed. A bounced address stays `bounced`, and
+        a bounce's or complaint's suppression stays as it is: unsubscribing records the
+        wish, it never turns a bounce into something a confirmation could lift. One
+        transaction."""
         key = email.lower()
         now = stamp_ms(now_ms)
         self.conn.execute("BEGIN IMMEDIATE")
@@ -440,8 +441,9 @@ class Subscribers:
             self.conn.execute(
                 """INSERT INTO subscribers (email, address, status, source, created_at,
                        updated_at) VALUES (?, ?, 'unsubscribed', 'web', ?, ?)
-                   ON CONFLICT (email) DO UPDATE SET status = 'unsubscribed',
-                       updated_at = excluded.updated_at""",
+                   ON CONFLICT (email) DO UPDATE SET updated_at = excluded.updated_at,
+                       status = CASE status WHEN 'bounced' THEN 'bounced'
+                                            ELSE 'unsubscribed' END""",
                 (key, email, now, now))
             _add_suppression(self.conn, key, "unsubscribed", now)
         except BaseException:

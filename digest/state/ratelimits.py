@@ -38,7 +38,7 @@ class RateLimits:
 
     def __init__(self, path: Path | None) -> None:
         uri = f"file:{path}" if path else "file::memory:"
-        # A short busy wait: this runs on the server's event loop.
+        # A short busy wait: a request's thread waits that long for a writer at most.
         self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=2,
                                     check_same_thread=False)
         self.conn.execute("PRAGMA synchronous = NORMAL")

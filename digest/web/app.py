@@ -202,7 +202,9 @@ async def subscribe(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
     if not form_token_ok(r.secret, str(form.get("csrf", "")), r.clock(), FORM_SECONDS):
         return r.page("Subscribe", "This form has expired; please load it again.", 400)
-    if not r.per_client.allow(client):
+    # In a thread: the limit's row waits for a writer holding the database (a send,
+    # an import) up to its busy timeout, and on the event loop that froze every page.
+    if not await run_in_threadpool(r.per_client.allow, client):
         return r.page("Subscribe", "Too many requests from your address; please try again "
                       "in a few minutes.", 429)
     done = r.page("Check your inbox", "If the address can receive mail, a message is on its "

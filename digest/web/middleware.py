@@ -42,8 +42,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Tokens in a query string under these names, whatever they look like.
 TOKEN_PARAMS = frozenset({"token", "csrf"})
 REDACTED = "[redacted]"
+CLIENT_GONE = 499  # the status logged for a request its client abandoned
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-.=]{22,}")
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+_ADDRESSISH = re.compile(r"[^\s@/?&=;,<>\"']+@[^\s@/?&=;,<>\"']+\.[^\s@/?&=;,<>\"']+")
 
 access_log = logging.getLogger("digest.web.access")
 
@@ -65,16 +67,30 @@ def looks_like_token(text: str, is_token: Callable[[str], bool] | None = None) -
         and any(c.islower() for c in text) and any(c.isdigit() for c in text)
 
 
+def has_address(text: str) -> bool:
+    """Does `text` hold an email address, percent-encoded (even twice) or not? The log
+    handler tags the addresses it sees; `bob%40example.com` it does not see."""
+    for _ in range(3):
+        if _ADDRESSISH.search(text):
+            return True
+        text = unquote(text)
+    return bool(_ADDRESSISH.search(text))
+
+
 def redact_target(raw_path: str, query: str, is_token: Callable[[str], bool] | None = None
                   ) -> str:
-    """The request target for a log line: path segments and query values that are
-    tokens replaced, and nothing unprintable (a request cannot forge a log line)."""
-    path = "/".join(REDACTED if seg and looks_like_token(seg, is_token) else seg
-                    for seg in raw_path.split("/"))
+    """The request target for a log line: path segments and query keys and values that
+    are tokens or hold an address replaced, and nothing unprintable (a request cannot
+    forge a log line)."""
+    path = "/".join(REDACTED if seg and (looks_like_token(seg, is_token) or has_address(seg))
+                    else seg for seg in raw_path.split("/"))
     pairs = []
     for pair in query.split("&") if query else []:
         key, eq, val = pair.partition("=")
-        if val and (unquote(key).lower() in TOKEN_PARAMS or looks_like_token(val, is_token)):
+        if has_address(key):
+            key = REDACTED
+        if val and (unquote(key).lower() in TOKEN_PARAMS or looks_like_token(val, is_token)
+                    or has_address(val)):
             val = REDACTED
         pairs.append(f"{key}{eq}{val}")
     target = path + ("?" + "&".join(pairs) if query else "")
@@ -92,7 +108,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500  # what the client gets if the app fails before answering
+        status = 0  # no answer started
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -102,7 +118,13 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, sending)
+        except BaseException:
+            status = status or 500  # what the client gets if the app fails before answering
+            raise
         finally:
+            # Nothing sent and no error: the client hung up before its request was whole
+            # (nginx's 499), not a 500 in the log and in /metrics.
+            status = status or CLIENT_GONE
             metrics.count("requests", status=str(status))
             if access_log.isEnabledFor(logging.INFO):
                 client = scope["client"][0] if scope.get("client") else "-"

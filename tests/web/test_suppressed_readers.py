@@ -109,8 +109,8 @@ def test_a_link_from_before_a_complaint_activates_nothing(site) -> None:
 
 
 def test_one_click_on_a_bounced_address_keeps_the_bounce(site) -> None:
-    """The unsubscribe is recorded; the bounce's suppression stays; "subscribe again"
-    mails nothing and the address never becomes active."""
+    """The address stays `bounced` (red team: the one-click made it `unsubscribed`), its
+    suppression stays; "subscribe again" mails nothing and it never becomes active."""
     config, client, recorder, clock = site
     with Subscribers.opened(db(config)) as subscribers:
         subscribers.upsert([Subscriber("dead@example.com", "bounced")])
@@ -119,13 +119,13 @@ def test_one_click_on_a_bounced_address_keeps_the_bounce(site) -> None:
                             content=b"List-Unsubscribe=One-Click",
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert one_click.status_code == 200
-    assert record(config, "dead@example.com") == ("unsubscribed", "bounced")
+    assert record(config, "dead@example.com") == ("bounced", "bounced")
     clock.now += 3601
     again = resubscribe(client, config, "dead@example.com")
     assert again.status_code == 200 and "Check your inbox" in again.text
     sentinel(client, recorder, "last@example.com")
     assert mails(recorder, "dead@example.com") == []
-    assert record(config, "dead@example.com") == ("unsubscribed", "bounced")
+    assert record(config, "dead@example.com") == ("bounced", "bounced")
 
 
 def test_subscribe_again_needs_the_form_token_and_never_mails_an_active_reader(site) -> None:
