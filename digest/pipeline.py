@@ -380,7 +380,11 @@ def check_send_order(config: Config, number: int | None, *, allow_older: bool = 
     than one that already went out (None: the issue `send` picks, the latest not sent).
 
     Opened for writing, as the send that follows does: a database an older digest left
-    is migrated here, not refused (a read-only open cannot migrate)."""
+    is migrated here, not refused (a read-only open cannot migrate). No database yet: no
+    issue went out, so there is no order to keep, and none is made here (the send says
+    what is missing, the secret first)."""
+    if not config.state_path.exists():
+        return
     with locked_store(config) as store:
         issues = store.issues()
         if number is not None and not any(i.number == number for i in issues):
