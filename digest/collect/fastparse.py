@@ -158,6 +158,14 @@ def _not_utf8(data: bytes, headers: Mapping[str, str]) -> str | None:
 
 
 _Dict = feedparser.FeedParserDict
+# Dates feedparser-rs and feedparser read alike: RFC 822 and ISO 8601 with every field
+# in range (they differ on hour 24, second 60, zones like -2400 or -9959, years < 1900).
+_PLAIN_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(?:[1-9]|[12]\d|3[01]) "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?:19|20)\d\d "
+    r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)? (?:GMT|UTC|[+-](?:0\d|1[0-4])[0-5]\d)\Z"
+    r"|(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d"
+    r"(?::[0-5]\d(?:\.\d{1,6})?)?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)\Z")
 # feedparser-rs' default limits (ParserLimits): a feed at one of them may have been cut
 MAX_ENTRIES, MAX_TAGS, MAX_CONTENT = 10_000, 100, 10
 _MEDIA_TEXT = re.compile(rb"<media:(?:title|description)[\s>/]")
@@ -179,7 +187,7 @@ def _text(into: dict[str, Any], source: Any, key: str, rss: bool) -> None:
         kind = detail.type or "text/plain"
         if rss and key == "title":  # RSS says nothing: feedparser guesses, as here
             kind = "text/html" if looks_like_html(detail.value or "") else "text/plain"
-        into[f"{key}_detail"] = _Dict(type=kind, value=detail.value or "")
+        into[f"{key}_detail"] = dict(type=kind, value=detail.value or "")
 
 
 def _dates(into: dict[str, Any], source: Any) -> None:
@@ -187,13 +195,18 @@ def _dates(into: dict[str, Any], source: Any) -> None:
         raw = getattr(source, key, None)
         if raw is not None:
             into[key] = raw
-            parsed = _parse_date(raw)  # feedparser's own reading of the date
+            # feedparser's own reading of the date, unless it is a plain one (on
+            # which the two agree): feedparser's date parsing is a third of the time
+            parsed = getattr(source, f"{key}_parsed", None) if _PLAIN_DATE.match(raw) \
+                else None
+            if parsed is None:  # feedparser rolls 30 Feb over into March
+                parsed = _parse_date(raw)
             if parsed is not None:
                 into[f"{key}_parsed"] = parsed
 
 
 def _entry(e: Any, rss: bool) -> Any:
-    out = _Dict(link=e.link, guidislink=bool(e.guidislink))
+    out: dict[str, Any] = dict(link=e.link, guidislink=bool(e.guidislink))
     if e.id is not None:
         out["id"] = e.id
     _text(out, e, "title", rss)
@@ -202,20 +215,20 @@ def _entry(e: Any, rss: bool) -> Any:
     if e.author:
         out["author"] = e.author
     if e.content:
-        out["content"] = [_Dict(type=c.type or "text/plain", value=c.value or "")
+        out["content"] = [dict(type=c.type or "text/plain", value=c.value or "")
                           for c in e.content]
     if e.tags:
-        out["tags"] = [_Dict(term=t.term, scheme=t.scheme, label=t.label) for t in e.tags]
+        out["tags"] = [dict(term=t.term, scheme=t.scheme, label=t.label) for t in e.tags]
     source = e.source
     if source is not None:
-        out["source"] = _Dict({k: v for k in ("title", "href", "link")
+        out["source"] = dict({k: v for k in ("title", "href", "link")
                                if (v := getattr(source, k, None)) is not None})
     return out
 
 
 def _converted(fast: Any, headers: Mapping[str, str]) -> Any:
     rss = not str(fast.version).startswith("atom")
-    feed = _Dict()
+    feed: dict[str, Any] = {}
     _text(feed, fast.feed, "title", rss)
     if fast.feed.language:
         feed["language"] = fast.feed.language

@@ -72,3 +72,23 @@ def test_a_feed_feedparser_rs_reads_differently_goes_to_feedparser() -> None:
     parsed, reason = fastparse.parse_with_reason(data, {})
     assert reason == "an empty element"
     assert not parsed.entries[0].get("summary")
+
+
+DATES = ["Mon, 30 Nov 2026 06:14:22 +0000", "Sun, 29 Nov 2026 20:31:42 GMT",
+         "30 Nov 2026 06:14 +1459", "Mon, 30 Feb 2026 10:00:00 GMT", "2026-02-30T10:00:00Z",
+         "2026-11-29T20:31:42.123+05:30", "2026-11-29T24:00:00Z", "Mon, 30 Nov 2026 23:59:60 GMT",
+         "Mon, 30 Nov 2026 08:00:00 -2400", "Mon, 30 Nov 2026 08:00:00 -9959", "-0001-01-01",
+         "1 Jan 1900 00:00:00 GMT", "Mon,30 Nov 2026 06:14:22 GMT", "29/11/2026", "yesterday"]
+
+
+@pytest.mark.parametrize("when", DATES)
+def test_a_date_reads_as_feedparser_reads_it(when: str) -> None:
+    data = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<item><title>A</title><link>https://a.example/1</link><pubDate>{when}</pubDate>"
+            "</item></channel></rss>").encode()
+    fast, reason = fastparse.parse_with_reason(data, {})
+    assert reason is None
+    ours, theirs = fast.entries[0], fastparse.reference(data, {}).entries[0]
+    assert dict.get(ours, "published") == dict.get(theirs, "published")
+    assert (tuple(dict.get(ours, "published_parsed") or ())[:6]
+            == tuple(dict.get(theirs, "published_parsed") or ())[:6])
