@@ -161,7 +161,7 @@ _Dict = feedparser.FeedParserDict
 # Dates feedparser-rs and feedparser read alike: RFC 822 and ISO 8601 with every field
 # in range (they differ on hour 24, second 60, zones like -2400 or -9959, years < 1900).
 _PLAIN_DATE = re.compile(
-    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(?:[1-9]|[12]\d|3[01]) "
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(?:0?[1-9]|[12]\d|3[01]) "
     r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?:19|20)\d\d "
     r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)? (?:GMT|UTC|[+-](?:0\d|1[0-4])[0-5]\d)\Z"
     r"|(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d"
@@ -186,7 +186,9 @@ def _text(into: dict[str, Any], source: Any, key: str, rss: bool) -> None:
     if detail is not None:
         kind = detail.type or "text/plain"
         if rss and key == "title":  # RSS says nothing: feedparser guesses, as here
-            kind = "text/html" if looks_like_html(detail.value or "") else "text/plain"
+            text = detail.value or ""  # HTML to feedparser needs a close tag or an entity
+            html = ("<" in text or "&" in text) and looks_like_html(text)
+            kind = "text/html" if html else "text/plain"
         into[f"{key}_detail"] = dict(type=kind, value=detail.value or "")
 
 

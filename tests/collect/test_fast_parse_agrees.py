@@ -74,7 +74,7 @@ def test_a_feed_feedparser_rs_reads_differently_goes_to_feedparser() -> None:
     assert not parsed.entries[0].get("summary")
 
 
-DATES = ["Mon, 30 Nov 2026 06:14:22 +0000", "Sun, 29 Nov 2026 20:31:42 GMT",
+DATES = ["Mon, 30 Nov 2026 06:14:22 +0000", "Sun, 01 Nov 2026 06:14:22 +0000", "00 Nov 2026 10:00 GMT", "Sun, 29 Nov 2026 20:31:42 GMT",
          "30 Nov 2026 06:14 +1459", "Mon, 30 Feb 2026 10:00:00 GMT", "2026-02-30T10:00:00Z",
          "2026-11-29T20:31:42.123+05:30", "2026-11-29T24:00:00Z", "Mon, 30 Nov 2026 23:59:60 GMT",
          "Mon, 30 Nov 2026 08:00:00 -2400", "Mon, 30 Nov 2026 08:00:00 -9959", "-0001-01-01",
