@@ -32,7 +32,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
 from digest.deliver.recipients import Recipient
-from digest.errors import ConfigError, DeliveryError
+from digest.errors import ConfigError, HeaderRefused
 from digest.outbox.folder import IssueFolder, Manifest
 from digest.render.email import placeholder_pattern
 from digest.tokens import load_secret, unsubscribe_link, verp_token
@@ -279,7 +279,7 @@ class MessageTemplate:
     def _check_head(self, head: bytes, recipient: Recipient) -> None:
         """Refuse a header this builder did not make: a CR, LF or other control
         character in a value (a name carrying "\\r\\nBcc: ..."), a line over 998
-        characters, or any header beyond the expected set. Raises DeliveryError."""
+        characters, or any header beyond the expected set. Raises HeaderRefused."""
         lines = head.removesuffix(CRLF + CRLF).split(CRLF)
         names = []
         problem = ""
@@ -305,7 +305,7 @@ class MessageTemplate:
             shown = ", ".join(n.decode("ascii") for n in extra) or "a missing header"
             problem = f"headers digest did not make ({shown})"
         if problem:
-            raise DeliveryError(
+            raise HeaderRefused(
                 f"{recipient.email}: the message for this address has {problem}; nothing "
                 "was sent to it. Its name or another value would add to the headers: fix "
                 "it (digest subscribers import, or the recipients file) and send again")
