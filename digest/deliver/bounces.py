@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from digest.addresses import AddressError, parse_address
-from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
 from digest.deliver.recipients import configured_recipients
 from digest.errors import ConfigError
@@ -273,9 +272,8 @@ def process(config: Config, path: Path) -> BounceReport:
     traced: with `[delivery] return_path`, through its VERP address (the report's own
     contents are ignored); without, only for an address digest has sent an issue to.
     An address on no list is never added. Raises ConfigError when return_path is set
-    without the secret that traces it (check_return_path_secret)."""
-    verp = check_return_path_secret(config)
-    secret = load_secret(config) or verp
+    without the secret that traces it (digest.tokens.load_secret)."""
+    secret = load_secret(config)
     hard = soft = complaints = count = skipped = refusals = 0
     bounced: list[str] = []
     unsubscribed: list[str] = []

@@ -29,7 +29,6 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
-from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
 from digest.deliver.recipients import Recipient
 from digest.errors import ConfigError, HeaderRefused
@@ -208,7 +207,6 @@ class MessageTemplate:
         if "<" not in list_id:
             list_id = f"<{list_id}>"
         key = issue_key(config, manifest.number)
-        verp = check_return_path_secret(config)  # first: its error names return_path
         return cls(
             issue_key=f"{key}-test-{secrets.token_hex(6)}" if test else key,
             sender=config.sender,
@@ -217,7 +215,7 @@ class MessageTemplate:
             marker=manifest.marker, id_key=manifest.state_id,
             unsubscribe_url=delivery.unsubscribe_url,
             unsubscribe_mailto=delivery.unsubscribe_mailto,
-            secret=load_secret(config) or verp,
+            secret=load_secret(config),
             list_id=list_id, reply_to=delivery.reply_to, dkim=load_dkim(config),
             return_path=delivery.return_path,
         )
