@@ -33,7 +33,7 @@ from digest.config.schema import Config
 from digest.deliver.recipients import Recipient
 from digest.errors import ConfigError, HeaderRefused
 from digest.outbox.folder import IssueFolder, Manifest
-from digest.render.email import placeholder_pattern
+from digest.render.marks import placeholder_pattern
 from digest.tokens import load_secret, unsubscribe_link, verp_token
 
 _DOT = re.compile(rb"(?m)^\.")
