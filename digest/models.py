@@ -18,8 +18,9 @@ BuildStatus = Literal["built", "preview", "nothing", "exists", "draft"]
 # A feed's fetch: read, read despite errors, unchanged since last time (304), failed.
 FetchStatus = Literal["ok", "warning", "not_modified", "error"]
 # An issue: built (not sent), sending (begun), sent, recovered (adopted from the
-# outbox after a crash: whether it went out is unknown).
-IssueState = Literal["built", "sending", "sent", "recovered"]
+# outbox after a crash: whether it went out is unknown), paused (a send stopped itself at
+# a `[delivery] pause_*` threshold: only `digest send N --resume` goes on).
+IssueState = Literal["built", "sending", "sent", "recovered", "paused"]
 # One recipient of one issue; "sending" is in flight (sent, not confirmed);
 # "suppressed": unsubscribed while the send ran, never sent.
 DeliveryState = Literal["pending", "sending", "delivered", "deferred", "failed", "suppressed"]

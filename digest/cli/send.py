@@ -60,7 +60,7 @@ def print_report(report: SendReport) -> None:
 
 
 def run_send(config: Config, number: int | None, *, dry_run: bool = False,
-             resend_in_flight: bool = False) -> SendReport:
+             resend_in_flight: bool = False, resume: bool = False) -> SendReport:
     # here, not at the top: `digest --help` stays fast
     from digest.deliver.smtp import send_issue
 
@@ -68,7 +68,7 @@ def run_send(config: Config, number: int | None, *, dry_run: bool = False,
     with failures(), stop_on_signals(stop, _announce_stop), \
             send_progress(not dry_run) as on_progress:
         report = send_issue(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
-                            stop=stop, on_progress=on_progress)
+                            stop=stop, on_progress=on_progress, resume=resume)
     print_report(report)
     return report
 
@@ -124,9 +124,12 @@ def test_addresses(value: str) -> list[str]:
 @click.option("--allow-older", is_flag=True,
               help="Send ISSUE even though a newer issue went out already (readers get "
                    "the older one after it).")
+@click.option("--resume", is_flag=True,
+              help="Go on with ISSUE after its send paused itself at a [delivery] pause_* "
+                   "threshold.")
 @click.pass_context
 def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool,
-         resolve: str | None, test: str | None, allow_older: bool) -> None:
+         resolve: str | None, test: str | None, allow_older: bool, resume: bool) -> None:
     """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
     subscriber who has not had it yet.
 
@@ -135,7 +138,8 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
     (sent in full, the connection lost before the server confirmed it) is never
     re-sent on its own: check whether it arrived, then settle it with
     --resolve-in-flight. An issue older than one that went out is refused unless
-    --allow-older is given.
+    --allow-older is given. A send that passes a [delivery] pause_* threshold
+    (hard-bounce rate, complaints) pauses itself, exit status 1; --resume goes on.
 
     \b
     Example:
@@ -146,6 +150,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         digest send 12 --resolve-in-flight sent    # they arrived: record so
         digest send 12 --resolve-in-flight retry   # send only those again
         digest send 2 --allow-older     # issue 2, though issue 3 went out
+        digest send 12 --resume         # go on after a pause
     """
     config = get_config(ctx)
     if resolve is not None:
@@ -172,7 +177,10 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
 
         with failures():
             check_send_order(config, issue, allow_older=allow_older)
-    run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight)
+    report = run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight,
+                      resume=resume)
+    if report.paused:  # the send's WARNING (logged) or the message named why
+        ctx.exit(1)
 
 
 @click.command()
@@ -203,6 +211,10 @@ def status(ctx: click.Context, issue: int | None) -> None:
         log = DeliveryLog.of(store)
         counts = log.counts(record.number)
         out.print(f"issue #{record.number} ({record.outbox_path}): {record.state}")
+        if record.state == "paused":
+            from digest.state.audit import pause_note
+
+            out.print(f"  {pause_note(store.conn, record.number) or 'paused'}")
         out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
         out.print(f"  {log.suppression_count()} address(es) on the suppression list")
         states: tuple[tuple[DeliveryState, str], ...] = (

@@ -191,6 +191,13 @@ class DeliveryConfig:
     list_id: str = ""
     return_path: str = ""  # bounces@example.com: each message's envelope sender is
     # bounces+<tag>@example.com (VERP), so a bounce names its subscriber
+    # A send pauses itself (issue state `paused`, `digest send N --resume` goes on) when,
+    # in one run, the share of its messages refused with a 5xx or hard-bounced passes
+    # pause_hard_bounce_rate (once pause_min_sent are sent), or pause_complaints
+    # complaints come in for the issue. 0 turns a check off.
+    pause_hard_bounce_rate: float = 0.05
+    pause_min_sent: int = 200
+    pause_complaints: int = 3
 
 
 @dataclass(frozen=True)

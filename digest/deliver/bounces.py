@@ -19,6 +19,10 @@ the email package:
 Whose a bounce is comes from the VERP address it was sent to
 (`bounces+<tag>@domain`, see `[delivery] return_path`), else from the report's
 Final-Recipient / Original-Rcpt-To. Each message is acted on once (by Message-ID).
+Which issue it is about comes from the Message-ID of the message it returns, else the
+latest issue sent to the address (digest.state.audit): `digest report` counts it there.
+It needs no state lock when the schema is current: a long send holds the lock, and
+its pause thresholds (`[delivery] pause_*`) count the complaints that arrive meanwhile.
 
 A message is read from at most its first MAX_MESSAGE_BYTES (a report's machine-readable
 parts come before the returned message), and one nested more than MAX_CONTAINERS deep
@@ -32,7 +36,9 @@ import email
 import hashlib
 import mailbox
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
@@ -41,13 +47,16 @@ from pathlib import Path
 from typing import Any
 
 from digest.addresses import AddressError, parse_address
+from digest.clock import utcnow
 from digest.config.schema import Config
 from digest.deliver.recipients import configured_recipients
 from digest.errors import ConfigError
 from digest.models import BounceKind
+from digest.state.audit import record_unsubscribe, trace_bounce
 from digest.state.bounces import BounceLog
 from digest.state.deliveries import Subscriber, Subscribers
-from digest.state.store import locked_store
+from digest.state.migrations import SCHEMA_VERSION
+from digest.state.store import Store, locked_store, open_store
 from digest.tokens import load_secret, verp_token
 
 SOFT_LIMIT = 3  # issues in a row with a soft bounce make it a hard one
@@ -265,6 +274,48 @@ def _complaint(message: EmailMessage, verp: str | None) -> list[Event]:
     return [Event(who, "complaint", "abuse report (ARF)")] if who else []
 
 
+def returned_message_id(message: EmailMessage) -> str:
+    """The Message-ID of the message a report returns (its message/rfc822 or
+    text/rfc822-headers part), or "": which issue the report is about."""
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            inner: Any = part.get_payload()
+            original: Any = inner[0] if isinstance(inner, list) and inner else None
+        elif kind == "text/rfc822-headers":
+            text: Any = part.get_payload(decode=True) or b""
+            original = email.message_from_bytes(bytes(text), policy=policy.default)
+        else:
+            continue
+        value = original.get("Message-ID", "") if original is not None else ""
+        found = re.search(r"<[^<>\s]{1,250}>", str(value))
+        if found:
+            return found.group(0)
+    return ""
+
+
+@contextmanager
+def _bounce_store(config: Config) -> Iterator[Store]:
+    """The state database for writing, without the state lock when its schema is
+    current: a send holds the lock for its whole run, and the reports that come in
+    meanwhile must reach it. SQLite orders the writes (each its own transaction, as the
+    web app's). An older schema is migrated under the lock, as every writer does."""
+    try:
+        conn = sqlite3.connect(f"file:{config.state_path}?mode=ro", uri=True, timeout=30)
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        current = False
+    if not current:
+        with locked_store(config) as store:
+            yield store
+        return
+    with open_store(config.state_path) as store:
+        yield store
+
+
 def process(config: Config, path: Path) -> BounceReport:
     """Act on every bounce and complaint in the mailbox at `path`.
 
@@ -279,7 +330,7 @@ def process(config: Config, path: Path) -> BounceReport:
     unsubscribed: list[str] = []
     refused: list[str] = []
     notes: list[str] = []
-    with locked_store(config) as store:
+    with _bounce_store(config) as store:
         subscribers, log = Subscribers(store.conn), BounceLog(store.conn)
         known = {s.email.lower(): s for s in subscribers.each()}
         mailed, sent_to = log.mailed()
@@ -298,6 +349,7 @@ def process(config: Config, path: Path) -> BounceReport:
                 message_id = " ".join(str(message.get("Message-ID", "")).split()) or \
                     f"<no-id:{digest_of}>"
                 found = events(message, tags, config.delivery.return_path)
+                returned = returned_message_id(message)
             except Exception as e:  # noqa: BLE001 - one odd message never stops the rest
                 reason = "nested too deeply to read" if isinstance(e, RecursionError) else \
                     " ".join(str(e).split())[:120] or type(e).__name__
@@ -319,11 +371,14 @@ def process(config: Config, path: Path) -> BounceReport:
                 if not log.record(message_id, key, event.kind, event.detail):
                     skipped += 1
                     continue
+                trace_bounce(store.conn, message_id, key, returned)
                 name = known[key].name if key in known else ""
                 if event.kind == "complaint":
                     complaints += 1
                     subscribers.upsert([Subscriber(event.email, "unsubscribed", name)],
                                        reason="complaint")
+                    record_unsubscribe(store.conn, key, "complaint",
+                                       utcnow().isoformat(timespec="milliseconds"), returned)
                     unsubscribed.append(event.email)
                 elif event.kind == "policy":
                     refusals += 1

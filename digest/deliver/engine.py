@@ -32,6 +32,7 @@ from digest.deliver.connection import (
 )
 from digest.deliver.limiter import Job, JobQueue, Limiter
 from digest.deliver.message import MessageTemplate
+from digest.deliver.pause import PauseWatch
 from digest.deliver.recipients import Recipient
 from digest.deliver.redact import secret_forms
 from digest.errors import DeliveryError, HeaderRefused
@@ -80,6 +81,7 @@ class Run:
         self.done = self.delivered = self.failed = self.suppressed = 0
         self.errors: list[BaseException] = []
         self.secrets: tuple[str, ...] = ()  # the password's forms, kept out of replies
+        self.pause = PauseWatch(config.delivery, issue, log)
 
     def go(self, first: smtplib.SMTP, password: str | None) -> None:
         self.secrets = secret_forms(self.smtp.username, password)
@@ -249,9 +251,17 @@ class Run:
             self.failed += state == "failed"
             self.suppressed += state == "suppressed"
             done = self.done
+        self._watch(state, reply)
         self.queue.finished()
         if self.on_progress:
             self.on_progress(Progress(recipient.email, state, reply, done, self.total))
+
+
+    def _watch(self, state: DeliveryState, reply: str) -> None:
+        """The `[delivery] pause_*` thresholds (digest.deliver.pause): once one is
+        passed no new message starts; those in progress finish."""
+        if self.pause.outcome(state, reply):
+            self.stop.set()
 
 
 def _reason(e: BaseException) -> str:

@@ -43,6 +43,9 @@ class Unsent:
             how = (f"{c['delivered']} delivered, {c['pending']} pending, {c['deferred']} "
                    f"deferred, {c['sending']} in flight, {c['failed']} failed")
         line = f"issue #{self.number} ({self.outbox_path}): {how}"
+        if self.state == "paused":
+            line += (f"; paused at a [delivery] pause_* threshold: `digest send "
+                     f"{self.number} --resume` goes on")
         if self.newer_out is not None:
             line += (f"; issue #{self.newer_out} went out after it, so only `digest send "
                      f"{self.number} --allow-older` sends it")
@@ -61,7 +64,8 @@ def unsent_issues(config: Config) -> tuple[Unsent, ...]:
 
 def _unsent(config: Config, store: Store) -> tuple[Unsent, ...]:
     log = DeliveryLog.of(store)
-    waiting: tuple[IssueState, ...] = ("built", "sending") if config.delivery.mode == "smtp" \
+    waiting: tuple[IssueState, ...] = ("built", "sending", "paused") \
+        if config.delivery.mode == "smtp" \
         else ("sending",)
     counted = [(i, log.counts(i.number)) for i in store.issues()]
     out = [n for n, (i, c) in enumerate(counted) if _went_out(i, c)]

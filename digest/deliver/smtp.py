@@ -11,7 +11,9 @@ requeued with backoff on 4xx). A connection lost before the end-of-data dot went
 retried like a 4xx; lost after the dot but before the reply, the row stays `sending` (in
 flight): every send ends with a WARNING naming how many, and `resolve_in_flight` (`digest
 send N --resolve-in-flight sent|retry`) settles them, so no one gets an issue twice
-unless the operator says so.
+unless the operator says so. A send that passes a `[delivery] pause_*` threshold stops
+starting messages and leaves the issue `paused` (digest.deliver.pause): only
+`send_issue(..., resume=True)` (`digest send N --resume`) goes on with it.
 
 A state database that cannot be written (a full disk) stops the send with one line
 naming the file; every row keeps the state the server got to (see digest.deliver.engine).
@@ -43,6 +45,7 @@ from digest.deliver.redact import secret_forms
 from digest.errors import DeliveryError, HeaderRefused, StateError
 from digest.models import IssueRecord
 from digest.outbox.folder import IssueFolder
+from digest.state.audit import clear_pause, note_pause, pause_note
 from digest.state.deliveries import TO_SEND, DeliveryLog
 from digest.state.lock import state_lock
 from digest.state.store import Store, open_readonly, open_store
@@ -68,6 +71,7 @@ class SendReport:
     dry_run: bool = False
     problems: tuple[str, ...] = field(default=())  # recipient list rows skipped
     seconds: float = 0.0
+    paused: str = ""  # why the send paused itself (a pause_* threshold), or ""
 
     @property
     def complete(self) -> bool:
@@ -87,14 +91,17 @@ def send_issue(
     resend_in_flight: bool = False,
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    resume: bool = False,
 ) -> SendReport:
     """Send issue `number` (None: the latest issue not fully sent) to every subscriber
     who hasn't had it. Setting `stop` lets messages in progress finish, records them
-    and returns. Raises DeliveryError when the server can't be reached or refuses the
-    login (before anything is logged), StateError when the state database cannot be
-    written (the send stops; `digest send` goes on later)."""
+    and returns. A `paused` issue is sent only with `resume`; without, the report says
+    why it paused and nothing is sent. Raises DeliveryError when the server can't be
+    reached or refuses the login (before anything is logged), StateError when the
+    state database cannot be written (the send stops; `digest send` goes on later)."""
     return _locked_send(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
-                        only_in_flight=False, stop=stop, on_progress=on_progress)
+                        only_in_flight=False, stop=stop, on_progress=on_progress,
+                        resume=resume)
 
 
 def resolve_in_flight(
@@ -146,7 +153,8 @@ def _existing_issue(config: Config, number: int) -> IssueRecord:
 def _locked_send(config: Config, number: int | None, *, dry_run: bool,
                  resend_in_flight: bool, only_in_flight: bool,
                  stop: threading.Event | None,
-                 on_progress: Callable[[Progress], None] | None) -> SendReport:
+                 on_progress: Callable[[Progress], None] | None,
+                 resume: bool = True) -> SendReport:
     load_secret(config)  # a missing token secret stops us before anything else
     stop = stop or threading.Event()
     started = time.monotonic()
@@ -162,6 +170,9 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
                 return SendReport(None, what, dry_run=dry_run)
             folder = IssueFolder.open(config.outbox_path / issue.outbox_path)
             folder.check_owner(config.newsletter.slug, store.state_id)
+            if issue.state == "paused" and not resume and not only_in_flight:
+                return still_paused(issue.number, pause_note(store.conn, issue.number),
+                                    dry_run)
         finally:
             store.close()
         delivery_log = DeliveryLog.open_shared(config.state_path)
@@ -178,6 +189,26 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
     if report.in_flight:
         logger.warning("%s", in_flight_warning(report))
     return report
+
+
+def still_paused(number: int, why: str | None, dry_run: bool) -> SendReport:
+    """The report of a send of a paused issue without `resume`: nothing sent."""
+    said = why or f"issue #{number} paused"
+    return SendReport(number, f"issue #{number} is paused, nothing sent ({said}); `digest "
+                      f"send {number} --resume` goes on", paused=said, dry_run=dry_run)
+
+
+def _paused(log: DeliveryLog, number: int, run: Run, left: bool) -> str:
+    """After a run: mark the issue paused when a threshold stopped it with messages
+    left to send, say so in the log and note why (`digest status` shows it)."""
+    why = run.pause.reason
+    if why is None or not left:
+        return ""
+    log.set_issue_state(number, "paused")
+    with log.lock:
+        note_pause(log.conn, number, why)
+    logger.warning("%s", why)
+    return why
 
 
 def in_flight_warning(report: SendReport) -> str:
@@ -301,6 +332,8 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
                                         template.message_id(j.recipient)) for j in jobs])
         if jobs:
             log.set_issue_state(issue.number, "sending")
+            with log.lock:
+                clear_pause(log.conn, issue.number)
     except BaseException:
         quit_quietly(first)
         raise
@@ -314,6 +347,7 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         rows = log.rows(issue.number)
         left = [k for k in keys if rows.get(k) and rows[k].state in (*TO_SEND, "sending")]
         log.set_issue_state(issue.number, "sending" if left or counts["sending"] else "sent")
+    paused = _paused(log, issue.number, run, bool(left))
     all_in_flight = tuple(sorted(rows[k].address for k in keys
                                  if rows.get(k) and rows[k].state == "sending"))
     not_sent = sum(1 for j in jobs if rows[j.recipient.key].state == "pending")
@@ -321,7 +355,8 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
     report = SendReport(
         issue.number, "", delivered=run.delivered, failed=run.failed, deferred=deferred,
         in_flight=all_in_flight, not_sent=not_sent, stopped=stop.is_set(),
-        suppressed_during=run.suppressed, seconds=time.monotonic() - started, **base)
+        suppressed_during=run.suppressed, seconds=time.monotonic() - started, paused=paused,
+        **base)
     return _with_message(report)
 
 
@@ -339,7 +374,7 @@ def _with_message(r: SendReport) -> SendReport:
     if r.suppressed_during:
         parts.append(f"{r.suppressed_during} unsubscribed during the send (not sent)")
     if r.not_sent:
-        parts.append(f"{r.not_sent} not sent (stopped)")
+        parts.append(f"{r.not_sent} not sent ({'paused' if r.paused else 'stopped'})")
     return replace(r, message=", ".join(parts) + f" in {r.seconds:.1f}s")
 
 

@@ -85,7 +85,7 @@ def check_due(config: Config, schedule: Schedule, now: datetime) -> Due:
         issue = store.issue_for_slot(slot_key(latest, schedule.tz)) if latest else None
         resume = None
         if config.delivery.mode == "smtp":
-            if issue and issue.state not in ("sent", "recovered"):
+            if issue and issue.state not in ("sent", "recovered", "paused"):
                 resume = issue.number  # built in time, never (fully) sent
             else:  # a send that was stopped, however long ago: finish it
                 begun = [i for i in store.issues() if i.slot and i.state == "sending"]
@@ -144,7 +144,8 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
     elif result.status == "exists":
         record = _issue_for_slot(config, key)
         summary = f"issue #{record.number if record else '?'} was already built for this slot"
-        number = record.number if record and record.state not in ("sent", "recovered") \
+        number = record.number if record and record.state not in ("sent", "recovered",
+                                                                  "paused") \
             else None
     else:
         return f"slot {key}: {result.message}"

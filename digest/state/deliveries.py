@@ -32,6 +32,7 @@ from typing import Literal
 
 from digest.clock import utcnow
 from digest.models import DELIVERY_STATES, SUBSCRIBER_STATUSES, DeliveryState, IssueState
+from digest.state.audit import record_unsubscribe
 from digest.state.errors import TranslatingConnection, translated
 from digest.state.store import Store
 
@@ -451,7 +452,8 @@ class Subscribers:
                        status = CASE status WHEN 'bounced' THEN 'bounced'
                                             ELSE 'unsubscribed' END""",
                 (key, email, now, now))
-            _add_suppression(self.conn, key, "unsubscribed", now)
+            if _add_suppression(self.conn, key, "unsubscribed", now):  # once, for the audit
+                record_unsubscribe(self.conn, key, "unsubscribed", now)
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise

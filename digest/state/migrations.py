@@ -205,6 +205,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX suppressions_key
         ON suppressions(lower(trim(email, ' ' || char(9, 10, 11, 12, 13))));
     """,
+    # 12: the audit of an issue (`digest report`, digest.state.audit): the issue each
+    # bounce and complaint is traced to, and every unsubscribe (the web's, a complaint's)
+    # with the issue it is traced to; deliveries looked up by address for the tracing
+    """
+    ALTER TABLE bounces ADD COLUMN issue_number INTEGER;
+    CREATE INDEX bounces_issue ON bounces (issue_number, kind);
+    CREATE TABLE unsubscribes (
+        email TEXT NOT NULL,
+        issue_number INTEGER,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX unsubscribes_issue ON unsubscribes (issue_number);
+    CREATE INDEX deliveries_email ON deliveries (email);
+    """,
 ]
 
 

@@ -1,0 +1,89 @@
+"""What the audit of an issue (`digest report`, digest.state.report) needs recorded as
+it happens: the issue each bounce, complaint and unsubscribe is traced to, and why a
+send paused itself.
+
+An event is traced once, when it arrives, by these rules, first that applies:
+
+1. the Message-ID of the message it is about (a DSN or an ARF report returns the
+   message, or its headers), when it is one digest sent that address: every (issue,
+   recipient) has its own Message-ID, so this is exact;
+2. else the latest issue that went out to the address (delivered, or in flight): the
+   unsubscribe link carries only the address's token, and a report may come without
+   the message;
+3. else none (an address no issue was sent to): counted by no issue.
+
+A report's Message-ID is only looked up among the deliveries to the address the
+report was already traced to (digest.deliver.bounces), so a forged one can at most
+move an event between two issues that address received.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+_SENT = "('delivered', 'sending')"
+
+
+def traced_issue(conn: sqlite3.Connection, key: str, message_id: str = "") -> int | None:
+    """The issue an event about address `key` belongs to (the rules above)."""
+    if message_id:
+        row = conn.execute("SELECT issue_number FROM deliveries WHERE email = ? AND "
+                           "message_id = ?", (key, message_id)).fetchone()
+        if row is not None:
+            return int(row[0])
+    row = conn.execute(f"SELECT MAX(issue_number) FROM deliveries WHERE email = ? AND "
+                       f"state IN {_SENT}", (key,)).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def trace_bounce(conn: sqlite3.Connection, report_id: str, key: str,
+                 message_id: str = "") -> int | None:
+    """Put the bounce log's row for (report `report_id`, address `key`) to its issue;
+    returns the issue."""
+    issue = traced_issue(conn, key, message_id)
+    if issue is not None:
+        conn.execute("UPDATE bounces SET issue_number = ? WHERE message_id = ? AND email = ?",
+                     (issue, report_id, key))
+    return issue
+
+
+def record_unsubscribe(conn: sqlite3.Connection, key: str, reason: str, at: str,
+                       message_id: str = "") -> int | None:
+    """Note that address `key` left (`reason`: "unsubscribed" from the web, "complaint"
+    from a feedback loop) at `at`, traced to its issue, inside the caller's
+    transaction; returns the issue."""
+    issue = traced_issue(conn, key, message_id)
+    conn.execute("INSERT INTO unsubscribes (email, issue_number, reason, at) VALUES "
+                 "(?, ?, ?, ?)", (key, issue, reason, at))
+    return issue
+
+
+# Why a send paused: one meta row per paused issue, read by `digest status`.
+
+def _pause_key(issue: int) -> str:
+    return f"paused:{issue}"
+
+
+def note_pause(conn: sqlite3.Connection, issue: int, why: str) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                 "SET value = excluded.value", (_pause_key(issue), why))
+
+
+def pause_note(conn: sqlite3.Connection, issue: int) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_pause_key(issue),)).fetchone()
+    return str(row[0]) if row else None
+
+
+def clear_pause(conn: sqlite3.Connection, issue: int) -> None:
+    conn.execute("DELETE FROM meta WHERE key = ?", (_pause_key(issue),))
+
+
+def issue_events(conn: sqlite3.Connection, issue: int) -> dict[str, int]:
+    """Hard bounces and complaints traced to `issue` so far (the pause check's figures
+    from `digest bounces`): {"hard": n, "complaint": m}."""
+    found = {"hard": 0, "complaint": 0}
+    for kind, n in conn.execute(
+            "SELECT kind, COUNT(*) FROM bounces WHERE issue_number = ? AND kind IN "
+            "('hard', 'complaint') GROUP BY kind", (issue,)):
+        found[str(kind)] = int(n)
+    return found
