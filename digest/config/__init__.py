@@ -17,6 +17,7 @@ _EXPORTS = {
     "init_newsletter": "digest.config.scaffold",
     "CollectConfig": "digest.config.schema",
     "Config": "digest.config.schema",
+    "DeliveryConfig": "digest.config.schema",
     "FeedConfig": "digest.config.schema",
     "LayoutConfig": "digest.config.schema",
     "LogFormat": "digest.config.schema",

@@ -5,6 +5,12 @@ from __future__ import annotations
 from digest.exports import lazy
 
 _EXPORTS = {
+    "clear_pause": "digest.state.audit",
+    "issue_events": "digest.state.audit",
+    "note_pause": "digest.state.audit",
+    "pause_note": "digest.state.audit",
+    "record_unsubscribe": "digest.state.audit",
+    "trace_bounce": "digest.state.audit",
     "BounceLog": "digest.state.bounces",
     "Confirmations": "digest.state.confirmations",
     "Queued": "digest.state.confirmations",
@@ -21,6 +27,12 @@ _EXPORTS = {
     "state_lock": "digest.state.lock",
     "SCHEMA_VERSION": "digest.state.migrations",
     "RateLimits": "digest.state.ratelimits",
+    "Event": "digest.state.report",
+    "IssueReport": "digest.state.report",
+    "RecipientRow": "digest.state.report",
+    "issue_report": "digest.state.report",
+    "pick_issue": "digest.state.report",
+    "recipients": "digest.state.report",
     "recover_outbox": "digest.state.recover",
     "Store": "digest.state.store",
     "locked_store": "digest.state.store",
