@@ -41,9 +41,12 @@ def shown(text: str) -> str:
                    if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
 
 
+_FORMULA = frozenset(FORMULA_START)
+
+
 def safe_cell(value: object) -> str:
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text[:1] in _FORMULA else text
 
 
 @contextmanager

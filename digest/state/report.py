@@ -19,12 +19,14 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from digest.models import DELIVERY_STATES, IssueRecord
 from digest.state.audit import pause_note
 from digest.state.store import Store
 
 FULL = "full"  # the variant of a database (or row) that names none
+BATCH = 2000  # rows a fetch: a row at a time costs the error translation per row
 BOUNCE_KINDS = ("hard", "soft", "policy")
 
 
@@ -81,6 +83,11 @@ class IssueReport:
         return dict(sorted(Counter(e.kind for e in self.unsubscribes).items()))
 
 
+def _batched(cursor: sqlite3.Cursor) -> Iterator[Any]:
+    while rows := cursor.fetchmany(BATCH):
+        yield from rows
+
+
 def domain_of(key: str) -> str:
     return key.rpartition("@")[2]
 
@@ -113,9 +120,9 @@ def counts(conn: sqlite3.Connection, number: int) -> Counts:
     by_variant: Counter[str] = Counter()
     by_domain: dict[str, Counter[str]] = {}
     total = 0
-    for email, state, kind in conn.execute(
+    for email, state, kind in _batched(conn.execute(
             f"SELECT email, state, {variant} FROM deliveries WHERE issue_number = ?",
-            (number,)):
+            (number,))):
         total += 1
         by_state[state] += 1
         by_variant[kind or FULL] += 1
@@ -155,6 +162,6 @@ def recipients(conn: sqlite3.Connection, number: int) -> Iterator[RecipientRow]:
         f"""SELECT email, address, {variant}, state, attempts, updated_at, last_reply,
                    message_id
             FROM deliveries WHERE issue_number = ? ORDER BY email""", (number,))
-    for email, address, kind, state, attempts, at, reply, mid in cursor:
+    for email, address, kind, state, attempts, at, reply, mid in _batched(cursor):
         yield RecipientRow(str(email), str(address), str(kind or FULL), str(state),
                            int(attempts), str(at), str(reply or ""), str(mid))
