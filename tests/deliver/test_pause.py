@@ -195,3 +195,22 @@ def test_the_thresholds_off_never_pause(built: Path, tmp_path: Path) -> None:
                           hard_bounce_rate=0, complaints=0)
         report = send_issue(load_config(path))
     assert not report.paused and report.failed == 300 and report.delivered == 100
+
+
+def test_digest_send_says_it_paused_in_one_line_and_exits_1(built: Path,
+                                                            tmp_path: Path) -> None:
+    handler = Scripted(keep_content=False, permanent=set(READERS[4:250:5]))  # 20%
+    with ScriptedServer(handler) as server:
+        path = with_pause(project(built, tmp_path, server.port, emails=READERS[:250],
+                                  smtp={"connections": 1}),
+                          hard_bounce_rate=0.05, min_sent=50)
+        result = run(path, "send")
+    assert result.exit_code == 1
+    said = [line for line in result.output.splitlines() if "paused" in line]
+    assert len(said) == 2, result.output
+    assert said[0].endswith(
+        "issue #1 paused: hard-bounce rate 20.0% (10 of 50 sent) passed [delivery] "
+        "pause_hard_bounce_rate = 0.05 (checked from pause_min_sent = 50); the rest stay "
+        "pending; look at `digest report 1`, then `digest send 1 --resume` goes on")
+    assert said[1].startswith("issue #1: 40 delivered, 10 failed permanently, 0 deferred, "
+                              "200 not sent (paused) in ")
