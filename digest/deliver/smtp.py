@@ -194,8 +194,10 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
 def still_paused(number: int, why: str | None, dry_run: bool) -> SendReport:
     """The report of a send of a paused issue without `resume`: nothing sent."""
     said = why or f"issue #{number} paused"
-    return SendReport(number, f"issue #{number} is paused, nothing sent ({said}); `digest "
-                      f"send {number} --resume` goes on", paused=said, dry_run=dry_run)
+    how = why.removeprefix(f"issue #{number} paused: ") if why else \
+        f"`digest send {number} --resume` goes on"
+    return SendReport(number, f"issue #{number} is paused, nothing sent: {how}", paused=said,
+                      dry_run=dry_run)
 
 
 def _paused(log: DeliveryLog, number: int, run: Run, left: bool) -> str:

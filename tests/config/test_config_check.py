@@ -417,6 +417,7 @@ FULL = {
         "unsubscribe_url": "https://example.com/u?token={token}",
         "unsubscribe_mailto": "unsubscribe@example.com", "secret_env": "NEWS_SECRET",
         "list_id": "News <news.example.com>", "return_path": "bounces@example.com",
+        "pause_hard_bounce_rate": 1.0, "pause_min_sent": 10_000_000, "pause_complaints": 0,
     },
     "smtp": {"host": "smtp.example.com", "port": 65_535, "security": "tls", "username": "me",
              "password_env": "NEWS_SMTP_PASSWORD", "connections": 64,
