@@ -95,7 +95,8 @@ def domain_of(key: str) -> str:
 def has_variant(conn: sqlite3.Connection) -> bool:
     """Whether the delivery log records a variant per row (read defensively: a database
     from before readers' topics has no such column)."""
-    return any(str(r[1]) == "variant" for r in conn.execute("PRAGMA table_info(deliveries)"))
+    cursor = conn.execute("SELECT * FROM deliveries LIMIT 0")  # portable, unlike a PRAGMA
+    return any(column[0] == "variant" for column in cursor.description)
 
 
 def pick_issue(store: Store, number: int | None) -> IssueRecord | None:

@@ -191,3 +191,26 @@ def test_a_missing_issue_is_one_line(sent: Path) -> None:
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: issue #7 does not exist; `digest status` lists the issues"]
+
+
+def test_a_variant_column_in_the_delivery_log_is_reported(sent: Path, tmp_path: Path) -> None:
+    """Readers' topics may record a variant per delivery row: the report reads it when
+    the column is there (a row without one got the full issue)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sent.parent, copy)
+    conn = sqlite3.connect(copy / ".digest" / "state.db")
+    try:
+        conn.execute("ALTER TABLE deliveries ADD COLUMN variant TEXT NOT NULL DEFAULT ''")
+        conn.execute("UPDATE deliveries SET variant = 'markets' WHERE email LIKE 'bo%'")
+        conn.commit()
+    finally:
+        conn.close()
+    found = json.loads(run(copy / "config.toml", "report", "--format", "json").output)
+    assert found["counts"]["by_variant"] == {"full": len(READERS) - 12, "markets": 12}
+    assert {r["variant"] for r in found["recipients"] if r["email"].startswith("bo")} == \
+        {"markets"}
+    text = run(copy / "config.toml", "report").output
+    assert f"by variant: {len(READERS) - 12} full, 12 markets\n" in text
+    assert "  bo0@mail.example.org  markets  delivered  1  " in text
