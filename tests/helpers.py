@@ -116,7 +116,13 @@ class Route:
     etag: str | None = None
     last_modified: str | None = None
     delay: float = 0.0  # seconds before answering (timeouts)
+    # answer only once the test sets it (at most GATE_WAIT s): a fetch that lasts exactly
+    # as long as the test needs, whatever the machine's load
+    gate: threading.Event | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+GATE_WAIT = 60.0
 
 
 class _Server(ThreadingHTTPServer):
@@ -147,6 +153,8 @@ class FeedServer:
                     return
                 if route.delay:
                     time.sleep(route.delay)
+                if route.gate is not None:
+                    route.gate.wait(GATE_WAIT)
                 validators: dict[str, str] = {}
                 if route.etag:
                     validators["ETag"] = route.etag

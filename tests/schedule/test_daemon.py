@@ -156,9 +156,10 @@ def test_dst_double_fire_gives_one_issue(sample_project: Path):
 
 def test_manual_build_waits_for_the_daemons_lock_then_names_the_holder(
         feed_server: FeedServer, write_config):
-    feed_server.routes["/slow.xml"] = Route(rss(5, "Slow"), delay=2.5)
+    gate = threading.Event()  # the holder's fetch lasts until the impatient build gave up
+    feed_server.routes["/slow.xml"] = Route(rss(5, "Slow"), gate=gate)
     config = write_config([{"url": feed_server.url("/slow.xml"), "name": "Slow"}],
-                          extra="[state]\nlock_timeout = 0.5")
+                          extra="[state]\nlock_timeout = 0.5\n[collect]\ntimeout = 90")
     patient = config.with_name("patient.toml")
     patient.write_text(config.read_text("utf-8").replace("lock_timeout = 0.5",
                                                          "lock_timeout = 20"), "utf-8")
@@ -172,7 +173,10 @@ def test_manual_build_waits_for_the_daemons_lock_then_names_the_holder(
     started = time.monotonic()
     impatient = Digest(config, "build")
     waiting = Digest(patient, "build", "--no-collect")
-    assert impatient.finish() == 1
+    try:
+        assert impatient.finish() == 1
+    finally:
+        gate.set()
     assert time.monotonic() - started >= 0.5
     assert (f"another digest process holds {lock} (pid {holder.proc.pid}: digest --config "
             f"{config} run --once); waited 0.5s") in impatient.log
