@@ -7,6 +7,8 @@ from digest.exports import lazy
 _EXPORTS = {
     "serve": "digest.web.app",
     "publish": "digest.web.site",
+    "LivePreview": "digest.web.live",
+    "preview_app": "digest.web.live_app",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

@@ -1,0 +1,303 @@
+"""The live preview behind `digest preview --serve`: the next issue rendered in memory
+again whenever the editor saves the config, the draft or a template.
+
+One worker thread watches those files (their size, mtime and inode, every POLL
+seconds: no dependency, and no lost event when an editor saves by write-and-rename)
+and renders. The candidates are collected once, at start (the feeds fetched, as
+`digest build --preview` does, nothing kept), and again only when the page asks for
+it or the config's feeds change; a save re-curates and re-renders from them, so a
+render takes a fraction of a second. Nothing is written to the state database or the
+outbox: the state is opened read-only, and the issue's files go to a private
+temporary folder only so the issue linter (digest.outbox.lint) reads them as it reads
+outbox/preview/.
+
+A save that breaks the config or a template keeps the last good render and shows the
+error beside it (a ConfigError names the key, a template error the file and line).
+`LivePreview.status` is what the page shows; `wait` waits for a newer one.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from digest.config.load import load_config
+from digest.config.schema import Config, FeedConfig
+from digest.curate.place import NothingToBuild
+from digest.errors import DigestError
+from digest.outbox.folder import IssueFolder
+from digest.outbox.lint import lint_issue
+from digest.pipeline import PreviewCandidates, preview_candidates, render_preview
+from digest.render.bundled import package_templates
+
+log = logging.getLogger("digest.web.live")
+
+POLL = 0.1  # seconds between two looks at the watched files
+KEPT = 3  # renders kept servable: a frame still loading the one before keeps working
+PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp"})
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
+_DARK = re.compile(r"\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.IGNORECASE)
+_LIGHT = re.compile(r"\(\s*prefers-color-scheme\s*:\s*light\s*\)", re.IGNORECASE)
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_FILE_SRC = re.compile(r"""(<img\b[^>]*?\bsrc=)(["'])(file:[^"']*)\2""", re.IGNORECASE)
+FORCED_DARK = "<style>:root { color-scheme: dark !important; }</style>"
+
+
+@dataclass(frozen=True)
+class Render:
+    """One good render: the first recipient's email.html as the outbox would hold it,
+    the same with the issue's dark-mode rules forced on, and what the linter found."""
+
+    id: int
+    number: int
+    subject: str
+    html: str  # file: pictures pointed at local/<n>, served from `local`
+    dark: str
+    images: Mapping[str, bytes]  # images/<name> beside email.html (assets_url pictures)
+    local: Mapping[str, Path]  # local/<n> -> a picture on disk the issue shows
+    findings: tuple[tuple[str, str, str], ...]  # (level, check, message), errors first
+    notes: tuple[str, ...]
+    seconds: float  # from seeing the save to this render
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the page shows. `version` grows with every change of it."""
+
+    version: int
+    render: Render | None  # the last good render
+    error: str | None  # why the last attempt made no render (the last good one stays)
+    collected: str  # where the candidates come from, for the page's header
+    busy: bool = False
+
+
+@dataclass
+class _Sources:
+    """The candidates and the config values they were collected for."""
+
+    candidates: PreviewCandidates
+    feeds: tuple[FeedConfig, ...]
+    state: Path
+    at: str
+
+
+@dataclass
+class _Watch:
+    paths: tuple[Path, ...] = ()
+    folders: tuple[Path, ...] = ()
+    seen: tuple[tuple[str, int, int, int], ...] | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class LivePreview:
+    """Render the next issue from `config_path` (and `draft`), again on every save.
+
+    `start()` renders once and starts the worker; `stop()` ends it. `fetch=False`
+    starts from the stored articles only (`refresh()` still fetches)."""
+
+    def __init__(self, config_path: Path, *, draft: Path | None = None,
+                 fetch: bool = True, poll: float = POLL) -> None:
+        self.config_path = Path(config_path)
+        self.draft = Path(draft) if draft else None
+        self.poll = poll
+        self._fetch = fetch
+        self._changed = threading.Condition()
+        self._status = Status(0, None, None, "")
+        self._renders: dict[int, Render] = {}
+        self._sources: _Sources | None = None
+        self._refetch = threading.Event()
+        self._stopped = threading.Event()
+        self._watch = _Watch()
+        self._thread: threading.Thread | None = None
+        self._work = Path(tempfile.mkdtemp(prefix="digest-live-"))
+
+    # -- what the app reads ----------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    def render(self, render_id: int) -> Render | None:
+        return self._renders.get(render_id)
+
+    def wait(self, after: int, timeout: float) -> Status:
+        """The status once its version is past `after`, or as it is after `timeout`."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._status.version > after, timeout)
+            return self._status
+
+    def refresh(self) -> None:
+        """Fetch the feeds again (in the worker) and render from what they hold."""
+        self._refetch.set()
+
+    # -- the worker --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.update()
+        self._thread = threading.Thread(target=self._run, name="digest-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        shutil.rmtree(self._work, ignore_errors=True)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.poll):
+            try:
+                if self._refetch.is_set() or self._signature() != self._watch.seen:
+                    self.update()
+            except Exception:  # noqa: BLE001 - a bug must not end the watching
+                log.exception("live preview: the update failed")
+
+    def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
+        found = []
+        for path in self._watch.paths + tuple(_files_in(self._watch.folders)):
+            try:
+                st = path.stat()
+            except OSError:
+                found.append((str(path), -1, -1, -1))
+                continue
+            found.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(found)
+
+    def update(self) -> None:
+        """Load the config, collect if needed, render, lint; publish the outcome."""
+        started = time.perf_counter()
+        config: Config | None = None
+        try:
+            config = load_config(self.config_path)
+        except DigestError as e:
+            self._watch_files(None)
+            self._publish(error=str(e))
+            return
+        finally:
+            # Seen before the work: a save while rendering is picked up next time.
+            if config is not None:
+                self._watch_files(config)
+            self._watch.seen = self._signature()
+        try:
+            sources = self._candidates(config)
+            made = render_preview(config, sources.candidates.articles, draft=self.draft)
+            if isinstance(made, NothingToBuild):
+                self._publish(error=f"nothing to preview: {made.reason}")
+                return
+            folder = IssueFolder.write(self._work, made.files, replace=True).path
+            findings = lint_issue(folder, config)
+        except DigestError as e:
+            self._publish(error=str(e))
+            return
+        render_id = max(self._renders, default=0) + 1
+        page, local = _local_pictures(made.files.html)
+        done = Render(render_id, made.number, made.rendered.subject, page, forced_dark(page),
+                      dict(made.files.images), local,
+                      tuple(_relative(f.level, f.check, f.message, folder)
+                            for f in findings), made.notes,
+                      time.perf_counter() - started)
+        self._renders[render_id] = done
+        for old in sorted(self._renders)[:-KEPT]:
+            del self._renders[old]
+        self._publish(render=done)
+
+    def _candidates(self, config: Config) -> _Sources:
+        sources = self._sources
+        fetch = self._refetch.is_set()
+        if sources is None or fetch or sources.feeds != config.feeds \
+                or sources.state != config.state_path:
+            self._refetch.clear()
+            fetch = fetch or self._fetch
+            self._publish(busy=True)
+            found = preview_candidates(config, fetch=fetch)
+            at = time.strftime("%H:%M:%S")
+            sources = _Sources(found, config.feeds, config.state_path,
+                               f"fetched at {at}" if fetch else f"stored articles, read at {at}")
+            self._sources = sources
+        return sources
+
+    def _watch_files(self, config: Config | None) -> None:
+        paths = [self.config_path] + ([self.draft] if self.draft else [])
+        if config is None:  # the config does not load: keep the template folders we had
+            self._watch.paths = tuple(paths)
+            return
+        # The folders load_templates reads (a missing templates_dir is its error to tell).
+        folders = [config.path(config.layout.templates_dir)] if config.layout.templates_dir \
+            else []
+        self._watch.paths = tuple(paths)
+        self._watch.folders = (*folders, package_templates())
+
+    def _publish(self, *, render: Render | None = None, error: str | None = None,
+                 busy: bool = False) -> None:
+        with self._changed:
+            now = self._status
+            sources = self._sources
+            collected = ""
+            if sources is not None:
+                count = len(sources.candidates.articles)
+                collected = f"{count} candidate article(s), {sources.at}"
+            self._status = Status(now.version + 1, render or now.render,
+                                  None if render or busy else error, collected, busy)
+            self._changed.notify_all()
+
+
+def _files_in(folders: Iterable[Path]) -> Iterable[Path]:
+    """The files the templates are read from: each folder and one level below (the
+    names load_templates compiles)."""
+    for folder in folders:
+        for pattern in ("*", "*/*"):
+            try:
+                yield from sorted(p for p in folder.glob(pattern) if not p.is_dir())
+            except OSError:
+                continue
+
+
+def forced_dark(page: str) -> str:
+    """The email as a client in dark mode shows it: its own `prefers-color-scheme: dark`
+    rules on (the media feature replaced by one that always holds), its light-only
+    rules off, and a dark canvas. Only CSS in <style> elements is touched."""
+
+    def swap(match: re.Match[str]) -> str:
+        css = _LIGHT.sub("(max-width: 0px)", _DARK.sub("(min-width: 0px)", match.group(2)))
+        return match.group(1) + css + match.group(3)
+
+    page = _STYLE.sub(swap, page)
+    head = _HEAD_END.search(page)
+    if head is None:
+        return FORCED_DARK + page
+    return page[:head.start()] + FORCED_DARK + page[head.start():]
+
+
+def _local_pictures(page: str) -> tuple[str, dict[str, Path]]:
+    """A page served over http cannot show file: pictures: each <img src="file:...">
+    that names a picture file (by its suffix) becomes local/<n>, and only those files
+    are served."""
+    local: dict[str, Path] = {}
+    by_path: dict[Path, str] = {}
+
+    def point(match: re.Match[str]) -> str:
+        url = html.unescape(match.group(3))
+        path = Path(url2pathname(urlsplit(url).path))
+        if path.suffix.lower() not in PICTURE_SUFFIXES or not path.is_absolute():
+            return match.group(0)
+        name = by_path.get(path)
+        if name is None:
+            name = by_path[path] = f"{len(local)}{path.suffix.lower()}"
+            local[name] = path
+        return f"{match.group(1)}{match.group(2)}local/{name}{match.group(2)}"
+
+    return _FILE_SRC.sub(point, page), local
+
+
+def _relative(level: str, check: str, message: str, folder: Path) -> tuple[str, str, str]:
+    """A finding naming the private folder names the preview instead."""
+    return level, check, message.replace(f"{folder}/", "").replace(str(folder), "preview")
