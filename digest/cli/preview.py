@@ -8,6 +8,7 @@ import ipaddress
 import socket
 import webbrowser
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -68,17 +69,26 @@ def preview(ctx: click.Context, serve: bool, host: str, port: int, draft_path: P
     shown = host if ":" not in host else f"[{host}]"
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{bound}/"
     hosts = {f"{name}:{bound}" for name in (*LOOPBACK_NAMES, shown)} if loopback else None
-    server = uvicorn.Server(uvicorn.Config(
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            live.close()  # the page's long polls answer now, so the stop is quick
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(
         preview_app(live, hosts=hosts), log_level="warning", lifespan="off",
-        timeout_graceful_shutdown=1))
+        timeout_graceful_shutdown=2))
     out.print(f"live preview at {url} (Ctrl-C stops it)")
     if open_browser and not webbrowser.open(url):
         warn("--open: no web browser found here; open the address above yourself")
     try:
         server.run(sockets=[listener])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped
+        pass
     finally:
         live.stop()
         listener.close()
+    out.print("live preview stopped")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -136,6 +136,15 @@ class LivePreview:
             self._changed.wait_for(lambda: self._status.version > after, timeout)
             return self._status
 
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called: the server is stopping."""
+        return self._stopped.is_set()
+
+    def close(self) -> None:
+        """Stop watching (the worker ends after its current update)."""
+        self._stopped.set()
+
     def refresh(self) -> None:
         """Fetch the feeds again (in the worker) and render from what they hold."""
         self._refetch.set()
@@ -148,7 +157,8 @@ class LivePreview:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopped.set()
+        """Close, wait for the worker, and remove the private folder."""
+        self.close()
         if self._thread is not None:
             self._thread.join(30)
         shutil.rmtree(self._work, ignore_errors=True)

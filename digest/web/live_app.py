@@ -194,7 +194,8 @@ def preview_app(preview: LivePreview, *, hosts: Iterable[str] | None = None) -> 
         except ValueError:
             return PlainTextResponse("after: give a number", 400, headers=COMMON)
         deadline = time.monotonic() + WAIT
-        while preview.status.version <= after and time.monotonic() < deadline:
+        while preview.status.version <= after and time.monotonic() < deadline \
+                and not preview.closed:
             await asyncio.sleep(WAKE)
         return JSONResponse(status_json(preview.status), headers=COMMON)
 
