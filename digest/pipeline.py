@@ -264,12 +264,15 @@ def render_preview(
     candidates: Sequence[Article],
     *,
     draft: Path | None = None,
+    templates: Templates | None = None,
     client: httpx.AsyncClient | None = None,
     resolve: Resolver = system_resolve,
 ) -> PreviewIssue | NothingToBuild:
     """The next issue from `candidates` (see preview_candidates), made in memory and
-    written nowhere: `digest preview --serve` renders it again on every save."""
-    return _preview_issue(config, _Start.of(config, draft), candidates, client, resolve)
+    written nowhere: `digest preview --serve` renders it again on every save, with the
+    `templates` it loaded before when none of them changed."""
+    return _preview_issue(config, _Start.of(config, draft, templates), candidates, client,
+                          resolve)
 
 
 def _preview_issue(config: Config, start: _Start, candidates: Sequence[Article],
@@ -298,8 +301,9 @@ class _Start:
     draft: tuple[Draft, Path] | None
 
     @classmethod
-    def of(cls, config: Config, draft: Path | None) -> _Start:
-        templates = load_templates(config)
+    def of(cls, config: Config, draft: Path | None,
+           templates: Templates | None = None) -> _Start:
+        templates = templates or load_templates(config)
         load_secret(config)
         return cls(templates, (read_draft(draft), draft) if draft else None)
 

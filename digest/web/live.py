@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -39,6 +40,7 @@ from digest.outbox.folder import IssueFolder
 from digest.outbox.lint import lint_issue
 from digest.pipeline import PreviewCandidates, preview_candidates, render_preview
 from digest.render.bundled import package_templates
+from digest.render.email import Templates, load_templates
 
 log = logging.getLogger("digest.web.live")
 
@@ -68,6 +70,8 @@ class Render:
     findings: tuple[tuple[str, str, str], ...]  # (level, check, message), errors first
     notes: tuple[str, ...]
     seconds: float  # from seeing the save to this render
+    cpu_seconds: float  # of it, the CPU time the worker thread used (a busy machine's
+    # other processes do not count)
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,6 @@ class _Watch:
     paths: tuple[Path, ...] = ()
     folders: tuple[Path, ...] = ()
     seen: tuple[tuple[str, int, int, int], ...] | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class LivePreview:
@@ -117,9 +120,10 @@ class LivePreview:
         self._sources: _Sources | None = None
         self._refetch = threading.Event()
         self._stopped = threading.Event()
-        self._watch = _Watch()
+        self._watch = _Watch((self.config_path, *([self.draft] if self.draft else [])))
+        self._templates: tuple[object, Templates] | None = None
         self._thread: threading.Thread | None = None
-        self._work = Path(tempfile.mkdtemp(prefix="digest-live-"))
+        self._work = Path(tempfile.mkdtemp(prefix="digest-live-", dir=_in_memory()))
 
     # -- what the app reads ----------------------------------------------------------
 
@@ -172,34 +176,25 @@ class LivePreview:
                 log.exception("live preview: the update failed")
 
     def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
-        found = []
-        for path in self._watch.paths + tuple(_files_in(self._watch.folders)):
-            try:
-                st = path.stat()
-            except OSError:
-                found.append((str(path), -1, -1, -1))
-                continue
-            found.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
-        return tuple(found)
+        return tuple(_stamps([*self._watch.paths, *_files_in(self._watch.folders)]))
 
     def update(self) -> None:
         """Load the config, collect if needed, render, lint; publish the outcome."""
-        started = time.perf_counter()
-        config: Config | None = None
+        started, cpu = time.perf_counter(), time.thread_time()
+        # Seen before anything is read: a save from now on is picked up next time.
+        self._watch.seen = before = self._signature()
         try:
             config = load_config(self.config_path)
         except DigestError as e:
-            self._watch_files(None)
             self._publish(error=str(e))
             return
-        finally:
-            # Seen before the work: a save while rendering is picked up next time.
-            if config is not None:
-                self._watch_files(config)
-            self._watch.seen = self._signature()
+        if self._watch_files(config):  # other template folders: their files as they are
+            seen = {stamp[0]: stamp for stamp in before}
+            self._watch.seen = tuple(seen.get(s[0], s) for s in self._signature())
         try:
             sources = self._candidates(config)
-            made = render_preview(config, sources.candidates.articles, draft=self.draft)
+            made = render_preview(config, sources.candidates.articles, draft=self.draft,
+                                  templates=self._loaded_templates(config))
             if isinstance(made, NothingToBuild):
                 self._publish(error=f"nothing to preview: {made.reason}")
                 return
@@ -214,7 +209,7 @@ class LivePreview:
                       dict(made.files.images), local,
                       tuple(_relative(f.level, f.check, f.message, folder)
                             for f in findings), made.notes,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, time.thread_time() - cpu)
         self._renders[render_id] = done
         for old in sorted(self._renders)[:-KEPT]:
             del self._renders[old]
@@ -235,16 +230,27 @@ class LivePreview:
             self._sources = sources
         return sources
 
-    def _watch_files(self, config: Config | None) -> None:
-        paths = [self.config_path] + ([self.draft] if self.draft else [])
-        if config is None:  # the config does not load: keep the template folders we had
-            self._watch.paths = tuple(paths)
-            return
+    def _loaded_templates(self, config: Config) -> Templates:
+        """The templates, compiled again only when one of their files changed (or the
+        config values the environment is made from): compiling them all is most of
+        a render's time."""
+        key = (self._watch.folders, config.newsletter.language,
+               tuple(_stamps(_files_in(self._watch.folders))))
+        if self._templates is None or self._templates[0] != key:
+            self._templates = (key, load_templates(config))
+        return self._templates[1]
+
+    def _watch_files(self, config: Config) -> bool:
+        """Watch the config, the draft and `config`'s template folders; True if that
+        changed what is watched."""
         # The folders load_templates reads (a missing templates_dir is its error to tell).
         folders = [config.path(config.layout.templates_dir)] if config.layout.templates_dir \
             else []
-        self._watch.paths = tuple(paths)
-        self._watch.folders = (*folders, package_templates())
+        watch = ((self.config_path, *([self.draft] if self.draft else [])),
+                 (*folders, package_templates()))
+        changed = watch != (self._watch.paths, self._watch.folders)
+        self._watch.paths, self._watch.folders = watch
+        return changed
 
     def _publish(self, *, render: Render | None = None, error: str | None = None,
                  busy: bool = False) -> None:
@@ -258,6 +264,25 @@ class LivePreview:
             self._status = Status(now.version + 1, render or now.render,
                                   None if render or busy else error, collected, busy)
             self._changed.notify_all()
+
+
+def _in_memory() -> str | None:
+    """A folder in memory for the linter's copy (the issue folder writer syncs every
+    file to disk, slow on a busy disk), else the usual temporary folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def _stamps(paths: Iterable[Path]) -> Iterable[tuple[str, int, int, int]]:
+    """What tells a saved file from the one seen before: its mtime, size and inode (an
+    editor that saves by writing a new file and renaming it changes the inode)."""
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            yield str(path), -1, -1, -1
+            continue
+        yield str(path), st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def _files_in(folders: Iterable[Path]) -> Iterable[Path]:

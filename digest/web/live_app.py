@@ -254,7 +254,7 @@ def _render_json(render: Render | None) -> dict[str, Any] | None:
     if render is None:
         return None
     return {"id": render.id, "number": render.number, "subject": render.subject,
-            "seconds": round(render.seconds, 3),
+            "seconds": round(render.seconds, 3), "cpu_seconds": round(render.cpu_seconds, 3),
             "findings": [{"level": level, "check": check, "message": message}
                          for level, check, message in render.findings],
             "notes": list(render.notes)}
