@@ -129,7 +129,9 @@ function show(status) {
   const render = status.render;
   if (!render) return;
   put("title", "Issue #" + render.number + ": " + render.subject);
-  put("took", "rendered in " + render.seconds.toFixed(2) + " s");
+  const errors = render.findings.filter(f => f.level === "error").length;
+  put("took", "rendered in " + render.seconds.toFixed(2) + " s; linter: " + errors +
+      " error(s), " + (render.findings.length - errors) + " warning(s)");
   const list = document.getElementById("findings");
   list.replaceChildren();
   for (const finding of render.findings) {

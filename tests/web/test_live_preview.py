@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from digest.render.bundled import package_templates
 from digest.web.live import LivePreview, Status, forced_dark
-from tests.helpers import run
+from tests.helpers import error_line, run
 
 ENV = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
        "DIGEST_CONFIG": None}
@@ -187,3 +188,23 @@ def test_the_dark_view_forces_the_issues_own_dark_rules_on():
     assert "@media (max-width: 0px){ .b" in dark
     assert "<p>(prefers-color-scheme: dark) in a story stays as it is</p>" in dark
     assert "color-scheme: dark !important" in dark.split("</head>")[0]
+
+
+def test_without_serve_it_says_what_to_give(newsletter):
+    result = run(newsletter / "config.toml", "preview", env=ENV)
+
+    assert result.exit_code == 2
+    assert "give --serve" in result.output and "digest build --preview" in result.output
+
+
+def test_a_port_in_use_is_one_line_naming_it(newsletter):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(newsletter / "config.toml", "preview", "--serve", "--port", str(port),
+                     env=ENV)
+
+    assert result.exit_code == 1
+    assert error_line(result) == (f"error: cannot listen on 127.0.0.1:{port}: Address already "
+                                  "in use; give another --port (or stop what uses it)")
