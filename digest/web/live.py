@@ -172,8 +172,10 @@ class LivePreview:
             try:
                 if self._refetch.is_set() or self._signature() != self._watch.seen:
                     self.update()
-            except Exception:  # noqa: BLE001 - a bug must not end the watching
+            except Exception as e:  # noqa: BLE001 - a bug must not end the watching
                 log.exception("live preview: the update failed")
+                self._publish(error=f"the preview failed unexpectedly ({type(e).__name__}: "
+                                    f"{e}); the terminal shows the details")
 
     def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
         return tuple(_stamps([*self._watch.paths, *_files_in(self._watch.folders)]))

@@ -115,8 +115,8 @@ def test_a_template_error_names_the_file_and_line_and_a_fix_renders(newsletter, 
     with_dir = next_status(live, good, "setting templates_dir")
     assert with_dir.error is None, with_dir.error
 
-    # One of the bundled partials, copied and broken on its third line.
-    partial = next(p for p in sorted((package_templates() / "blocks").glob("*.mjml.j2")))
+    # The bundled masthead, copied and broken on its third line.
+    partial = package_templates() / "blocks" / "masthead.mjml.j2"
     lines = partial.read_text("utf-8").splitlines(keepends=True)
     (templates / "blocks").mkdir()
     mine = templates / "blocks" / partial.name
@@ -127,10 +127,14 @@ def test_a_template_error_names_the_file_and_line_and_a_fix_renders(newsletter, 
     assert f"blocks/{partial.name}" in broken.error and "line 3" in broken.error, broken.error
     assert broken.render == with_dir.render
 
-    mine.write_text("".join(lines), "utf-8")
+    fixed_text = "".join(lines).replace("{{ newsletter.name }}</h1>",
+                                        "{{ newsletter.name }} (edited)</h1>")
+    assert "(edited)" in fixed_text
+    mine.write_text(fixed_text, "utf-8")
     fixed = next_status(live, broken, "fixing the template")
     assert fixed.error is None, fixed.error
     assert fixed.render is not None and fixed.render.id > good.render.id
+    assert "My Newsletter (edited)" in fixed.render.html  # compiled again, not cached
 
 
 def test_a_saved_draft_renders_again(newsletter):
