@@ -12,7 +12,7 @@ from types import FrameType
 
 import click
 
-from digest.cli.common import Failure, failures, get_config, out, warn
+from digest.cli.common import Failure, get_config, out, warn
 
 DEFAULT_PORT = 8025
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -64,8 +64,7 @@ def preview(ctx: click.Context, serve: bool, host: str, port: int, draft_path: P
         warn(f"--host {host} is not a loopback address: anyone who can reach this machine "
              f"on port {bound} sees the unsent issue; use --host 127.0.0.1 unless you mean it")
     live = LivePreview(ctx.obj["config_path"], draft=draft_path, fetch=not no_collect)
-    with failures():
-        live.start()
+    live.start(wait=False)  # the page is up at once and shows the feeds being fetched
     shown = host if ":" not in host else f"[{host}]"
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{bound}/"
     hosts = {f"{name}:{bound}" for name in (*LOOPBACK_NAMES, shown)} if loopback else None

@@ -155,9 +155,13 @@ class LivePreview:
 
     # -- the worker --------------------------------------------------------------------
 
-    def start(self) -> None:
-        self.update()
-        self._thread = threading.Thread(target=self._run, name="digest-live", daemon=True)
+    def start(self, *, wait: bool = True) -> None:
+        """Render once (in the worker, without `wait`: the page then shows the feeds
+        being fetched) and start watching."""
+        if wait:
+            self.update()
+        self._thread = threading.Thread(target=self._run, args=(not wait,),
+                                        name="digest-live", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -167,10 +171,11 @@ class LivePreview:
             self._thread.join(30)
         shutil.rmtree(self._work, ignore_errors=True)
 
-    def _run(self) -> None:
-        while not self._stopped.wait(self.poll):
+    def _run(self, first: bool) -> None:
+        while first or not self._stopped.wait(self.poll):
             try:
-                if self._refetch.is_set() or self._signature() != self._watch.seen:
+                if first or self._refetch.is_set() or self._signature() != self._watch.seen:
+                    first = False
                     self.update()
             except Exception as e:  # noqa: BLE001 - a bug must not end the watching
                 log.exception("live preview: the update failed")
