@@ -1,4 +1,5 @@
-"""Web: the static archive site and the readers' pages (`digest serve`)."""
+"""Web: the static archive site, the readers' pages (`digest serve`) and the editor's
+live preview (`digest preview --serve`)."""
 
 from __future__ import annotations
 
