@@ -170,6 +170,7 @@ FRAMES = """[...document.querySelectorAll("iframe")].map(f => {
   const doc = f.contentDocument;
   const ready = doc && doc.body && doc.readyState === "complete" && doc.URL.includes("/issue/");
   return ready ? {view: f.dataset.view, width: doc.documentElement.clientWidth,
+                  pictures: [...doc.images].map(i => i.complete && i.naturalWidth > 0),
                   text: doc.body.innerText, scheme: getComputedStyle(doc.documentElement).colorScheme,
                   ground: getComputedStyle(doc.body).backgroundColor} : null;
 })"""
@@ -193,6 +194,8 @@ def test_a_saved_config_changes_the_page_without_a_reload(newsletter, served, br
     assert [(f["view"], f["width"]) for f in frames] == [("email", 600), ("email", 375),
                                                          ("dark", 375)]
     assert all("My Newsletter" in f["text"] for f in frames)
+    # The sample's pictures are files on disk (file: URLs): the page serves them.
+    assert all(len(f["pictures"]) >= 7 and all(f["pictures"]) for f in frames), frames
     light, dark = frames[1], frames[2]
     assert dark["scheme"] == "dark"
     assert luminance(dark["ground"]) < luminance(light["ground"]), (dark, light)
