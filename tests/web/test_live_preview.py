@@ -8,14 +8,18 @@ newsletter folder made by `digest init` (the sample config and feeds)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from digest.render.bundled import package_templates
 from digest.web.live import LivePreview, Status, forced_dark
-from tests.helpers import error_line, run
+from digest.web.live_app import preview_app
+from tests.helpers import error_line, run, wait_for
 
 ENV = {"DIGEST_NOW": "2026-11-30T08:00:00+00:00", "DIGEST_SECRET": None,
        "DIGEST_CONFIG": None}
@@ -213,3 +217,41 @@ def test_a_port_in_use_is_one_line_naming_it(newsletter):
     assert result.exit_code == 1
     assert error_line(result) == (f"error: cannot listen on 127.0.0.1:{port}: Address already "
                                   "in use; give another --port (or stop what uses it)")
+
+
+def test_the_page_serves_the_pictures_made_for_the_issue(newsletter):
+    """With assets_url the pictures are made for the issue (images/ beside email.html in
+    a preview): the app serves them from the render, and only them."""
+    import uvicorn
+
+    edit(newsletter / "config.toml", "[newsletter]\n",
+         '[newsletter]\nassets_url = "https://example.com/assets"\n')
+    preview = LivePreview(newsletter / "config.toml", poll=0.05)
+    preview.start()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        base = f"http://127.0.0.1:{port}"
+        server = uvicorn.Server(uvicorn.Config(
+            preview_app(preview, hosts={f"127.0.0.1:{port}"}), log_level="warning",
+            lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
+                                  daemon=True)
+        thread.start()
+        try:
+            assert wait_for(lambda: server.started)
+            render = preview.status.render
+            assert render is not None and render.images, preview.status.error
+            page = httpx.get(f"{base}/issue/{render.id}/email.html").text
+            names = re.findall(r'src="images/([^"]+)"', page)
+            assert names and set(names) <= set(render.images)
+            picture = httpx.get(f"{base}/issue/{render.id}/images/{names[0]}")
+            assert picture.status_code == 200
+            assert picture.headers["content-type"] == "image/jpeg"
+            assert picture.content == render.images[names[0]]
+            assert httpx.get(f"{base}/issue/{render.id}/images/other.jpg").status_code == 404
+            assert httpx.get(f"{base}/issue/{render.id + 1}/email.html").status_code == 404
+        finally:
+            server.should_exit = True
+            thread.join(15)
+            preview.stop()
