@@ -195,6 +195,45 @@ def preview(
     """The same build, written to outbox/preview/, changing no state at all (pictures
     are fetched, conditionally on what the state database has, but not kept)."""
     start = _Start.of(config, draft)
+    found = preview_candidates(config, fetch=fetch, client=client, on_feed=on_feed,
+                               resolve=resolve)
+    made = _preview_issue(config, start, found.articles, client, resolve)
+    if isinstance(made, NothingToBuild):
+        return BuildResult("nothing", f"nothing to preview: {made.reason}",
+                           collected=found.report)
+    path = IssueFolder.write(config.outbox_path, made.files, replace=True).path
+    return BuildResult("preview", f"preview of issue #{made.number} written to {path}", path,
+                       made.rendered, found.report, made.notes)
+
+
+@dataclass(frozen=True)
+class PreviewCandidates:
+    """What a preview curates from: the unused stored articles and, when fetched, the
+    feeds' new ones (kept in memory only), oldest first; and the collect report."""
+
+    articles: tuple[Article, ...]
+    report: CollectReport | None
+
+
+@dataclass(frozen=True)
+class PreviewIssue:
+    """A preview made in memory: the files an issue folder would hold, not written."""
+
+    number: int
+    rendered: RenderedIssue
+    files: IssueFiles
+    notes: tuple[str, ...]
+
+
+def preview_candidates(
+    config: Config,
+    *,
+    fetch: bool = True,
+    client: httpx.AsyncClient | None = None,
+    on_feed: Callable[[FeedResult], None] | None = None,
+    resolve: Resolver = system_resolve,
+) -> PreviewCandidates:
+    """The candidates of a preview, reading the state database only."""
     store = open_readonly(config.state_path)
     try:
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
@@ -214,18 +253,43 @@ def preview(
                 state = feed_state_after(result, previous.get(result.feed.url), stamp)
                 reports.append(_report(result, len(fresh), state.failures))
             report = CollectReport(tuple(reports))
-        ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
+    finally:
+        store.close()
+    ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
+    return PreviewCandidates(tuple(ordered), report)
+
+
+def render_preview(
+    config: Config,
+    candidates: Sequence[Article],
+    *,
+    draft: Path | None = None,
+    templates: Templates | None = None,
+    client: httpx.AsyncClient | None = None,
+    resolve: Resolver = system_resolve,
+) -> PreviewIssue | NothingToBuild:
+    """The next issue from `candidates` (see preview_candidates), made in memory and
+    written nowhere: `digest preview --serve` renders it again on every save, with the
+    `templates` it loaded before when none of them changed."""
+    return _preview_issue(config, _Start.of(config, draft, templates), candidates, client,
+                          resolve)
+
+
+def _preview_issue(config: Config, start: _Start, candidates: Sequence[Article],
+                   client: httpx.AsyncClient | None,
+                   resolve: Resolver) -> PreviewIssue | NothingToBuild:
+    store = open_readonly(config.state_path)
+    try:
         plan = prepare(config, store, start, preview=True, client=client, resolve=resolve)
-        made = assemble_issue(ordered, plan)
+        made = assemble_issue(candidates, plan)
         state_id = store.state_id
     finally:
         store.close()
     if isinstance(made, NothingToBuild):
-        return BuildResult("nothing", f"nothing to preview: {made.reason}", collected=report)
-    files = _files(made, plan, PREVIEW, state_id, ordered)
-    path = IssueFolder.write(config.outbox_path, files, replace=True).path
-    return BuildResult("preview", f"preview of issue #{plan.number} written to {path}", path,
-                       made.rendered, report, made.notes + made.rendered.notes)
+        return made
+    return PreviewIssue(plan.number, made.rendered,
+                        _files(made, plan, PREVIEW, state_id, candidates),
+                        made.notes + made.rendered.notes)
 
 
 @dataclass(frozen=True)
@@ -237,8 +301,9 @@ class _Start:
     draft: tuple[Draft, Path] | None
 
     @classmethod
-    def of(cls, config: Config, draft: Path | None) -> _Start:
-        templates = load_templates(config)
+    def of(cls, config: Config, draft: Path | None,
+           templates: Templates | None = None) -> _Start:
+        templates = templates or load_templates(config)
         load_secret(config)
         return cls(templates, (read_draft(draft), draft) if draft else None)
 

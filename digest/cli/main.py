@@ -15,6 +15,7 @@ from digest.cli import build as cli_build
 from digest.cli import doctor as cli_doctor
 from digest.cli import draft as cli_draft
 from digest.cli import init as cli_init
+from digest.cli import preview as cli_preview
 from digest.cli import readers as cli_readers
 from digest.cli import report as cli_report
 from digest.cli import run as cli_run
@@ -41,6 +42,6 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for _module in (cli_build, cli_draft, cli_readers, cli_run, cli_send, cli_subscribers,
-                cli_init, cli_doctor, cli_report):
+                cli_init, cli_doctor, cli_report, cli_preview):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -1,4 +1,5 @@
-"""Web: the static archive site and the readers' pages (`digest serve`)."""
+"""Web: the static archive site, the readers' pages (`digest serve`) and the editor's
+live preview (`digest preview --serve`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from digest.exports import lazy
 _EXPORTS = {
     "serve": "digest.web.app",
     "publish": "digest.web.site",
+    "LivePreview": "digest.web.live",
+    "preview_app": "digest.web.live_app",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)
