@@ -7,7 +7,7 @@ database records the issue and consumes its articles; if that fails the folder g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,10 +21,13 @@ from digest.config.schema import Config
 from digest.curate.assemble import Assembled, IssuePlan, assemble_issue
 from digest.curate.draft import Draft, read_draft, write_draft
 from digest.curate.place import NothingToBuild, curate_issue
+from digest.curate.topics import FULL, TopicSet, nearest
+from digest.curate.variants import Variant, assemble_variants, with_variant_stories
 from digest.deliver.order import Unsent as Unsent  # re-exported: the daemon reads
 from digest.deliver.order import check_send_order as check_send_order  # them here
 from digest.deliver.order import unsent_issues as unsent_issues
-from digest.deliver.recipients import load_recipients
+from digest.deliver.recipients import RecipientList, load_recipients
+from digest.deliver.variants import reader_topics, readers_per_set
 from digest.enrich.pages import Enricher
 from digest.enrich.pictures import Pictures
 from digest.errors import CommitLost, DigestError
@@ -34,8 +37,8 @@ from digest.models import (
     FeedState,
     RenderedIssue,
 )
-from digest.outbox.compose import IssueFiles, issue_files
-from digest.outbox.folder import PREVIEW, IssueFolder, folder_name, published
+from digest.outbox.compose import IssueFiles, issue_files, with_variants
+from digest.outbox.folder import PREVIEW, IssueFolder, VariantRecord, folder_name, published
 from digest.render.email import (
     Templates,
     load_templates,
@@ -151,7 +154,9 @@ def build(
                                f"built: {existing.outbox_path}", collected=report)
         candidates = store.unused_articles(bodies=False)
         plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve)
-        made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
+        plan = replace(plan, with_bodies=store.with_bodies)
+        made = assemble_issue(candidates, plan)
+        editions = _Editions.of(config, plan, candidates, made)  # before the caches are kept
         if plan.pictures:
             store.save_images(plan.pictures.fresh())
         if plan.pages:
@@ -159,9 +164,11 @@ def build(
         if isinstance(made, NothingToBuild):
             return BuildResult("nothing", f"nothing new: {made.reason}",
                                collected=report, notes=tuple(notes))
+        made = with_variant_stories(made, editions.variants)
         rendered, number = made.rendered, plan.number
         name = folder_name(rendered.issue.date, config.newsletter.slug, number)
-        files = _files(made, plan, name, store.state_id, candidates)
+        files = editions.files(_files(made, plan, name, store.state_id, candidates), plan,
+                               name, store.state_id, candidates)
         folder = IssueFolder.write(config.outbox_path, files)
         path = folder.path
         try:
@@ -176,7 +183,7 @@ def build(
         except BaseException:
             folder.remove()
             raise
-        notes += made.notes
+        notes += made.notes + editions.notes
         if config.web.publish:  # the issue is committed: a failure here is a note
             notes.append(_publish_note(config))
         return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
@@ -262,12 +269,59 @@ def prepare(config: Config, store: Store, start: _Start, *, slot: str | None = N
 
 
 def _files(made: Assembled, plan: IssuePlan, name: str, state_id: str,
-           candidates: Sequence[Article]) -> IssueFiles:
+           candidates: Sequence[Article], *, web: bool = True) -> IssueFiles:
     rendered, config = made.rendered, plan.config
     return issue_files(rendered, config, name, state_id=state_id,
                        urls={a.id: a.url for a in candidates}, images=made.images,
-                       web=web_page(rendered.issue, config, plan.templates),
+                       web=web_page(rendered.issue, config, plan.templates) if web else "",
                        listed=plan.listed)
+
+
+@dataclass(frozen=True)
+class _Editions:
+    """The issue's topic editions (digest.curate.variants), and which readers get each."""
+
+    variants: tuple[Variant, ...] = ()
+    listed: RecipientList | None = None
+    sets: Mapping[str, TopicSet] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Config, plan: IssuePlan, candidates: Sequence[Article],
+           made: Assembled | NothingToBuild) -> _Editions:
+        if isinstance(made, NothingToBuild) or not config.topics or plan.listed is None:
+            return cls()
+        sets = reader_topics(config, plan.listed)
+        readers = readers_per_set(plan.listed, sets)
+        return cls(assemble_variants(candidates, plan, readers), plan.listed, sets)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(v.note for v in self.variants if v.note)
+
+    def files(self, files: IssueFiles, plan: IssuePlan, name: str, state_id: str,
+              candidates: Sequence[Article]) -> IssueFiles:
+        if not self.variants or self.listed is None:
+            return files
+        made = [v.topics for v in self.variants if v.made]
+        full = files.manifest.story_ids
+        out: list[tuple[VariantRecord, IssueFiles | None]] = []
+        for v in self.variants:
+            topics = tuple(sorted(v.topics))
+            if v.made is None:
+                out.append((VariantRecord(v.key, topics, full, True, readers=v.readers,
+                                          notes=(v.note,)), None))
+                continue
+            # Its outbox copy is addressed to the first of its own readers.
+            own = RecipientList(tuple(r for r in self.listed.recipients
+                                      if nearest(self.sets.get(r.key, FULL), made) == v.topics))
+            edition = _files(v.made, replace(plan, listed=own), name, state_id, candidates,
+                             web=False)
+            rendered = v.made.rendered
+            out.append((VariantRecord(
+                v.key, topics, edition.manifest.story_ids, readers=v.readers,
+                subject=rendered.subject, html_bytes=len(rendered.html.encode()),
+                notes=tuple(dict.fromkeys(v.made.notes + rendered.notes))), edition))
+        return with_variants(files, tuple(out))
 
 
 def _publish_note(config: Config) -> str:

@@ -205,6 +205,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX suppressions_key
         ON suppressions(lower(trim(email, ' ' || char(9, 10, 11, 12, 13))));
     """,
+    # issue 21: the topics a reader ticked (digest.state.topics), names joined by "|"
+    """
+    ALTER TABLE subscribers ADD COLUMN topics TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 
