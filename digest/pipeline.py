@@ -21,7 +21,15 @@ from digest.config.schema import Config
 from digest.curate.assemble import Assembled, IssuePlan, assemble_issue
 from digest.curate.draft import Draft, read_draft, write_draft
 from digest.curate.place import NothingToBuild, curate_issue
-from digest.curate.topics import FULL, TopicSet, nearest
+from digest.curate.topics import (
+    FULL,
+    Matcher,
+    TopicSet,
+    nearest,
+    read_topics,
+    set_key,
+    topic_names,
+)
 from digest.curate.variants import Variant, assemble_variants, with_variant_stories
 from digest.deliver.order import Unsent as Unsent  # re-exported: the daemon reads
 from digest.deliver.order import check_send_order as check_send_order  # them here
@@ -30,7 +38,7 @@ from digest.deliver.recipients import RecipientList, load_recipients
 from digest.deliver.variants import reader_topics, readers_per_set
 from digest.enrich.pages import Enricher
 from digest.enrich.pictures import Pictures
-from digest.errors import CommitLost, DigestError
+from digest.errors import CommitLost, ConfigError, DigestError
 from digest.models import (
     Article,
     BuildStatus,
@@ -198,10 +206,13 @@ def preview(
     on_feed: Callable[[FeedResult], None] | None = None,
     resolve: Resolver = system_resolve,
     draft: Path | None = None,
+    topics: str | None = None,
 ) -> BuildResult:
     """The same build, written to outbox/preview/, changing no state at all (pictures
-    are fetched, conditionally on what the state database has, but not kept)."""
+    are fetched, conditionally on what the state database has, but not kept). With
+    `topics` ("markets,tech"), the edition readers of those [[topics]] get."""
     start = _Start.of(config, draft)
+    wanted = _preview_topics(config, topics)
     store = open_readonly(config.state_path)
     try:
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
@@ -224,6 +235,9 @@ def preview(
         ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
         plan = prepare(config, store, start, preview=True, client=client, resolve=resolve)
         made = assemble_issue(ordered, plan)
+        topic_note: tuple[str, ...] = ()
+        if wanted and not isinstance(made, NothingToBuild):
+            made, topic_note = _preview_edition(ordered, plan, wanted, made)
         state_id = store.state_id
     finally:
         store.close()
@@ -232,7 +246,30 @@ def preview(
     files = _files(made, plan, PREVIEW, state_id, ordered)
     path = IssueFolder.write(config.outbox_path, files, replace=True).path
     return BuildResult("preview", f"preview of issue #{plan.number} written to {path}", path,
-                       made.rendered, report, made.notes + made.rendered.notes)
+                       made.rendered, report, made.notes + made.rendered.notes + topic_note)
+
+
+def _preview_topics(config: Config, topics: str | None) -> TopicSet:
+    """`--topics NAME,...` as a topic set; ConfigError for a name not in [[topics]]."""
+    if topics is None:
+        return FULL
+    known, unknown = read_topics(topics, config, sep=",")
+    if unknown or not known:
+        names = ", ".join(topic_names(config)) or "none: the config has no [[topics]]"
+        what = f"{unknown[0]!r} is not a topic" if unknown else "no topic named"
+        raise ConfigError(f"--topics: {what}; the topics are {names}")
+    return known
+
+
+def _preview_edition(candidates: Sequence[Article], plan: IssuePlan, topics: TopicSet,
+                     full: Assembled) -> tuple[Assembled, tuple[str, ...]]:
+    """The edition of `topics`, as a build makes it; the full one when it falls back."""
+    made = assemble_issue(Matcher(plan.config).within(topics, candidates), plan)
+    key = set_key(topics)
+    if isinstance(made, NothingToBuild):
+        return full, (f"topics {key}: too few stories for an edition of its own "
+                      f"({made.reason.split(';')[0]}); the preview shows the full edition",)
+    return made, (f"the preview shows the {key} edition",)
 
 
 @dataclass(frozen=True)
