@@ -175,8 +175,8 @@ def build(
         made = with_variant_stories(made, editions.variants)
         rendered, number = made.rendered, plan.number
         name = folder_name(rendered.issue.date, config.newsletter.slug, number)
-        files = editions.files(_files(made, plan, name, store.state_id, candidates), plan,
-                               name, store.state_id, candidates)
+        full = _files(made, editions.for_readers(plan, FULL), name, store.state_id, candidates)
+        files = editions.files(full, plan, name, store.state_id, candidates)
         folder = IssueFolder.write(config.outbox_path, files)
         path = folder.path
         try:
@@ -335,11 +335,20 @@ class _Editions:
     def notes(self) -> tuple[str, ...]:
         return tuple(v.note for v in self.variants if v.note)
 
+    def for_readers(self, plan: IssuePlan, topics: TopicSet) -> IssuePlan:
+        """The plan, its list cut to the readers of one edition: its outbox copy is
+        addressed to the first of them (the sender when there is none)."""
+        if not self.variants or self.listed is None:
+            return plan
+        made = [v.topics for v in self.variants if v.made]
+        own = tuple(r for r in self.listed.recipients
+                    if nearest(self.sets.get(r.key, FULL), made) == topics)
+        return replace(plan, listed=RecipientList(own))
+
     def files(self, files: IssueFiles, plan: IssuePlan, name: str, state_id: str,
               candidates: Sequence[Article]) -> IssueFiles:
         if not self.variants or self.listed is None:
             return files
-        made = [v.topics for v in self.variants if v.made]
         full = files.manifest.story_ids
         out: list[tuple[VariantRecord, IssueFiles | None]] = []
         for v in self.variants:
@@ -348,11 +357,8 @@ class _Editions:
                 out.append((VariantRecord(v.key, topics, full, True, readers=v.readers,
                                           notes=(v.note,)), None))
                 continue
-            # Its outbox copy is addressed to the first of its own readers.
-            own = RecipientList(tuple(r for r in self.listed.recipients
-                                      if nearest(self.sets.get(r.key, FULL), made) == v.topics))
-            edition = _files(v.made, replace(plan, listed=own), name, state_id, candidates,
-                             web=False)
+            edition = _files(v.made, self.for_readers(plan, v.topics), name, state_id,
+                             candidates, web=False)
             rendered = v.made.rendered
             out.append((VariantRecord(
                 v.key, topics, edition.manifest.story_ids, readers=v.readers,

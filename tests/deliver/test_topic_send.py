@@ -31,7 +31,7 @@ TOPICS = {"markets": ["Markets"], "tech": ["Tech"], "trade": ["Trade"], "policy"
 SETS = ["", "markets", "tech", "markets|trade", "policy|tech"]
 
 
-def topic_project(folder: Path, port: int, extra: str = "") -> Path:
+def topic_project(folder: Path, port: int, extra: str = "", delivery: str = "") -> Path:
     shutil.copytree(SAMPLES / "feeds", folder / "samples" / "feeds")
     feeds = "".join(f'\n[[feeds]]\nurl = "samples/feeds/{f}"\nname = "{n}"\n'
                     for f, n in FEEDS.items())
@@ -56,6 +56,7 @@ pages = "never"
 mode = "smtp"
 from = "The China Connection <digest@example.com>"
 unsubscribe_url = "https://example.com/unsubscribe?token={{token}}"
+{delivery}
 
 [smtp]
 host = "127.0.0.1"
@@ -131,6 +132,13 @@ def test_300_readers_over_4_topic_sets_get_4_editions_and_the_full_one_each_exac
             allowed = set().union(*(feeds_of[t] for t in v["topics"]))
             assert stories and {s["feed"] for s in stories} <= allowed, (key, stories)
             editions[key] = own
+            copy = email.message_from_bytes((result.path / v["folder"] / "message.eml")
+                                            .read_bytes(), policy=policy.default)
+            # The outbox copy is addressed to a reader of that edition.
+            assert people[copy["To"].addresses[0].addr_spec].replace("|", "+") == key
+        copy = email.message_from_bytes((result.path / "message.eml").read_bytes(),
+                                        policy=policy.default)
+        assert people[copy["To"].addresses[0].addr_spec] == ""
         # Each edition of more than one topic is no copy of a one-topic one.
         assert variants["markets+trade"]["stories"] != variants["markets"]["stories"]
         full_feeds = {s["feed"] for b in ("big_story", "need_to_know", "read_more")
@@ -159,3 +167,26 @@ def test_300_readers_over_4_topic_sets_get_4_editions_and_the_full_one_each_exac
 
         again = send_issue(load_config(path), 1)  # exactly once: nothing more
         assert again.delivered == 0 and smtp.handler.total == 300
+
+
+def test_a_topics_column_of_the_recipients_file_picks_the_edition(tmp_path: Path) -> None:
+    with SmtpServer(Recorder()) as smtp:
+        path = topic_project(tmp_path, smtp.port, delivery='recipients_file = "readers.csv"')
+        (tmp_path / "readers.csv").write_text(
+            "email,name,topics\nann@example.com,Ann,tech\nbob@example.com,Bob,\n"
+            "cy@example.com,Cy,Tech|gone\n", "utf-8")  # a name since removed is ignored
+        result = pipeline.build(load_config(path))
+        assert result.status == "built" and result.path
+        manifest = json.loads((result.path / "issue.json").read_text("utf-8"))
+        (tech,) = manifest["variants"]
+        assert tech["key"] == "tech" and tech["readers"] == 2
+        edition = json.loads((result.path / tech["folder"] / "issue.json").read_text("utf-8"))
+        report = send_issue(load_config(path), 1)
+        assert report.delivered == 3
+        subjects = {m.rcpt_tos[0]: " ".join(str(email.message_from_bytes(
+            m.content, policy=policy.default)["Subject"]).split())
+            for m in smtp.handler.messages}
+        assert subjects["ann@example.com"] == subjects["cy@example.com"] == \
+            " ".join(edition["subject"].split())
+        assert subjects["bob@example.com"] == " ".join(manifest["subject"].split())
+        assert subjects["bob@example.com"] != subjects["ann@example.com"]
