@@ -236,7 +236,9 @@ def preview(
         plan = prepare(config, store, start, preview=True, client=client, resolve=resolve)
         made = assemble_issue(ordered, plan)
         topic_note: tuple[str, ...] = ()
-        if wanted and not isinstance(made, NothingToBuild):
+        if wanted and plan.draft:
+            topic_note = ("--topics: a draft has the full edition only; the preview shows it",)
+        elif wanted and not isinstance(made, NothingToBuild):
             made, topic_note = _preview_edition(ordered, plan, wanted, made)
         state_id = store.state_id
     finally:

@@ -102,6 +102,11 @@ def test_max_variants_caps_the_editions_and_a_thin_one_falls_back(tmp_path: Path
     assert any("topics autos: too few stories" in n and "full edition" in n
                for n in result.notes), result.notes
     assert sorted(p.name for p in (result.path / "variants").iterdir()) == ["1"]
+    # The web archive shows the full edition: an edition has no page of its own.
+    assert (result.path / "web.html").is_file()
+    assert not (result.path / "variants" / "1" / "web.html").exists()
+    checked = run(path, "check", "--issue", str(result.path / "variants" / "1"))
+    assert checked.exit_code == 0, checked.output  # an edition lints as an issue
 
 
 def test_preview_topics_shows_that_edition(tmp_path: Path) -> None:
