@@ -316,6 +316,9 @@ def _files(made: Assembled, plan: IssuePlan, name: str, state_id: str,
                        listed=plan.listed)
 
 
+UNKNOWN_SHOWN = 5  # notes about unknown topic names in the recipient list, at most
+
+
 @dataclass(frozen=True)
 class _Editions:
     """The issue's topic editions (digest.curate.variants), and which readers get each."""
@@ -323,19 +326,25 @@ class _Editions:
     variants: tuple[Variant, ...] = ()
     listed: RecipientList | None = None
     sets: Mapping[str, TopicSet] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # topic names of the recipient list not in [[topics]]
 
     @classmethod
     def of(cls, config: Config, plan: IssuePlan, candidates: Sequence[Article],
            made: Assembled | NothingToBuild) -> _Editions:
         if isinstance(made, NothingToBuild) or not config.topics or plan.listed is None:
             return cls()
-        sets = reader_topics(config, plan.listed)
+        unknown: list[str] = []
+        sets = reader_topics(config, plan.listed, unknown)
         readers = readers_per_set(plan.listed, sets)
-        return cls(assemble_variants(candidates, plan, readers), plan.listed, sets)
+        if len(unknown) > UNKNOWN_SHOWN:
+            unknown[UNKNOWN_SHOWN:] = [f"... and {len(unknown) - UNKNOWN_SHOWN} more unknown "
+                                       "topic name(s) in the recipient list"]
+        return cls(assemble_variants(candidates, plan, readers), plan.listed, sets,
+                   tuple(unknown))
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return tuple(v.note for v in self.variants if v.note)
+        return self.problems + tuple(v.note for v in self.variants if v.note)
 
     def for_readers(self, plan: IssuePlan, topics: TopicSet) -> IssuePlan:
         """The plan, its list cut to the readers of one edition: its outbox copy is

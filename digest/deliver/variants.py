@@ -34,8 +34,10 @@ class Letters(Protocol):
     def message_id(self, recipient: Recipient) -> str: ...
 
 
-def reader_topics(config: Config, listed: RecipientList) -> dict[str, TopicSet]:
-    """Recipient key -> their topic set, for those who ticked any."""
+def reader_topics(config: Config, listed: RecipientList,
+                  unknown: list[str] | None = None) -> dict[str, TopicSet]:
+    """Recipient key -> their topic set, for those who ticked any. A name no longer in
+    [[topics]] is ignored; `unknown` gets a line for each configured recipient's."""
     if not config.topics:
         return {}
     store = open_readonly(config.state_path)
@@ -47,7 +49,10 @@ def reader_topics(config: Config, listed: RecipientList) -> dict[str, TopicSet]:
     for r in listed.recipients:
         text = stored.get(r.key) if r.key in listed.subscribers else dict(r.fields).get("topics")
         if text:
-            topics, _ = read_topics(text, config)
+            topics, bad = read_topics(text, config)
+            if bad and unknown is not None and r.key not in listed.subscribers:
+                unknown.append(f"{listed.source or 'the recipient list'}: {r.email}: topic "
+                               f"{bad[0]!r} is not one of [[topics]]; ignored")
             if topics:
                 sets[r.key] = topics
     return sets

@@ -177,6 +177,8 @@ def test_a_topics_column_of_the_recipients_file_picks_the_edition(tmp_path: Path
             "cy@example.com,Cy,Tech|gone\n", "utf-8")  # a name since removed is ignored
         result = pipeline.build(load_config(path))
         assert result.status == "built" and result.path
+        assert any(n.endswith("readers.csv: cy@example.com: topic 'gone' is not one of "
+                              "[[topics]]; ignored") for n in result.notes), result.notes
         manifest = json.loads((result.path / "issue.json").read_text("utf-8"))
         (tech,) = manifest["variants"]
         assert tech["key"] == "tech" and tech["readers"] == 2
