@@ -7,7 +7,7 @@ database records the issue and consumes its articles; if that fails the folder g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,21 +21,32 @@ from digest.config.schema import Config
 from digest.curate.assemble import Assembled, IssuePlan, assemble_issue
 from digest.curate.draft import Draft, read_draft, write_draft
 from digest.curate.place import NothingToBuild, curate_issue
+from digest.curate.topics import (
+    FULL,
+    Matcher,
+    TopicSet,
+    nearest,
+    read_topics,
+    set_key,
+    topic_names,
+)
+from digest.curate.variants import Variant, assemble_variants, with_variant_stories
 from digest.deliver.order import Unsent as Unsent  # re-exported: the daemon reads
 from digest.deliver.order import check_send_order as check_send_order  # them here
 from digest.deliver.order import unsent_issues as unsent_issues
-from digest.deliver.recipients import load_recipients
+from digest.deliver.recipients import RecipientList, load_recipients
+from digest.deliver.variants import reader_topics, readers_per_set
 from digest.enrich.pages import Enricher
 from digest.enrich.pictures import Pictures
-from digest.errors import CommitLost, DigestError
+from digest.errors import CommitLost, ConfigError, DigestError
 from digest.models import (
     Article,
     BuildStatus,
     FeedState,
     RenderedIssue,
 )
-from digest.outbox.compose import IssueFiles, issue_files
-from digest.outbox.folder import PREVIEW, IssueFolder, folder_name, published
+from digest.outbox.compose import IssueFiles, issue_files, with_variants
+from digest.outbox.folder import PREVIEW, IssueFolder, VariantRecord, folder_name, published
 from digest.render.email import (
     Templates,
     load_templates,
@@ -151,7 +162,9 @@ def build(
                                f"built: {existing.outbox_path}", collected=report)
         candidates = store.unused_articles(bodies=False)
         plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve)
-        made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
+        plan = replace(plan, with_bodies=store.with_bodies)
+        made = assemble_issue(candidates, plan)
+        editions = _Editions.of(config, plan, candidates, made)  # before the caches are kept
         if plan.pictures:
             store.save_images(plan.pictures.fresh())
         if plan.pages:
@@ -159,9 +172,11 @@ def build(
         if isinstance(made, NothingToBuild):
             return BuildResult("nothing", f"nothing new: {made.reason}",
                                collected=report, notes=tuple(notes))
+        made = with_variant_stories(made, editions.variants)
         rendered, number = made.rendered, plan.number
         name = folder_name(rendered.issue.date, config.newsletter.slug, number)
-        files = _files(made, plan, name, store.state_id, candidates)
+        full = _files(made, editions.for_readers(plan, FULL), name, store.state_id, candidates)
+        files = editions.files(full, plan, name, store.state_id, candidates)
         folder = IssueFolder.write(config.outbox_path, files)
         path = folder.path
         try:
@@ -176,7 +191,7 @@ def build(
         except BaseException:
             folder.remove()
             raise
-        notes += made.notes
+        notes += made.notes + editions.notes
         if config.web.publish:  # the issue is committed: a failure here is a note
             notes.append(_publish_note(config))
         return BuildResult("built", f"issue #{number} written to {path}", path, rendered,
@@ -191,13 +206,16 @@ def preview(
     on_feed: Callable[[FeedResult], None] | None = None,
     resolve: Resolver = system_resolve,
     draft: Path | None = None,
+    topics: str | None = None,
 ) -> BuildResult:
     """The same build, written to outbox/preview/, changing no state at all (pictures
-    are fetched, conditionally on what the state database has, but not kept)."""
+    are fetched, conditionally on what the state database has, but not kept). With
+    `topics` ("markets,tech"), the edition readers of those [[topics]] get."""
     start = _Start.of(config, draft)
+    wanted = _preview_topics(config, topics)
     found = preview_candidates(config, fetch=fetch, client=client, on_feed=on_feed,
                                resolve=resolve)
-    made = _preview_issue(config, start, found.articles, client, resolve)
+    made = _preview_issue(config, start, found.articles, client, resolve, wanted)
     if isinstance(made, NothingToBuild):
         return BuildResult("nothing", f"nothing to preview: {made.reason}",
                            collected=found.report)
@@ -276,12 +294,17 @@ def render_preview(
 
 
 def _preview_issue(config: Config, start: _Start, candidates: Sequence[Article],
-                   client: httpx.AsyncClient | None,
-                   resolve: Resolver) -> PreviewIssue | NothingToBuild:
+                   client: httpx.AsyncClient | None, resolve: Resolver,
+                   wanted: TopicSet = FULL) -> PreviewIssue | NothingToBuild:
     store = open_readonly(config.state_path)
     try:
         plan = prepare(config, store, start, preview=True, client=client, resolve=resolve)
         made = assemble_issue(candidates, plan)
+        topic_note: tuple[str, ...] = ()
+        if wanted and plan.draft:
+            topic_note = ("--topics: a draft has the full edition only; the preview shows it",)
+        elif wanted and not isinstance(made, NothingToBuild):
+            made, topic_note = _preview_edition(candidates, plan, wanted, made)
         state_id = store.state_id
     finally:
         store.close()
@@ -289,7 +312,30 @@ def _preview_issue(config: Config, start: _Start, candidates: Sequence[Article],
         return made
     return PreviewIssue(plan.number, made.rendered,
                         _files(made, plan, PREVIEW, state_id, candidates),
-                        made.notes + made.rendered.notes)
+                        made.notes + made.rendered.notes + topic_note)
+
+
+def _preview_topics(config: Config, topics: str | None) -> TopicSet:
+    """`--topics NAME,...` as a topic set; ConfigError for a name not in [[topics]]."""
+    if topics is None:
+        return FULL
+    known, unknown = read_topics(topics, config, sep=",")
+    if unknown or not known:
+        names = ", ".join(topic_names(config)) or "none: the config has no [[topics]]"
+        what = f"{unknown[0]!r} is not a topic" if unknown else "no topic named"
+        raise ConfigError(f"--topics: {what}; the topics are {names}")
+    return known
+
+
+def _preview_edition(candidates: Sequence[Article], plan: IssuePlan, topics: TopicSet,
+                     full: Assembled) -> tuple[Assembled, tuple[str, ...]]:
+    """The edition of `topics`, as a build makes it; the full one when it falls back."""
+    made = assemble_issue(Matcher(plan.config).within(topics, candidates), plan)
+    key = set_key(topics)
+    if isinstance(made, NothingToBuild):
+        return full, (f"topics {key}: too few stories for an edition of its own "
+                      f"({made.reason.split(';')[0]}); the preview shows the full edition",)
+    return made, (f"the preview shows the {key} edition",)
 
 
 @dataclass(frozen=True)
@@ -327,12 +373,74 @@ def prepare(config: Config, store: Store, start: _Start, *, slot: str | None = N
 
 
 def _files(made: Assembled, plan: IssuePlan, name: str, state_id: str,
-           candidates: Sequence[Article]) -> IssueFiles:
+           candidates: Sequence[Article], *, web: bool = True) -> IssueFiles:
     rendered, config = made.rendered, plan.config
     return issue_files(rendered, config, name, state_id=state_id,
                        urls={a.id: a.url for a in candidates}, images=made.images,
-                       web=web_page(rendered.issue, config, plan.templates),
+                       web=web_page(rendered.issue, config, plan.templates) if web else "",
                        listed=plan.listed)
+
+
+UNKNOWN_SHOWN = 5  # notes about unknown topic names in the recipient list, at most
+
+
+@dataclass(frozen=True)
+class _Editions:
+    """The issue's topic editions (digest.curate.variants), and which readers get each."""
+
+    variants: tuple[Variant, ...] = ()
+    listed: RecipientList | None = None
+    sets: Mapping[str, TopicSet] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # topic names of the recipient list not in [[topics]]
+
+    @classmethod
+    def of(cls, config: Config, plan: IssuePlan, candidates: Sequence[Article],
+           made: Assembled | NothingToBuild) -> _Editions:
+        if isinstance(made, NothingToBuild) or not config.topics or plan.listed is None:
+            return cls()
+        unknown: list[str] = []
+        sets = reader_topics(config, plan.listed, unknown)
+        readers = readers_per_set(plan.listed, sets)
+        if len(unknown) > UNKNOWN_SHOWN:
+            unknown[UNKNOWN_SHOWN:] = [f"... and {len(unknown) - UNKNOWN_SHOWN} more unknown "
+                                       "topic name(s) in the recipient list"]
+        return cls(assemble_variants(candidates, plan, readers), plan.listed, sets,
+                   tuple(unknown))
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.problems + tuple(v.note for v in self.variants if v.note)
+
+    def for_readers(self, plan: IssuePlan, topics: TopicSet) -> IssuePlan:
+        """The plan, its list cut to the readers of one edition: its outbox copy is
+        addressed to the first of them (the sender when there is none)."""
+        if not self.variants or self.listed is None:
+            return plan
+        made = [v.topics for v in self.variants if v.made]
+        own = tuple(r for r in self.listed.recipients
+                    if nearest(self.sets.get(r.key, FULL), made) == topics)
+        return replace(plan, listed=RecipientList(own))
+
+    def files(self, files: IssueFiles, plan: IssuePlan, name: str, state_id: str,
+              candidates: Sequence[Article]) -> IssueFiles:
+        if not self.variants or self.listed is None:
+            return files
+        full = files.manifest.story_ids
+        out: list[tuple[VariantRecord, IssueFiles | None]] = []
+        for v in self.variants:
+            topics = tuple(sorted(v.topics))
+            if v.made is None:
+                out.append((VariantRecord(v.key, topics, full, True, readers=v.readers,
+                                          notes=(v.note,)), None))
+                continue
+            edition = _files(v.made, self.for_readers(plan, v.topics), name, state_id,
+                             candidates, web=False)
+            rendered = v.made.rendered
+            out.append((VariantRecord(
+                v.key, topics, edition.manifest.story_ids, readers=v.readers,
+                subject=rendered.subject, html_bytes=len(rendered.html.encode()),
+                notes=tuple(dict.fromkeys(v.made.notes + rendered.notes))), edition))
+        return with_variants(files, tuple(out))
 
 
 def _publish_note(config: Config) -> str:

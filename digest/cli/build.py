@@ -112,14 +112,16 @@ def collect(ctx: click.Context, verbose: bool) -> None:
 @click.option("--screenshot", is_flag=True,
               help="With --preview: also write PNGs of it at 600 and 375 px, light and "
                    "dark, beside email.html (headless Chromium).")
+@click.option("--topics", "topics", metavar="NAME[,NAME...]",
+              help="With --preview: the edition readers of these [[topics]] get.")
 @click.option("--test", "test_to", metavar="ADDR[,ADDR...]",
               help="Then send what was built (the preview too) to these addresses only, "
                    "marked [TEST]; nothing is logged.")
 @VERBOSE
 @click.pass_context
 def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: bool,
-          send_after: bool, draft_path: Path | None, screenshot: bool, test_to: str | None,
-          verbose: bool) -> None:
+          send_after: bool, draft_path: Path | None, screenshot: bool, topics: str | None,
+          test_to: str | None, verbose: bool) -> None:
     """Collect, curate, render and write the next issue to the outbox.
 
     Fewer new articles than [schedule] min_new_items means no issue (exit 0).
@@ -130,6 +132,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
         digest build                    # then build it for real
         digest build --send             # build and send it to the subscribers
         digest build --draft drafts/next.toml --preview --test me@example.com
+        digest build --preview --topics markets,tech   # a topic edition
     """
     # here, not at the top: `digest --help` stays fast
     from digest import pipeline
@@ -139,6 +142,9 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
     if screenshot and not preview:
         raise click.UsageError("--screenshot goes with --preview (an outbox issue folder stays "
                                "as it was built)")
+    if topics is not None and not preview:
+        raise click.UsageError("--topics goes with --preview (a build makes every edition "
+                               "its readers need)")
     config = get_config(ctx)
     addresses = None
     if test_to is not None:
@@ -149,7 +155,7 @@ def build(ctx: click.Context, no_collect: bool, preview: bool, open_browser: boo
     with failures(), progress_bar(config, not no_collect) as on_feed:
         if preview:
             result = pipeline.preview(config, fetch=not no_collect, on_feed=on_feed,
-                                      draft=draft_path)
+                                      draft=draft_path, topics=topics)
         else:
             result = pipeline.build(config, fetch=not no_collect, on_feed=on_feed,
                                     draft=draft_path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from digest.cli.common import BadConfig, failures, get_config, out, warn
+from digest.config.schema import Config
 
 if TYPE_CHECKING:
     from digest.state.deliveries import Subscriber
@@ -89,13 +90,15 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
 @subscribers.command("export")
 @click.pass_context
 def export(ctx: click.Context) -> None:
-    """Every subscriber, every column, as CSV on stdout (the consent records too).
+    """Every subscriber, every column, as CSV on stdout (the consent records too, and
+    the `topics` each ticked, names separated by `|`).
 
     \b
     Example:
         digest subscribers export > backup.csv
     """
-    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout))
+    topics = _stored_topics(ctx)
+    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout, topics))
 
 
 @subscribers.command("import")
@@ -106,7 +109,8 @@ def export(ctx: click.Context) -> None:
 def import_(ctx: click.Context, file: Path, source: str) -> None:
     """Add or update subscribers from a CSV file with an `email` column and, optionally,
     name, status (default active), source, created_at, confirmed_at (ISO 8601 times),
-    confirm_ip. A bad row is named and skipped. An address on the suppression list
+    confirm_ip, topics ([[topics]] names separated by `|`; empty: everything). A bad
+    row (an unknown topic too) is named and skipped. An address on the suppression list
     comes in unsubscribed (or bounced), never active.
 
     \b
@@ -119,7 +123,8 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
     from digest.state.store import locked_store
 
     config = get_config(ctx)
-    rows, columns = _read_import(file, source)
+    topics: dict[str, str] = {}  # address key -> topics text, when the file has the column
+    rows, columns = _read_import(file, source, _TopicColumn(file, config, topics))
     with failures(), locked_store(config) as store:
         subscribers = Subscribers(store.conn)
         stored = {s.email.lower(): s for s in subscribers.each()}
@@ -145,12 +150,51 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
                               source=new.source if "source" in columns else before.source)
             kept.append(new)
         added, updated = subscribers.upsert(kept)
+        if "topics" in columns:
+            from digest.state.topics import set_topics
+
+            set_topics(store.conn, ((s.email, topics.get(s.email.lower(), "")) for s in kept))
     note = f"; {held} of them on the suppression list: imported as unsubscribed or " \
         "bounced, not mailed" if held else ""
     out.print(f"{added} added, {updated} updated from {file}{note}")
 
 
-def _read_import(file: Path, source: str) -> tuple[list[Subscriber], set[str]]:
+class _TopicColumn:
+    """An import's `topics` cells: only `[[topics]]` names; an unknown one is warned
+    about with its line and the row skipped."""
+
+    def __init__(self, file: Path, config: Config, found: dict[str, str]) -> None:
+        self.file, self.config, self.found = file, config, found
+
+    def take(self, email: str, row: dict[str, str], line: int) -> bool:
+        from digest.addresses import shown
+        from digest.curate.topics import read_topics, topics_text
+
+        known, unknown = read_topics(row.get("topics", ""), self.config)
+        if unknown:
+            names = ", ".join(t.name for t in self.config.topics) or "none are configured"
+            warn(f"{self.file} line {line}: topic {shown(unknown[0], 60)} is not one of "
+                 f"[[topics]] ({names}); row skipped")
+            return False
+        self.found[email.lower()] = topics_text(known)
+        return True
+
+
+def _stored_topics(ctx: click.Context) -> dict[str, str]:
+    from digest.state.store import open_readonly
+    from digest.state.topics import all_topics
+
+    config = get_config(ctx)
+    with failures():
+        store = open_readonly(config.state_path)
+    try:
+        return all_topics(store.conn)
+    finally:
+        store.close()
+
+
+def _read_import(file: Path, source: str, topics: _TopicColumn | None = None
+                 ) -> tuple[list[Subscriber], set[str]]:
     """The file's good rows (each bad one warned about and skipped) and its columns."""
     from digest.addresses import AddressError, clean_name, parse_address, shown
     from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber
@@ -199,6 +243,9 @@ def _read_import(file: Path, source: str) -> tuple[list[Subscriber], set[str]]:
                     continue
                 if email.lower() in seen:
                     warn(f"{file} line {line}: {email} is listed before; skipped")
+                    continue
+                if topics is not None and "topics" in columns and \
+                        not topics.take(email, row, line):
                     continue
                 seen.add(email.lower())
                 rows.append(Subscriber(email, status, clean_name(row.get("name", "")),
@@ -264,14 +311,19 @@ def unescape_cell(value: str) -> str:
     return value
 
 
-def write_csv(rows: Iterable[Subscriber], stream: TextIO) -> None:
-    """The header and one line per subscriber, each cell through escape_cell."""
+def write_csv(rows: Iterable[Subscriber], stream: TextIO,
+              topics: Mapping[str, str] | None = None) -> None:
+    """The header and one line per subscriber, each cell through escape_cell; with
+    `topics` (address key -> topics text), a `topics` column last."""
     from digest.state.deliveries import SUBSCRIBER_COLUMNS
 
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(SUBSCRIBER_COLUMNS)
+    writer.writerow(SUBSCRIBER_COLUMNS + (("topics",) if topics is not None else ()))
     for s in rows:
-        writer.writerow([escape_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS])
+        cells = [escape_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS]
+        if topics is not None:
+            cells.append(escape_cell(topics.get(s.email.lower(), "")))
+        writer.writerow(cells)
 
 
 def _each(ctx: click.Context, status: str | None, use):  # type: ignore[no-untyped-def]

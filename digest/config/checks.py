@@ -63,6 +63,7 @@ def check(config: Config) -> None:
     check_editor_entries(config)
     check_editor_languages(config)
     check_feeds_unique(config)
+    check_topics(config)
     enforce(config, "choices", ["[delivery] mode"])
     check_env_names(config)
     check_user_agent(config)
@@ -309,6 +310,32 @@ def check_feeds_unique(config: Config) -> None:
                 f"[[feeds]] #{i} url: {feed.url} is already feed #{seen[key]}{spelt}; remove one"
             )
         seen[key] = i
+
+
+TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # digest.curate.variants reads them so
+
+
+def check_topics(config: Config) -> None:
+    """[[topics]]: each name a word (the CSV's `topics` column and `--topics` list them),
+    given once; each topic covers a category or a feed; its feeds are [[feeds]] names."""
+    names: dict[str, int] = {}
+    feeds = {f.name for f in config.feeds}
+    for i, topic in enumerate(config.topics, 1):
+        at = f"[[topics]] #{i}"
+        if not TOPIC_NAME.fullmatch(topic.name):
+            raise ConfigError(f"{at} name: {topic.name!r} is not a topic name; use lower-case "
+                              "letters, digits, '-' and '_' (at most 40), like 'markets'")
+        if topic.name in names:
+            raise ConfigError(f"{at} name: {topic.name!r} is already topic #{names[topic.name]}; "
+                              "rename or remove one")
+        names[topic.name] = i
+        if not any(c.strip() for c in topic.categories) and not topic.feeds:
+            raise ConfigError(f"{at} ({topic.name}): covers nothing; give categories = [...] "
+                              "or feeds = [...] (feed names)")
+        for feed in topic.feeds:
+            if feed not in feeds:
+                raise ConfigError(f"{at} ({topic.name}) feeds: {feed!r} is no [[feeds]] name; "
+                                  "use one of the feeds' `name`s")
 
 
 def check_env_names(config: Config) -> None:

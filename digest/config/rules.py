@@ -98,6 +98,7 @@ RULES: dict[str, Rule] = {
     "[layout] read_more_chars": _ranged(0, 100_000),
     "[layout] max_html_kb": _ranged(10, 10_000),
     "[layout] max_per_feed": _ranged(0, 100),
+    "[layout] max_variants": _ranged(0, 64),
     "[layout] templates_dir": ONE_LINE,
     "[editor] max_age_days": _ranged(0, 36_500),
     "[enrich] pages": Rule(choices=_choices(EnrichMode), fix=(
@@ -161,6 +162,8 @@ RULES: dict[str, Rule] = {
         "use \"missing\", \"always\" or \"never\", or leave it out"),
         at="[[feeds]] #{i} ({item.name}) enrich"),
     "[editor] pin": ONE_LINE,
+    "[[topics]] name": Rule(one_line=True, max_chars=40, nonempty="give the topic a name"),
+    "[[topics]] description": Rule(one_line=True, max_chars=200),
     "[editor] pin block": Rule(choices=_field_choices(PinConfig, "block"),
                                problem=" is not a story block",
                                fix="use big_story, need_to_know or read_more, or leave it out"),

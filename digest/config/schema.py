@@ -102,6 +102,9 @@ class LayoutConfig:
     # Stories one feed (or one category) may have in a block; 0 = half the block, and
     # half the issue, whenever two or more feeds have stories (digest.curate.place).
     max_per_feed: int = 0
+    # Topic editions per issue beyond the full one (digest.curate.variants); a reader's
+    # set past the cap gets the nearest broader edition. 0: everyone gets the full one.
+    max_variants: int = 8
     accent_color: str = "#005594"
     templates_dir: str = ""
 
@@ -128,6 +131,18 @@ class EditorConfig:
 class EventConfig:
     date: date
     event: str
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """`[[topics]]`: what a reader may tick on the subscribe and manage pages. A story is
+    in the topic when its category (or its feed's [[feeds]] category) is one of
+    `categories`, or its feed's name is one of `feeds`."""
+
+    name: str  # a word (a-z, 0-9, '-', '_'): the CSV's `topics` column and --topics use it
+    description: str = ""  # one line, beside the tick box
+    categories: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()  # [[feeds]] names
 
 
 @dataclass(frozen=True)
@@ -244,6 +259,7 @@ class Config:
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     editor: EditorConfig = field(default_factory=EditorConfig)
     coming_up: tuple[EventConfig, ...] = ()
+    topics: tuple[TopicConfig, ...] = ()
     collect: CollectConfig = field(default_factory=CollectConfig)
     enrich: EnrichConfig = field(default_factory=EnrichConfig)
     web: WebConfig = field(default_factory=WebConfig)
@@ -286,7 +302,7 @@ class Config:
 ALIASES = {"from": "sender"}
 _TOML_KEYS = {name: key for key, name in ALIASES.items()}
 # How an error names an entry of a list of tables: "[[feeds]] #2".
-TABLE_LABELS = {"feeds": "[[feeds]]", "coming_up": "[[coming_up]]"}
+TABLE_LABELS = {"feeds": "[[feeds]]", "coming_up": "[[coming_up]]", "topics": "[[topics]]"}
 
 
 def toml_key(name: str) -> str:

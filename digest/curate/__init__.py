@@ -15,6 +15,17 @@ _EXPORTS = {
     "write_draft": "digest.curate.draft",
     "NothingToBuild": "digest.curate.place",
     "curate_issue": "digest.curate.place",
+    "FULL": "digest.curate.topics",
+    "Matcher": "digest.curate.topics",
+    "TopicSet": "digest.curate.topics",
+    "nearest": "digest.curate.topics",
+    "read_topics": "digest.curate.topics",
+    "set_key": "digest.curate.topics",
+    "topic_names": "digest.curate.topics",
+    "topics_text": "digest.curate.topics",
+    "Variant": "digest.curate.variants",
+    "assemble_variants": "digest.curate.variants",
+    "with_variant_stories": "digest.curate.variants",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

@@ -23,6 +23,8 @@ _EXPORTS = {
     "send_issue": "digest.deliver.smtp",
     "send_test": "digest.deliver.smtp",
     "send_test_folder": "digest.deliver.smtp",
+    "reader_topics": "digest.deliver.variants",
+    "readers_per_set": "digest.deliver.variants",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

@@ -31,10 +31,10 @@ from digest.deliver.connection import (
     reply_line,
 )
 from digest.deliver.limiter import Job, JobQueue, Limiter
-from digest.deliver.message import MessageTemplate
 from digest.deliver.pause import PauseWatch
 from digest.deliver.recipients import Recipient
 from digest.deliver.redact import secret_forms
+from digest.deliver.variants import Letters  # a MessageTemplate, or one per topic edition
 from digest.errors import DeliveryError, HeaderRefused
 from digest.models import DeliveryState
 from digest.state.deliveries import DeliveryLog
@@ -63,7 +63,7 @@ class Dropped(Exception):
 
 
 class Run:
-    def __init__(self, config: Config, issue: int, template: MessageTemplate,
+    def __init__(self, config: Config, issue: int, template: Letters,
                  log: DeliveryLog, jobs: list[Job], stop: threading.Event,
                  on_progress: Callable[[Progress], None] | None,
                  subscribers: frozenset[str] = frozenset()) -> None:

@@ -42,6 +42,7 @@ from digest.deliver.limiter import Job
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, load_recipients
 from digest.deliver.redact import secret_forms
+from digest.deliver.variants import issue_letters
 from digest.errors import DeliveryError, HeaderRefused, StateError
 from digest.models import IssueRecord
 from digest.outbox.folder import IssueFolder
@@ -288,8 +289,8 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
           dry_run: bool, resend_in_flight: bool, only_in_flight: bool,
           stop: threading.Event, on_progress: Callable[[Progress], None] | None,
           started: float) -> SendReport:
-    template = MessageTemplate.for_issue(config, folder)
     listed = load_recipients(config)
+    template = issue_letters(config, folder, listed)  # one template per topic edition
     suppressed = log.suppressed()
     recipients = [r for r in listed.recipients if r.key not in suppressed]
     logged = log.rows(issue.number)

@@ -18,6 +18,8 @@ _EXPORTS = {
     "published": "digest.outbox.folder",
     "scan_outbox": "digest.outbox.folder",
     "lint_issue": "digest.outbox.lint",
+    "with_variants": "digest.outbox.compose",
+    "VariantRecord": "digest.outbox.folder",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

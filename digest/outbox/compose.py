@@ -6,6 +6,7 @@ the DKIM-Signature header, which is made as the message leaves)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from email.utils import parseaddr
 
 from digest.config.load import is_web
@@ -14,7 +15,7 @@ from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, RecipientList, load_recipients
 from digest.enrich.pictures import ImageFile
 from digest.models import RenderedIssue
-from digest.outbox.folder import ImageRecord, IssueFiles, Manifest
+from digest.outbox.folder import ImageRecord, IssueFiles, Manifest, VariantRecord
 
 
 def first_recipient(config: Config, listed: RecipientList | None = None) -> Recipient:
@@ -51,3 +52,25 @@ def _source(url: str) -> str:
     if is_web(url):
         return url
     return url.rsplit("/", 1)[-1]
+
+
+def with_variants(files: IssueFiles, variants: tuple[tuple[VariantRecord, IssueFiles | None],
+                                                    ...]) -> IssueFiles:
+    """The issue's files with its topic editions (digest.curate.variants): each edition
+    with a folder of its own as variants/<n>, listed in the issue's manifest (those that
+    fell back too), and their pictures in the issue's images/."""
+    records: list[VariantRecord] = []
+    folders: list[tuple[str, IssueFiles]] = []
+    images = dict(files.images)
+    for record, own in variants:
+        if own is None:
+            records.append(record)
+            continue
+        sub = f"variants/{len(folders) + 1}"
+        records.append(replace(record, folder=sub))
+        folders.append((sub, replace(own, images=(), web="")))
+        for name, data in own.images:
+            images.setdefault(name, data)
+    manifest = replace(files.manifest, variants=tuple(records))
+    return replace(files, manifest=manifest, variants=tuple(folders),
+                   images=tuple(images.items()))

@@ -7,6 +7,8 @@ layout. Build writes it, recovery scans it, send opens it, all through `IssueFol
     images/<name>.jpg          the pictures made for the issue (with [newsletter]
                                assets_url, which is where they are published)
     issue.json                 the `Manifest`: what went where and why, versioned
+    variants/<n>/              a topic edition (digest.curate.variants): the same files
+                               but web.html and images/ (its pictures are in images/)
 
 A folder is written into a hidden temp folder and renamed into place, so nobody sees
 a half-written issue; an existing issue folder is never overwritten.
@@ -32,14 +34,17 @@ from digest.collect.htmltext import html_text
 from digest.errors import OutboxError
 from digest.models import Article, RenderedIssue, Section
 
-MANIFEST_VERSION = 4  # 3: `images`; 4: decisions' `score`, stories' `language`, `undated`
-READABLE_VERSIONS = (2, 3, 4)  # a version 2 manifest reads as one without images
+MANIFEST_VERSION = 5  # 3: `images`; 4: decisions' `score`, stories' `language`, `undated`
+# 5: `variants`
+READABLE_VERSIONS = (2, 3, 4, 5)  # a version 2 manifest reads as one without images
 PREVIEW = "preview"
 MANIFEST = "issue.json"
 HTML, TEXT, EML = "email.html", "email.txt", "message.eml"
 TEMPLATE_HTML, TEMPLATE_TEXT = "email.template.html", "email.template.txt"
 IMAGES = "images"
 WEB = "web.html"  # the issue's web page (digest publish), from digest 0.1 issue 12 on
+VARIANTS = "variants"
+VARIANT_FOLDER = re.compile(r"^variants/[1-9][0-9]{0,2}$")  # variants/<n>, n from 1
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}\.jpg$")  # digest.enrich.pictures makes them so
 STALE_SECONDS = 600  # a temp folder older than this was abandoned by a killed run
 # Our own temp folders, `.<folder>.<mkdtemp suffix>` and `.<folder>.old`: nothing else
@@ -106,6 +111,22 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class VariantRecord:
+    """A topic edition of the issue (digest.curate.variants), in the issue's issue.json.
+    `folder` is "variants/<n>", or "" when it fell back to the full edition."""
+
+    key: str  # "markets+tech"
+    topics: tuple[str, ...]
+    stories: tuple[str, ...] = ()  # article ids, as placed (the full edition's if fallback)
+    fallback: bool = False
+    folder: str = ""
+    readers: int = 0  # when it was built
+    subject: str = ""
+    html_bytes: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Manifest:
     """issue.json. `marker` is the per-issue secret that spells the placeholders in
     the template parts (see render.Placeholders); only those are ever substituted."""
@@ -126,6 +147,7 @@ class Manifest:
     sections: Sections = field(default_factory=Sections)
     decisions: tuple[DecisionRecord, ...] = ()
     images: tuple[ImageRecord, ...] = ()
+    variants: tuple[VariantRecord, ...] = ()
     manifest_version: int = MANIFEST_VERSION
 
     @property
@@ -166,6 +188,8 @@ class Manifest:
             for key in ("url", "score"):
                 if d[key] is None:
                     del d[key]
+        if not data["variants"]:  # an issue without topic editions reads as before
+            del data["variants"]
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -187,6 +211,7 @@ class Manifest:
                     coming_up=tuple(sections.get("coming_up", ()))),
                 "decisions": tuple(DecisionRecord(**d) for d in data.get("decisions", ())),
                 "images": tuple(ImageRecord(**i) for i in data.get("images", ())),
+                "variants": tuple(_variant(v) for v in data.get("variants", ())),
             })
         except (AttributeError, TypeError, KeyError, json.JSONDecodeError) as e:
             raise ValueError(f"not a digest issue manifest ({e})") from None
@@ -221,6 +246,23 @@ class Manifest:
                  and isinstance(i.story, str) and isinstance(i.slot, str)
                  and isinstance(i.source, str) and type(i.width) is int
                  and type(i.height) is int, "an image entry is malformed")
+        for v in self.variants:
+            need(isinstance(v.key, str) and all(isinstance(t, str) for t in v.topics)
+                 and all(isinstance(a, str) for a in v.stories)
+                 and isinstance(v.fallback, bool) and isinstance(v.folder, str)
+                 and (VARIANT_FOLDER.match(v.folder) is not None) != v.fallback,
+                 "a variant entry is malformed")
+
+    @property
+    def story_ids(self) -> tuple[str, ...]:
+        """The placed stories' ids, in the issue's order."""
+        s = self.sections
+        return tuple(p.id for p in s.big_story + s.need_to_know + s.read_more)
+
+
+def _variant(data: dict[str, object]) -> VariantRecord:
+    return VariantRecord(**{**data, **{k: tuple(data.get(k, ()))  # type: ignore[arg-type]
+                                       for k in ("topics", "stories", "notes")}})
 
 
 @dataclass(frozen=True)
@@ -235,6 +277,7 @@ class IssueFiles:
     eml: bytes
     images: tuple[tuple[str, bytes], ...] = ()  # (name, JPEG bytes) for images/
     web: str = ""  # the issue's page for the web archive (digest publish): no personal data
+    variants: tuple[tuple[str, IssueFiles], ...] = ()  # ("variants/<n>", its files)
 
 
 def folder_name(date: datetime, slug: str, number: int) -> str:
@@ -267,11 +310,17 @@ class IssueFolder:
             raise OutboxError(f"cannot write in outbox {outbox}: {e.strerror}; check "
                               "[delivery] outbox_dir") from None
         try:
-            for file, data in ((HTML, files.html), (TEXT, files.text), (EML, files.eml),
-                               (TEMPLATE_HTML, files.template_html),
-                               (TEMPLATE_TEXT, files.template_text),
-                               (MANIFEST, files.manifest.to_json())):
-                _write(tmp / file, data.encode("utf-8") if isinstance(data, str) else data)
+            _write_parts(tmp, files)
+            if files.variants:
+                (tmp / VARIANTS).mkdir()
+                for sub, variant in files.variants:
+                    if not VARIANT_FOLDER.match(sub):
+                        raise OutboxError(f"issue #{files.manifest.number}: variant folder "
+                                          f"{sub!r} refused")
+                    (tmp / sub).mkdir()
+                    _write_parts(tmp / sub, variant)
+                    os.chmod(tmp / sub, 0o755)
+                os.chmod(tmp / VARIANTS, 0o755)
             if files.web:
                 _write(tmp / WEB, files.web.encode("utf-8"))
             if files.images:
@@ -307,6 +356,13 @@ class IssueFolder:
             return cls(path, Manifest.from_json(text))
         except ValueError as e:
             raise OutboxError(f"{path / MANIFEST}: {e}") from None
+
+    def variant(self, record: VariantRecord) -> IssueFolder:
+        """A topic edition's folder (variants/<n>), read as an issue folder of its own;
+        OutboxError when it fell back (it has none) or cannot be read."""
+        if not VARIANT_FOLDER.match(record.folder):
+            raise OutboxError(f"{self.path / MANIFEST}: the {record.key} edition has no folder")
+        return IssueFolder.open(self.path / record.folder)
 
     @classmethod
     def open_for_web(cls, path: Path) -> IssueFolder:
@@ -498,6 +554,14 @@ def _why(e: OSError | UnicodeDecodeError) -> str:
     if e.errno == errno.ELOOP:
         return "a symbolic link (never followed)"
     return e.strerror or str(e)
+
+
+def _write_parts(folder: Path, files: IssueFiles) -> None:
+    for file, data in ((HTML, files.html), (TEXT, files.text), (EML, files.eml),
+                       (TEMPLATE_HTML, files.template_html),
+                       (TEMPLATE_TEXT, files.template_text),
+                       (MANIFEST, files.manifest.to_json())):
+        _write(folder / file, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _write(path: Path, data: bytes) -> None:

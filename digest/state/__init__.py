@@ -38,6 +38,11 @@ _EXPORTS = {
     "locked_store": "digest.state.store",
     "open_readonly": "digest.state.store",
     "open_store": "digest.state.store",
+    "stamp_ms": "digest.state.deliveries",
+    "active_topics": "digest.state.topics",
+    "all_topics": "digest.state.topics",
+    "set_topics": "digest.state.topics",
+    "topics_of": "digest.state.topics",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

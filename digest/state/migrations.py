@@ -220,6 +220,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX unsubscribes_issue ON unsubscribes (issue_number);
     CREATE INDEX deliveries_email ON deliveries (email);
     """,
+    # issue 21: the topics a reader ticked (digest.state.topics), names joined by "|"
+    """
+    ALTER TABLE subscribers ADD COLUMN topics TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 

@@ -49,12 +49,14 @@ from starlette.types import ASGIApp
 from digest import metrics
 from digest.addresses import AddressError, clean_name, parse_address
 from digest.config.schema import Config
+from digest.curate.topics import read_topics, topics_text
 from digest.deliver.confirm_queue import ConfirmationWorker
 from digest.deliver.confirmation import CONFIRM_SECONDS
 from digest.errors import ConfigError
 from digest.render.email import Templates, load_templates, site_page
-from digest.state.deliveries import RequestOutcome, Subscribers
+from digest.state.deliveries import RequestOutcome, Subscribers, stamp_ms
 from digest.state.store import open_store
+from digest.state.topics import set_topics, topics_of
 from digest.tokens import form_token, form_token_ok, load_secret, open_token
 from digest.web.archive import Archive
 from digest.web.health import healthz
@@ -101,7 +103,22 @@ class Readers:
 
     def subscribe_forms(self) -> list[dict[str, Any]]:
         return [{"action": "/subscribe", "email": True, "button": "Subscribe",
+                 "topics": self.topic_boxes(""),
                  "hidden": [("csrf", form_token(self.secret, self.clock()))]}]
+
+    def topic_boxes(self, ticked: str) -> list[dict[str, Any]]:
+        """The [[topics]] tick boxes, those in `ticked` ("a|b") ticked."""
+        chosen = set(ticked.split("|"))
+        return [{"name": t.name, "description": t.description, "checked": t.name in chosen}
+                for t in self.config.topics]
+
+    def ticked(self, values: list[str]) -> str | None:
+        """A form's ticked topics as stored ("a|b"); None when one is not a topic of the
+        config (the form was not ours)."""
+        known, unknown = read_topics("|".join(values), self.config)
+        if unknown or any("|" in v for v in values):
+            return None
+        return topics_text(known)
 
     def address_of(self, token: str) -> str | None:
         """The address an unsubscribe token was made for (never a confirmation one)."""
@@ -113,10 +130,12 @@ class Readers:
         the subscribers table share (Subscribers.request and .confirm)."""
         return int(self.clock() * 1000)
 
-    async def request(self, email: str, name: str) -> RequestOutcome:
+    async def request(self, email: str, name: str, topics: str = "") -> RequestOutcome:
         """Record a sign-up and queue its confirmation mail (one transaction); the
-        worker finds it on its next look (within a second)."""
-        outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms())
+        worker finds it on its next look (within a second). `topics` go to a new
+        address's record only."""
+        outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms(),
+                                          topics)
         if outcome == "queued":
             metrics.count("confirmations_queued")
         return outcome
@@ -217,9 +236,13 @@ async def subscribe(request: Request) -> Response:
         return r.page("Subscribe", f"That is not an email address we can use ({e}).", 400,
                       forms=r.subscribe_forms())
     name = clean_name(str(form.get("name", "")))
+    topics = r.ticked([str(v) for v in form.getlist("topics")])
+    if topics is None:
+        return r.page("Subscribe", "That is not a topic of this newsletter; please tick the "
+                      "topics on the form.", 400, forms=r.subscribe_forms())
     metrics.count("subscribes")
     # Known or new, active, suppressed or just mailed: the same work and the same page.
-    await r.request(email, name)
+    await r.request(email, name, topics)
     return done
 
 
@@ -291,13 +314,35 @@ async def manage(request: Request) -> Response:
                               "address in the last hour: follow that one.", 429)
             return r.page("Check your inbox", "If this address can get the newsletter, a "
                           "message is on its way: follow its link to subscribe again.")
+        if form.get("action") == "topics" and r.config.topics:
+            return await _save_topics(r, email, [str(v) for v in form.getlist("topics")])
         return r.page("Your subscription", "Nothing was changed.", 400)
-    return r.page("Your subscription", "Unsubscribe, or subscribe again after unsubscribing.",
-                  forms=[{"action": f"/unsubscribe?token={token}", "button": "Unsubscribe",
-                          "hidden": []},
-                         {"action": f"/manage?token={token}", "button": "Subscribe again",
-                          "value": "resubscribe",
-                          "hidden": [("csrf", form_token(r.secret, r.clock()))]}])
+    forms: list[dict[str, Any]] = [
+        {"action": f"/unsubscribe?token={token}", "button": "Unsubscribe", "hidden": []},
+        {"action": f"/manage?token={token}", "button": "Subscribe again",
+         "value": "resubscribe", "hidden": [("csrf", form_token(r.secret, r.clock()))]}]
+    if r.config.topics:
+        ticked = await run_in_threadpool(_topics_of, r.db, email)
+        forms.insert(0, {"action": f"/manage?token={token}", "button": "Save topics",
+                         "value": "topics", "topics": r.topic_boxes(ticked),
+                         "hidden": [("csrf", form_token(r.secret, r.clock()))]})
+    return r.page("Your subscription", "Choose your topics, unsubscribe, or subscribe again "
+                  "after unsubscribing." if r.config.topics else
+                  "Unsubscribe, or subscribe again after unsubscribing.", forms=forms)
+
+
+async def _save_topics(r: Readers, email: str, values: list[str]) -> Response:
+    """The manage page's topics form: only names of [[topics]]; none ticked means
+    everything."""
+    topics = r.ticked(values)
+    if topics is None:
+        return r.page("Your subscription", "That is not a topic of this newsletter; nothing "
+                      "was changed.", 400)
+    if not await run_in_threadpool(_set_topics, r.db, email, topics):
+        return r.page("Your subscription", "This address is not on the subscriber list; "
+                      "nothing was changed.", 400)
+    return r.page("Your subscription", "Your topics are saved: the next issue follows them."
+                  if topics else "Saved: you get every story, whatever its topic.")
 
 
 async def metrics_page(request: Request) -> Response:
@@ -305,9 +350,22 @@ async def metrics_page(request: Request) -> Response:
         **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def _request(db: Path, email: str, name: str, now_ms: int) -> RequestOutcome:
+def _request(db: Path, email: str, name: str, now_ms: int, topics: str = "") -> RequestOutcome:
     with Subscribers.opened(db) as subscribers:
-        return subscribers.request(email, name, now_ms)
+        outcome = subscribers.request(email, name, now_ms)
+        if topics:  # the same statement for a known address as a new one: it changes none
+            set_topics(subscribers.conn, [(email, topics)], only_new_since=stamp_ms(now_ms))
+        return outcome
+
+
+def _topics_of(db: Path, email: str) -> str:
+    with Subscribers.opened(db) as subscribers:
+        return topics_of(subscribers.conn, email)
+
+
+def _set_topics(db: Path, email: str, topics: str) -> bool:
+    with Subscribers.opened(db) as subscribers:
+        return set_topics(subscribers.conn, [(email, topics)]) > 0
 
 
 def _confirm(db: Path, email: str, issued_ms: int, client: str, now_ms: int) -> str:

@@ -69,7 +69,8 @@ def _keys(table: str) -> dict[str, dataclasses.Field[Any]]:
 
 
 def _name(table: str, key: str) -> str:
-    return f"[[{table}]] {key}" if table in ("feeds", "coming_up") else f"[{table}] {key}"
+    return f"[[{table}]] {key}" if table in ("feeds", "coming_up", "topics") \
+        else f"[{table}] {key}"
 
 
 def _reference() -> str:

@@ -18,13 +18,14 @@ READERS = ["ann@example.net", "bo@example.net"]
 
 
 def _as_schema_8(state: Path) -> None:
-    """What migrations 9-12 added, taken away again (the deliveries table is empty)."""
+    """What migrations 9-13 added, taken away again (the deliveries table is empty)."""
     conn = sqlite3.connect(state)
     conn.executescript("DROP TABLE unsubscribes; DROP INDEX bounces_issue; "
                        "DROP INDEX deliveries_email; ALTER TABLE bounces DROP COLUMN "
                        "issue_number;")
     conn.executescript("DROP TABLE confirmations; DROP TABLE rate_limits; "
-                       "DROP INDEX suppressions_key; PRAGMA user_version = 8;")
+                       "DROP INDEX suppressions_key; "
+                       "ALTER TABLE subscribers DROP COLUMN topics; PRAGMA user_version = 8;")
     conn.close()
 
 
@@ -44,4 +45,5 @@ def test_send_migrates_an_older_database_and_sends(tmp_path: Path) -> None:
         sent = run(config, "send", expect=0)
         assert "schema 8" not in sent.output, sent.output
         assert sorted(smtp.handler.counts) == READERS
-        assert sqlite3.connect(state).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert sqlite3.connect(state).execute("PRAGMA user_version").fetchone()[0] == \
+            SCHEMA_VERSION
