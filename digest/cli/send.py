@@ -14,10 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from digest.addresses import Address, AddressError, parse_address
 from digest.cli.common import BadConfig, err, failures, get_config, out
 from digest.config.schema import Config
-from digest.models import DeliveryState
+from digest.models import DeliveryState, IssueRecord
 from digest.schedule.stopping import stop_on_signals
 from digest.state.deliveries import DeliveryLog
-from digest.state.store import open_readonly, open_store
+from digest.state.store import Store, open_readonly, open_store
 
 if TYPE_CHECKING:  # the sender loads the renderer: imported when a command sends
     from digest.deliver.smtp import Progress as SendProgress
@@ -60,7 +60,7 @@ def print_report(report: SendReport) -> None:
 
 
 def run_send(config: Config, number: int | None, *, dry_run: bool = False,
-             resend_in_flight: bool = False) -> SendReport:
+             resend_in_flight: bool = False, late: bool = False) -> SendReport:
     # here, not at the top: `digest --help` stays fast
     from digest.deliver.smtp import send_issue
 
@@ -68,7 +68,7 @@ def run_send(config: Config, number: int | None, *, dry_run: bool = False,
     with failures(), stop_on_signals(stop, _announce_stop), \
             send_progress(not dry_run) as on_progress:
         report = send_issue(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
-                            stop=stop, on_progress=on_progress)
+                            stop=stop, on_progress=on_progress, late=late)
     print_report(report)
     return report
 
@@ -124,9 +124,12 @@ def test_addresses(value: str) -> list[str]:
 @click.option("--allow-older", is_flag=True,
               help="Send ISSUE even though a newer issue went out already (readers get "
                    "the older one after it).")
+@click.option("--late", is_flag=True,
+              help='With [schedule] deliver = "local": also send the batches held for '
+                   "being more than max_lateness past their readers' local time.")
 @click.pass_context
 def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool,
-         resolve: str | None, test: str | None, allow_older: bool) -> None:
+         resolve: str | None, test: str | None, allow_older: bool, late: bool) -> None:
     """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
     subscriber who has not had it yet.
 
@@ -135,7 +138,9 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
     (sent in full, the connection lost before the server confirmed it) is never
     re-sent on its own: check whether it arrived, then settle it with
     --resolve-in-flight. An issue older than one that went out is refused unless
-    --allow-older is given.
+    --allow-older is given. With [schedule] deliver = "local" only the readers
+    whose local time has come are sent (a zone's batch past max_lateness is held,
+    unless --late).
 
     \b
     Example:
@@ -146,6 +151,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         digest send 12 --resolve-in-flight sent    # they arrived: record so
         digest send 12 --resolve-in-flight retry   # send only those again
         digest send 2 --allow-older     # issue 2, though issue 3 went out
+        digest send 12 --late           # local time: the held batches too
     """
     config = get_config(ctx)
     if resolve is not None:
@@ -172,7 +178,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
 
         with failures():
             check_send_order(config, issue, allow_older=allow_older)
-    run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight)
+    run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight, late=late)
 
 
 @click.command()
@@ -205,6 +211,7 @@ def status(ctx: click.Context, issue: int | None) -> None:
         out.print(f"issue #{record.number} ({record.outbox_path}): {record.state}")
         out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
         out.print(f"  {log.suppression_count()} address(es) on the suppression list")
+        print_local_batches(config, store, record)
         states: tuple[tuple[DeliveryState, str], ...] = (
             ("sending", "in flight (sent, not confirmed; check they arrived, then "
                         f"`digest send {record.number} --resolve-in-flight sent` or "
@@ -232,6 +239,24 @@ def status(ctx: click.Context, issue: int | None) -> None:
             out.print(f"not fully sent ({len(waiting)}):")
         for unsent in waiting:
             out.print(f"  {unsent.describe()}")
+
+
+def print_local_batches(config: Config, store: Store, record: IssueRecord) -> None:
+    """[schedule] deliver = "local": who is still owed the issue, a zone a line, held
+    (too late, not sent stale) or waiting for its local time."""
+    if config.schedule.deliver != "local" or record.state in ("sent", "recovered"):
+        return
+    # here, not at the top: `digest --help` stays fast
+    from digest.clock import utcnow
+    from digest.deliver.zones import max_lateness_of, owed_batches
+
+    with failures():
+        batches = owed_batches(config, store, record, utcnow())
+        lateness = max_lateness_of(config)
+    if batches:
+        out.print(f"local time ({config.schedule.local_time} in each reader's zone):")
+    for batch in batches:
+        out.print(f"  {batch.describe(record.number, lateness)}", soft_wrap=True)
 
 
 def _suppression_log(ctx: click.Context) -> DeliveryLog:

@@ -25,7 +25,8 @@ from digest.config.schema import BLOCKS, Config, NewsletterConfig
 from digest.errors import ConfigError
 
 DAY = 86_400
-DURATION_LIMITS = {"collect_every": 7 * DAY, "misfire_grace": 30 * DAY}  # seconds
+DURATION_LIMITS = {"collect_every": 7 * DAY, "misfire_grace": 30 * DAY,  # seconds
+                   "max_lateness": 7 * DAY}
 MAX_DISPLAY_NAME = 200  # in [delivery] from and reply_to
 SUBJECT_FIELDS = ("name", "headline", "number", "date")
 # {number} takes an integer format: zero padding, a width up to 99, grouping, 'd'.
@@ -394,6 +395,9 @@ def check_schedule(config: Config) -> None:
     )
 
     parse_crontab(config.schedule.issue, config.schedule_tz)
+    from digest.deliver.zones import check_local_delivery  # [schedule] deliver = "local"
+
+    check_local_delivery(config)
 
 
 # What a send needs from outside the config file ---------------------------------------

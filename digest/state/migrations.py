@@ -205,6 +205,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX suppressions_key
         ON suppressions(lower(trim(email, ' ' || char(9, 10, 11, 12, 13))));
     """,
+    # 12: a subscriber's time zone (an IANA name, '' for the newsletter's), for delivery
+    # at [schedule] local_time in the reader's morning (digest.deliver.zones)
+    """
+    ALTER TABLE subscribers ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
