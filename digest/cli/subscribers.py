@@ -60,7 +60,8 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
         digest subscribers list --status pending --format csv
     """
     if fmt == "csv":
-        _each(ctx, status, lambda rows: write_csv(rows, sys.stdout))
+        zones = _zones(ctx)
+        _each(ctx, status, lambda rows: write_csv(rows, sys.stdout, zones))
         return
     # Two passes over the cursor (column widths, then the lines): nothing is kept.
     widths = {c: len(c) for c in TABLE_COLUMNS}
@@ -95,7 +96,8 @@ def export(ctx: click.Context) -> None:
     Example:
         digest subscribers export > backup.csv
     """
-    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout))
+    zones = _zones(ctx)
+    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout, zones))
 
 
 @subscribers.command("import")
@@ -106,8 +108,9 @@ def export(ctx: click.Context) -> None:
 def import_(ctx: click.Context, file: Path, source: str) -> None:
     """Add or update subscribers from a CSV file with an `email` column and, optionally,
     name, status (default active), source, created_at, confirmed_at (ISO 8601 times),
-    confirm_ip. A bad row is named and skipped. An address on the suppression list
-    comes in unsubscribed (or bounced), never active.
+    confirm_ip, tz or time_zone (an IANA zone, for [schedule] deliver = "local"; an
+    unknown one is named and ignored). A bad row is named and skipped. An address on
+    the suppression list comes in unsubscribed (or bounced), never active.
 
     \b
     Example:
@@ -120,6 +123,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
 
     config = get_config(ctx)
     rows, columns = _read_import(file, source)
+    zones = _import_zones(file)
     with failures(), locked_store(config) as store:
         subscribers = Subscribers(store.conn)
         stored = {s.email.lower(): s for s in subscribers.each()}
@@ -145,9 +149,72 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
                               source=new.source if "source" in columns else before.source)
             kept.append(new)
         added, updated = subscribers.upsert(kept)
+        if zones:
+            from digest.state.zones import set_zones
+
+            set_zones(store.conn, {s.email.lower(): zones[s.email.lower()] for s in kept
+                                   if s.email.lower() in zones})
     note = f"; {held} of them on the suppression list: imported as unsubscribed or " \
         "bounced, not mailed" if held else ""
     out.print(f"{added} added, {updated} updated from {file}{note}")
+
+
+ZONE_COLUMNS = ("tz", "time_zone")
+
+
+def _import_zones(file: Path) -> dict[str, str]:
+    """Address key -> time zone, from the file's `tz` or `time_zone` column (a second
+    read of the file, which _read_import has checked); an empty cell keeps the zone a
+    subscriber has, an unknown name is warned about and ignored."""
+    from digest.addresses import AddressError, parse_address, shown
+    from digest.deliver.zones import clean_zone
+
+    found: dict[str, str] = {}
+    with open(file, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        try:
+            fields = [unescape_cell(h).strip().lower() for h in next(reader, None) or []]
+        except csv.Error:
+            return found
+        at = next((fields.index(c) for c in ZONE_COLUMNS if c in fields), None)
+        if at is None:
+            return found
+        at_email = fields.index("email")
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                continue  # _read_import named it
+            if len(cells) <= max(at, at_email) or not (cell := cells[at].strip()):
+                continue
+            try:
+                key = parse_address(unescape_cell(cells[at_email]).strip()).key
+            except AddressError:
+                continue  # _read_import named it
+            zone = clean_zone(unescape_cell(cell))
+            if zone:
+                found[key] = zone
+            else:
+                warn(f"{file} line {reader.line_num}: {fields[at]} {shown(cell, 60)} is not a "
+                     "time zone; use an IANA name like Asia/Kathmandu (ignored: the "
+                     "newsletter's zone applies)")
+    return found
+
+
+def _zones(ctx: click.Context) -> dict[str, str]:
+    """Subscriber key -> time zone, for the export's time_zone column."""
+    from digest.state.store import open_readonly
+    from digest.state.zones import subscriber_zones
+
+    config = get_config(ctx)
+    with failures():
+        store = open_readonly(config.state_path)
+    try:
+        return subscriber_zones(store.conn)
+    finally:
+        store.close()
 
 
 def _read_import(file: Path, source: str) -> tuple[list[Subscriber], set[str]]:
@@ -264,14 +331,19 @@ def unescape_cell(value: str) -> str:
     return value
 
 
-def write_csv(rows: Iterable[Subscriber], stream: TextIO) -> None:
-    """The header and one line per subscriber, each cell through escape_cell."""
+def write_csv(rows: Iterable[Subscriber], stream: TextIO,
+              zones: dict[str, str] | None = None) -> None:
+    """The header and one line per subscriber, each cell through escape_cell; with
+    `zones` (key -> time zone) a last time_zone column."""
     from digest.state.deliveries import SUBSCRIBER_COLUMNS
 
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(SUBSCRIBER_COLUMNS)
+    writer.writerow(SUBSCRIBER_COLUMNS + (("time_zone",) if zones is not None else ()))
     for s in rows:
-        writer.writerow([escape_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS])
+        cells = [escape_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS]
+        if zones is not None:
+            cells.append(escape_cell(zones.get(s.email.lower(), "")))
+        writer.writerow(cells)
 
 
 def _each(ctx: click.Context, status: str | None, use):  # type: ignore[no-untyped-def]

@@ -51,11 +51,14 @@ from digest.addresses import AddressError, clean_name, parse_address
 from digest.config.schema import Config
 from digest.deliver.confirm_queue import ConfirmationWorker
 from digest.deliver.confirmation import CONFIRM_SECONDS
+from digest.deliver.zones import clean_zone
 from digest.errors import ConfigError
 from digest.render.email import Templates, load_templates, site_page
 from digest.state.deliveries import RequestOutcome, Subscribers
 from digest.state.store import open_store
+from digest.state.zones import set_pending_zone
 from digest.tokens import form_token, form_token_ok, load_secret, open_token
+from digest.web import zone_field
 from digest.web.archive import Archive
 from digest.web.health import healthz
 from digest.web.limits import Limiter
@@ -101,7 +104,9 @@ class Readers:
 
     def subscribe_forms(self) -> list[dict[str, Any]]:
         return [{"action": "/subscribe", "email": True, "button": "Subscribe",
-                 "hidden": [("csrf", form_token(self.secret, self.clock()))]}]
+                 "hidden": [("csrf", form_token(self.secret, self.clock())),
+                            (zone_field.FIELD, "")],
+                 "script": zone_field.script()}]  # fills in the browser's time zone
 
     def address_of(self, token: str) -> str | None:
         """The address an unsubscribe token was made for (never a confirmation one)."""
@@ -113,10 +118,11 @@ class Readers:
         the subscribers table share (Subscribers.request and .confirm)."""
         return int(self.clock() * 1000)
 
-    async def request(self, email: str, name: str) -> RequestOutcome:
+    async def request(self, email: str, name: str, zone: str = "") -> RequestOutcome:
         """Record a sign-up and queue its confirmation mail (one transaction); the
-        worker finds it on its next look (within a second)."""
-        outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms())
+        worker finds it on its next look (within a second). `zone`: the browser's time
+        zone, checked (digest.web.zone_field)."""
+        outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms(), zone)
         if outcome == "queued":
             metrics.count("confirmations_queued")
         return outcome
@@ -217,9 +223,10 @@ async def subscribe(request: Request) -> Response:
         return r.page("Subscribe", f"That is not an email address we can use ({e}).", 400,
                       forms=r.subscribe_forms())
     name = clean_name(str(form.get("name", "")))
+    zone = clean_zone(str(form.get(zone_field.FIELD, "")))  # unknown: the newsletter's
     metrics.count("subscribes")
     # Known or new, active, suppressed or just mailed: the same work and the same page.
-    await r.request(email, name)
+    await r.request(email, name, zone)
     return done
 
 
@@ -305,9 +312,13 @@ async def metrics_page(request: Request) -> Response:
         **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def _request(db: Path, email: str, name: str, now_ms: int) -> RequestOutcome:
+def _request(db: Path, email: str, name: str, now_ms: int, zone: str = "") -> RequestOutcome:
     with Subscribers.opened(db) as subscribers:
-        return subscribers.request(email, name, now_ms)
+        outcome = subscribers.request(email, name, now_ms)
+        # Every outcome writes the row once more, so a known address still answers
+        # as fast as a new one; only a pending one's zone changes.
+        set_pending_zone(subscribers.conn, email.lower(), zone)
+        return outcome
 
 
 def _confirm(db: Path, email: str, issued_ms: int, client: str, now_ms: int) -> str:
