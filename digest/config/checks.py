@@ -64,7 +64,7 @@ def check(config: Config) -> None:
     check_editor_entries(config)
     check_editor_languages(config)
     check_feeds_unique(config)
-    enforce(config, "choices", ["[delivery] mode"])
+    enforce(config, "choices", ["[delivery] mode", "[schedule] deliver"])
     check_env_names(config)
     check_user_agent(config)
     enforce(config, "nonempty", ["[state] path", "[delivery] outbox_dir"])

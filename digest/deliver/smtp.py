@@ -365,8 +365,9 @@ def _local_time(config: Config, issue: IssueRecord, log: DeliveryLog, jobs: list
                                                                    j.recipient.fields))
                                            for j in jobs], now or utcnow())
     lateness = max_lateness_of(config)
-    held = tuple(b.describe(issue.number, lateness) for b in batches if b.state == "held")
-    for line in held:
+    held = tuple(b.describe(issue.number, lateness, late) for b in batches
+                 if b.state == "held")
+    for line in held:  # held and named; or, with `late`, sent late and named
         logger.warning("%s", line)
     go = {k for b in batches if b.state == "due" or (late and b.state == "held")
           for k in b.keys}

@@ -130,8 +130,11 @@ class Batch:
     def local(self) -> str:
         return self.due_at.astimezone(ZoneInfo(self.zone)).strftime("%Y-%m-%d %H:%M %Z")
 
-    def describe(self, issue: int, lateness: timedelta) -> str:
+    def describe(self, issue: int, lateness: timedelta, late: bool = False) -> str:
         n = len(self.keys)
+        if self.state == "held" and late:
+            return (f"issue #{issue}: sending {n} reader(s) in {self.zone} late, as asked "
+                    f"(--late): due at {self.local()}, {_span(self.late_by)} ago")
         if self.state == "held":
             return (f"issue #{issue}: held {n} reader(s) in {self.zone}: due at "
                     f"{self.local()}, {_span(self.late_by)} ago, more than {LATENESS_KEY} "
@@ -145,7 +148,9 @@ class Batch:
 def _span(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+    if not hours:
+        return f"{minutes}m"
+    return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def local_project(config: Path, port: int, readers: dict[str, str], extra: str =
                       "connections = 1\ntimeout = 10\n", "utf-8")
     return set_schedule(config, 'collect_every = "7d"\nissue = "0 0 * * *"\n'
                                 'timezone = "UTC"\nmisfire_grace = "2h"\n'
-                                'deliver = "local"\nlocal_time = "07:00"\n' + extra)
+                                'deliver = "local"\n' + extra)
 
 
 def delivered(config: Path) -> dict[str, str]:
@@ -51,7 +51,8 @@ def delivered(config: Path) -> dict[str, str]:
 def test_stepping_through_a_day_each_reader_gets_the_issue_in_their_0700_hour(
         sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with SmtpServer(Recorder(keep_content=False)) as smtp:
-        config = local_project(sample_project, smtp.port, READERS, 'max_lateness = "1h"')
+        config = local_project(sample_project, smtp.port, READERS,
+                               'local_time = "07:00"\nmax_lateness = "1h"')
         sent_at: dict[str, datetime] = {}
         step = DAY
         while step <= DAY + timedelta(days=1):
@@ -86,7 +87,7 @@ def test_a_daemon_stopped_for_six_hours_holds_the_late_batches_and_names_them(
                "london@example.net": "Europe/London",  # 07:00 UTC
                "newyork@example.net": "America/New_York"}  # 11:00 UTC
     with SmtpServer(Recorder(keep_content=False)) as smtp:
-        config = local_project(sample_project, smtp.port, readers, 'max_lateness = "1h"')
+        config = local_project(sample_project, smtp.port, readers, 'max_lateness = "1h"')  # 07:00
         # The daemon starts at 01:14:50: the 00:00 slot is within the grace, so it is
         # built at once, and the pass at Kathmandu's 07:00 is planned.
         first = Digest(config, "run", now="2027-03-14T01:14:50+00:00")
@@ -113,7 +114,7 @@ def test_a_daemon_stopped_for_six_hours_holds_the_late_batches_and_names_them(
                                          "london@example.net": 1}, second.log
     log = second.log
     assert ("WARNING digest.deliver.smtp issue #1: held 1 reader(s) in Asia/Kolkata: due at "
-            "2027-03-14 07:00 IST, 5h29m ago, more than [schedule] max_lateness 1h00m; not "
+            "2027-03-14 07:00 IST, 5h29m ago, more than [schedule] max_lateness 1h; not "
             "sent stale") in log, log
     assert "held 1 reader(s) in Asia/Dubai: due at 2027-03-14 07:00 +04, 3h59m ago" in log, log
     assert "local-send: next pass at 2027-03-14 07:00:00 UTC" in log, log
@@ -126,3 +127,45 @@ def test_a_daemon_stopped_for_six_hours_holds_the_late_batches_and_names_them(
     assert "held 1 reader(s) in Asia/Kolkata" in status.output, status.output
     assert "held 1 reader(s) in Asia/Dubai" in status.output, status.output
     assert "1 reader(s) in America/New_York due at 2027-03-14 07:00 EDT" in status.output
+
+
+def test_a_local_time_inside_the_spring_forward_gap_goes_out_an_hour_later(
+        sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """02:30 does not exist in New York on 14 March 2027 (02:00 EST -> 03:00 EDT): the
+    batch goes out at 03:30 EDT (07:30 UTC), once."""
+    with SmtpServer(Recorder(keep_content=False)) as smtp:
+        config = local_project(sample_project, smtp.port,
+                               {"newyork@example.net": "America/New_York"},
+                               'local_time = "02:30"\nmax_lateness = "1h"')
+        run(config, "run", "--once", now="2027-03-14T00:00:00+00:00", expect=0)
+        before = run(config, "run", "--once", now="2027-03-14T07:29:00+00:00", expect=0)
+        assert "1 waiting for their local time" in before.output, before.output
+        assert smtp.handler.total == 0
+        status = run(config, "status", now="2027-03-14T07:29:00+00:00", expect=0)
+        assert "1 reader(s) in America/New_York due at 2027-03-14 03:30 EDT" in status.output
+        at = run(config, "run", "--once", now="2027-03-14T07:30:00+00:00", expect=0)
+        assert "send: sent issue #1: 1 delivered" in at.output, at.output
+        run(config, "run", "--once", now="2027-03-14T07:45:00+00:00", expect=0)
+    assert dict(smtp.handler.counts) == {"newyork@example.net": 1}
+
+
+def test_a_held_batch_stays_pending_until_send_late_sends_it_once(
+        sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SmtpServer(Recorder(keep_content=False)) as smtp:
+        config = local_project(sample_project, smtp.port,
+                               {"kathmandu@example.net": "Asia/Kathmandu",
+                                "newyork@example.net": "America/New_York"},
+                               'max_lateness = "30m"')
+        run(config, "run", "--once", now="2027-03-14T00:00:00+00:00", expect=0)
+        late = run(config, "run", "--once", now="2027-03-14T02:00:00+00:00", expect=0)
+        assert ("issue #1: held 1 reader(s) in Asia/Kathmandu: due at 2027-03-14 07:00 "
+                "+0545, 45m ago, more than [schedule] max_lateness 30m") in late.output
+        assert "1 held (too late in 1 zone(s))" in late.output, late.output
+        assert smtp.handler.total == 0
+        sent = run(config, "send", "1", "--late", now="2027-03-14T02:05:00+00:00", expect=0)
+        assert "sending 1 reader(s) in Asia/Kathmandu late, as asked (--late)" in sent.output
+        assert "issue #1: 1 delivered" in sent.output and "1 waiting" in sent.output
+        run(config, "send", "1", "--late", now="2027-03-14T02:10:00+00:00", expect=0)
+        assert dict(smtp.handler.counts) == {"kathmandu@example.net": 1}
+        run(config, "run", "--once", now="2027-03-14T11:00:00+00:00", expect=0)
+    assert dict(smtp.handler.counts) == {"kathmandu@example.net": 1, "newyork@example.net": 1}
