@@ -23,6 +23,13 @@ _EXPORTS = {
     "send_issue": "digest.deliver.smtp",
     "send_test": "digest.deliver.smtp",
     "send_test_folder": "digest.deliver.smtp",
+    # delivery in the reader's morning ([schedule] deliver = "local")
+    "check_local_delivery": "digest.deliver.zones",
+    "clean_zone": "digest.deliver.zones",
+    "max_lateness_of": "digest.deliver.zones",
+    "may_be_due": "digest.deliver.zones",
+    "next_pass": "digest.deliver.zones",
+    "owed_batches": "digest.deliver.zones",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

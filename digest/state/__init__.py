@@ -26,6 +26,10 @@ _EXPORTS = {
     "locked_store": "digest.state.store",
     "open_readonly": "digest.state.store",
     "open_store": "digest.state.store",
+    # the subscribers' time zones (local-time delivery)
+    "set_pending_zone": "digest.state.zones",
+    "set_zones": "digest.state.zones",
+    "subscriber_zones": "digest.state.zones",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)
