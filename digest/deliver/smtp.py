@@ -297,6 +297,7 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
             pass  # that address's own message: it alone fails, in the run
     if local and not jobs and not dry_run:  # nobody's time now: no connection
         _log_owed(log, issue.number, template, owed)
+        _settle_issue(log, issue.number, {r.key for r in recipients})
         return _with_message(SendReport(issue.number, "", seconds=time.monotonic() - started,
                                         **base))
     first = connect(smtp, password)  # fails before the log changes
@@ -322,11 +323,8 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
     try:
         run.go(first, password)
     finally:
-        counts = log.counts(issue.number)
         keys = {r.key for r in recipients}
-        rows = log.rows(issue.number)
-        left = [k for k in keys if rows.get(k) and rows[k].state in (*TO_SEND, "sending")]
-        log.set_issue_state(issue.number, "sending" if left or counts["sending"] else "sent")
+        rows = _settle_issue(log, issue.number, keys)
     all_in_flight = tuple(sorted(rows[k].address for k in keys
                                  if rows.get(k) and rows[k].state == "sending"))
     not_sent = sum(1 for j in jobs if rows[j.recipient.key].state == "pending")
@@ -336,6 +334,16 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         in_flight=all_in_flight, not_sent=not_sent, stopped=stop.is_set(),
         suppressed_during=run.suppressed, seconds=time.monotonic() - started, **base)
     return _with_message(report)
+
+
+def _settle_issue(log: DeliveryLog, number: int, keys: set[str]) -> dict[str, Any]:
+    """The issue is `sent` once no recipient on the list is owed it or in flight, else
+    `sending`; returns its rows."""
+    counts = log.counts(number)
+    rows = log.rows(number)
+    left = [k for k in keys if rows.get(k) and rows[k].state in (*TO_SEND, "sending")]
+    log.set_issue_state(number, "sending" if left or counts["sending"] else "sent")
+    return rows
 
 
 def _log_owed(log: DeliveryLog, number: int, template: MessageTemplate,

@@ -194,12 +194,6 @@ def local_issues(config: Config, now: datetime) -> list[int]:
         store.close()
 
 
-def next_local(config: Config, now: datetime) -> datetime | None:
-    from digest.deliver.zones import next_pass
-
-    return next_pass(config, now)
-
-
 def _issue_for_slot(config: Config, key: str) -> IssueRecord | None:
     store = open_store(config.state_path)
     try:
@@ -223,6 +217,7 @@ class Daemon:
         self._triggers: dict[str, BaseTrigger] = {}
         self._last_pass: datetime | None = None  # the running clock at the last send
         self._replan = threading.Event()  # a job ran: plan the next local-send pass
+        self._planned: datetime | None = None  # the local-send pass planned last
         grace = int(self.schedule.misfire_grace.total_seconds())
         self.scheduler = BackgroundScheduler(
             timezone=self.schedule.tz,
@@ -313,8 +308,9 @@ class Daemon:
         except DigestError as e:
             log.error("local-send: cannot plan the next pass: %s", e)
             return
-        if when is None:
+        if when is None or when == self._planned:  # nothing waits, or planned already
             return
+        self._planned = when
         log.info("local-send: next pass at %s", fmt(when.astimezone(self.schedule.tz)))
         self.scheduler.add_job(self.local_job, "date", run_date=self.clock.to_real(when),
                                id=LOCAL_JOB, name="local-time send", replace_existing=True)
@@ -375,7 +371,9 @@ class Daemon:
         # From our own triggers: asking the scheduler would deadlock while it shuts down
         # (shutdown holds its job store lock while it waits for this job).
         if job_id == LOCAL_JOB:
-            planned = next_local(self.config, self.clock.now(self.schedule.tz))
+            from digest.deliver.zones import next_pass
+
+            planned = next_pass(self.config, self.clock.now(self.schedule.tz))
             return fmt(planned.astimezone(self.schedule.tz)) if planned else "never"
         fire = self._triggers[job_id].get_next_fire_time(None, self.clock.now(self.schedule.tz))
         return fmt(fire.astimezone(self.schedule.tz)) if fire else "never"

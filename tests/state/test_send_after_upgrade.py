@@ -10,6 +10,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from digest.state.migrations import SCHEMA_VERSION
 from tests.helpers import config_with, rss, run
 from tests.smtp_server import Recorder, SmtpServer
 
@@ -21,6 +22,8 @@ def _as_schema_8(state: Path) -> None:
     conn = sqlite3.connect(state)
     conn.executescript("DROP TABLE confirmations; DROP TABLE rate_limits; "
                        "DROP INDEX suppressions_key; PRAGMA user_version = 8;")
+    # and what later migrations added to older tables
+    conn.executescript("ALTER TABLE subscribers DROP COLUMN time_zone;")  # 12
     conn.close()
 
 
@@ -40,4 +43,5 @@ def test_send_migrates_an_older_database_and_sends(tmp_path: Path) -> None:
         sent = run(config, "send", expect=0)
         assert "schema 8" not in sent.output, sent.output
         assert sorted(smtp.handler.counts) == READERS
-        assert sqlite3.connect(state).execute("PRAGMA user_version").fetchone()[0] == 11
+        assert sqlite3.connect(state).execute("PRAGMA user_version").fetchone()[0] == \
+            SCHEMA_VERSION
