@@ -308,6 +308,9 @@ class Daemon:
         except DigestError as e:
             log.error("local-send: cannot plan the next pass: %s", e)
             return
+        except Exception:  # keep the daemon alive; the next job plans again
+            log.exception("local-send: cannot plan the next pass")
+            return
         if when is None or when == self._planned:  # nothing waits, or planned already
             return
         self._planned = when
