@@ -14,10 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from digest.addresses import Address, AddressError, parse_address
 from digest.cli.common import BadConfig, err, failures, get_config, out
 from digest.config.schema import Config
-from digest.models import DeliveryState
+from digest.models import DeliveryState, IssueRecord
 from digest.schedule.stopping import stop_on_signals
 from digest.state.deliveries import DeliveryLog
-from digest.state.store import open_readonly, open_store
+from digest.state.store import Store, open_readonly, open_store
 
 if TYPE_CHECKING:  # the sender loads the renderer: imported when a command sends
     from digest.deliver.smtp import Progress as SendProgress
@@ -60,7 +60,8 @@ def print_report(report: SendReport) -> None:
 
 
 def run_send(config: Config, number: int | None, *, dry_run: bool = False,
-             resend_in_flight: bool = False, resume: bool = False) -> SendReport:
+             resend_in_flight: bool = False, resume: bool = False,
+             late: bool = False) -> SendReport:
     # here, not at the top: `digest --help` stays fast
     from digest.deliver.smtp import send_issue
 
@@ -68,7 +69,7 @@ def run_send(config: Config, number: int | None, *, dry_run: bool = False,
     with failures(), stop_on_signals(stop, _announce_stop), \
             send_progress(not dry_run) as on_progress:
         report = send_issue(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
-                            stop=stop, on_progress=on_progress, resume=resume)
+                            stop=stop, on_progress=on_progress, resume=resume, late=late)
     print_report(report)
     return report
 
@@ -127,9 +128,13 @@ def test_addresses(value: str) -> list[str]:
 @click.option("--resume", is_flag=True,
               help="Go on with ISSUE after its send paused itself at a [delivery] pause_* "
                    "threshold.")
+@click.option("--late", is_flag=True,
+              help='With [schedule] deliver = "local": also send the batches held for '
+                   "being more than max_lateness past their readers' local time.")
 @click.pass_context
 def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight: bool,
-         resolve: str | None, test: str | None, allow_older: bool, resume: bool) -> None:
+         resolve: str | None, test: str | None, allow_older: bool, resume: bool,
+         late: bool) -> None:
     """Send ISSUE (default: the latest issue not fully sent) over SMTP to every
     subscriber who has not had it yet.
 
@@ -140,6 +145,9 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
     --resolve-in-flight. An issue older than one that went out is refused unless
     --allow-older is given. A send that passes a [delivery] pause_* threshold
     (hard-bounce rate, complaints) pauses itself, exit status 1; --resume goes on.
+    With [schedule] deliver = "local" only the readers
+    whose local time has come are sent (a zone's batch past max_lateness is held,
+    unless --late).
 
     \b
     Example:
@@ -151,6 +159,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         digest send 12 --resolve-in-flight retry   # send only those again
         digest send 2 --allow-older     # issue 2, though issue 3 went out
         digest send 12 --resume         # go on after a pause
+        digest send 12 --late           # local time: the held batches too
     """
     config = get_config(ctx)
     if resolve is not None:
@@ -178,7 +187,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         with failures():
             check_send_order(config, issue, allow_older=allow_older)
     report = run_send(config, issue, dry_run=dry_run, resend_in_flight=resend_in_flight,
-                      resume=resume)
+                      resume=resume, late=late)
     if report.paused:  # the send's WARNING (logged) or the message named why
         ctx.exit(1)
 
@@ -217,6 +226,7 @@ def status(ctx: click.Context, issue: int | None) -> None:
             out.print(f"  {pause_note(store.conn, record.number) or 'paused'}")
         out.print("  " + ", ".join(f"{n} {state}" for state, n in counts.items()))
         out.print(f"  {log.suppression_count()} address(es) on the suppression list")
+        print_local_batches(config, store, record)
         states: tuple[tuple[DeliveryState, str], ...] = (
             ("sending", "in flight (sent, not confirmed; check they arrived, then "
                         f"`digest send {record.number} --resolve-in-flight sent` or "
@@ -244,6 +254,24 @@ def status(ctx: click.Context, issue: int | None) -> None:
             out.print(f"not fully sent ({len(waiting)}):")
         for unsent in waiting:
             out.print(f"  {unsent.describe()}")
+
+
+def print_local_batches(config: Config, store: Store, record: IssueRecord) -> None:
+    """[schedule] deliver = "local": who is still owed the issue, a zone a line, held
+    (too late, not sent stale) or waiting for its local time."""
+    if config.schedule.deliver != "local" or record.state in ("sent", "recovered"):
+        return
+    # here, not at the top: `digest --help` stays fast
+    from digest.clock import utcnow
+    from digest.deliver.zones import max_lateness_of, owed_batches
+
+    with failures():
+        batches = owed_batches(config, store, record, utcnow())
+        lateness = max_lateness_of(config)
+    if batches:
+        out.print(f"local time ({config.schedule.local_time} in each reader's zone):")
+    for batch in batches:
+        out.print(f"  {batch.describe(record.number, lateness)}", soft_wrap=True)
 
 
 def _suppression_log(ctx: click.Context) -> DeliveryLog:

@@ -61,7 +61,8 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
         digest subscribers list --status pending --format csv
     """
     if fmt == "csv":
-        _each(ctx, status, lambda rows: write_csv(rows, sys.stdout))
+        zones = _zones(ctx)
+        _each(ctx, status, lambda rows: write_csv(rows, sys.stdout, zones=zones))
         return
     # Two passes over the cursor (column widths, then the lines): nothing is kept.
     widths = {c: len(c) for c in TABLE_COLUMNS}
@@ -98,7 +99,8 @@ def export(ctx: click.Context) -> None:
         digest subscribers export > backup.csv
     """
     topics = _stored_topics(ctx)
-    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout, topics))
+    zones = _zones(ctx)
+    _each(ctx, None, lambda rows: write_csv(rows, sys.stdout, topics, zones))
 
 
 @subscribers.command("import")
@@ -109,9 +111,10 @@ def export(ctx: click.Context) -> None:
 def import_(ctx: click.Context, file: Path, source: str) -> None:
     """Add or update subscribers from a CSV file with an `email` column and, optionally,
     name, status (default active), source, created_at, confirmed_at (ISO 8601 times),
-    confirm_ip, topics ([[topics]] names separated by `|`; empty: everything). A bad
-    row (an unknown topic too) is named and skipped. An address on the suppression list
-    comes in unsubscribed (or bounced), never active.
+    confirm_ip, topics ([[topics]] names separated by `|`; empty: everything), tz or
+    time_zone (an IANA zone, for [schedule] deliver = "local"; an unknown one is named
+    and ignored). A bad row (an unknown topic too) is named and skipped. An address on
+    the suppression list comes in unsubscribed (or bounced), never active.
 
     \b
     Example:
@@ -125,6 +128,7 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
     config = get_config(ctx)
     topics: dict[str, str] = {}  # address key -> topics text, when the file has the column
     rows, columns = _read_import(file, source, _TopicColumn(file, config, topics))
+    zones = _import_zones(file)
     with failures(), locked_store(config) as store:
         subscribers = Subscribers(store.conn)
         stored = {s.email.lower(): s for s in subscribers.each()}
@@ -154,6 +158,11 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
             from digest.state.topics import set_topics
 
             set_topics(store.conn, ((s.email, topics.get(s.email.lower(), "")) for s in kept))
+        if zones:
+            from digest.state.zones import set_zones
+
+            set_zones(store.conn, {s.email.lower(): zones[s.email.lower()] for s in kept
+                                   if s.email.lower() in zones})
     note = f"; {held} of them on the suppression list: imported as unsubscribed or " \
         "bounced, not mailed" if held else ""
     out.print(f"{added} added, {updated} updated from {file}{note}")
@@ -189,6 +198,64 @@ def _stored_topics(ctx: click.Context) -> dict[str, str]:
         store = open_readonly(config.state_path)
     try:
         return all_topics(store.conn)
+    finally:
+        store.close()
+
+
+ZONE_COLUMNS = ("tz", "time_zone")
+
+
+def _import_zones(file: Path) -> dict[str, str]:
+    """Address key -> time zone, from the file's `tz` or `time_zone` column (a second
+    read of the file, which _read_import has checked); an empty cell keeps the zone a
+    subscriber has, an unknown name is warned about and ignored."""
+    from digest.addresses import AddressError, parse_address, shown
+    from digest.deliver.zones import clean_zone
+
+    found: dict[str, str] = {}
+    with open(file, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        try:
+            fields = [unescape_cell(h).strip().lower() for h in next(reader, None) or []]
+        except csv.Error:
+            return found
+        at = next((fields.index(c) for c in ZONE_COLUMNS if c in fields), None)
+        if at is None:
+            return found
+        at_email = fields.index("email")
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                continue  # _read_import named it
+            if len(cells) <= max(at, at_email) or not (cell := cells[at].strip()):
+                continue
+            try:
+                key = parse_address(unescape_cell(cells[at_email]).strip()).key
+            except AddressError:
+                continue  # _read_import named it
+            zone = clean_zone(unescape_cell(cell))
+            if zone:
+                found[key] = zone
+            else:
+                warn(f"{file} line {reader.line_num}: {fields[at]} {shown(cell, 60)} is not a "
+                     "time zone; use an IANA name like Asia/Kathmandu (ignored: the "
+                     "newsletter's zone applies)")
+    return found
+
+
+def _zones(ctx: click.Context) -> dict[str, str]:
+    """Subscriber key -> time zone, for the export's time_zone column."""
+    from digest.state.store import open_readonly
+    from digest.state.zones import subscriber_zones
+
+    config = get_config(ctx)
+    with failures():
+        store = open_readonly(config.state_path)
+    try:
+        return subscriber_zones(store.conn)
     finally:
         store.close()
 
@@ -312,17 +379,22 @@ def unescape_cell(value: str) -> str:
 
 
 def write_csv(rows: Iterable[Subscriber], stream: TextIO,
-              topics: Mapping[str, str] | None = None) -> None:
+              topics: Mapping[str, str] | None = None,
+              zones: Mapping[str, str] | None = None) -> None:
     """The header and one line per subscriber, each cell through escape_cell; with
-    `topics` (address key -> topics text), a `topics` column last."""
+    `topics` (address key -> topics text) a `topics` column, with `zones` (key -> time
+    zone) a `time_zone` column, last and in that order."""
     from digest.state.deliveries import SUBSCRIBER_COLUMNS
 
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(SUBSCRIBER_COLUMNS + (("topics",) if topics is not None else ()))
+    writer.writerow(SUBSCRIBER_COLUMNS + (("topics",) if topics is not None else ())
+                    + (("time_zone",) if zones is not None else ()))
     for s in rows:
         cells = [escape_cell(getattr(s, c) or "") for c in SUBSCRIBER_COLUMNS]
         if topics is not None:
             cells.append(escape_cell(topics.get(s.email.lower(), "")))
+        if zones is not None:
+            cells.append(escape_cell(zones.get(s.email.lower(), "")))
         writer.writerow(cells)
 
 

@@ -25,7 +25,8 @@ from digest.config.schema import BLOCKS, Config, NewsletterConfig
 from digest.errors import ConfigError
 
 DAY = 86_400
-DURATION_LIMITS = {"collect_every": 7 * DAY, "misfire_grace": 30 * DAY}  # seconds
+DURATION_LIMITS = {"collect_every": 7 * DAY, "misfire_grace": 30 * DAY,  # seconds
+                   "max_lateness": 7 * DAY}
 MAX_DISPLAY_NAME = 200  # in [delivery] from and reply_to
 SUBJECT_FIELDS = ("name", "headline", "number", "date")
 # {number} takes an integer format: zero padding, a width up to 99, grouping, 'd'.
@@ -64,7 +65,7 @@ def check(config: Config) -> None:
     check_editor_languages(config)
     check_feeds_unique(config)
     check_topics(config)
-    enforce(config, "choices", ["[delivery] mode"])
+    enforce(config, "choices", ["[delivery] mode", "[schedule] deliver"])
     check_env_names(config)
     check_user_agent(config)
     enforce(config, "nonempty", ["[state] path", "[delivery] outbox_dir"])
@@ -421,6 +422,9 @@ def check_schedule(config: Config) -> None:
     )
 
     parse_crontab(config.schedule.issue, config.schedule_tz)
+    from digest.deliver.zones import check_local_delivery  # [schedule] deliver = "local"
+
+    check_local_delivery(config)
 
 
 # What a send needs from outside the config file ---------------------------------------

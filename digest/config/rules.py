@@ -24,6 +24,7 @@ from digest.config.schema import (
     LogFormat,
     LogLevel,
     PinConfig,
+    ScheduleDeliver,
     SmtpSecurity,
     field_name,
     toml_key,
@@ -120,6 +121,11 @@ RULES: dict[str, Rule] = {
     "[collect] user_agent": ONE_LINE,
     "[schedule] min_new_items": _ranged(0, 1000),
     "[schedule] issue": Rule(allowed_controls="\t"),  # between a crontab line's fields
+    "[schedule] deliver": Rule(choices=_choices(ScheduleDeliver), fix=(
+        "use \"slot\" (send when the issue is built) or \"local\" (at [schedule] "
+        "local_time in each reader's time zone)")),
+    "[schedule] local_time": ONE_LINE,
+    "[schedule] max_lateness": ONE_LINE,
     "[delivery] mode": Rule(choices=_choices(DeliveryMode), problem=" is not a mode"),
     # Values that end up in a mail or HTTP header, a path or a URL are one line (a CR/LF
     # in a header value is header injection). The longest that go into one header line

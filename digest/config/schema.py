@@ -183,6 +183,9 @@ class WebConfig:
     confirm_retry_delay: float = 60.0  # seconds before its first retry; doubles each time
 
 
+ScheduleDeliver = Literal["slot", "local"]
+
+
 @dataclass(frozen=True)
 class ScheduleConfig:
     collect_every: str = "1h"
@@ -190,6 +193,12 @@ class ScheduleConfig:
     timezone: str = ""  # default: the newsletter's
     misfire_grace: str = "1h"
     min_new_items: int = 3
+    # Local-time delivery (digest.deliver.zones): "slot" sends when the issue is built;
+    # "local" sends each reader's batch at local_time in their own zone, and holds a
+    # batch that is more than max_lateness past its time.
+    deliver: ScheduleDeliver = "slot"
+    local_time: str = "07:00"
+    max_lateness: str = "1h"
 
 
 @dataclass(frozen=True)

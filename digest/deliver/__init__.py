@@ -25,6 +25,13 @@ _EXPORTS = {
     "send_test_folder": "digest.deliver.smtp",
     "reader_topics": "digest.deliver.variants",
     "readers_per_set": "digest.deliver.variants",
+    # delivery in the reader's morning ([schedule] deliver = "local")
+    "check_local_delivery": "digest.deliver.zones",
+    "clean_zone": "digest.deliver.zones",
+    "max_lateness_of": "digest.deliver.zones",
+    "may_be_due": "digest.deliver.zones",
+    "next_pass": "digest.deliver.zones",
+    "owed_batches": "digest.deliver.zones",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from digest.config.schema import Config
@@ -42,7 +43,7 @@ from digest.deliver.limiter import Job
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, load_recipients
 from digest.deliver.redact import secret_forms
-from digest.deliver.variants import issue_letters
+from digest.deliver.variants import Letters, issue_letters
 from digest.errors import DeliveryError, HeaderRefused, StateError
 from digest.models import IssueRecord
 from digest.outbox.folder import IssueFolder
@@ -68,6 +69,9 @@ class SendReport:
     suppressed: int = 0  # on the suppression list when the send began
     suppressed_during: int = 0  # unsubscribed while it ran: not sent
     not_sent: int = 0  # never attempted because of a stop
+    waiting: int = 0  # [schedule] deliver = "local": their local time has not come yet
+    held: tuple[str, ...] = ()  # ... and batches past max_lateness, one line each
+    held_readers: int = 0  # how many readers those batches hold
     stopped: bool = False
     dry_run: bool = False
     problems: tuple[str, ...] = field(default=())  # recipient list rows skipped
@@ -93,16 +97,21 @@ def send_issue(
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     resume: bool = False,
+    late: bool = False,
+    now: datetime | None = None,
 ) -> SendReport:
     """Send issue `number` (None: the latest issue not fully sent) to every subscriber
-    who hasn't had it. Setting `stop` lets messages in progress finish, records them
-    and returns. A `paused` issue is sent only with `resume`; without, the report says
-    why it paused and nothing is sent. Raises DeliveryError when the server can't be
-    reached or refuses the login (before anything is logged), StateError when the
-    state database cannot be written (the send stops; `digest send` goes on later)."""
+    who hasn't had it. With `[schedule] deliver = "local"` only the readers whose
+    local time has come at `now` (default: the clock; see digest.deliver.zones), and
+    of those who are late only with `late`. Setting `stop` lets messages in progress
+    finish, records them and returns. A `paused` issue is sent only with `resume`;
+    without, the report says why it paused and nothing is sent. Raises DeliveryError
+    when the server can't be reached or refuses the login (before anything is logged),
+    StateError when the state database cannot be written (the send stops; `digest
+    send` goes on later)."""
     return _locked_send(config, number, dry_run=dry_run, resend_in_flight=resend_in_flight,
                         only_in_flight=False, stop=stop, on_progress=on_progress,
-                        resume=resume)
+                        resume=resume, late=late, now=now)
 
 
 def resolve_in_flight(
@@ -155,7 +164,8 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
                  resend_in_flight: bool, only_in_flight: bool,
                  stop: threading.Event | None,
                  on_progress: Callable[[Progress], None] | None,
-                 resume: bool = True) -> SendReport:
+                 resume: bool = True, late: bool = False,
+                 now: datetime | None = None) -> SendReport:
     load_secret(config)  # a missing token secret stops us before anything else
     stop = stop or threading.Event()
     started = time.monotonic()
@@ -180,7 +190,8 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
         try:
             report = _send(config, issue, folder, delivery_log, dry_run=dry_run,
                            resend_in_flight=resend_in_flight, only_in_flight=only_in_flight,
-                           stop=stop, on_progress=on_progress, started=started)
+                           stop=stop, on_progress=on_progress, started=started, late=late,
+                           now=now)
         except StateError as e:
             raise StateError(f"{e}; the send of issue #{issue.number} stopped there, every "
                              "message recorded as far as the server got: `digest send "
@@ -288,7 +299,7 @@ def _pick_issue(store: Store, number: int | None) -> IssueRecord | None:
 def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: DeliveryLog, *,
           dry_run: bool, resend_in_flight: bool, only_in_flight: bool,
           stop: threading.Event, on_progress: Callable[[Progress], None] | None,
-          started: float) -> SendReport:
+          started: float, late: bool = False, now: datetime | None = None) -> SendReport:
     listed = load_recipients(config)
     template = issue_letters(config, folder, listed)  # one template per topic edition
     suppressed = log.suppressed()
@@ -303,13 +314,14 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         jobs = [Job(r) for r in recipients
                 if r.key not in done_before and r.key not in failed_before
                 and (r.key not in in_flight or resend_in_flight)]
+    owed, jobs, local = _local_time(config, issue, log, jobs, late, only_in_flight, now)
     kept_in_flight = tuple(sorted(logged[r.key].address for r in recipients
                                   if r.key in in_flight and not resend_in_flight))
     base: dict[str, Any] = dict(recipients=len(recipients), to_send=len(jobs),
                 already_delivered=sum(r.key in done_before for r in recipients),
                 previously_failed=sum(r.key in failed_before for r in recipients),
                 suppressed=len(listed.recipients) - len(recipients), problems=listed.problems,
-                dry_run=dry_run)
+                dry_run=dry_run, **local)
     smtp = config.smtp
     password = password_for(smtp)
     if jobs and recipients:  # a broken template or DKIM key fails here, before the log
@@ -317,6 +329,11 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
             template.wire(jobs[0].recipient)
         except HeaderRefused:
             pass  # that address's own message: it alone fails, in the run
+    if local and not jobs and not dry_run:  # nobody's time now: no connection
+        _log_owed(log, issue.number, template, owed)
+        _settle_issue(log, issue.number, {r.key for r in recipients})
+        return _with_message(SendReport(issue.number, "", seconds=time.monotonic() - started,
+                                        **base))
     first = connect(smtp, password)  # fails before the log changes
     if dry_run:
         quit_quietly(first)
@@ -331,10 +348,8 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
             for key in sorted(in_flight - keys):
                 log.mark(issue.number, key, "suppressed", "not re-sent: suppressed or no "
                          "longer on the recipient list")
-        log.add_pending(issue.number, [(j.recipient.key, j.recipient.email,
-                                        template.message_id(j.recipient)) for j in jobs])
+        _log_owed(log, issue.number, template, owed if local else jobs)
         if jobs:
-            log.set_issue_state(issue.number, "sending")
             with log.lock:
                 clear_pause(log.conn, issue.number)
     except BaseException:
@@ -345,12 +360,10 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
     try:
         run.go(first, password)
     finally:
-        counts = log.counts(issue.number)
         keys = {r.key for r in recipients}
-        rows = log.rows(issue.number)
-        left = [k for k in keys if rows.get(k) and rows[k].state in (*TO_SEND, "sending")]
-        log.set_issue_state(issue.number, "sending" if left or counts["sending"] else "sent")
-    paused = _paused(log, issue.number, run, bool(left))
+        rows = _settle_issue(log, issue.number, keys)
+    left = any(rows.get(k) and rows[k].state in (*TO_SEND, "sending") for k in keys)
+    paused = _paused(log, issue.number, run, left)
     all_in_flight = tuple(sorted(rows[k].address for k in keys
                                  if rows.get(k) and rows[k].state == "sending"))
     not_sent = sum(1 for j in jobs if rows[j.recipient.key].state == "pending")
@@ -361,6 +374,55 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         suppressed_during=run.suppressed, seconds=time.monotonic() - started, paused=paused,
         **base)
     return _with_message(report)
+
+
+def _settle_issue(log: DeliveryLog, number: int, keys: set[str]) -> dict[str, Any]:
+    """The issue is `sent` once no recipient on the list is owed it or in flight, else
+    `sending`; returns its rows."""
+    counts = log.counts(number)
+    rows = log.rows(number)
+    left = [k for k in keys if rows.get(k) and rows[k].state in (*TO_SEND, "sending")]
+    log.set_issue_state(number, "sending" if left or counts["sending"] else "sent")
+    return rows
+
+
+def _log_owed(log: DeliveryLog, number: int, template: Letters,
+              jobs: list[Job]) -> None:
+    """Every recipient owed the issue as pending (the issue is then `sending`)."""
+    log.add_pending(number, [(j.recipient.key, j.recipient.email,
+                              template.message_id(j.recipient)) for j in jobs])
+    if jobs:
+        log.set_issue_state(number, "sending")
+
+
+def _local_time(config: Config, issue: IssueRecord, log: DeliveryLog, jobs: list[Job],
+                late: bool, only_in_flight: bool, now: datetime | None
+                ) -> tuple[list[Job], list[Job], dict[str, Any]]:
+    """[schedule] deliver = "local": (everyone owed, the jobs whose local time has come,
+    the report's waiting/held fields); with slot delivery the jobs as they are. Every
+    owed recipient is logged pending, so the issue stays `sending` until each zone's
+    batch has gone (digest.deliver.zones)."""
+    if config.schedule.deliver != "local" or only_in_flight:
+        return jobs, jobs, {}
+    from digest.clock import utcnow
+    from digest.deliver.zones import max_lateness_of, plan_batches, zone_of
+
+    with log.lock:
+        zone = zone_of(config, log.conn)
+    batches = plan_batches(config, issue, [(j.recipient.key, zone(j.recipient.key,
+                                                                   j.recipient.fields))
+                                           for j in jobs], now or utcnow())
+    lateness = max_lateness_of(config)
+    held = tuple(b.describe(issue.number, lateness, late) for b in batches
+                 if b.state == "held")
+    for line in held:  # held and named; or, with `late`, sent late and named
+        logger.warning("%s", line)
+    go = {k for b in batches if b.state == "due" or (late and b.state == "held")
+          for k in b.keys}
+    waiting = sum(len(b.keys) for b in batches if b.state == "waiting")
+    return jobs, [j for j in jobs if j.recipient.key in go], \
+        {"waiting": waiting, "held": () if late else held,
+         "held_readers": 0 if late else sum(len(b.keys) for b in batches if b.state == "held")}
 
 
 def _with_message(r: SendReport) -> SendReport:
@@ -378,6 +440,10 @@ def _with_message(r: SendReport) -> SendReport:
         parts.append(f"{r.suppressed_during} unsubscribed during the send (not sent)")
     if r.not_sent:
         parts.append(f"{r.not_sent} not sent ({'paused' if r.paused else 'stopped'})")
+    if r.waiting:
+        parts.append(f"{r.waiting} waiting for their local time")
+    if r.held:
+        parts.append(f"{r.held_readers} held (too late in {len(r.held)} zone(s))")
     return replace(r, message=", ".join(parts) + f" in {r.seconds:.1f}s")
 
 

@@ -16,6 +16,11 @@ holds its key. On start the daemon (and `digest run --once`) looks for the lates
 within the misfire grace; if no issue has its key, it is built at once. A send that was
 stopped is picked up the same way: the issue exists, so only its send resumes.
 
+With `[schedule] deliver = "local"` (digest.deliver.zones) a send passes only the
+readers whose local time has come; after every job the daemon plans a one-off
+`local-send` job at the next instant a zone's batch falls due, and that job sends
+each scheduled issue not fully sent (a batch too late is held and named, not sent).
+
 SIGTERM or SIGINT sets one `threading.Event`: no new job starts, a running send
 finishes the message in hand and records it, the scheduler shuts down, exit 0.
 
@@ -33,6 +38,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -63,6 +69,7 @@ log = logging.getLogger("digest.run")
 
 COLLECT_JOB = "collect"
 ISSUE_JOB = "issue"
+LOCAL_JOB = "local-send"  # [schedule] deliver = "local": a pass at each zone's time
 # A job that starts a little late still finds its slot; the scheduler has already
 # dropped runs later than the grace.
 _SLOT_MARGIN = timedelta(minutes=5)
@@ -132,7 +139,7 @@ def warn_waiting(config: Config, handled: int | None = None) -> None:
 
 
 def run_issue(config: Config, schedule: Schedule, slot: datetime,
-              stop: threading.Event) -> str:
+              stop: threading.Event, now: Callable[[], datetime] | None = None) -> str:
     """Build the slot's issue (once per key, whoever asks) and send it when smtp."""
     key = slot_key(slot, schedule.tz)
     result = pipeline.build(config, slot=key)
@@ -150,12 +157,16 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
     else:
         return f"slot {key}: {result.message}"
     if config.delivery.mode == "smtp" and number is not None:
-        summary += "; " + run_send(config, number, stop)
+        summary += "; " + run_send(config, number, stop, now)
     warn_waiting(config, number)
     return f"slot {key}: {summary}"
 
 
-def run_send(config: Config, number: int, stop: threading.Event) -> str:
+def run_send(config: Config, number: int, stop: threading.Event,
+             now: Callable[[], datetime] | None = None) -> str:
+    """Send issue `number`; with local-time delivery, to the readers whose time has come
+    at `now()`, read as the send starts (the daemon's running clock; default: the
+    clock)."""
     if stop.is_set():
         return f"stopping, so issue #{number} was not sent (the next start sends it)"
     from digest.deliver.smtp import send_issue  # only smtp delivery needs it
@@ -166,8 +177,22 @@ def run_send(config: Config, number: int, stop: threading.Event) -> str:
         log.warning("send: %s", e)
         return f"issue #{number} not sent: it is older than an issue that went out"
 
-    report = send_issue(config, number, stop=stop)
+    report = send_issue(config, number, stop=stop, now=now() if now else None)
     return "sent " + report.message + (" (stopped early)" if report.stopped else "")
+
+
+def local_issues(config: Config, now: datetime) -> list[int]:
+    """Local-time delivery: the scheduled issues not fully sent whose zones can still be
+    due (every zone's time is within a day of the slot), oldest first; each send pass
+    takes the readers whose time has come. An older one holds only late batches:
+    `digest status` shows them."""
+    from digest.deliver.zones import may_be_due
+
+    store = open_store(config.state_path)
+    try:
+        return [i.number for i in store.issues() if may_be_due(config, i, now)]
+    finally:
+        store.close()
 
 
 def _issue_for_slot(config: Config, key: str) -> IssueRecord | None:
@@ -191,6 +216,9 @@ class Daemon:
         self.stop = threading.Event()
         self._busy = threading.Lock()
         self._triggers: dict[str, BaseTrigger] = {}
+        self._last_pass: datetime | None = None  # the running clock at the last send
+        self._replan = threading.Event()  # a job ran: plan the next local-send pass
+        self._planned: datetime | None = None  # the local-send pass planned last
         grace = int(self.schedule.misfire_grace.total_seconds())
         self.scheduler = BackgroundScheduler(
             timezone=self.schedule.tz,
@@ -202,7 +230,11 @@ class Daemon:
         with run_lock(self.config), stop_on_signals(self.stop, _log_signal):
             self._start()
             while not self.stop.wait(0.5):
-                pass
+                if self._replan.is_set():
+                    # Here, in the main thread: a job thread adding a job could deadlock
+                    # with shutdown, which holds the job store while it waits for jobs.
+                    self._replan.clear()
+                    self._plan_local()
             log.info("stopping: letting a running job finish")
             self.scheduler.shutdown(wait=True)
         log.info("stopped")
@@ -246,6 +278,7 @@ class Daemon:
         if not catch_up:  # else the issue job, running now, reports them
             warn_waiting(self.config, due.resume)
         self.scheduler.start()
+        self._replan.set()
 
     def _on_real_time(self, job_id: str) -> BaseTrigger:
         trigger = self._triggers[job_id]
@@ -254,9 +287,52 @@ class Daemon:
 
     def collect_job(self) -> None:
         self._job(COLLECT_JOB, lambda: run_collect(self.config))
+        self._replan.set()  # a reader who subscribed since may be in a new zone
 
     def send_job(self, number: int) -> None:
-        self._job("send", lambda: run_send(self.config, number, self.stop), ISSUE_JOB)
+        self._job("send", lambda: run_send(self.config, number, self.stop, self._pass_now),
+                  ISSUE_JOB)
+        self._replan.set()
+
+    # Local-time delivery ----------------------------------------------------------
+
+    def _plan_local(self) -> None:
+        """One `local-send` job at the next instant a zone's batch falls due."""
+        if self.config.schedule.deliver != "local" or self.stop.is_set():
+            return
+        from digest.deliver.zones import next_pass
+
+        # From the time the last send pass looked: a zone that fell due while it ran
+        # gets a pass at once.
+        try:
+            when = next_pass(self.config, self._last_pass or self.clock.now(self.schedule.tz))
+        except DigestError as e:
+            log.error("local-send: cannot plan the next pass: %s", e)
+            return
+        except Exception:  # keep the daemon alive; the next job plans again
+            log.exception("local-send: cannot plan the next pass")
+            return
+        if when is None or when == self._planned:  # nothing waits, or planned already
+            return
+        self._planned = when
+        log.info("local-send: next pass at %s", fmt(when.astimezone(self.schedule.tz)))
+        self.scheduler.add_job(self.local_job, "date", run_date=self.clock.to_real(when),
+                               id=LOCAL_JOB, name="local-time send", replace_existing=True)
+
+    def _pass_now(self) -> datetime:
+        """The running clock, as a send pass reads it (the next plan starts there)."""
+        self._last_pass = self.clock.now(self.schedule.tz)
+        return self._last_pass
+
+    def local_job(self) -> None:
+        def send_due() -> str:
+            now = self.clock.now(self.schedule.tz)
+            done = [run_send(self.config, number, self.stop, self._pass_now)
+                    for number in local_issues(self.config, now)]
+            return "; ".join(done) or "no issue waits for a local time"
+
+        self._job(LOCAL_JOB, send_due)
+        self._replan.set()
 
     def issue_job(self) -> None:
         def publish() -> str:
@@ -270,11 +346,13 @@ class Daemon:
                     break
                 # A slot that fell due while this job ran was skipped by the scheduler
                 # (one instance at a time), so it is taken here before the job ends.
-                done.append(run_issue(self.config, self.schedule, slot, self.stop))
+                done.append(run_issue(self.config, self.schedule, slot, self.stop,
+                                      self._pass_now))
                 handled = slot
             return "; ".join(done) or "no slot within the misfire grace; nothing to do"
 
         self._job(ISSUE_JOB, publish)
+        self._replan.set()
 
     def _job(self, job_id: str, work: Any, next_of: str | None = None) -> None:
         with self._busy:
@@ -296,6 +374,11 @@ class Daemon:
     def _next(self, job_id: str) -> str:
         # From our own triggers: asking the scheduler would deadlock while it shuts down
         # (shutdown holds its job store lock while it waits for this job).
+        if job_id == LOCAL_JOB:
+            from digest.deliver.zones import next_pass
+
+            planned = next_pass(self.config, self.clock.now(self.schedule.tz))
+            return fmt(planned.astimezone(self.schedule.tz)) if planned else "never"
         fire = self._triggers[job_id].get_next_fire_time(None, self.clock.now(self.schedule.tz))
         return fmt(fire.astimezone(self.schedule.tz)) if fire else "never"
 
@@ -350,10 +433,11 @@ def run_once(config: Config, now: datetime | None = None) -> list[str]:
     with stop_on_signals(stop, _log_signal):
         if due.slot:
             slot = due.slot
-            lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop)))
+            lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop,
+                                                           lambda: now)))
         if due.resume is not None:
             number = due.resume
-            lines.append(_timed("send", lambda: run_send(config, number, stop)))
+            lines.append(_timed("send", lambda: run_send(config, number, stop, lambda: now)))
         if due.collect and not due.slot and not stop.is_set():  # a build collects anyway
             lines.append(_timed("collect", lambda: run_collect(config)))
     if not lines:

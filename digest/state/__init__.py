@@ -43,6 +43,10 @@ _EXPORTS = {
     "all_topics": "digest.state.topics",
     "set_topics": "digest.state.topics",
     "topics_of": "digest.state.topics",
+    # the subscribers' time zones (local-time delivery)
+    "set_pending_zone": "digest.state.zones",
+    "set_zones": "digest.state.zones",
+    "subscriber_zones": "digest.state.zones",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy(__name__, _EXPORTS)

@@ -220,9 +220,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX unsubscribes_issue ON unsubscribes (issue_number);
     CREATE INDEX deliveries_email ON deliveries (email);
     """,
-    # issue 21: the topics a reader ticked (digest.state.topics), names joined by "|"
+    # 13: the topics a reader ticked (digest.state.topics), names joined by "|"
     """
     ALTER TABLE subscribers ADD COLUMN topics TEXT NOT NULL DEFAULT ''
+    """,
+    # 14: a subscriber's time zone (an IANA name, '' for the newsletter's), for delivery
+    # at [schedule] local_time in the reader's morning (digest.deliver.zones)
+    """
+    ALTER TABLE subscribers ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';
     """,
 ]
 

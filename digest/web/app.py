@@ -52,12 +52,15 @@ from digest.config.schema import Config
 from digest.curate.topics import read_topics, topics_text
 from digest.deliver.confirm_queue import ConfirmationWorker
 from digest.deliver.confirmation import CONFIRM_SECONDS
+from digest.deliver.zones import clean_zone
 from digest.errors import ConfigError
 from digest.render.email import Templates, load_templates, site_page
 from digest.state.deliveries import RequestOutcome, Subscribers, stamp_ms
 from digest.state.store import open_store
 from digest.state.topics import set_topics, topics_of
+from digest.state.zones import set_pending_zone
 from digest.tokens import form_token, form_token_ok, load_secret, open_token
+from digest.web import zone_field
 from digest.web.archive import Archive
 from digest.web.health import healthz
 from digest.web.limits import Limiter
@@ -104,7 +107,9 @@ class Readers:
     def subscribe_forms(self) -> list[dict[str, Any]]:
         return [{"action": "/subscribe", "email": True, "button": "Subscribe",
                  "topics": self.topic_boxes(""),
-                 "hidden": [("csrf", form_token(self.secret, self.clock()))]}]
+                 "hidden": [("csrf", form_token(self.secret, self.clock())),
+                            (zone_field.FIELD, "")],
+                 "script": zone_field.script()}]  # fills in the browser's time zone
 
     def topic_boxes(self, ticked: str) -> list[dict[str, Any]]:
         """The [[topics]] tick boxes, those in `ticked` ("a|b") ticked."""
@@ -130,12 +135,14 @@ class Readers:
         the subscribers table share (Subscribers.request and .confirm)."""
         return int(self.clock() * 1000)
 
-    async def request(self, email: str, name: str, topics: str = "") -> RequestOutcome:
+    async def request(self, email: str, name: str, topics: str = "",
+                      zone: str = "") -> RequestOutcome:
         """Record a sign-up and queue its confirmation mail (one transaction); the
         worker finds it on its next look (within a second). `topics` go to a new
-        address's record only."""
+        address's record only; `zone`: the browser's time zone, checked
+        (digest.web.zone_field)."""
         outcome = await run_in_threadpool(_request, self.db, email, name, self.now_ms(),
-                                          topics)
+                                          topics, zone)
         if outcome == "queued":
             metrics.count("confirmations_queued")
         return outcome
@@ -240,9 +247,10 @@ async def subscribe(request: Request) -> Response:
     if topics is None:
         return r.page("Subscribe", "That is not a topic of this newsletter; please tick the "
                       "topics on the form.", 400, forms=r.subscribe_forms())
+    zone = clean_zone(str(form.get(zone_field.FIELD, "")))  # unknown: the newsletter's
     metrics.count("subscribes")
     # Known or new, active, suppressed or just mailed: the same work and the same page.
-    await r.request(email, name, topics)
+    await r.request(email, name, topics, zone)
     return done
 
 
@@ -350,11 +358,15 @@ async def metrics_page(request: Request) -> Response:
         **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def _request(db: Path, email: str, name: str, now_ms: int, topics: str = "") -> RequestOutcome:
+def _request(db: Path, email: str, name: str, now_ms: int, topics: str = "",
+             zone: str = "") -> RequestOutcome:
     with Subscribers.opened(db) as subscribers:
         outcome = subscribers.request(email, name, now_ms)
         if topics:  # the same statement for a known address as a new one: it changes none
             set_topics(subscribers.conn, [(email, topics)], only_new_since=stamp_ms(now_ms))
+        # Every outcome writes the row once more, so a known address still answers
+        # as fast as a new one; only a pending one's zone changes.
+        set_pending_zone(subscribers.conn, email.lower(), zone)
         return outcome
 
 

@@ -28,11 +28,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest import metrics
+from digest.web.zone_field import SCRIPT_HASH
 
 SECURITY_HEADERS = {
+    # script-src: the subscribe form's one time-zone script, by hash (digest.web.zone_field)
     "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                "img-src 'self' data:; form-action 'self'; "
-                               "frame-ancestors 'none'",
+                               f"frame-ancestors 'none'; script-src '{SCRIPT_HASH}'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",  # tokens ride in URLs
     "x-frame-options": "DENY",

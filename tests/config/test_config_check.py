@@ -411,7 +411,8 @@ FULL = {
     "collect": {"timeout": 600, "max_bytes": 1_000_000_000, "max_redirects": 50,
                 "concurrency": 256, "user_agent": "digest-test/1.0"},
     "schedule": {"collect_every": "7d", "issue": "0 8 * * MON", "timezone": "Europe/London",
-                 "misfire_grace": "30d", "min_new_items": 1000},
+                 "misfire_grace": "30d", "min_new_items": 1000, "deliver": "local",
+                 "local_time": "06:30", "max_lateness": "7d"},
     "delivery": {
         "mode": "smtp", "outbox_dir": "issues", "from": "News <news@example.com>",
         "reply_to": "editor@example.com", "recipients": ["Ann <ann@example.com>"],

@@ -18,6 +18,7 @@ import pytest
 
 from digest.tokens import make_token
 from digest.web.site import MARKER
+from digest.web.zone_field import SCRIPT_HASH
 from tests.helpers import (
     BASE_CONFIG,
     SECRET,
@@ -29,7 +30,7 @@ from tests.helpers import (
 from tests.smtp_server import Recorder, SmtpServer, free_port
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-       "form-action 'self'; frame-ancestors 'none'")
+       f"form-action 'self'; frame-ancestors 'none'; script-src '{SCRIPT_HASH}'")
 
 
 def write_config(folder: Path, port: int, web: str = "", extra: str = "", delivery: str = "",
