@@ -34,6 +34,7 @@ from digest.render.budget import (
     sent_size,
 )
 from digest.render.bundled import package_templates
+from digest.render.caches import template_cache
 from digest.render.cards import (
     _script_of,
     card_row,
@@ -110,6 +111,7 @@ def make_environment(config: Config) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
+        bytecode_cache=template_cache(config),  # compiled once, beside the state
     )
     language = config.newsletter.language
     env.filters["cut"] = cut
