@@ -68,8 +68,8 @@ class _Memo:
         self.rules: dict[tuple[int, str], list[Rule]] = {}
         self.used_pairs: set[str] = set()
         self.used_rules: set[tuple[int, str]] = set()
-        self.loaded: set[Path] = set()
-        self.saved = 0  # entries in the file as last read or written
+        # folder -> the keys its file holds, as last read or written
+        self.files: dict[Path, tuple[set[str], set[tuple[int, str]]]] = {}
 
     def clear(self) -> None:
         self.pairs.clear()
@@ -94,9 +94,8 @@ def inline_css(html: str, folder: Path | None = None) -> str:
     with memo.lock:
         if memo.size() > MEMO_LIMIT:
             memo.clear()
-        if folder is not None and folder not in memo.loaded:
+        if folder is not None and folder not in memo.files:
             _load(memo, folder)
-        before = memo.size()
         # As premailer parses a string: its own parser, and the doctype written only
         # when the text starts with it as lxml spells it.
         stripped = html.strip()
@@ -107,7 +106,7 @@ def inline_css(html: str, folder: Path | None = None) -> str:
         _align_floating_images(page)
         out: str = etree.tostring(root, method="html", pretty_print=False,
                                   encoding="utf-8").decode("utf-8")
-        if folder is not None and (memo.size() != before or _shrinks(memo)):
+        if folder is not None and _stale(memo, folder):
             _save(memo, folder)
     return out
 
@@ -218,7 +217,7 @@ def _file(folder: Path) -> Path:
 def _load(memo: _Memo, folder: Path) -> None:
     """Read the kept answers; a file missing, damaged or of another shape is ignored
     (everything is parsed again)."""
-    memo.loaded.add(folder)
+    memo.files[folder] = (set(), set())
     try:
         data = json.loads(_file(folder).read_bytes())
         pairs = {text: [(str(k), str(v)) for k, v in found]
@@ -232,22 +231,24 @@ def _load(memo: _Memo, folder: Path) -> None:
         memo.pairs.setdefault(text, found_pairs)
     for key, found_rules in rules.items():
         memo.rules.setdefault(key, found_rules)
-    memo.saved = len(pairs) + len(rules)
+    memo.files[folder] = (set(pairs), set(rules))
 
 
-def _shrinks(memo: _Memo) -> bool:
-    """The file holds much more than this process uses (an older issue's texts)."""
-    return memo.saved > 2 * (len(memo.used_pairs) + len(memo.used_rules)) + 64
+def _stale(memo: _Memo, folder: Path) -> bool:
+    """The file lacks something this process used, or holds much more than it uses
+    (older issues' texts)."""
+    pairs, rules = memo.files[folder]
+    used = len(memo.used_pairs) + len(memo.used_rules)
+    return (not memo.used_pairs <= pairs or not memo.used_rules <= rules
+            or len(pairs) + len(rules) > 2 * used + 64)
 
 
 def _save(memo: _Memo, folder: Path) -> None:
     """Write what this process used, atomically; skipped when the folder is missing or
     cannot be written (the cache folder's rules: digest.render.caches)."""
-    data = {
-        "pairs": {t: memo.pairs[t] for t in sorted(memo.used_pairs) if t in memo.pairs},
-        "rules": [[index, text, memo.rules[(index, text)]]
-                  for index, text in sorted(memo.used_rules) if (index, text) in memo.rules],
-    }
+    pairs = {t: memo.pairs[t] for t in sorted(memo.used_pairs) if t in memo.pairs}
+    rules = [key for key in sorted(memo.used_rules) if key in memo.rules]
+    data = {"pairs": pairs, "rules": [[i, text, memo.rules[(i, text)]] for i, text in rules]}
     path = _file(folder)
     try:
         with contextlib.suppress(FileExistsError):
@@ -263,4 +264,4 @@ def _save(memo: _Memo, folder: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         return
-    memo.saved = len(data["pairs"]) + len(data["rules"])
+    memo.files[folder] = (set(pairs), set(rules))
