@@ -26,11 +26,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import inspect
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -137,6 +135,8 @@ def _premailer() -> type:
     first transform, for nothing, since validation only logs (and the log is off) and
     never changes what is written. Turned off once, here, for the whole process."""
     # here, not at the top: cssutils is heavy and only this needs it
+    import inspect
+
     import cssutils
     import premailer.merge_style
     import premailer.premailer
@@ -249,6 +249,8 @@ def _save(memo: _Memo, folder: Path) -> None:
     pairs = {t: memo.pairs[t] for t in sorted(memo.used_pairs) if t in memo.pairs}
     rules = [key for key in sorted(memo.used_rules) if key in memo.rules]
     data = {"pairs": pairs, "rules": [[i, text, memo.rules[(i, text)]] for i, text in rules]}
+    import tempfile
+
     path = _file(folder)
     try:
         with contextlib.suppress(FileExistsError):
