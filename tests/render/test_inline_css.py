@@ -217,3 +217,12 @@ def test_a_folder_that_cannot_be_made_is_skipped(outputs, tmp_path: Path) -> Non
     missing_parent = tmp_path / "no-state-folder" / "templates-cache"
     assert _fresh_process(tmp_path, html, expected, missing_parent)["same"]
     assert not missing_parent.parent.exists()  # the state folder is never made here
+
+
+def test_a_folder_others_may_write_is_never_read(outputs, tmp_path: Path) -> None:
+    html, expected = outputs["sample"]
+    folder = tmp_path / "templates-cache"
+    _fresh_process(tmp_path, html, expected, folder)
+    folder.chmod(0o777)
+    second = _fresh_process(tmp_path, html, expected, folder)
+    assert second["same"] and second["calls"] > 20

@@ -36,6 +36,20 @@ def _preview(config: Path) -> str:
     return (config.parent / "outbox" / "preview" / "email.html").read_text("utf-8")
 
 
+def _count_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The names of the templates Jinja compiles from now on."""
+    compiled: list[str | None] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, name: str | None = None,
+                 *args: object, **kwargs: object) -> object:
+        compiled.append(name)
+        return original(self, source, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
+
+
 def test_a_build_leaves_compiled_templates_beside_the_state(tmp_path: Path) -> None:
     config = _project(tmp_path)
     _preview(config)
@@ -60,15 +74,7 @@ def test_the_second_load_compiles_nothing(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(_project(tmp_path))
     load_templates(config)
-    compiled: list[str | None] = []
-    original = jinja2.Environment.compile
-
-    def counting(self: jinja2.Environment, source: str, name: str | None = None,
-                 *args: object, **kwargs: object) -> object:
-        compiled.append(name)
-        return original(self, source, name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    compiled = _count_compiles(monkeypatch)
     templates = load_templates(config)
     assert compiled == []
     assert "First intro" in templates.env.get_template("blocks/intro.mjml.j2").render()
@@ -93,3 +99,17 @@ def test_a_damaged_cache_entry_is_compiled_again(tmp_path: Path) -> None:
     for entry in (tmp_path / ".digest" / "templates-cache").glob("*.jinja"):
         entry.write_bytes(entry.read_bytes()[:40])  # cut short mid-code
     assert "First intro" in _preview(config)
+
+
+def test_a_folder_others_may_write_is_never_read(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # A compiled template is code that runs: a cache anyone may write is not used.
+    config = load_config(_project(tmp_path))
+    load_templates(config)
+    folder = tmp_path / ".digest" / "templates-cache"
+    assert list(folder.glob("*.jinja"))
+    folder.chmod(0o777)
+    compiled = _count_compiles(monkeypatch)
+    load_templates(config)
+    assert "issue.mjml.j2" in compiled
+
