@@ -10,7 +10,6 @@ did, can never be mistaken for one: sending substitutes only what the template p
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import secrets
@@ -34,10 +33,12 @@ from digest.render.budget import (
     sent_size,
 )
 from digest.render.bundled import package_templates
+from digest.render.caches import cache_folder, template_cache
 from digest.render.cards import (
     _script_of,
     card_row,
 )
+from digest.render.inline import inline_css
 from digest.render.labels import labels_for
 from digest.render.marks import placeholder_pattern as placeholder_pattern  # its home
 from digest.render.story import Block, story_blocks
@@ -110,6 +111,7 @@ def make_environment(config: Config) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
+        bytecode_cache=template_cache(config),  # compiled once, beside the state
     )
     language = config.newsletter.language
     env.filters["cut"] = cut
@@ -161,10 +163,11 @@ def render_issue(issue: CuratedIssue, config: Config, templates: Templates | Non
     budget = html_budget(config)
     longest = personal_sizes(config) if longest is None else longest
     marker = secrets.token_hex(12)
+    cache = cache_folder(config)
     dropped = 0
     while True:
         context = _context(issue, config, marker)
-        html = _to_html(_render(templates.html, context))
+        html = _to_html(_render(templates.html, context), cache)
         if sent_size(html, marker, longest) <= budget or not issue.read_more:
             break
         issue = _without_last_card(issue)
@@ -223,53 +226,18 @@ def _render(template: jinja2.Template, context: dict[str, Any]) -> str:
         return template.render(context)
 
 
-def _to_html(source: str) -> str:
+def _to_html(source: str, cache: Path | None) -> str:
     # Imported here: together they cost ~0.2 s, which commands that never render
     # (status, send, schedule, run --once with nothing due) should not pay.
     import mjml
 
-    Premailer = _premailer()
     try:
         html = mjml.mjml2html(source, disable_comments=True, fonts={})
     except ValueError as e:
         raise invalid_mjml(e, source) from None
-    inlined = Premailer(
-        html,
-        keep_style_tags=True,
-        strip_important=False,
-        allow_network=False,
-        disable_validation=True,
-        remove_classes=False,
-        # MJML writes each <img>'s width and height in pixels, which is how Outlook for
-        # Windows sizes it; premailer would overwrite them from the inlined CSS
-        # (width="100%", height="auto").
-        disable_basic_attributes=["width", "height"],
-        cssutils_logging_level=logging.CRITICAL,
-    ).transform(pretty_print=False)
+    inlined = inline_css(html, cache)
     inlined = re.sub(r"^\s*<!doctype[^>]*>\s*", "", inlined, flags=re.I)
     return f"{DOCTYPE}\n{_short_lines(inlined)}"
-
-
-@functools.cache
-def _premailer() -> type:
-    """premailer's class, with cssutils' property validation off.
-
-    premailer parses every inline style through `cssutils.parseStyle`, which validates
-    each property against regular expressions compiled on first use: 0.3 s of a 0.4 s
-    first transform, for nothing, since validation only logs (and the log is off) and
-    never changes what is written. Turned off once, here, for the whole process."""
-    # here, not at the top: cssutils is heavy and only this needs it
-    import cssutils
-    from premailer import Premailer
-
-    parse_style = cssutils.parseStyle
-
-    def without_validation(css_text: str, encoding: str = "utf-8",
-                           validate: bool = True) -> Any:
-        return parse_style(css_text, encoding=encoding, validate=False)
-
-    cssutils.parseStyle = without_validation
-    return Premailer
 
 
 def _short_lines(html: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from babel.dates import format_date
 from markupsafe import Markup, escape
 
 ELLIPSIS = "[…]"
@@ -23,7 +23,7 @@ def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     room = max(0, limit - len(ellipsis) - 1)
     head = text[:room + 1]
     space = head.rfind(" ")
-    if space >= room * 0.6 and not _WIDE.search(head):
+    if space >= room * 0.6 and not _wide().search(head):
         head = head[:space]
     else:  # no space near the end (a 1,000-letter "word"), or CJK: cut between letters
         head = head[:room]
@@ -76,6 +76,8 @@ def paragraphs(fragment: str, limit: int) -> list[str]:
 
 def long_date(value: datetime | date, language: str) -> str:
     """'Friday, November 27, 2026' in the newsletter's language."""
+    from babel.dates import format_date  # 26 ms to import: only where a date is written
+
     return format_date(value, format="full", locale=_locale(language))
 
 
@@ -83,6 +85,8 @@ def short_date(value: date, language: str) -> str:
     """'Dec. 9' (AP style) in English, the locale's short month and day elsewhere."""
     if _locale(language).startswith("en"):
         return f"{_AP_MONTHS[value.month - 1]} {value.day}"
+    from babel.dates import format_date
+
     return format_date(value, format="MMM d", locale=_locale(language))
 
 
@@ -148,20 +152,32 @@ def unlink(text: str) -> str:
 
 # East Asian wide characters: CJK ideographs, kana, Hangul, fullwidth forms. A line may
 # break between any two of them, and each takes two columns of a fixed-width screen.
-_WIDE = re.compile(
-    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
-    "\uffe0-\uffe6\U00020000-\U0003fffd]")
+_WIDE = ("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
+         "\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
+         "\uffe0-\uffe6\U00020000-\U0003fffd]")
 # Characters that may not begin a line (kinsoku): they stay with the one before.
 _NO_START = set("、。，．！？：；）」』】〉》〕’”・ー々…,.!?:;)]")
 # Breaks at ASCII white space only: a no-break space (before "[…]") holds its words.
 _SPACE = " \\t\\n\\r\\f\\v"
-_TOKENS = re.compile(f"[{_SPACE}]+|{_WIDE.pattern}|[^{_SPACE}{_WIDE.pattern[1:-1]}]+")
+_TOKENS = f"[{_SPACE}]+|{_WIDE}|[^{_SPACE}{_WIDE[1:-1]}]+"
+
+
+# Compiled on first use, not on import: these character classes of wide Unicode ranges
+# take ~14 ms to compile (python -X importtime), which the commands that import this
+# module without writing text (draft, serve, a build with nothing new) need not pay.
+@functools.cache
+def _wide() -> re.Pattern[str]:
+    return re.compile(_WIDE)
+
+
+@functools.cache
+def _tokens() -> re.Pattern[str]:
+    return re.compile(_TOKENS)
 
 
 def columns(text: str) -> int:
     """Columns `text` takes on a fixed-width screen."""
-    return len(text) + len(_WIDE.findall(text))
+    return len(text) + len(_wide().findall(text))
 
 
 def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None) -> str:
@@ -193,7 +209,7 @@ def _pieces(text: str, width: int) -> list[str]:
     """The tokens of `text`; a word longer than a line (a German compound, a run of Thai)
     in pieces of a line each, but a link whole: a broken URL does not work."""
     out: list[str] = []
-    for token in _TOKENS.findall(text):
+    for token in _tokens().findall(text):
         if len(token) > width > 10 and "://" not in token and "@" not in token \
                 and not token.startswith("www."):
             out += [token[i:i + width] for i in range(0, len(token), width)]
@@ -224,13 +240,17 @@ class Script:
 
 
 _SCRIPTS = [  # (lang, right to left, letters)
-    ("ar", True, re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff"
-                            "\ufe70-\ufeff]")),
-    ("he", True, re.compile("[\u0590-\u05ff\ufb1d-\ufb4f]")),
-    ("ja", False, re.compile("[\u3041-\u30ff]")),
-    ("ko", False, re.compile("[\u1100-\u11ff\uac00-\ud7a3]")),
-    ("zh", False, re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")),
+    ("ar", True, "[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]"),
+    ("he", True, "[\u0590-\u05ff\ufb1d-\ufb4f]"),
+    ("ja", False, "[\u3041-\u30ff]"),
+    ("ko", False, "[\u1100-\u11ff\uac00-\ud7a3]"),
+    ("zh", False, "[\u3400-\u4dbf\u4e00-\u9fff]"),
 ]
+
+
+@functools.cache
+def _scripts() -> list[tuple[str, bool, re.Pattern[str]]]:
+    return [(lang, rtl, re.compile(letters)) for lang, rtl, letters in _SCRIPTS]
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -240,7 +260,7 @@ def script_of(text: str) -> Script:
     letters = len(_LETTER.findall(text))
     if not letters:
         return Script()
-    counts = [(len(pattern.findall(text)), lang, rtl) for lang, rtl, pattern in _SCRIPTS]
+    counts = [(len(pattern.findall(text)), lang, rtl) for lang, rtl, pattern in _scripts()]
     kana = counts[2][0]
     best, lang, rtl = max(counts, key=lambda c: c[0])
     if best * 3 < letters:  # a few borrowed words do not make a Latin text Arabic

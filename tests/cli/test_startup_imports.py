@@ -92,3 +92,19 @@ def test_preview_without_pictures_or_pages_loads_no_pillow_pages_or_web(
     loaded = _loaded(tmp_path, PROBE, "--config", str(config), "build", "--preview")
     assert (tmp_path / "outbox" / "preview" / "email.html").exists()
     assert loaded.isdisjoint(PICTURES_PAGES_WEB), sorted(loaded & set(PICTURES_PAGES_WEB))
+
+
+def test_build_without_pictures_or_pages_loads_no_pillow_pages_or_web(tmp_path: Path) -> None:
+    # The real build (numbered issue, outbox, state database), twice: the second loads
+    # its templates from .digest/templates-cache/ and its parsed CSS from beside them.
+    (tmp_path / "feed.xml").write_text(feed(ENGLISH_ITEMS[:6]), "utf-8")
+    config = config_with(tmp_path, [{"url": "feed.xml", "name": "Wire"}],
+                         editor='languages = ["*"]')
+    for number in (1, 2):
+        if number == 2:
+            (tmp_path / "feed.xml").write_text(feed(ENGLISH_ITEMS[6:]), "utf-8")
+        loaded = _loaded(tmp_path, PROBE, "--config", str(config), "build")
+        assert list((tmp_path / "outbox").glob(f"*-{number}/email.html")), number
+        assert loaded.isdisjoint(PICTURES_PAGES_WEB), sorted(loaded & set(PICTURES_PAGES_WEB))
+    assert list((tmp_path / ".digest" / "templates-cache").glob("*.jinja"))
+    assert list((tmp_path / ".digest" / "templates-cache").glob("premailer-*.json"))

@@ -305,6 +305,7 @@ def test_a_reader_always_finds_index_html_during_publishes(tmp_path: Path) -> No
 
 def test_a_killed_publish_leaves_nothing_the_next_one_keeps(tmp_path: Path) -> None:
     config = project(tmp_path)
+    run(config, "check", expect=0)  # templates compiled into .digest/templates-cache/
     killed = cli(config, "publish", limit=4096, default_xfsz=True)
     assert killed.returncode == -signal.SIGXFSZ, (killed.stdout, killed.stderr)
     left = [p for p in tmp_path.rglob(".site.*") if p.is_dir()]
