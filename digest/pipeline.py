@@ -28,6 +28,8 @@ from digest.errors import CommitLost, DeliveryError, DigestError
 from digest.models import (
     Article,
     BuildStatus,
+    CachedImage,
+    CachedPage,
     FeedState,
     IssueRecord,
     IssueState,
@@ -40,6 +42,7 @@ from digest.render.email import (
     load_templates,
     web_page,
 )
+from digest.state.cache import Cache, open_cache
 from digest.state.deliveries import DeliveryLog
 from digest.state.recover import recover_outbox
 from digest.state.store import Store, locked_store, open_readonly
@@ -151,12 +154,14 @@ def build(
             return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
                                f"built: {existing.outbox_path}", collected=report)
         candidates = store.unused_articles(bodies=False)
-        plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve)
-        made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
-        if plan.pictures:
-            store.save_images(plan.pictures.fresh())
-        if plan.pages:
-            store.save_pages(plan.pages.fresh())
+        with open_cache(config.state_path) as cache:
+            plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve,
+                           cache=cache)
+            made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
+            if plan.pictures:
+                cache.save_images(plan.pictures.fresh())
+            if plan.pages:
+                cache.save_pages(plan.pages.fresh())
         if isinstance(made, NothingToBuild):
             return BuildResult("nothing", f"nothing new: {made.reason}",
                                collected=report, notes=tuple(notes))
@@ -193,8 +198,9 @@ def preview(
     resolve: Resolver = system_resolve,
     draft: Path | None = None,
 ) -> BuildResult:
-    """The same build, written to outbox/preview/, changing no state at all (pictures
-    are fetched, conditionally on what the state database has, but not kept)."""
+    """The same build, written to outbox/preview/, changing no state at all: what is
+    fetched for pictures and pages goes to the cache file beside it (digest.state.cache),
+    and what that holds from the last few hours is used without asking again."""
     start = _Start.of(config, draft)
     store = open_readonly(config.state_path)
     try:
@@ -216,8 +222,14 @@ def preview(
                 reports.append(_report(result, len(fresh), state.failures))
             report = CollectReport(tuple(reports))
         ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
-        plan = prepare(config, store, start, preview=True, client=client, resolve=resolve)
-        made = assemble_issue(ordered, plan)
+        with open_cache(config.state_path) as cache:  # a cache, never the state
+            plan = prepare(config, store, start, preview=True, client=client,
+                           resolve=resolve, cache=cache)
+            made = assemble_issue(ordered, plan)
+            if plan.pictures:
+                cache.save_images(plan.pictures.fresh())
+            if plan.pages:
+                cache.save_pages(plan.pages.fresh())
         state_id = store.state_id
     finally:
         store.close()
@@ -246,19 +258,28 @@ class _Start:
 
 def prepare(config: Config, store: Store, start: _Start, *, slot: str | None = None,
             preview: bool = False, client: httpx.AsyncClient | None = None,
-            resolve: Resolver = system_resolve) -> IssuePlan:
+            resolve: Resolver = system_resolve, cache: Cache | None = None) -> IssuePlan:
     """The next issue's plan, shared by build and preview: its number (after what the
     outbox published), the time, the picture and page fetchers over the state's
     caches (a preview keeps nothing new), and the recipient list, read once."""
     done = published(config.outbox_path, config.newsletter.slug)
+    cache = cache if cache is not None else Cache(None)
+
+    def images(url: str) -> dict[str, CachedImage]:  # the cache file, then the state's
+        return cache.cached_images(url) or store.cached_images(url)
+
+    def page(url: str) -> CachedPage | None:
+        return cache.cached_page(url) or store.cached_page(url)
+
     return IssuePlan(
         config=config, templates=start.templates,
         number=store.next_issue_number(after=done.last_number),
         now=clock.now(config.tz), slot=slot, done=done,
-        pictures=Pictures(config, cached=store.cached_images, preview=preview, client=client,
-                          resolve=resolve),
+        pictures=Pictures(config, cached=images, preview=preview, client=client,
+                          resolve=resolve, reuse_fresh=preview),
         draft=start.draft,
-        pages=Enricher(config, cached=store.cached_page, client=client, resolve=resolve),
+        pages=Enricher(config, cached=page, client=client, resolve=resolve,
+                       reuse_fresh=preview),
         listed=load_recipients(config))  # once: the size budget, the outbox copy
 
 

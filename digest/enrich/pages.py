@@ -40,6 +40,7 @@ from digest.enrich.linked import Linked
 from digest.errors import FeedError
 from digest.models import Article, CachedPage, CuratedIssue, Image
 from digest.render.text import sentences
+from digest.state.cache import fresh as cache_fresh
 
 PER_HOST = 2
 MAX_PAGE = 1_500_000  # characters of a page read (scripts and styles taken out first)
@@ -251,8 +252,9 @@ class Enricher:
 
     def __init__(self, config: Config, *, cached: Callable[[str], CachedPage | None],
                  client: httpx.AsyncClient | None = None,
-                 resolve: Resolver = system_resolve) -> None:
+                 resolve: Resolver = system_resolve, reuse_fresh: bool = False) -> None:
         self.config = config
+        self.reuse_fresh = reuse_fresh  # what the cache read lately is used unasked
         self.settings = replace(config.collect, timeout=config.enrich.timeout)
         self.mirror = config.path(config.enrich.mirror) if config.enrich.mirror else None
         self._cached = cached
@@ -314,6 +316,8 @@ class Enricher:
                 return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
 
         cached = self._cached(url)
+        if cached is not None and self.reuse_fresh and cache_fresh(cached.fetched_at):
+            return _Read(facts=_facts(cached))  # read lately: this host is not asked again
         try:
             fetched = await self._linked.fetch(
                 "article page", url, article, client, etag=cached.etag if cached else None,

@@ -48,6 +48,7 @@ from digest.config.schema import CollectConfig, Config
 from digest.enrich.linked import Linked
 from digest.errors import FeedError
 from digest.models import Article, CachedImage, CuratedIssue, Image
+from digest.state.cache import fresh as cache_fresh
 
 if TYPE_CHECKING:  # Pillow is imported when a picture is decoded, not with digest
     from PIL import Image as PILImage
@@ -131,8 +132,9 @@ class Pictures:
 
     def __init__(self, config: Config, *, cached: Callable[[str], dict[str, CachedImage]],
                  preview: bool = False, client: httpx.AsyncClient | None = None,
-                 resolve: Resolver = system_resolve) -> None:
+                 resolve: Resolver = system_resolve, reuse_fresh: bool = False) -> None:
         self.settings: CollectConfig = config.collect
+        self.reuse_fresh = reuse_fresh  # what the cache fetched lately is used unasked
         self.assets = config.newsletter.assets_url.rstrip("/")
         self.preview = preview
         self._cached = cached
@@ -230,6 +232,8 @@ class Pictures:
         cached = self._cached(url)
         usable = [cached[k] for k in keys if k in cached]
         some = usable[0] if len(usable) == len(keys) else None  # else: fetch it whole
+        if some is not None and self.reuse_fresh and all(cache_fresh(c.fetched_at) for c in usable):
+            return _Source(cached=cached)  # fetched lately: this host is not asked again
         try:
             fetched = await self._linked.fetch(
                 "picture", url, article, client, etag=some.etag if some else None,
