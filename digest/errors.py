@@ -52,5 +52,10 @@ class DeliveryError(DigestError):
     """Sending over SMTP failed in a way that stops the whole send."""
 
 
+class HeaderRefused(DeliveryError):
+    """The message for one address would carry a header the builder did not make: that
+    address fails, the send goes on (digest.deliver.message.MessageTemplate.render)."""
+
+
 class InitError(DigestError):
     """A newsletter folder cannot be made where `digest init` was asked to."""

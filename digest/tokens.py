@@ -26,11 +26,14 @@ _CONTEXT = b"digest unsubscribe token v1"
 
 
 def needs_secret(config: Config) -> bool:
-    return "{token}" in config.delivery.unsubscribe_url
+    """The token secret is needed for the unsubscribe link's `{token}`, and for VERP
+    (`return_path`: each envelope sender carries a token, the only way `digest bounces`
+    traces a report)."""
+    return "{token}" in config.delivery.unsubscribe_url or bool(config.delivery.return_path)
 
 
 def load_secret(config: Config) -> bytes | None:
-    """The token secret, or None when `unsubscribe_url` has no `{token}`.
+    """The token secret, or None when nothing needs it (needs_secret).
 
     Raises ConfigError when it is needed but missing or shorter than 32 bytes: every
     command that builds or sends calls this before doing any work."""
@@ -40,16 +43,25 @@ def load_secret(config: Config) -> bytes | None:
     value = os.environ.get(name, "")
     how = ("set it to a random string of at least 32 bytes and keep it, e.g. "
            f"export {name}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    if "{token}" in config.delivery.unsubscribe_url:
+        key, why = "[delivery] secret_env", "[delivery] unsubscribe_url has {token}, which needs it"
+        use = "sign unsubscribe tokens"
+    else:  # return_path alone: no bounce could be traced without it, so never silently
+        key = "[delivery] return_path"
+        why = "it tags each message's envelope sender (VERP), how digest bounces traces a report"
+        use = "tag envelope senders"
+        how += ", or remove return_path"
     if not value:
-        raise ConfigError(f"[delivery] secret_env: environment variable {name} is not set, "
-                          f"and [delivery] unsubscribe_url has {{token}}, which needs it; {how}")
+        if key == "[delivery] return_path":
+            raise ConfigError(f"{key}: needs the secret in the environment variable {name} "
+                              f"([delivery] secret_env), and {name} is not set: {why}; {how}")
+        raise ConfigError(f"{key}: environment variable {name} is not set, and {why}; {how}")
     secret = value.encode("utf-8")
     if len(secret) < MIN_SECRET_BYTES:
-        raise ConfigError(f"[delivery] secret_env: {name} is {len(secret)} bytes, too short to "
-                          f"sign unsubscribe tokens (at least {MIN_SECRET_BYTES}); {how}")
+        raise ConfigError(f"{key}: {name} is {len(secret)} bytes, too short to {use} (at "
+                          f"least {MIN_SECRET_BYTES}); {how}")
     if len(set(secret)) < MIN_DISTINCT_BYTES:
-        raise ConfigError(f"[delivery] secret_env: {name} repeats a few characters; it must "
-                          f"be random; {how}")
+        raise ConfigError(f"{key}: {name} repeats a few characters; it must be random; {how}")
     return secret
 
 

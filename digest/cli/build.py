@@ -192,7 +192,7 @@ def report_waiting(config: Config, built: int | None) -> None:
     """smtp delivery: each issue not fully sent, as a `waiting:` line on stderr (a
     plain `build` only builds; cron's mail and the terminal both show it)."""
     # here, not at the top: `digest --help` stays fast
-    from digest.pipeline import unsent_issues
+    from digest.deliver.order import unsent_issues
 
     with failures():
         waiting = unsent_issues(config)

@@ -168,7 +168,7 @@ def send(ctx: click.Context, issue: int | None, dry_run: bool, resend_in_flight:
         return
     if not dry_run:
         # here, not at the top: `digest --help` stays fast
-        from digest.pipeline import check_send_order
+        from digest.deliver.order import check_send_order
 
         with failures():
             check_send_order(config, issue, allow_older=allow_older)
@@ -224,7 +224,7 @@ def status(ctx: click.Context, issue: int | None) -> None:
         store.close()
     if issue is None:
         # here, not at the top: `digest --help` stays fast
-        from digest.pipeline import unsent_issues
+        from digest.deliver.order import unsent_issues
 
         with failures():
             waiting = unsent_issues(config)

@@ -48,7 +48,7 @@ def parse(data: bytes, headers: Mapping[str, str]) -> Any:
 
 def parse_with_reason(data: bytes, headers: Mapping[str, str]) -> tuple[Any, str | None]:
     """(result, why feedparser read it): the reason is None when the fast path did."""
-    reason = _not_utf8(data, headers)
+    reason = _not_utf8(data, headers) or _distrust_bytes(data)
     if reason is None:
         if feedparser_rs is None:
             reason = "feedparser-rs is not installed"
@@ -63,19 +63,12 @@ def parse_with_reason(data: bytes, headers: Mapping[str, str]) -> tuple[Any, str
     return reference(data, headers), reason
 
 
-def _distrust(fast: Any, data: bytes) -> str | None:
-    """Why feedparser's reading of this feed may differ from the fast one, or None.
-    Each rule is a difference tests/collect/test_fast_parse_agrees.py found."""
-    if fast.bozo:
-        return "bozo"
+def _distrust_bytes(data: bytes) -> str | None:
+    """Why feedparser would read these bytes differently, told from the bytes alone
+    (before the fast parser spends anything on them), or None. Each rule here and in
+    _distrust is a difference tests/collect/test_fast_parse_agrees.py found."""
     if not _well_formed(data):
         return "not well-formed XML"  # feedparser-rs reads on; feedparser says bozo
-    if not fast.entries:
-        return "no entries"
-    if len(fast.entries) >= MAX_ENTRIES:
-        return "at the fast parser's entry limit"
-    if not str(fast.version or "").startswith(("rss", "atom1", "atom10")):
-        return f"version {str(fast.version)[:20]!r}"  # Atom 0.3 (base64 content), RDF, JSON
     if _EMPTY_ELEMENT.search(data):
         # feedparser-rs 0.7 reads an empty <description/> as the next element's text
         return "an empty element"
@@ -86,6 +79,19 @@ def _distrust(fast: Any, data: bytes) -> str | None:
     if _MEDIA_TEXT.search(data):
         # feedparser files <media:title> as content and <media:description> as summary
         return "media:title or media:description"
+    return None
+
+
+def _distrust(fast: Any, data: bytes) -> str | None:
+    """Why feedparser's reading of this feed may differ from the fast one, or None."""
+    if fast.bozo:
+        return "bozo"
+    if not fast.entries:
+        return "no entries"
+    if len(fast.entries) >= MAX_ENTRIES:
+        return "at the fast parser's entry limit"
+    if not str(fast.version or "").startswith(("rss", "atom1", "atom10")):
+        return f"version {str(fast.version)[:20]!r}"  # Atom 0.3 (base64 content), RDF, JSON
     if _PERMALINK_GUID.search(data) and any(not _WEB.match(e.id or "") for e in fast.entries):
         # feedparser's guidislink depends on whether <guid> comes before <link>
         return "a permalink <guid> that is no web address"

@@ -267,4 +267,9 @@ def _media(item: ET.Element) -> Media:
 def caption_key(raw: str, content_type: str = "text/html") -> str:
     """A text as compared with the photo captions (`Media.descriptions`): feedparser
     files a media:description as the entry's summary or content, never marked."""
-    return clean_text(squash(plain_text(raw, content_type)))
+    return plain_caption_key(plain_text(raw, content_type))
+
+
+def plain_caption_key(plain: str) -> str:
+    """caption_key of a text already made plain (plain_text)."""
+    return clean_text(squash(plain))

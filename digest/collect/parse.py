@@ -28,7 +28,13 @@ from digest.collect.dates import read_date
 from digest.collect.htmltext import html_paragraphs, html_text, plain_text, squash
 from digest.collect.language import story_language
 from digest.collect.links import WEB, has_scheme, join_url
-from digest.collect.media import Media, caption_key, entry_image, media_by_entry
+from digest.collect.media import (
+    Media,
+    caption_key,
+    entry_image,
+    media_by_entry,
+    plain_caption_key,
+)
 from digest.collect.textclean import clean_feed_bytes, clean_line, clean_text
 from digest.collect.trailers import (
     repeats_headline,
@@ -163,7 +169,8 @@ def _article(entry: Any, feed: FeedConfig, base: str, media: Media, local: bool,
     summary_raw = clean_text(entry.get("summary", "") or "")
     summary_type = _type(entry, "summary_detail")
     summary_plain = plain_text(summary_raw, summary_type) if summary_raw else ""
-    if summary_plain and caption_key(summary_raw, summary_type) in media.descriptions:
+    if summary_plain and media.descriptions \
+            and plain_caption_key(summary_plain) in media.descriptions:
         # feedparser filed a photo caption (media:description) as the summary; the
         # item's own <description> is the story's, when it has one.
         summary_raw, summary_type = clean_text(media.description), "text/html"

@@ -10,7 +10,6 @@ _EXPORTS = {
     "is_web": "digest.config.load",
     "load_config": "digest.config.load",
     "local_path": "digest.config.load",
-    "check_return_path_secret": "digest.config.checks",
     "lower_scheme": "digest.config.load",
     "parse_duration": "digest.config.load",
     "web_netloc": "digest.config.load",

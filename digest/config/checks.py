@@ -396,31 +396,6 @@ def check_schedule(config: Config) -> None:
     parse_crontab(config.schedule.issue, config.schedule_tz)
 
 
-def check_return_path_secret(config: Config) -> bytes | None:
-    """The secret VERP needs: with `[delivery] return_path`, each message's envelope
-    sender carries a token made with the secret in `[delivery] secret_env`, and
-    `digest bounces` traces a report only through that token. Without the secret no
-    bounce could be traced, so `check`, `bounces` and the send preflight stop here.
-    Returns None when there is no return_path. Raises ConfigError."""
-    from digest.tokens import MIN_DISTINCT_BYTES, MIN_SECRET_BYTES
-
-    if not config.delivery.return_path:
-        return None
-    name = config.delivery.secret_env
-    value = os.environ.get(name, "").encode("utf-8", "surrogateescape")
-    how = (f"export {name}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') "
-           "and keep it, or remove return_path")
-    if not value:
-        raise ConfigError(f"[delivery] return_path: needs the secret in the environment "
-                          f"variable {name} ([delivery] secret_env) to tag each message's "
-                          f"envelope sender (VERP), and {name} is not set; {how}")
-    if len(value) < MIN_SECRET_BYTES or len(set(value)) < MIN_DISTINCT_BYTES:
-        raise ConfigError(f"[delivery] return_path: the secret in {name} ([delivery] "
-                          f"secret_env) is too short or repetitive to tag envelope senders "
-                          f"(at least {MIN_SECRET_BYTES} random bytes); {how}")
-    return value
-
-
 # What a send needs from outside the config file ---------------------------------------
 # `check` and `digest run` ask this before anything runs, so a weekly slot does not find
 # out at 08:00 on Monday that the secret was never exported.
@@ -428,21 +403,15 @@ def check_return_path_secret(config: Config) -> bytes | None:
 
 def check_ready(config: Config) -> list[str]:
     """Every problem that would stop a build or a send, one line each: the token secret
-    (and, with `return_path`, one strong enough for VERP), the recipients file, the SMTP
-    password variable (smtp delivery), the DKIM key."""
+    (for `{token}` links and VERP), the recipients file, the SMTP password variable
+    (smtp delivery), the DKIM key."""
     problems: list[str] = []
-    for probe in (_ready_secret, _ready_verp, _ready_recipients, _ready_password, _ready_dkim):
-        if probe is _ready_verp and problems:
-            continue  # no secret at all: said once, not again for VERP
+    for probe in (_ready_secret, _ready_recipients, _ready_password, _ready_dkim):
         try:
             probe(config)
         except ConfigError as e:
             problems.append(str(e))
     return problems
-
-
-def _ready_verp(config: Config) -> None:
-    check_return_path_secret(config)
 
 
 def _ready_secret(config: Config) -> None:

@@ -108,26 +108,20 @@ def curate_issue(
     slots = sum(_sizes(layout, shown_only=False).values()) + len(editor.pin)
     contention = Contention(slots, everything=len(ranked) <= CONTENTION_FLOOR)
     titles: NearTitles[Article] = NearTitles(a.title for a in ranked[:TITLE_SAMPLE])
-    beyond: list[Article] = []
-    for i, article in enumerate(ranked):
-        if contention.full:
-            beyond = ranked[i:]
-            break
-        twin = (by_url.get(article.url) if article.url else None) or titles.twin(article.title)
+    for article in ranked:
+        past = contention.full  # once full, full for good: the rest is past contention
+        twin = (by_url.get(article.url) if article.url else None) or \
+            (None if past else titles.twin(article.title))
         if twin:
             dropped(article, "duplicate", f"same story as {twin.url}")
             continue
         by_url.setdefault(article.url, article)
-        titles.add(article.title, article)
-        contention.add(article)
+        if past:
+            contention.outside.append(article)
+        else:
+            titles.add(article.title, article)
+            contention.add(article)
     rest = contention.outside
-    for article in beyond:
-        twin = by_url.get(article.url) if article.url else None
-        if twin:
-            dropped(article, "duplicate", f"same story as {twin.url}")
-            continue
-        by_url.setdefault(article.url, article)
-        rest.append(article)
     # One event from several outlets, told in other words: the best-covered report
     # stays, and ranks a little higher for each other outlet that reported it.
     events = group_events(contention.inside, weights) + [SameEvent(a, ()) for a in rest]

@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from digest.addresses import AddressError, parse_address
-from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
-from digest.deliver.recipients import load_recipients
+from digest.deliver.recipients import configured_recipients
 from digest.errors import ConfigError
 from digest.models import BounceKind
 from digest.state.bounces import BounceLog
@@ -273,9 +272,8 @@ def process(config: Config, path: Path) -> BounceReport:
     traced: with `[delivery] return_path`, through its VERP address (the report's own
     contents are ignored); without, only for an address digest has sent an issue to.
     An address on no list is never added. Raises ConfigError when return_path is set
-    without the secret that traces it (check_return_path_secret)."""
-    verp = check_return_path_secret(config)
-    secret = load_secret(config) or verp
+    without the secret that traces it (digest.tokens.load_secret)."""
+    secret = load_secret(config)
     hard = soft = complaints = count = skipped = refusals = 0
     bounced: list[str] = []
     unsubscribed: list[str] = []
@@ -286,18 +284,19 @@ def process(config: Config, path: Path) -> BounceReport:
         known = {s.email.lower(): s for s in subscribers.each()}
         mailed, sent_to = log.mailed()
         mailed |= {s.email for s in known.values()}
-        mailed |= {r.email for r in load_recipients(config).recipients}
+        mailed |= {r.email for r in configured_recipients(config).recipients}  # + known
         tags = verp_tags(secret, mailed)
         for stored in messages(path):
             count += 1
-            fingerprint = f"<unreadable:{hashlib.sha256(stored.raw).hexdigest()}>"
+            digest_of = hashlib.sha256(stored.raw).hexdigest()
+            fingerprint = f"<unreadable:{digest_of}>"
             if log.seen(fingerprint):  # found unreadable before: not read again
                 skipped += 1
                 continue
             try:
                 message = read_message(stored.raw)
                 message_id = " ".join(str(message.get("Message-ID", "")).split()) or \
-                    f"<no-id:{hashlib.sha256(stored.raw).hexdigest()}>"
+                    f"<no-id:{digest_of}>"
                 found = events(message, tags, config.delivery.return_path)
             except Exception as e:  # noqa: BLE001 - one odd message never stops the rest
                 reason = "nested too deeply to read" if isinstance(e, RecursionError) else \

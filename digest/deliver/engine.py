@@ -34,7 +34,7 @@ from digest.deliver.limiter import Job, JobQueue, Limiter
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient
 from digest.deliver.redact import secret_forms
-from digest.errors import DeliveryError
+from digest.errors import DeliveryError, HeaderRefused
 from digest.models import DeliveryState
 from digest.state.deliveries import DeliveryLog
 
@@ -132,7 +132,12 @@ class Run:
     def _deliver(self, conn: smtplib.SMTP, job: Job) -> smtplib.SMTP | None:
         """One transaction. Returns the connection, or None when it must be reopened."""
         recipient = job.recipient
-        data = self.template.wire(recipient)
+        try:
+            data = self.template.wire(recipient)
+        except HeaderRefused as e:  # this address's message only: it fails, the rest go on
+            self.log.mark(self.issue, recipient.key, "failed", str(e), attempt=True)
+            self._final(recipient, "failed", str(e))
+            return conn
         try:
             code, reply = conn.mail(self.template.envelope_for(recipient))
             if code == 250:

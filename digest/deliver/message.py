@@ -29,12 +29,11 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
-from digest.config.checks import check_return_path_secret
 from digest.config.schema import Config
 from digest.deliver.recipients import Recipient
-from digest.errors import ConfigError, DeliveryError
+from digest.errors import ConfigError, HeaderRefused
 from digest.outbox.folder import IssueFolder, Manifest
-from digest.render.email import placeholder_pattern
+from digest.render.marks import placeholder_pattern
 from digest.tokens import load_secret, unsubscribe_link, verp_token
 
 _DOT = re.compile(rb"(?m)^\.")
@@ -177,10 +176,16 @@ class MessageTemplate:
         self._html_head = delimiter + (b'Content-Type: text/html; charset="utf-8"\r\n'
                                        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
         self._close = f"--{boundary}--\r\n".encode()
-        self._names = sorted(
-            [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
-             b"content-type"] + [b"reply-to"] * bool(reply_to) + [b"list-id"] * bool(list_id)
+        # The lines every message of the issue shares are checked here, once; render
+        # checks the few it makes per recipient.
+        problem = _head_problem(
+            self._from + self._subject + self._date_etc + self._tail,
+            [b"from", b"subject", b"date", b"mime-version", b"content-type"]
+            + [b"reply-to"] * bool(reply_to) + [b"list-id"] * bool(list_id)
             + [b"list-unsubscribe-post"] * bool(post))
+        if problem:
+            raise ConfigError(f"the issue's mail headers would have {problem}: check "
+                              "[newsletter] name, the subject and the [delivery] addresses")
         pattern = placeholder_pattern(marker)
         self.text = _Part(text, html=False, placeholder=pattern)
         self.html = _Part(html, html=True, placeholder=pattern)
@@ -208,7 +213,6 @@ class MessageTemplate:
         if "<" not in list_id:
             list_id = f"<{list_id}>"
         key = issue_key(config, manifest.number)
-        verp = check_return_path_secret(config)  # first: its error names return_path
         return cls(
             issue_key=f"{key}-test-{secrets.token_hex(6)}" if test else key,
             sender=config.sender,
@@ -217,7 +221,7 @@ class MessageTemplate:
             marker=manifest.marker, id_key=manifest.state_id,
             unsubscribe_url=delivery.unsubscribe_url,
             unsubscribe_mailto=delivery.unsubscribe_mailto,
-            secret=load_secret(config) or verp,
+            secret=load_secret(config),
             list_id=list_id, reply_to=delivery.reply_to, dkim=load_dkim(config),
             return_path=delivery.return_path,
         )
@@ -265,47 +269,25 @@ class MessageTemplate:
         # Folded by the email package: a long or non-ASCII name becomes several
         # RFC 2047 words on several lines, never one line over 998 characters.
         to = policy.SMTP.fold("To", formataddr((recipient.name, recipient.email)))
-        head = b"".join((
-            self._from, to.encode("ascii"), self._subject, self._date_etc,
-            b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
-            self._list_unsubscribe(values["unsubscribe-url"]), self._tail,
+        own = b"".join((  # this recipient's lines: the rest were checked in __init__
+            to.encode("ascii"), b"Message-ID: ", self.message_id(recipient).encode("ascii"),
+            CRLF, self._list_unsubscribe(values["unsubscribe-url"]),
         ))
-        self._check_head(head, recipient)
+        self._check_head(own, recipient)
         return b"".join((
-            head, self._text_head, *self.text.encode(values, stuffed=stuffed),
+            self._from, own[:len(to)], self._subject, self._date_etc, own[len(to):],
+            self._tail, self._text_head, *self.text.encode(values, stuffed=stuffed),
             self._html_head, *self.html.encode(values, stuffed=stuffed), self._close,
         ))
 
-    def _check_head(self, head: bytes, recipient: Recipient) -> None:
-        """Refuse a header this builder did not make: a CR, LF or other control
-        character in a value (a name carrying "\\r\\nBcc: ..."), a line over 998
-        characters, or any header beyond the expected set. Raises DeliveryError."""
-        lines = head.removesuffix(CRLF + CRLF).split(CRLF)
-        names = []
-        problem = ""
-        for line in lines:
-            bad = _NOT_HEADER_TEXT.search(line)
-            if bad:
-                problem = f"character 0x{bad.group()[0]:02X} in {line[:40]!r}"
-                break
-            if len(line) > 998:
-                problem = f"a line of {len(line)} characters"
-                break
-            if line[:1] in (b" ", b"\t"):
-                continue  # a folded line goes on the header before
-            name, colon, _ = line.partition(b":")
-            if not colon or not name or name != name.strip():
-                problem = f"the line {line[:40]!r}, which is no header"
-                break
-            names.append(name.lower())
-        wanted = list(self._names) + [b"list-unsubscribe"] * (b"list-unsubscribe" in names)
-        if not problem and sorted(names) != sorted(wanted):
-            extra = sorted(set(names) - set(wanted)) or [n for n in set(names)
-                                                          if names.count(n) > 1]
-            shown = ", ".join(n.decode("ascii") for n in extra) or "a missing header"
-            problem = f"headers digest did not make ({shown})"
+    def _check_head(self, own: bytes, recipient: Recipient) -> None:
+        """Refuse a header line this builder did not make among a recipient's own lines
+        (To, Message-ID, List-Unsubscribe): a CR, LF or other control character in a
+        value (a name carrying "\\r\\nBcc: ..."), a line over 998 characters, or any
+        header beyond those. Raises HeaderRefused."""
+        problem = _head_problem(own, [b"to", b"message-id"], optional=b"list-unsubscribe")
         if problem:
-            raise DeliveryError(
+            raise HeaderRefused(
                 f"{recipient.email}: the message for this address has {problem}; nothing "
                 "was sent to it. Its name or another value would add to the headers: fix "
                 "it (digest subscribers import, or the recipients file) and send again")
@@ -323,6 +305,31 @@ class MessageTemplate:
         else:
             data = self.render(recipient, stuffed=True)
         return data + b".\r\n"
+
+
+def _head_problem(head: bytes, wanted: list[bytes], optional: bytes = b"") -> str:
+    """What is wrong with these header lines, "" if nothing: a character outside
+    printable ASCII and tab, a line over 998 characters, a line that is no header, or
+    header names other than `wanted` (and `optional`), each once."""
+    names = []
+    for line in head.removesuffix(CRLF + CRLF).removesuffix(CRLF).split(CRLF):
+        bad = _NOT_HEADER_TEXT.search(line)
+        if bad:
+            return f"character 0x{bad.group()[0]:02X} in {line[:40]!r}"
+        if len(line) > 998:
+            return f"a line of {len(line)} characters"
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded line goes on the header before
+        name, colon, _ = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            return f"the line {line[:40]!r}, which is no header"
+        names.append(name.lower())
+    wanted = wanted + [optional] * (bool(optional) and optional in names)
+    if sorted(names) == sorted(wanted):
+        return ""
+    extra = sorted(set(names) - set(wanted)) or [n for n in set(names) if names.count(n) > 1]
+    shown = ", ".join(n.decode("ascii") for n in extra) or "a missing header"
+    return f"headers digest did not make ({shown})"
 
 
 def issue_key(config: Config, number: int) -> str:

@@ -63,7 +63,7 @@ def load_recipients(config: Config) -> RecipientList:
     """The configured list (`[delivery] recipients` or `recipients_file`) and, after
     it, the active subscribers of the state database (`digest subscribers`), each
     address once. Raises ConfigError only if the file can't be read."""
-    listed = _configured(config)
+    listed = configured_recipients(config)
 
     store = open_readonly(config.state_path)
     try:
@@ -81,7 +81,9 @@ def load_recipients(config: Config) -> RecipientList:
                          listed.source, frozenset(r.key for r in extra))
 
 
-def _configured(config: Config) -> RecipientList:
+def configured_recipients(config: Config) -> RecipientList:
+    """`[delivery] recipients` or `recipients_file` alone, without the subscribers
+    table."""
     delivery = config.delivery
     if delivery.recipients_file:
         path = config.path(delivery.recipients_file)

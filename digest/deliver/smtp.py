@@ -40,7 +40,7 @@ from digest.deliver.limiter import Job
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, load_recipients
 from digest.deliver.redact import secret_forms
-from digest.errors import DeliveryError, StateError
+from digest.errors import DeliveryError, HeaderRefused, StateError
 from digest.models import IssueRecord
 from digest.outbox.folder import IssueFolder
 from digest.state.deliveries import TO_SEND, DeliveryLog
@@ -278,8 +278,11 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
                 dry_run=dry_run)
     smtp = config.smtp
     password = password_for(smtp)
-    if jobs and recipients:
-        template.wire(jobs[0].recipient)  # a broken template or DKIM key fails here
+    if jobs and recipients:  # a broken template or DKIM key fails here, before the log
+        try:
+            template.wire(jobs[0].recipient)
+        except HeaderRefused:
+            pass  # that address's own message: it alone fails, in the run
     first = connect(smtp, password)  # fails before the log changes
     if dry_run:
         quit_quietly(first)

@@ -14,6 +14,7 @@ _EXPORTS = {
     "PREVIEW": "digest.outbox.folder",
     "Published": "digest.outbox.folder",
     "folder_name": "digest.outbox.folder",
+    "fsync_dir": "digest.outbox.folder",
     "published": "digest.outbox.folder",
     "scan_outbox": "digest.outbox.folder",
     "lint_issue": "digest.outbox.lint",

@@ -287,7 +287,7 @@ class IssueFolder:
                 swap_folder(tmp, final)
             else:
                 tmp.rename(final)
-            _fsync_dir(outbox)
+            fsync_dir(outbox)
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             raise OutboxError(f"cannot write issue folder {final}: {e}") from None
@@ -507,8 +507,9 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_dir(path: Path) -> None:
+    """A folder's entries on disk (after a file in it is made, renamed or removed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:

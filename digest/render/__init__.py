@@ -13,7 +13,7 @@ _EXPORTS = {
     "check_templates": "digest.render.email",
     "issue_url": "digest.render.email",
     "load_templates": "digest.render.email",
-    "placeholder_pattern": "digest.render.email",
+    "placeholder_pattern": "digest.render.marks",
     "render_issue": "digest.render.email",
     "site_page": "digest.render.email",
     "unrenderable": "digest.render.email",

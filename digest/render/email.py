@@ -39,6 +39,7 @@ from digest.render.cards import (
     card_row,
 )
 from digest.render.labels import labels_for
+from digest.render.marks import placeholder_pattern as placeholder_pattern  # its home
 from digest.render.story import Block, story_blocks
 from digest.render.template_errors import invalid_mjml, template_errors
 from digest.render.text import (
@@ -59,11 +60,6 @@ MAX_HERO_HEADLINE = 140  # characters of the big story's headline
 SUBJECT_CHARS = 80  # about what a phone's inbox shows
 PREHEADER_CHARS = 110
 _FIELD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def placeholder_pattern(marker: str) -> re.Pattern[str]:
-    """Matches the placeholders of one render; group 1 is the field name."""
-    return re.compile(rf"%%digest:{re.escape(marker)}:([a-z0-9-]+)%%")
 
 
 class Placeholders:

@@ -9,8 +9,6 @@ from datetime import date, datetime
 from babel.dates import format_date
 from markupsafe import Markup, escape
 
-from digest.collect.parse import html_to_paragraphs
-
 ELLIPSIS = "[…]"
 _AP_MONTHS = ["Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.",
               "Oct.", "Nov.", "Dec."]
@@ -56,6 +54,10 @@ def paragraphs(fragment: str, limit: int) -> list[str]:
     one is cut with … when the story goes on."""
     out: list[str] = []
     used = 0
+    # here, not at the top: digest.collect.parse loads the feed parsers and lxml, and
+    # `digest send` reaches this module through digest.outbox without any HTML to read
+    from digest.collect.parse import html_to_paragraphs
+
     paras = html_to_paragraphs(fragment)
     for i, para in enumerate(paras):
         if used + len(para) > limit:

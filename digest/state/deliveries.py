@@ -124,15 +124,21 @@ class DeliveryLog:
         return {state: found.get(state, 0) for state in STATES}
 
     def add_pending(self, issue: int, rows: Iterable[tuple[str, str, str]]) -> int:
-        """(email key, address, message id) rows not logged yet; one transaction."""
+        """(email key, address, message id) rows not logged yet, or logged `suppressed`
+        (the reader left during a send and is back on the list: owed the issue again,
+        so a send stopped before their turn leaves the issue not fully sent); one
+        transaction."""
         now = _now()
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = self.conn.executemany(
-                    """INSERT OR IGNORE INTO deliveries
+                    """INSERT INTO deliveries
                          (issue_number, email, address, state, attempts, message_id, updated_at)
-                       VALUES (?, ?, ?, 'pending', 0, ?, ?)""",
+                       VALUES (?, ?, ?, 'pending', 0, ?, ?)
+                       ON CONFLICT (issue_number, email) DO UPDATE
+                         SET state = 'pending', updated_at = excluded.updated_at
+                         WHERE deliveries.state = 'suppressed'""",
                     [(issue, key, address, mid, now) for key, address, mid in rows])
             except BaseException:
                 self.conn.execute("ROLLBACK")

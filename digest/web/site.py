@@ -45,10 +45,11 @@ from lxml_html_clean import Cleaner
 from markupsafe import escape
 
 from digest.collect.textclean import clean_line
-from digest.config.load import lower_scheme
+from digest.config.load import is_web
 from digest.config.schema import Config
 from digest.errors import OutboxError
 from digest.outbox import PREVIEW, IssueFolder
+from digest.outbox.folder import fsync_dir
 from digest.render.email import Templates, issue_url, load_templates, site_page
 from digest.render.text import long_date
 
@@ -270,12 +271,11 @@ def _write_site(build: Path, issues: list[IssueFolder], config: Config,
                 notes.append(f"issue #{number}: images/{name} left out of the site: {data}")
                 continue
             (dest / "images").mkdir(mode=0o755, exist_ok=True)
-            with open(dest / "images" / name, "xb") as f:
-                f.write(data)
+            _write(dest / "images" / name, data)
     _write_index(build, issues, config, templates)
     _write(build / "feed.xml", _feed(issues, pages, config))
     os.chmod(build, 0o755)
-    _fsync_tree(build)
+    _fsync_folders(build)
     return notes
 
 
@@ -295,7 +295,7 @@ def _swap(site: Path, builds: Path, build: Path) -> str:
         _remove(builds / "old")
     else:
         os.replace(link, site)
-    _fsync_dir(site.parent)
+    fsync_dir(site.parent)
     return previous
 
 
@@ -340,31 +340,19 @@ def _remove(path: Path) -> None:
 
 
 def _write(path: Path, text: str | bytes) -> None:
-    """Every page and the feed pass here: no control or bidi character reaches them."""
+    """Every file of a build passes here, on disk before it returns (see _fsync_folders);
+    every page and the feed (text) with no control or bidi character."""
     data = clean_line(text).encode("utf-8") if isinstance(text, str) else text
     with open(path, "xb") as f:
         f.write(data)
+        os.fsync(f.fileno())
 
 
-def _fsync_tree(root: Path) -> None:
-    """The build on disk before the link points at it: a crash after the swap never
-    shows an empty page."""
-    for folder, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(folder))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _fsync_folders(root: Path) -> None:
+    """The build's folders on disk (its files are, by _write) before the link points at
+    it: a crash after the swap never shows an empty page."""
+    for folder, _, _ in os.walk(root):
+        fsync_dir(Path(folder))
 
 
 def _web_link(url: str) -> bool:
@@ -372,9 +360,7 @@ def _web_link(url: str) -> bool:
     tabs, newlines and leading blanks and controls before reading the scheme, and so
     does this."""
     bare = re.sub(r"[\x00-\x20\x7f]", "", url)
-    if not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", bare):
-        return True
-    return lower_scheme(bare).startswith(("http://", "https://"))
+    return not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", bare) or is_web(bare)
 
 
 def _safe_page(page: str) -> str:
@@ -418,7 +404,7 @@ def _headlines(folder: IssueFolder, config: Config) -> str:
 def _write_index(site: Path, issues: list[IssueFolder], config: Config,
                  templates: Templates) -> None:
     per_page = config.web.per_page
-    entries = [{"number": f.manifest.number, "subject": clean_line(f.manifest.subject),
+    entries = [{"number": f.manifest.number, "subject": f.manifest.subject,
                 "day": long_date(f.manifest.when, config.newsletter.language)}
                for f in issues]
     pages = max(1, -(-len(entries) // per_page))
@@ -438,10 +424,11 @@ def _feed(issues: list[IssueFolder], pages: dict[int, str], config: Config) -> s
     feed = ET.Element(f"{{{ATOM}}}feed")
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{ATOM}}}{tag}",
-                           {k: clean_line(v) for k, v in attrs.items()})
+        # An issue.json is a file: hostile. Its control and bidi characters go when the
+        # whole feed is written (_write), as every page's do.
+        el = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
         if text is not None:
-            el.text = clean_line(text)  # an issue.json is a file: hostile
+            el.text = text
         return el
 
     sub(feed, "title", nl.name)

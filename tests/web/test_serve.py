@@ -21,7 +21,7 @@ import uvicorn
 from digest.config.load import load_config
 from digest.tokens import load_secret, make_token
 from digest.web.app import CONFIRM_SECONDS, make_app
-from tests.helpers import BASE_CONFIG, item, on_day, run
+from tests.helpers import item, on_day, readers_config, run
 from tests.smtp_server import Recorder, SmtpServer, free_port
 
 
@@ -50,15 +50,8 @@ def site(tmp_path: Path) -> Iterator[tuple[Path, str, Recorder, Clock]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with SmtpServer(recorder) as smtp:
-        config = tmp_path / "config.toml"
-        config.write_text(
-            BASE_CONFIG.replace('recipients = ["editor@example.com"]',
-                                'recipients = ["editor@example.com"]\nmode = "smtp"')
-            .replace('web_url = "https://example.com/newsletter"', f'web_url = "{base}"')
-            .replace('unsubscribe_url = "https://example.com/unsubscribe?token={token}"',
-                     f'unsubscribe_url = "{base}/unsubscribe?token={{token}}"')
-            + f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
-            '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n', "utf-8")
+        config = readers_config(tmp_path, base, smtp.port,
+                                '\n[[feeds]]\nurl = "feed.xml"\nname = "Wire"\n')
         app = make_app(load_config(config), clock=clock)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                                log_level="warning", lifespan="on"))

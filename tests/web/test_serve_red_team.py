@@ -20,11 +20,15 @@ def head_of(answer: bytes) -> str:
     return answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
 
 
-def held_open(port: int, held: list[socket.socket]) -> None:
-    """A kept-alive connection the server has surely counted (one request answered),
-    added to `held`."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def held_open(port: int, held: list[socket.socket], source: str = "") -> None:
+    """A kept-alive connection (from `source`, default the loopback address) the server
+    has surely counted (one request answered), added to `held`."""
+    s = socket.socket()
     held.append(s)
+    s.settimeout(10)
+    if source:
+        s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     answer = b""
     while not answer.endswith(b"ok"):
@@ -165,17 +169,7 @@ def test_one_client_cannot_hold_every_connection(serve) -> None:  # noqa: F811
     held: list[socket.socket] = []
     try:
         for _ in range(8):  # 64 / 8
-            s = socket.socket()
-            held.append(s)
-            s.settimeout(10)
-            s.bind(("127.0.0.2", 0))
-            s.connect(("127.0.0.1", served.port))
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = b""
-            while not answer.endswith(b"ok"):
-                chunk = s.recv(65536)
-                assert chunk, answer
-                answer += chunk
+            held_open(served.port, held, "127.0.0.2")
         refused = from_peer(served.port, "127.0.0.2")
         assert refused.startswith(b"HTTP/1.1 503 ") and b"nosniff" in refused
         assert from_peer(served.port, "127.0.0.3").startswith(b"HTTP/1.1 200 ")
