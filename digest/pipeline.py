@@ -31,8 +31,6 @@ from digest.errors import CommitLost, DigestError
 from digest.models import (
     Article,
     BuildStatus,
-    CachedImage,
-    CachedPage,
     FeedState,
     RenderedIssue,
 )
@@ -43,7 +41,7 @@ from digest.render.email import (
     load_templates,
     web_page,
 )
-from digest.state.cache import Cache, open_cache
+from digest.state.cache import FRESH_FOR, Cache, open_cache
 from digest.state.recover import recover_outbox
 from digest.state.store import Store, locked_store, open_readonly
 from digest.tokens import load_secret
@@ -157,10 +155,7 @@ def build(
             plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve,
                            cache=cache)
             made = assemble_issue(candidates, replace(plan, with_bodies=store.with_bodies))
-            if plan.pictures:
-                cache.save_images(plan.pictures.fresh())
-            if plan.pages:
-                cache.save_pages(plan.pages.fresh())
+            _keep(cache, plan)
         if isinstance(made, NothingToBuild):
             return BuildResult("nothing", f"nothing new: {made.reason}",
                                collected=report, notes=tuple(notes))
@@ -225,10 +220,7 @@ def preview(
             plan = prepare(config, store, start, preview=True, client=client,
                            resolve=resolve, cache=cache)
             made = assemble_issue(ordered, plan)
-            if plan.pictures:
-                cache.save_images(plan.pictures.fresh())
-            if plan.pages:
-                cache.save_pages(plan.pages.fresh())
+            _keep(cache, plan)
         state_id = store.state_id
     finally:
         store.close()
@@ -259,27 +251,28 @@ def prepare(config: Config, store: Store, start: _Start, *, slot: str | None = N
             preview: bool = False, client: httpx.AsyncClient | None = None,
             resolve: Resolver = system_resolve, cache: Cache | None = None) -> IssuePlan:
     """The next issue's plan, shared by build and preview: its number (after what the
-    outbox published), the time, the picture and page fetchers over the state's
-    caches (a preview keeps nothing new), and the recipient list, read once."""
+    outbox published), the time, the picture and page fetchers over the fetch cache
+    (a preview reuses what it fetched lately, unasked; a build asks conditionally),
+    and the recipient list, read once."""
     done = published(config.outbox_path, config.newsletter.slug)
     cache = cache if cache is not None else Cache(None)
-
-    def images(url: str) -> dict[str, CachedImage]:  # the cache file, then the state's
-        return cache.cached_images(url) or store.cached_images(url)
-
-    def page(url: str) -> CachedPage | None:
-        return cache.cached_page(url) or store.cached_page(url)
-
+    fresh_for = FRESH_FOR if preview else None
     return IssuePlan(
         config=config, templates=start.templates,
         number=store.next_issue_number(after=done.last_number),
         now=clock.now(config.tz), slot=slot, done=done,
-        pictures=Pictures(config, cached=images, preview=preview, client=client,
-                          resolve=resolve, reuse_fresh=preview),
+        pictures=Pictures(config, cached=cache.cached_images, preview=preview, client=client,
+                          resolve=resolve, fresh_for=fresh_for, lookups=cache.lookups),
         draft=start.draft,
-        pages=Enricher(config, cached=page, client=client, resolve=resolve,
-                       reuse_fresh=preview),
+        pages=Enricher(config, cached=cache.cached_page, client=client, resolve=resolve,
+                       fresh_for=fresh_for, lookups=cache.lookups),
         listed=load_recipients(config))  # once: the size budget, the outbox copy
+
+
+def _keep(cache: Cache, plan: IssuePlan) -> None:
+    """What this build's fetchers fetched, into the fetch cache (never the state)."""
+    cache.keep(plan.pictures.fresh() if plan.pictures else (),
+               plan.pages.fresh() if plan.pages else ())
 
 
 def _files(made: Assembled, plan: IssuePlan, name: str, state_id: str,

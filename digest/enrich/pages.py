@@ -10,9 +10,10 @@ lacks: a picture, a body (the big story), a summary that is more than the title.
 `[enrich] pages` ("missing", "always", "never") and `[[feeds]] enrich` decide whose pages
 are read; `[enrich] mirror` reads them from a folder instead of the web. Pages are
 fetched like pictures (digest.collect.fetch: one deadline, a byte cap, the SSRF guard decided by
-the feed), at most PER_HOST at a time per host, and cached in the state by URL with
-their validators. A page that fails leaves the story as its feed gave it, and a note
-says why.
+the feed), at most PER_HOST at a time per host, and cached by URL with their
+validators in the fetch cache (digest.state.cache); a preview (`fresh_for`) uses a page
+read or revalidated that recently without asking its host. A page that fails leaves
+the story as its feed gave it, and a note says why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -31,16 +32,15 @@ import httpx
 import lxml.html
 
 from digest.clock import utcnow
-from digest.collect.hosts import Resolver, system_resolve
+from digest.collect.hosts import LookupFailures, Resolver, system_resolve
 from digest.collect.parse import html_to_text, sanitize_html
 from digest.collect.textclean import clean_line, clean_text
 from digest.config.load import is_web, lower_scheme
 from digest.config.schema import Config
-from digest.enrich.linked import Linked
+from digest.enrich.linked import Linked, recent
 from digest.errors import FeedError
 from digest.models import Article, CachedPage, CuratedIssue, Image
 from digest.render.text import sentences
-from digest.state.cache import fresh as cache_fresh
 
 PER_HOST = 2
 MAX_PAGE = 1_500_000  # characters of a page read (scripts and styles taken out first)
@@ -248,18 +248,20 @@ class _Read:
 
 class Enricher:
     """The article pages of one build: each read at most once; `fresh()` is what to
-    keep in the state database after."""
+    keep in the fetch cache after. A page the cache read within `fresh_for` (a
+    preview's) is used without asking its host."""
 
     def __init__(self, config: Config, *, cached: Callable[[str], CachedPage | None],
                  client: httpx.AsyncClient | None = None,
-                 resolve: Resolver = system_resolve, reuse_fresh: bool = False) -> None:
+                 resolve: Resolver = system_resolve, fresh_for: timedelta | None = None,
+                 lookups: LookupFailures | None = None) -> None:
         self.config = config
-        self.reuse_fresh = reuse_fresh  # what the cache read lately is used unasked
+        self.fresh_for = fresh_for
         self.settings = replace(config.collect, timeout=config.enrich.timeout)
         self.mirror = config.path(config.enrich.mirror) if config.enrich.mirror else None
         self._cached = cached
         self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST,
-                              timeout_key="[enrich] timeout")
+                              timeout_key="[enrich] timeout", lookups=lookups)
         self._read: dict[str, _Read] = {}
         self._modes = {f.url: f.enrich or config.enrich.pages for f in config.feeds}
 
@@ -316,8 +318,9 @@ class Enricher:
                 return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
 
         cached = self._cached(url)
-        if cached is not None and self.reuse_fresh and cache_fresh(cached.fetched_at):
-            return _Read(facts=_facts(cached))  # read lately: this host is not asked again
+        if cached is not None and recent(cached.fetched_at, self.fresh_for) and (
+                kept := _facts(cached)) is not None:
+            return _Read(facts=kept)  # read lately: its host is not asked again
         try:
             fetched = await self._linked.fetch(
                 "article page", url, article, client, etag=cached.etag if cached else None,
@@ -327,7 +330,11 @@ class Enricher:
         except Exception as e:  # noqa: BLE001 - a page never stops a build
             return _Read(error=f"{what}: unexpected {type(e).__name__}: {e}")
         if fetched.status == "not_modified" and cached:
-            return _Read(facts=_facts(cached))
+            facts = _facts(cached)
+            return _Read(facts=facts, fresh=replace(  # current as of now
+                cached, etag=fetched.etag or cached.etag,
+                last_modified=fetched.last_modified or cached.last_modified,
+                fetched_at=utcnow().isoformat(timespec="seconds")) if facts else None)
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind and "html" not in kind:
             return _Read(error=f"{what}: not a web page ({kind})")

@@ -20,8 +20,10 @@ Slots, in CSS pixels: the big story's picture is 600 wide at 16:9, a Read More c
 
 Fetching goes through `digest.collect.fetch` (the feeds' deadline, byte cap and SSRF guard; a
 picture may reach an internal address only if its feed's own url is on one). The
-state database caches what was made, per source url and slot, with the source's
-ETag / Last-Modified for a conditional GET next time.
+fetch cache (digest.state.cache, beside the state database) keeps what was made, per
+source url and slot, with the source's ETag / Last-Modified for a conditional GET next
+time; a preview (`fresh_for`) uses what was fetched or revalidated that recently
+without asking the host at all.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
@@ -42,13 +45,12 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from digest.clock import utcnow
-from digest.collect.hosts import Resolver, system_resolve
+from digest.collect.hosts import LookupFailures, Resolver, system_resolve
 from digest.config.load import is_web, lower_scheme
 from digest.config.schema import CollectConfig, Config
-from digest.enrich.linked import Linked
+from digest.enrich.linked import Linked, recent
 from digest.errors import FeedError
 from digest.models import Article, CachedImage, CuratedIssue, Image
-from digest.state.cache import fresh as cache_fresh
 
 if TYPE_CHECKING:  # Pillow is imported when a picture is decoded, not with digest
     from PIL import Image as PILImage
@@ -114,6 +116,7 @@ class _Source:
     error: str | None = None  # the whole message, naming the picture and its feed
     reason: str = ""  # the same without the names
     lasting: bool = False  # the error makes the picture unusable
+    revalidated: bool = False  # the server answered 304: the cached rows are current
 
 
 @dataclass(frozen=True)
@@ -128,23 +131,26 @@ class _Made:
 
 class Pictures:
     """The pictures of one build. Each url is fetched at most once, whichever rounds
-    of curating place it; `fresh()` is what to keep in the state database after."""
+    of curating place it; `fresh()` is what to keep in the fetch cache after. What the
+    cache fetched within `fresh_for` (a preview's) is used without asking its host."""
 
     def __init__(self, config: Config, *, cached: Callable[[str], dict[str, CachedImage]],
                  preview: bool = False, client: httpx.AsyncClient | None = None,
-                 resolve: Resolver = system_resolve, reuse_fresh: bool = False) -> None:
+                 resolve: Resolver = system_resolve, fresh_for: timedelta | None = None,
+                 lookups: LookupFailures | None = None) -> None:
         self.settings: CollectConfig = config.collect
-        self.reuse_fresh = reuse_fresh  # what the cache fetched lately is used unasked
+        self.fresh_for = fresh_for
         self.assets = config.newsletter.assets_url.rstrip("/")
         self.preview = preview
         self._cached = cached
-        self._linked = Linked(self.settings, client, resolve)
+        self._linked = Linked(self.settings, client, resolve, lookups=lookups)
         self._sources: dict[str, _Source] = {}
         self._made: dict[tuple[str, str], _Made] = {}
         self._fresh: dict[tuple[str, str], CachedImage] = {}
 
     def fresh(self) -> list[CachedImage]:
-        """What was made from fetched bytes this build, for the cache."""
+        """What was made from fetched bytes this build, and what a 304 confirmed, for
+        the cache."""
         return list(self._fresh.values())
 
     def place(self, issue: CuratedIssue) -> Placement:
@@ -232,8 +238,8 @@ class Pictures:
         cached = self._cached(url)
         usable = [cached[k] for k in keys if k in cached]
         some = usable[0] if len(usable) == len(keys) else None  # else: fetch it whole
-        if some is not None and self.reuse_fresh and all(cache_fresh(c.fetched_at) for c in usable):
-            return _Source(cached=cached)  # fetched lately: this host is not asked again
+        if some is not None and all(recent(c.fetched_at, self.fresh_for) for c in usable):
+            return _Source(cached=cached)  # fetched lately: its host is not asked again
         try:
             fetched = await self._linked.fetch(
                 "picture", url, article, client, etag=some.etag if some else None,
@@ -245,7 +251,8 @@ class Pictures:
             reason = f"unexpected {type(e).__name__}: {e}"
             return _Source(error=f"{what}: {reason}", reason=reason, cached=cached)
         if fetched.status == "not_modified":
-            return _Source(cached=cached, etag=fetched.etag, last_modified=fetched.last_modified)
+            return _Source(cached=cached, etag=fetched.etag, last_modified=fetched.last_modified,
+                           revalidated=True)
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         return _Source(body=fetched.body, kind=kind, etag=fetched.etag,
                        last_modified=fetched.last_modified)
@@ -269,6 +276,11 @@ class Pictures:
         elif key in source.cached:  # not modified, or unreachable for now: as made before
             c = source.cached[key]
             _check_size(c.source_width, c.source_height)
+            if source.revalidated:  # current as of now, with the validators now given
+                self._fresh[(url, key)] = replace(
+                    c, etag=source.etag or c.etag,
+                    last_modified=source.last_modified or c.last_modified,
+                    fetched_at=utcnow().isoformat(timespec="seconds"))
             made = _Made(c.name, c.data, c.source_width, c.source_height, c.width, c.height)
         else:
             return None
