@@ -216,7 +216,7 @@ def preview(
                 reports.append(_report(result, len(fresh), state.failures))
             report = CollectReport(tuple(reports))
         ordered = sorted(articles.values(), key=lambda a: (a.first_seen or utcnow(), a.id))
-        with open_cache(config.state_path) as cache:  # a cache, never the state
+        with open_cache(config.state_path, make_folder=False) as cache:  # never the state
             plan = prepare(config, store, start, preview=True, client=client,
                            resolve=resolve, cache=cache)
             made = assemble_issue(ordered, plan)

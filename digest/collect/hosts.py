@@ -8,8 +8,8 @@ resolver to make a loopback test server look like a public host.
 
 `remembering` wraps a resolver with `LookupFailures`, the names that lately did not
 resolve (kept in the fetch cache, digest.state.cache): such a name fails at once, with
-the error it gave, instead of being asked again (a build that links a dead host many
-times, or a preview run again, waits on its DNS once).
+the error it gave, instead of being asked again, by the later fetches of the same run
+and by the runs after it until the failure is `retry_after` old.
 """
 
 from __future__ import annotations

@@ -90,11 +90,11 @@ class Cache:
     `lookups` holds the names that failed to resolve within DNS_FOR; `keep` stores what
     a build fetched, and the names that failed in it."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, make_folder: bool = True) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._warned = False
-        if path is not None:
+        if path is not None and (make_folder or path.parent.is_dir()):
             self._conn = self._open(path)
         self.lookups = LookupFailures(self._dns_failures(), DNS_FOR)
 
@@ -258,6 +258,8 @@ class Cache:
                     ORDER BY fetched_at DESC LIMIT -1 OFFSET ?)""", (MAX_ROWS[table],))
 
 
-def open_cache(state_path: Path) -> Cache:
-    """The cache beside the state database at `state_path`."""
-    return Cache(state_path.with_name(NAME))
+def open_cache(state_path: Path, *, make_folder: bool = True) -> Cache:
+    """The cache beside the state database at `state_path`. Without `make_folder` (a
+    preview), no cache where that folder does not exist yet: a preview on a machine
+    that never collected leaves no trace but its outbox/preview/."""
+    return Cache(state_path.with_name(NAME), make_folder=make_folder)

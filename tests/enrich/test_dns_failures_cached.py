@@ -68,6 +68,7 @@ def test_a_name_that_did_not_resolve_is_not_looked_up_again_until_dns_for_passes
         return [n for n in result.notes if f"cannot resolve '{DOWN}'" in n]
 
     at(0)
+    pipeline.collect_locked(config)  # a preview keeps its cache in the state's folder
     notes = preview()
     assert lookups[DOWN] >= 1 and notes  # looked up, failed, said so
     assert any("/p/" in n and "hot-linked as it is" in n for n in notes)

@@ -42,7 +42,8 @@ def linked_feed(server: FeedServer) -> bytes:
 
 
 def project(feed_server: FeedServer, write_config) -> Path:
-    """Stories, each with a picture (ETag) and an article page (Last-Modified)."""
+    """Stories, each with a picture (ETag) and an article page (Last-Modified), and
+    collected once (a preview makes no state folder, and so no cache, where none is)."""
     feed_server.routes["/f.xml"] = Route(linked_feed(feed_server))
     for i in range(STORIES):
         feed_server.routes[f"/p/{i}.jpg"] = Route(jpeg(1200, 675), content_type="image/jpeg",
@@ -50,7 +51,9 @@ def project(feed_server: FeedServer, write_config) -> Path:
         feed_server.routes[f"/page/{i}"] = Route(
             PAGE, content_type="text/html", last_modified="Fri, 27 Nov 2026 08:00:00 GMT")
     base = ASSETS.replace('pages = "never"', 'pages = "always"')
-    return write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}], base=base)
+    path = write_config([{"url": feed_server.url("/f.xml"), "name": "Wire"}], base=base)
+    assert run(path, "collect", env=NOW_UTC_ENV).exit_code == 0
+    return path
 
 
 def linked(feed_server: FeedServer, start: int = 0) -> list[tuple[str, dict[str, str]]]:
@@ -88,7 +91,6 @@ def preview(path: Path, env: dict[str, str] = NOW_UTC_ENV) -> str:
 def test_a_second_preview_asks_no_picture_or_page_host_and_leaves_the_state(
         feed_server: FeedServer, write_config, tmp_path: Path):
     path = project(feed_server, write_config)
-    assert run(path, "collect", env=NOW_UTC_ENV).exit_code == 0
     before = state(tmp_path)
     assert before[1]["articles"] == STORIES
 
@@ -146,7 +148,6 @@ def test_a_damaged_cache_is_made_again_with_one_warning(
         feed_server: FeedServer, write_config, tmp_path: Path):
     path = project(feed_server, write_config)
     cache = tmp_path / ".digest" / "cache.db"
-    cache.parent.mkdir()
     cache.write_bytes(b"this is not a database, not at all. " * 300)
     result = run(path, "build", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
@@ -206,7 +207,7 @@ def test_a_cache_that_cannot_be_opened_is_skipped_with_one_warning(
         feed_server: FeedServer, write_config, tmp_path: Path):
     path = project(feed_server, write_config)
     cache = tmp_path / ".digest" / "cache.db"
-    cache.mkdir(parents=True)  # a folder where the file should be
+    cache.mkdir()  # a folder where the file should be
     result = run(path, "build", "--preview", env=NOW_UTC_ENV)
     assert result.exit_code == 0, result.output
     [warning] = warnings_in(result.output)
