@@ -274,6 +274,10 @@ class Enricher:
         wanted = [a for a in issue.placed
                   if a.url and self._wants(a, a is big, a in issue.read_more)]
         missing = {a.url: a for a in wanted if a.url not in self._read}
+        for url in list(missing):
+            if (kept := self._recent(url)) is not None:  # no client, no event loop
+                self._read[url] = kept
+                del missing[url]
         if missing:
             asyncio.run(self._read_all(missing))
         notes = [f"{self._read[a.url].error}; the story keeps its feed's text and picture"
@@ -302,6 +306,17 @@ class Enricher:
         return (mode == "always" or (pictured and article.image is None)
                 or (big and _thin(article)) or _says_nothing(article))
 
+    def _recent(self, url: str) -> _Read | None:
+        """A page the cache read within `fresh_for`: used as it is, its host not asked
+        (never with `[enrich] mirror`, which reads no web)."""
+        if self.fresh_for is None or self.mirror is not None:
+            return None
+        cached = self._cached(url)
+        if cached is None or not recent(cached.fetched_at, self.fresh_for):
+            return None
+        facts = _facts(cached)
+        return _Read(facts=facts) if facts is not None else None
+
     async def _read_all(self, missing: dict[str, Article]) -> None:
         async def one(url: str, article: Article, client: httpx.AsyncClient) -> None:
             self._read[url] = await self._page(url, article, client)
@@ -318,9 +333,6 @@ class Enricher:
                 return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
 
         cached = self._cached(url)
-        if cached is not None and recent(cached.fetched_at, self.fresh_for) and (
-                kept := _facts(cached)) is not None:
-            return _Read(facts=kept)  # read lately: its host is not asked again
         try:
             fetched = await self._linked.fetch(
                 "article page", url, article, client, etag=cached.etag if cached else None,

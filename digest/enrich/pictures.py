@@ -164,6 +164,10 @@ class Pictures:
         for article, image, slot in jobs:
             wanted.setdefault(image.url, (set(), article))[0].add(self._key(slot))
         missing = {url: job for url, job in wanted.items() if not self._covered(url, job[0])}
+        for url, (keys, _) in list(missing.items()):
+            if (kept := self._recent(url, keys)) is not None:  # no client, no event loop
+                self._sources[url] = kept
+                del missing[url]
         if missing:
             asyncio.run(self._fetch_all(missing))
         files: dict[str, ImageFile] = {}
@@ -214,6 +218,18 @@ class Pictures:
             return False
         return source.body is not None or source.error is not None or keys <= set(source.cached)
 
+    def _recent(self, url: str, keys: set[str]) -> _Source | None:
+        """What the cache made of a web picture within `fresh_for`, for every slot in
+        `keys`: used as it is, its host not asked."""
+        if self.fresh_for is None or not is_web(url):
+            return None
+        cached = self._cached(url)
+        usable = [cached[k] for k in keys if k in cached]
+        if len(usable) == len(keys) and all(recent(c.fetched_at, self.fresh_for)
+                                            for c in usable):
+            return _Source(cached=cached)
+        return None
+
     async def _fetch_all(self, missing: dict[str, tuple[set[str], Article]]) -> None:
         async def one(url: str, wanted: tuple[set[str], Article],
                       client: httpx.AsyncClient) -> None:
@@ -238,8 +254,6 @@ class Pictures:
         cached = self._cached(url)
         usable = [cached[k] for k in keys if k in cached]
         some = usable[0] if len(usable) == len(keys) else None  # else: fetch it whole
-        if some is not None and all(recent(c.fetched_at, self.fresh_for) for c in usable):
-            return _Source(cached=cached)  # fetched lately: its host is not asked again
         try:
             fetched = await self._linked.fetch(
                 "picture", url, article, client, etag=some.etag if some else None,
