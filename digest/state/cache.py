@@ -32,7 +32,7 @@ VERSION = 1  # of the file's tables; another version is a cache to make again
 FRESH_FOR = timedelta(hours=6)  # a preview reuses what was fetched this recently, unasked
 DNS_FOR = timedelta(minutes=10)  # a name that did not resolve is not looked up again
 KEEP_FOR = timedelta(days=90)  # older rows are forgotten (stories move on)
-MAX_ROWS = {"images": 2_000, "pages": 5_000, "dns_failures": 1_000}
+MAX_ROWS = {"images": 1_000, "pages": 5_000, "dns_failures": 1_000}  # made: 10-50 KB each
 BUSY_MS = 3_000  # how long a write waits for another process's write
 
 log = logging.getLogger(__name__)
