@@ -77,6 +77,11 @@ class Linked:
                                   settings=self.settings, resolve=self._resolver(url),
                                   timeout_key=self.timeout_key)
 
+    def fetched_for(self, feed: str) -> str:
+        """What a cache entry fetched for `feed` records (see CachedPage.fetched_for): the
+        feed, if its internal standing let the fetch reach internal addresses, else ""."""
+        return feed if self._standing.get(feed) else ""
+
     def _resolver(self, url: str) -> Resolver:
         """An address in the url has no name to fail: the resolver as given (which the
         fetcher calls without a thread)."""

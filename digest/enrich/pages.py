@@ -274,8 +274,8 @@ class Enricher:
         wanted = [a for a in issue.placed
                   if a.url and self._wants(a, a is big, a in issue.read_more)]
         missing = {a.url: a for a in wanted if a.url not in self._read}
-        for url in list(missing):
-            if (kept := self._recent(url)) is not None:  # no client, no event loop
+        for url, article in list(missing.items()):
+            if (kept := self._recent(url, article)) is not None:  # no client, no event loop
                 self._read[url] = kept
                 del missing[url]
         if missing:
@@ -306,13 +306,15 @@ class Enricher:
         return (mode == "always" or (pictured and article.image is None)
                 or (big and _thin(article)) or _says_nothing(article))
 
-    def _recent(self, url: str) -> _Read | None:
+    def _recent(self, url: str, article: Article) -> _Read | None:
         """A page the cache read within `fresh_for`: used as it is, its host not asked
-        (never with `[enrich] mirror`, which reads no web)."""
+        (never with `[enrich] mirror`, which reads no web). Not one an internal feed's
+        standing let digest read, for another feed's story (which asks, under its rules)."""
         if self.fresh_for is None or self.mirror is not None:
             return None
         cached = self._cached(url)
-        if cached is None or not recent(cached.fetched_at, self.fresh_for):
+        if cached is None or not recent(cached.fetched_at, self.fresh_for) or \
+                cached.fetched_for not in ("", article.feed_url):
             return None
         facts = _facts(cached)
         return _Read(facts=facts) if facts is not None else None
@@ -341,12 +343,14 @@ class Enricher:
             return _Read(facts=_facts(cached) if cached else None, error=str(e))
         except Exception as e:  # noqa: BLE001 - a page never stops a build
             return _Read(error=f"{what}: unexpected {type(e).__name__}: {e}")
+        fetched_for = self._linked.fetched_for(article.feed_url)
         if fetched.status == "not_modified" and cached:
             facts = _facts(cached)
             return _Read(facts=facts, fresh=replace(  # current as of now
                 cached, etag=fetched.etag or cached.etag,
                 last_modified=fetched.last_modified or cached.last_modified,
-                fetched_at=utcnow().isoformat(timespec="seconds")) if facts else None)
+                fetched_at=utcnow().isoformat(timespec="seconds"),
+                fetched_for=fetched_for) if facts else None)
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind and "html" not in kind:
             return _Read(error=f"{what}: not a web page ({kind})")
@@ -356,7 +360,7 @@ class Enricher:
             return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
         return _Read(facts=facts, fresh=CachedPage(
             url, fetched.etag, fetched.last_modified, json.dumps(asdict(facts)),
-            utcnow().isoformat(timespec="seconds")))
+            utcnow().isoformat(timespec="seconds"), fetched_for))
 
     def _from_mirror(self, url: str, what: str, local: bool) -> _Read:
         """The page from `[enrich] mirror`; its `file:` pictures count only for a feed

@@ -117,6 +117,7 @@ class _Source:
     reason: str = ""  # the same without the names
     lasting: bool = False  # the error makes the picture unusable
     revalidated: bool = False  # the server answered 304: the cached rows are current
+    fetched_for: str = ""  # see CachedImage.fetched_for
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,8 @@ class Pictures:
         for article, image, slot in jobs:
             wanted.setdefault(image.url, (set(), article))[0].add(self._key(slot))
         missing = {url: job for url, job in wanted.items() if not self._covered(url, job[0])}
-        for url, (keys, _) in list(missing.items()):
-            if (kept := self._recent(url, keys)) is not None:  # no client, no event loop
+        for url, (keys, article) in list(missing.items()):
+            if (kept := self._recent(url, keys, article)) is not None:  # no client or loop
                 self._sources[url] = kept
                 del missing[url]
         if missing:
@@ -218,15 +219,17 @@ class Pictures:
             return False
         return source.body is not None or source.error is not None or keys <= set(source.cached)
 
-    def _recent(self, url: str, keys: set[str]) -> _Source | None:
+    def _recent(self, url: str, keys: set[str], article: Article) -> _Source | None:
         """What the cache made of a web picture within `fresh_for`, for every slot in
-        `keys`: used as it is, its host not asked."""
+        `keys`: used as it is, its host not asked. Not what an internal feed's standing
+        let digest fetch, for another feed's story (which asks, under its own rules)."""
         if self.fresh_for is None or not is_web(url):
             return None
         cached = self._cached(url)
         usable = [cached[k] for k in keys if k in cached]
-        if len(usable) == len(keys) and all(recent(c.fetched_at, self.fresh_for)
-                                            for c in usable):
+        if len(usable) == len(keys) and all(
+                recent(c.fetched_at, self.fresh_for)
+                and c.fetched_for in ("", article.feed_url) for c in usable):
             return _Source(cached=cached)
         return None
 
@@ -264,12 +267,13 @@ class Pictures:
         except Exception as e:  # noqa: BLE001 - a picture never stops a build
             reason = f"unexpected {type(e).__name__}: {e}"
             return _Source(error=f"{what}: {reason}", reason=reason, cached=cached)
+        fetched_for = self._linked.fetched_for(article.feed_url)
         if fetched.status == "not_modified":
             return _Source(cached=cached, etag=fetched.etag, last_modified=fetched.last_modified,
-                           revalidated=True)
+                           revalidated=True, fetched_for=fetched_for)
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         return _Source(body=fetched.body, kind=kind, etag=fetched.etag,
-                       last_modified=fetched.last_modified)
+                       last_modified=fetched.last_modified, fetched_for=fetched_for)
 
     def _make(self, url: str, slot: Slot, source: _Source) -> _Made | None:
         """The picture measured (and made) for its slot; None if it could not be
@@ -286,7 +290,7 @@ class Pictures:
                 self._fresh[(url, key)] = CachedImage(
                     url, key, source.etag, source.last_modified, made.source_width,
                     made.source_height, made.name, made.width, made.height, made.data,
-                    utcnow().isoformat(timespec="seconds"))
+                    utcnow().isoformat(timespec="seconds"), source.fetched_for)
         elif key in source.cached:  # not modified, or unreachable for now: as made before
             c = source.cached[key]
             _check_size(c.source_width, c.source_height)
@@ -294,7 +298,8 @@ class Pictures:
                 self._fresh[(url, key)] = replace(
                     c, etag=source.etag or c.etag,
                     last_modified=source.last_modified or c.last_modified,
-                    fetched_at=utcnow().isoformat(timespec="seconds"))
+                    fetched_at=utcnow().isoformat(timespec="seconds"),
+                    fetched_for=source.fetched_for)
             made = _Made(c.name, c.data, c.source_width, c.source_height, c.width, c.height)
         else:
             return None

@@ -42,11 +42,11 @@ CREATE TABLE IF NOT EXISTS images (
     url TEXT NOT NULL, slot TEXT NOT NULL, etag TEXT, last_modified TEXT,
     source_width INTEGER NOT NULL, source_height INTEGER NOT NULL, name TEXT NOT NULL,
     width INTEGER NOT NULL, height INTEGER NOT NULL, data BLOB NOT NULL,
-    fetched_at TEXT NOT NULL, PRIMARY KEY (url, slot));
+    fetched_at TEXT NOT NULL, fetched_for TEXT NOT NULL DEFAULT '', PRIMARY KEY (url, slot));
 CREATE INDEX IF NOT EXISTS images_fetched ON images (fetched_at);
 CREATE TABLE IF NOT EXISTS pages (
     url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, facts TEXT NOT NULL,
-    fetched_at TEXT NOT NULL);
+    fetched_at TEXT NOT NULL, fetched_for TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS pages_fetched ON pages (fetched_at);
 CREATE TABLE IF NOT EXISTS dns_failures (
     host TEXT PRIMARY KEY, error TEXT NOT NULL, fetched_at TEXT NOT NULL);
@@ -55,19 +55,19 @@ PRAGMA user_version = {VERSION};
 """
 
 _IMAGES = """INSERT INTO images (url, slot, etag, last_modified, source_width, source_height,
-                 name, width, height, data, fetched_at)
+                 name, width, height, data, fetched_at, fetched_for)
              VALUES (:url, :slot, :etag, :last_modified, :source_width, :source_height,
-                     :name, :width, :height, :data, :fetched_at)
+                     :name, :width, :height, :data, :fetched_at, :fetched_for)
              ON CONFLICT (url, slot) DO UPDATE SET etag = excluded.etag,
                  last_modified = excluded.last_modified, source_width = excluded.source_width,
                  source_height = excluded.source_height, name = excluded.name,
                  width = excluded.width, height = excluded.height, data = excluded.data,
-                 fetched_at = excluded.fetched_at"""
-_PAGES = """INSERT INTO pages (url, etag, last_modified, facts, fetched_at)
-            VALUES (:url, :etag, :last_modified, :facts, :fetched_at)
+                 fetched_at = excluded.fetched_at, fetched_for = excluded.fetched_for"""
+_PAGES = """INSERT INTO pages (url, etag, last_modified, facts, fetched_at, fetched_for)
+            VALUES (:url, :etag, :last_modified, :facts, :fetched_at, :fetched_for)
             ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,
                 last_modified = excluded.last_modified, facts = excluded.facts,
-                fetched_at = excluded.fetched_at"""
+                fetched_at = excluded.fetched_at, fetched_for = excluded.fetched_for"""
 _DNS = """INSERT INTO dns_failures (host, error, fetched_at) VALUES (?, ?, ?)
           ON CONFLICT (host) DO UPDATE SET error = excluded.error,
               fetched_at = excluded.fetched_at"""
@@ -183,13 +183,14 @@ class Cache:
         try:
             rows = self._conn.execute(
                 """SELECT url, slot, etag, last_modified, source_width, source_height, name,
-                          width, height, data, fetched_at FROM images WHERE url = ?""",
+                          width, height, data, fetched_at, fetched_for
+                   FROM images WHERE url = ?""",
                 (url,)).fetchall()
         except sqlite3.Error as e:
             self._failed(e, "read")
             return {}
         return {r[1]: CachedImage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                                  bytes(r[9]), r[10]) for r in rows}
+                                  bytes(r[9]), r[10], r[11]) for r in rows}
 
     def cached_page(self, url: str) -> CachedPage | None:
         """What enrichment last read from the article page at `url`."""
@@ -197,7 +198,8 @@ class Cache:
             return None
         try:
             row = self._conn.execute(
-                "SELECT url, etag, last_modified, facts, fetched_at FROM pages WHERE url = ?",
+                """SELECT url, etag, last_modified, facts, fetched_at, fetched_for FROM pages
+                   WHERE url = ?""",
                 (url,)).fetchone()
         except sqlite3.Error as e:
             self._failed(e, "read")

@@ -57,7 +57,7 @@ def test_a_write_waits_for_another_processs_write(tmp_path: Path,
     Cache(path).close()
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # a build's write, in progress
-    other.execute("INSERT INTO pages VALUES ('https://o.test/', NULL, NULL, '{}', ?)",
+    other.execute("INSERT INTO pages (url, facts, fetched_at) VALUES ('https://o.test/', '{}', ?)",
                   (NOW_UTC_ISO,))
     done = threading.Timer(0.5, lambda: other.execute("COMMIT"))  # well within BUSY_MS
     with caplog.at_level(logging.WARNING, "digest.state.cache"), Cache(path) as cache:
