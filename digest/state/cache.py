@@ -28,7 +28,7 @@ from digest.collect.hosts import LookupFailures
 from digest.models import CachedImage, CachedPage
 
 NAME = "cache.db"
-VERSION = 1  # of the file's tables; another version is a cache to make again
+VERSION = 2  # of the file's tables; another version is a cache to make again
 FRESH_FOR = timedelta(hours=6)  # a preview reuses what was fetched this recently, unasked
 DNS_FOR = timedelta(minutes=10)  # a name that did not resolve is not looked up again
 KEEP_FOR = timedelta(days=90)  # older rows are forgotten (stories move on)
