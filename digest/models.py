@@ -153,6 +153,9 @@ class CachedPage:
     last_modified: str | None
     facts: str
     fetched_at: str
+    # The feed whose internal standing let it be fetched (digest.enrich.linked); "": under
+    # the public rules, so any feed's story may reuse it unasked.
+    fetched_for: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class CachedImage:
     height: int
     data: bytes
     fetched_at: str
+    fetched_for: str = ""  # as CachedPage's
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from digest.render.email import (
     load_templates,
     web_page,
 )
+from digest.state.cache import FRESH_FOR, Cache, open_cache
 from digest.state.recover import recover_outbox
 from digest.state.store import Store, locked_store, open_readonly
 from digest.tokens import load_secret
@@ -161,14 +162,14 @@ def build(
             return BuildResult("exists", f"issue #{existing.number} for {slot} was already "
                                f"built: {existing.outbox_path}", collected=report)
         candidates = store.unused_articles(bodies=False)
-        plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve)
-        plan = replace(plan, with_bodies=store.with_bodies)
-        made = assemble_issue(candidates, plan)
-        editions = _Editions.of(config, plan, candidates, made)  # before the caches are kept
-        if plan.pictures:
-            store.save_images(plan.pictures.fresh())
-        if plan.pages:
-            store.save_pages(plan.pages.fresh())
+        with open_cache(config.state_path) as cache:
+            plan = prepare(config, store, start, slot=slot, client=client, resolve=resolve,
+                           cache=cache)
+            plan = replace(plan, with_bodies=store.with_bodies)
+            made = assemble_issue(candidates, plan)
+            # before the caches are kept: the editions place pictures too
+            editions = _Editions.of(config, plan, candidates, made)
+            _keep(cache, plan)
         if isinstance(made, NothingToBuild):
             return BuildResult("nothing", f"nothing new: {made.reason}",
                                collected=report, notes=tuple(notes))
@@ -208,8 +209,9 @@ def preview(
     draft: Path | None = None,
     topics: str | None = None,
 ) -> BuildResult:
-    """The same build, written to outbox/preview/, changing no state at all (pictures
-    are fetched, conditionally on what the state database has, but not kept). With
+    """The same build, written to outbox/preview/, changing no state at all: what is
+    fetched for pictures and pages goes to the cache file beside it (digest.state.cache),
+    and what that holds from the last few hours is used without asking again. With
     `topics` ("markets,tech"), the edition readers of those [[topics]] get."""
     start = _Start.of(config, draft)
     wanted = _preview_topics(config, topics)
@@ -298,13 +300,17 @@ def _preview_issue(config: Config, start: _Start, candidates: Sequence[Article],
                    wanted: TopicSet = FULL) -> PreviewIssue | NothingToBuild:
     store = open_readonly(config.state_path)
     try:
-        plan = prepare(config, store, start, preview=True, client=client, resolve=resolve)
-        made = assemble_issue(candidates, plan)
-        topic_note: tuple[str, ...] = ()
-        if wanted and plan.draft:
-            topic_note = ("--topics: a draft has the full edition only; the preview shows it",)
-        elif wanted and not isinstance(made, NothingToBuild):
-            made, topic_note = _preview_edition(candidates, plan, wanted, made)
+        with open_cache(config.state_path, make_folder=False) as cache:  # never the state
+            plan = prepare(config, store, start, preview=True, client=client,
+                           resolve=resolve, cache=cache)
+            made = assemble_issue(candidates, plan)
+            topic_note: tuple[str, ...] = ()
+            if wanted and plan.draft:
+                topic_note = ("--topics: a draft has the full edition only; the preview "
+                              "shows it",)
+            elif wanted and not isinstance(made, NothingToBuild):
+                made, topic_note = _preview_edition(candidates, plan, wanted, made)
+            _keep(cache, plan)
         state_id = store.state_id
     finally:
         store.close()
@@ -356,20 +362,30 @@ class _Start:
 
 def prepare(config: Config, store: Store, start: _Start, *, slot: str | None = None,
             preview: bool = False, client: httpx.AsyncClient | None = None,
-            resolve: Resolver = system_resolve) -> IssuePlan:
+            resolve: Resolver = system_resolve, cache: Cache | None = None) -> IssuePlan:
     """The next issue's plan, shared by build and preview: its number (after what the
-    outbox published), the time, the picture and page fetchers over the state's
-    caches (a preview keeps nothing new), and the recipient list, read once."""
+    outbox published), the time, the picture and page fetchers over the fetch cache
+    (a preview reuses what it fetched lately, unasked; a build asks conditionally),
+    and the recipient list, read once."""
     done = published(config.outbox_path, config.newsletter.slug)
+    cache = cache if cache is not None else Cache(None)
+    fresh_for = FRESH_FOR if preview else None
     return IssuePlan(
         config=config, templates=start.templates,
         number=store.next_issue_number(after=done.last_number),
         now=clock.now(config.tz), slot=slot, done=done,
-        pictures=Pictures(config, cached=store.cached_images, preview=preview, client=client,
-                          resolve=resolve),
+        pictures=Pictures(config, cached=cache.cached_images, preview=preview, client=client,
+                          resolve=resolve, fresh_for=fresh_for, lookups=cache.lookups),
         draft=start.draft,
-        pages=Enricher(config, cached=store.cached_page, client=client, resolve=resolve),
+        pages=Enricher(config, cached=cache.cached_page, client=client, resolve=resolve,
+                       fresh_for=fresh_for, lookups=cache.lookups),
         listed=load_recipients(config))  # once: the size budget, the outbox copy
+
+
+def _keep(cache: Cache, plan: IssuePlan) -> None:
+    """What this build's fetchers fetched, into the fetch cache (never the state)."""
+    cache.keep(plan.pictures.fresh() if plan.pictures else (),
+               plan.pages.fresh() if plan.pages else ())
 
 
 def _files(made: Assembled, plan: IssuePlan, name: str, state_id: str,

@@ -10,9 +10,10 @@ lacks: a picture, a body (the big story), a summary that is more than the title.
 `[enrich] pages` ("missing", "always", "never") and `[[feeds]] enrich` decide whose pages
 are read; `[enrich] mirror` reads them from a folder instead of the web. Pages are
 fetched like pictures (digest.collect.fetch: one deadline, a byte cap, the SSRF guard decided by
-the feed), at most PER_HOST at a time per host, and cached in the state by URL with
-their validators. A page that fails leaves the story as its feed gave it, and a note
-says why.
+the feed), at most PER_HOST at a time per host, and cached by URL with their
+validators in the fetch cache (digest.state.cache); a preview (`fresh_for`) uses a page
+read or revalidated that recently without asking its host. A page that fails leaves
+the story as its feed gave it, and a note says why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -31,12 +32,12 @@ import httpx
 import lxml.html
 
 from digest.clock import utcnow
-from digest.collect.hosts import Resolver, system_resolve
+from digest.collect.hosts import LookupFailures, Resolver, system_resolve
 from digest.collect.parse import html_to_text, sanitize_html
 from digest.collect.textclean import clean_line, clean_text
 from digest.config.load import is_web, lower_scheme
 from digest.config.schema import Config
-from digest.enrich.linked import Linked
+from digest.enrich.linked import Linked, recent
 from digest.errors import FeedError
 from digest.models import Article, CachedPage, CuratedIssue, Image
 from digest.render.text import sentences
@@ -247,17 +248,20 @@ class _Read:
 
 class Enricher:
     """The article pages of one build: each read at most once; `fresh()` is what to
-    keep in the state database after."""
+    keep in the fetch cache after. A page the cache read within `fresh_for` (a
+    preview's) is used without asking its host."""
 
     def __init__(self, config: Config, *, cached: Callable[[str], CachedPage | None],
                  client: httpx.AsyncClient | None = None,
-                 resolve: Resolver = system_resolve) -> None:
+                 resolve: Resolver = system_resolve, fresh_for: timedelta | None = None,
+                 lookups: LookupFailures | None = None) -> None:
         self.config = config
+        self.fresh_for = fresh_for
         self.settings = replace(config.collect, timeout=config.enrich.timeout)
         self.mirror = config.path(config.enrich.mirror) if config.enrich.mirror else None
         self._cached = cached
         self._linked = Linked(self.settings, client, resolve, per_host=PER_HOST,
-                              timeout_key="[enrich] timeout")
+                              timeout_key="[enrich] timeout", lookups=lookups)
         self._read: dict[str, _Read] = {}
         self._modes = {f.url: f.enrich or config.enrich.pages for f in config.feeds}
 
@@ -270,6 +274,10 @@ class Enricher:
         wanted = [a for a in issue.placed
                   if a.url and self._wants(a, a is big, a in issue.read_more)]
         missing = {a.url: a for a in wanted if a.url not in self._read}
+        for url, article in list(missing.items()):
+            if (kept := self._recent(url, article)) is not None:  # no client, no event loop
+                self._read[url] = kept
+                del missing[url]
         if missing:
             asyncio.run(self._read_all(missing))
         notes = [f"{self._read[a.url].error}; the story keeps its feed's text and picture"
@@ -298,6 +306,19 @@ class Enricher:
         return (mode == "always" or (pictured and article.image is None)
                 or (big and _thin(article)) or _says_nothing(article))
 
+    def _recent(self, url: str, article: Article) -> _Read | None:
+        """A page the cache read within `fresh_for`: used as it is, its host not asked
+        (never with `[enrich] mirror`, which reads no web). Not one an internal feed's
+        standing let digest read, for another feed's story (which asks, under its rules)."""
+        if self.fresh_for is None or self.mirror is not None:
+            return None
+        cached = self._cached(url)
+        if cached is None or not recent(cached.fetched_at, self.fresh_for) or \
+                cached.fetched_for not in ("", article.feed_url):
+            return None
+        facts = _facts(cached)
+        return _Read(facts=facts) if facts is not None else None
+
     async def _read_all(self, missing: dict[str, Article]) -> None:
         async def one(url: str, article: Article, client: httpx.AsyncClient) -> None:
             self._read[url] = await self._page(url, article, client)
@@ -322,8 +343,14 @@ class Enricher:
             return _Read(facts=_facts(cached) if cached else None, error=str(e))
         except Exception as e:  # noqa: BLE001 - a page never stops a build
             return _Read(error=f"{what}: unexpected {type(e).__name__}: {e}")
+        fetched_for = self._linked.fetched_for(article.feed_url)
         if fetched.status == "not_modified" and cached:
-            return _Read(facts=_facts(cached))
+            facts = _facts(cached)
+            return _Read(facts=facts, fresh=replace(  # current as of now
+                cached, etag=fetched.etag or cached.etag,
+                last_modified=fetched.last_modified or cached.last_modified,
+                fetched_at=utcnow().isoformat(timespec="seconds"),
+                fetched_for=fetched_for) if facts else None)
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind and "html" not in kind:
             return _Read(error=f"{what}: not a web page ({kind})")
@@ -333,7 +360,7 @@ class Enricher:
             return _Read(error=f"{what}: could not be read ({type(e).__name__}: {e})")
         return _Read(facts=facts, fresh=CachedPage(
             url, fetched.etag, fetched.last_modified, json.dumps(asdict(facts)),
-            utcnow().isoformat(timespec="seconds")))
+            utcnow().isoformat(timespec="seconds"), fetched_for))
 
     def _from_mirror(self, url: str, what: str, local: bool) -> _Read:
         """The page from `[enrich] mirror`; its `file:` pictures count only for a feed

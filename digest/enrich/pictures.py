@@ -20,8 +20,10 @@ Slots, in CSS pixels: the big story's picture is 600 wide at 16:9, a Read More c
 
 Fetching goes through `digest.collect.fetch` (the feeds' deadline, byte cap and SSRF guard; a
 picture may reach an internal address only if its feed's own url is on one). The
-state database caches what was made, per source url and slot, with the source's
-ETag / Last-Modified for a conditional GET next time.
+fetch cache (digest.state.cache, beside the state database) keeps what was made, per
+source url and slot, with the source's ETag / Last-Modified for a conditional GET next
+time; a preview (`fresh_for`) uses what was fetched or revalidated that recently
+without asking the host at all.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
@@ -42,10 +45,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from digest.clock import utcnow
-from digest.collect.hosts import Resolver, system_resolve
+from digest.collect.hosts import LookupFailures, Resolver, system_resolve
 from digest.config.load import is_web, lower_scheme
 from digest.config.schema import CollectConfig, Config
-from digest.enrich.linked import Linked
+from digest.enrich.linked import Linked, recent
 from digest.errors import FeedError
 from digest.models import Article, CachedImage, CuratedIssue, Image
 
@@ -113,6 +116,8 @@ class _Source:
     error: str | None = None  # the whole message, naming the picture and its feed
     reason: str = ""  # the same without the names
     lasting: bool = False  # the error makes the picture unusable
+    revalidated: bool = False  # the server answered 304: the cached rows are current
+    fetched_for: str = ""  # see CachedImage.fetched_for
 
 
 @dataclass(frozen=True)
@@ -127,22 +132,26 @@ class _Made:
 
 class Pictures:
     """The pictures of one build. Each url is fetched at most once, whichever rounds
-    of curating place it; `fresh()` is what to keep in the state database after."""
+    of curating place it; `fresh()` is what to keep in the fetch cache after. What the
+    cache fetched within `fresh_for` (a preview's) is used without asking its host."""
 
     def __init__(self, config: Config, *, cached: Callable[[str], dict[str, CachedImage]],
                  preview: bool = False, client: httpx.AsyncClient | None = None,
-                 resolve: Resolver = system_resolve) -> None:
+                 resolve: Resolver = system_resolve, fresh_for: timedelta | None = None,
+                 lookups: LookupFailures | None = None) -> None:
         self.settings: CollectConfig = config.collect
+        self.fresh_for = fresh_for
         self.assets = config.newsletter.assets_url.rstrip("/")
         self.preview = preview
         self._cached = cached
-        self._linked = Linked(self.settings, client, resolve)
+        self._linked = Linked(self.settings, client, resolve, lookups=lookups)
         self._sources: dict[str, _Source] = {}
         self._made: dict[tuple[str, str], _Made] = {}
         self._fresh: dict[tuple[str, str], CachedImage] = {}
 
     def fresh(self) -> list[CachedImage]:
-        """What was made from fetched bytes this build, for the cache."""
+        """What was made from fetched bytes this build, and what a 304 confirmed, for
+        the cache."""
         return list(self._fresh.values())
 
     def place(self, issue: CuratedIssue) -> Placement:
@@ -156,6 +165,10 @@ class Pictures:
         for article, image, slot in jobs:
             wanted.setdefault(image.url, (set(), article))[0].add(self._key(slot))
         missing = {url: job for url, job in wanted.items() if not self._covered(url, job[0])}
+        for url, (keys, article) in list(missing.items()):
+            if (kept := self._recent(url, keys, article)) is not None:  # no client or loop
+                self._sources[url] = kept
+                del missing[url]
         if missing:
             asyncio.run(self._fetch_all(missing))
         files: dict[str, ImageFile] = {}
@@ -206,6 +219,20 @@ class Pictures:
             return False
         return source.body is not None or source.error is not None or keys <= set(source.cached)
 
+    def _recent(self, url: str, keys: set[str], article: Article) -> _Source | None:
+        """What the cache made of a web picture within `fresh_for`, for every slot in
+        `keys`: used as it is, its host not asked. Not what an internal feed's standing
+        let digest fetch, for another feed's story (which asks, under its own rules)."""
+        if self.fresh_for is None or not is_web(url):
+            return None
+        cached = self._cached(url)
+        usable = [cached[k] for k in keys if k in cached]
+        if len(usable) == len(keys) and all(
+                recent(c.fetched_at, self.fresh_for)
+                and c.fetched_for in ("", article.feed_url) for c in usable):
+            return _Source(cached=cached)
+        return None
+
     async def _fetch_all(self, missing: dict[str, tuple[set[str], Article]]) -> None:
         async def one(url: str, wanted: tuple[set[str], Article],
                       client: httpx.AsyncClient) -> None:
@@ -240,11 +267,13 @@ class Pictures:
         except Exception as e:  # noqa: BLE001 - a picture never stops a build
             reason = f"unexpected {type(e).__name__}: {e}"
             return _Source(error=f"{what}: {reason}", reason=reason, cached=cached)
+        fetched_for = self._linked.fetched_for(article.feed_url)
         if fetched.status == "not_modified":
-            return _Source(cached=cached, etag=fetched.etag, last_modified=fetched.last_modified)
+            return _Source(cached=cached, etag=fetched.etag, last_modified=fetched.last_modified,
+                           revalidated=True, fetched_for=fetched_for)
         kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
         return _Source(body=fetched.body, kind=kind, etag=fetched.etag,
-                       last_modified=fetched.last_modified)
+                       last_modified=fetched.last_modified, fetched_for=fetched_for)
 
     def _make(self, url: str, slot: Slot, source: _Source) -> _Made | None:
         """The picture measured (and made) for its slot; None if it could not be
@@ -261,10 +290,16 @@ class Pictures:
                 self._fresh[(url, key)] = CachedImage(
                     url, key, source.etag, source.last_modified, made.source_width,
                     made.source_height, made.name, made.width, made.height, made.data,
-                    utcnow().isoformat(timespec="seconds"))
+                    utcnow().isoformat(timespec="seconds"), source.fetched_for)
         elif key in source.cached:  # not modified, or unreachable for now: as made before
             c = source.cached[key]
             _check_size(c.source_width, c.source_height)
+            if source.revalidated:  # current as of now, with the validators now given
+                self._fresh[(url, key)] = replace(
+                    c, etag=source.etag or c.etag,
+                    last_modified=source.last_modified or c.last_modified,
+                    fetched_at=utcnow().isoformat(timespec="seconds"),
+                    fetched_for=source.fetched_for)
             made = _Made(c.name, c.data, c.source_width, c.source_height, c.width, c.height)
         else:
             return None

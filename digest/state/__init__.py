@@ -1,4 +1,5 @@
-"""State: the SQLite store and the only SQL, its lock, migrations, errors, doctor and recovery."""
+"""State: the SQLite store and the only SQL, its lock, migrations, errors, doctor and recovery;
+the fetch cache beside it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ _EXPORTS = {
     "record_unsubscribe": "digest.state.audit",
     "trace_bounce": "digest.state.audit",
     "BounceLog": "digest.state.bounces",
+    "FRESH_FOR": "digest.state.cache",
+    "Cache": "digest.state.cache",
+    "open_cache": "digest.state.cache",
     "Confirmations": "digest.state.confirmations",
     "Queued": "digest.state.confirmations",
     "DeliveryLog": "digest.state.deliveries",

@@ -125,12 +125,12 @@ def test_pages_are_kept_and_then_asked_for_conditionally(site: FeedServer,
 
     from digest.config.load import load_config
     from digest.enrich.pages import Enricher
-    from digest.state.store import open_readonly
+    from digest.state.cache import open_cache
 
     built = build(tmp_path, site)  # the issue: its pages read once each, and kept
     assert len(site.hits("/articles/0.html")) == 1
     config = load_config(tmp_path / "config.toml")
-    store = open_readonly(config.state_path)
+    store = open_cache(config.state_path)  # the fetch cache beside the state database
     try:
         assert store.cached_page(site.url("/articles/0.html")) is not None
         enricher = Enricher(config, cached=store.cached_page)
