@@ -48,6 +48,18 @@ def parse(data: bytes, headers: Mapping[str, str]) -> Any:
 
 def parse_with_reason(data: bytes, headers: Mapping[str, str]) -> tuple[Any, str | None]:
     """(result, why feedparser read it): the reason is None when the fast path did."""
+    fast, reason = _fast(data, headers)
+    return (fast, None) if reason is None else (reference(data, headers), reason)
+
+
+def parse_fast(data: bytes, headers: Mapping[str, str]) -> Any | None:
+    """parse(data, headers) when the fast path reads it, else None (feedparser has not
+    been called)."""
+    return _fast(data, headers)[0]
+
+
+def _fast(data: bytes, headers: Mapping[str, str]) -> tuple[Any | None, str | None]:
+    """(the fast path's result, None), or (None, why feedparser should read it)."""
     reason = _not_utf8(data, headers) or _distrust_bytes(data)
     if reason is None:
         if feedparser_rs is None:
@@ -60,7 +72,7 @@ def parse_with_reason(data: bytes, headers: Mapping[str, str]) -> tuple[Any, str
                     return _converted(fast, headers, _untyped(data)), None
             except Exception as e:  # a bug in the fast parser is feedparser's to read
                 reason = f"exception {type(e).__name__}"
-    return reference(data, headers), reason
+    return None, reason
 
 
 def _distrust_bytes(data: bytes) -> str | None:
