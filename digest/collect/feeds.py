@@ -24,7 +24,7 @@ from stat import S_ISREG
 
 import httpx
 
-from digest.collect.fetch import Fetched, fetch_http
+from digest.collect.fetch import DeferredTrust, Fetched, fetch_http
 from digest.collect.hosts import Resolver, system_resolve
 from digest.collect.parse import ParsedFeed, read_feed, read_feed_fast
 from digest.collect.workers import start_worker
@@ -55,6 +55,7 @@ def make_client(settings: CollectConfig) -> httpx.AsyncClient:
                  "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                            "text/xml;q=0.8, */*;q=0.1"},
         limits=httpx.Limits(max_connections=settings.concurrency),
+        verify=DeferredTrust(),
     )
 
 
