@@ -144,12 +144,13 @@ FeedReader = Callable[[bytes, FeedConfig, str, Mapping[str, str] | None], Parsed
 InlineReader = Callable[[bytes, FeedConfig, str, Mapping[str, str] | None], ParsedFeed | None]
 
 # A feed up to this size that the fast parser takes is read here, not in a worker: its
-# reading is bounded by its size (at most ~0.2 s of CPU for a hostile one, well inside
-# any deadline: bench/RESULTS.md), and sending it to a worker and its articles back
-# costs more than reading it (50 feeds x 20 items: bench/RESULTS.md). Bigger feeds, and
-# those feedparser must read (unbounded on hostile input), go to the pool, where the
-# deadline stops them.
-INLINE_MAX_BYTES = 256 * 1024
+# reading is bounded by its size (a hostile 256 KB one took at most ~0.2 s of CPU), and
+# for a feed this small (about ten stories) the round trip to a worker costs about as
+# much as the reading. Measured (bench/RESULTS.md, "Cold path"), reading every feed of
+# up to 256 KB here bought nothing at 50 feeds x 20 items on two CPUs and lost the
+# second CPU at 1,000 x 50: bigger feeds, and those feedparser must read (unbounded on
+# hostile input), go to the pool, where the deadline stops them.
+INLINE_MAX_BYTES = 32 * 1024
 
 
 async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched, feed: FeedConfig,
