@@ -588,7 +588,8 @@ def report(results: list[SizeResult], args: argparse.Namespace) -> str:
         for m in MEASURES:
             runs = r.runs[m]
             if not runs:
-                status = "skipped (cold over limit)" if m.endswith("warm") else "-"
+                status = ("skipped (cold over limit)" if m.endswith("warm")
+                          and r.over(m.replace("warm", "cold")) else "not run")
             else:
                 status = f"{len(r.ok(m))}/{len(runs)}"
                 notes = sorted({x.note for x in runs if x.note})
