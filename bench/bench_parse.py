@@ -3,6 +3,7 @@ against feedparser alone, on the real-shape fixtures and on 50 generated feeds x
 (8-word titles, 120-word HTML bodies, a media:content picture each), side by side.
 
     PYTHONPATH=$PWD python3 bench/bench_parse.py [--rounds 5]
+    PYTHONPATH=$PWD python3 bench/bench_parse.py --dir DIR [--json]   # the files in DIR
 
 Rows: `parser` is the parser call alone (fastparse.parse vs feedparser as digest calls
 it), with feedparser-rs' own floor (feedparser_rs.parse on the same bytes); `read_feed`
@@ -14,6 +15,7 @@ is the cost of starting the parse worker pool, which in-process parsing would sa
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -79,7 +81,7 @@ def cpu(run: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
-def measure(name: str, data: list[bytes], rounds: int) -> None:
+def measure(name: str, data: list[bytes], rounds: int, as_json: bool = False) -> None:
     headers: dict[str, str] = {}
     cleaned = [clean_feed_bytes(d) for d in data]
     items = sum(len(fastparse.reference(d, headers).entries) for d in cleaned)
@@ -98,6 +100,12 @@ def measure(name: str, data: list[bytes], rounds: int) -> None:
         for key, run in runs.items():
             times[key].append(cpu(run))
     per = {k: statistics.median(v) * 1000 / items * 1000 for k, v in times.items()}  # ms/1k
+    if as_json:
+        print(json.dumps({"feeds": len(data), "items": items, "fast_feeds": fast_n,
+                          "floor_ms": per["floor"], "fast_ms": per["fast"],
+                          "feedparser_ms": per["feedparser"], "read_ms": per["read_fast"],
+                          "read_feedparser_ms": per["read_ref"]}))
+        return
     print(f"{name}: {len(data)} feeds, {items} items, fast path taken for {fast_n}")
     print(f"  parser    fast {per['fast']:8.1f} ms  feedparser {per['feedparser']:8.1f} ms  "
           f"ratio {per['feedparser'] / per['fast']:5.1f}x   "
@@ -120,7 +128,13 @@ def pool_start(rounds: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--dir", help="measure the feed files in DIR instead")
+    ap.add_argument("--json", action="store_true", help="one JSON line (with --dir)")
     args = ap.parse_args()
+    if args.dir:
+        files = sorted(p for p in Path(args.dir).iterdir() if p.is_file())
+        measure(args.dir, [p.read_bytes() for p in files], args.rounds, args.json)
+        return
     measure("real shapes", real_shapes(), args.rounds)
     measure("generated 50x20", generated(), args.rounds)
     pool_start(args.rounds)

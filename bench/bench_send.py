@@ -174,8 +174,15 @@ def main() -> None:
     ours = n / ours_s
     print(f"digest send {ours:8.0f} msg/s  ({ours_s:.1f}s; second send: {second.message})")
 
+    lookup_us = unwanted_cost(path, addresses)
+    print(f"re-read     {lookup_us:8.1f} us a message (DeliveryLog.unwanted, the check before "
+          f"each message; {lookup_us * ours / 1e6 * 100:.2f}% of the send's time at its rate)")
+
     # 3. naive: a new EmailMessage per recipient
     naive_n = min(args.naive, n)
+    if not naive_n:
+        print(f"digest / raw blast = {ours / raw:.2f} (target >= 0.9)")
+        return
     subset = addresses[:naive_n]
     sink = Sink(tmp)
     key = issue_key(config, 1)
@@ -206,7 +213,7 @@ def main() -> None:
     print(f"naive loop  {naive:8.0f} msg/s  ({naive_s:.1f}s for {naive_n})")
 
     vs_raw, vs_naive = ours / raw, ours / naive
-    print(f"digest / raw blast = {vs_raw:.2f} (target >= 0.8)   "
+    print(f"digest / raw blast = {vs_raw:.2f} (target >= 0.9)   "
           f"digest / naive = {vs_naive:.1f}x (target >= 2x)")
     if not args.no_write:
         write_results(f"""## Send
@@ -222,10 +229,31 @@ recipient exactly one message)
 | `send_issue` (personalized, delivery log) | {ours:.0f} | {ours_s:.1f} s for {n} |
 | naive (new EmailMessage per recipient) | {naive:.0f} | {naive_s:.1f} s for {naive_n} |
 
-`send_issue` / raw blast = **{vs_raw:.2f}** (target >= 0.8);
+The check before each message (`DeliveryLog.unwanted`: suppressions, and the reader's
+status) costs {lookup_us:.1f} us, {lookup_us * ours / 1e6 * 100:.2f}% of the send's time.
+
+`send_issue` / raw blast = **{vs_raw:.2f}** (target >= 0.9);
 `send_issue` / naive = **{vs_naive:.1f}x** (target >= 2x).
 A second `send_issue` sent nothing ("{second.message}").
 """)
+
+
+def unwanted_cost(config_path: Path, addresses: list[str], sample: int = 20_000) -> float:
+    """Microseconds per DeliveryLog.unwanted, the per-message look-up the send makes, on
+    the state database the send just used (its suppressions and subscribers tables)."""
+    from digest.config.load import load_config
+    from digest.state.deliveries import DeliveryLog
+
+    config = load_config(config_path)
+    log = DeliveryLog.open_shared(config.state_path)
+    try:
+        keys = addresses[:sample]
+        started = time.perf_counter()
+        for key in keys:
+            log.unwanted(key, subscriber=True)
+        return (time.perf_counter() - started) / len(keys) * 1e6
+    finally:
+        log.conn.close()
 
 
 def write_results(section: str) -> None:

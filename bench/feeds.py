@@ -1,6 +1,6 @@
 """Generated news feeds for the bench, and the HTTP server that serves them.
 
-    python3 bench/feeds.py serve --feeds 50 --items 20 [--seed 9] [--no-gzip]
+    python3 bench/feeds.py serve --feeds 50 --items 20 [--seed 9] [--no-gzip] [--shape outlet]
     python3 bench/feeds.py dump DIR --feeds 3 --items 5      # write the XML to look at
 
 One news beat (energy and climate policy, chosen because it is not the beat of the
@@ -13,6 +13,10 @@ the week before BASE_TIME and, most of the time, a media:content picture served 
 same server (/img/<name>.jpg, the bundled sample JPEGs). One feed in four is Atom.
 Everything is drawn from random.Random seeded per feed, so a feed's content does not
 depend on how many feeds there are, and two runs with the same seed are identical.
+
+`--shape outlet` serves another shape instead (issue 19): every feed RSS, 8-word
+titles drawn from 40 words, 120-word bodies in three paragraphs, a 25-word description
+and one uncaptioned media:content picture per item, permalink guids; no wire copies.
 
 `serve` runs in its own process (the harness starts it), so serving costs the
 measured commands no CPU. It answers conditional GETs: If-None-Match (weak ETag,
@@ -260,14 +264,62 @@ def atom(feed: int, items: list[Item]) -> str:
     return "".join(parts)
 
 
-def feed_path(feed: int) -> str:
-    return f"/feeds/{feed}.atom" if feed % 4 == 3 else f"/feeds/{feed}.xml"
+def feed_path(feed: int, shape: str = "beat") -> str:
+    return f"/feeds/{feed}.atom" if feed % 4 == 3 and shape == "beat" else f"/feeds/{feed}.xml"
+
+
+# The "outlet" shape (issue 19): RSS shaped like real outlets' feeds, as the fast
+# parser sees them: 8-word titles, 120-word HTML bodies in three paragraphs, a short
+# description, one media:content picture each (no caption), permalink guids.
+OUTLET_WORDS = ("grid regulators weigh power market reform plan after winter price spike "
+                "as utilities brace for demand surge across northern regions while "
+                "ministers review offshore wind auctions battery storage targets and "
+                "carbon levy rules").split()
+
+
+def outlet_feed(feed: int, items: int, seed: int) -> tuple[bytes, list[str]]:
+    """One outlet-shaped feed and its titles (newest first, dated in the week before
+    BASE_TIME)."""
+    rng = random.Random(f"{seed}:outlet:{feed}")
+    entries, titles = [], []
+    for i in range(items):
+        title = " ".join(rng.choice(OUTLET_WORDS) for _ in range(8)).capitalize()
+        words = [rng.choice(OUTLET_WORDS) for _ in range(120)]
+        body = "".join(f"<p>{' '.join(words[k:k + 40])}.</p>" for k in (0, 40, 80))
+        when = BASE_TIME - timedelta(seconds=(i * 7 * 86400) // max(1, items)
+                                     + rng.randrange(3600))
+        link = f"https://outlet{feed}.example/news/{feed}-{i}.html"
+        titles.append(title)
+        entries.append(
+            f"<item><title>{title}</title><link>{link}</link>"
+            f'<guid isPermaLink="true">{link}</guid>'
+            f"<pubDate>{format_datetime(when, usegmt=True)}</pubDate>"
+            f"<description><![CDATA[{' '.join(words[:25])}.]]></description>"
+            f"<content:encoded><![CDATA[{body}]]></content:encoded>"
+            f'<media:content url="https://pictures.example/o{feed}/{i}_1200x675.jpg" '
+            f'medium="image" width="1200" height="675"/></item>\n')
+    data = ('<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
+            'xmlns:media="http://search.yahoo.com/mrss/" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+            f"<title>Outlet {feed}</title><link>https://outlet{feed}.example/</link>"
+            f"<description>news</description>{''.join(entries)}</channel></rss>\n").encode()
+    return data, titles
 
 
 def generate(feeds: int, items: int, seed: int, base: str,
-             stories: set[tuple[str, str]] | None = None) -> dict[str, bytes]:
+             stories: set[tuple[str, str]] | None = None, shape: str = "beat"
+             ) -> dict[str, bytes]:
     """path -> XML bytes for every feed. `stories` collects one key per distinct story:
     a wire story's index, or else the title in lower case without punctuation."""
+    if shape == "outlet":
+        out = {}
+        for f in range(feeds):
+            data, titles = outlet_feed(f, items, seed)
+            if stories is not None:
+                stories.update(("title", " ".join(re.findall(r"\w+", t.lower())))
+                               for t in titles)
+            out[feed_path(f, shape)] = data
+        return out
     pictures = list(images())
     wire = wire_pool(seed, max(10, feeds * items // 40))
     out = {}
@@ -302,7 +354,7 @@ def serve(args: argparse.Namespace) -> None:
     server = _Server(("127.0.0.1", args.port), None)  # type: ignore[arg-type]
     base = f"http://127.0.0.1:{server.server_address[1]}"
     stories: set[tuple[str, str]] = set()
-    xml = generate(args.feeds, args.items, args.seed, base, stories)
+    xml = generate(args.feeds, args.items, args.seed, base, stories, args.shape)
     bodies = {}
     for i, (path, raw) in enumerate(xml.items()):
         gz = gzip.compress(raw, compresslevel=6, mtime=0) if not args.no_gzip else raw
@@ -400,7 +452,8 @@ def serve(args: argparse.Namespace) -> None:
 def dump(args: argparse.Namespace) -> None:
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    for path, data in generate(args.feeds, args.items, args.seed, "http://127.0.0.1:8000").items():
+    for path, data in generate(args.feeds, args.items, args.seed, "http://127.0.0.1:8000",
+                               shape=args.shape).items():
         (folder / path.rsplit("/", 1)[1]).write_bytes(data)
     print(f"wrote {args.feeds} feeds to {folder}")
 
@@ -417,6 +470,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--seed", type=int, default=9)
         p.add_argument("--port", type=int, default=0)
         p.add_argument("--no-gzip", action="store_true")
+        p.add_argument("--shape", choices=("beat", "outlet"), default="beat",
+                       help="beat: the news beat above; outlet: issue 19's outlet shape")
     args = parser.parse_args(argv)
     serve(args) if args.command == "serve" else dump(args)
 

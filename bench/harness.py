@@ -3,6 +3,7 @@
     python3 bench/harness.py                      # 50x20, 200x50 and 1000x50, 5 runs each
     python3 bench/harness.py --quick              # 50x20 only, 3 runs
     python3 bench/harness.py --sizes 50x20,200x50 --runs 5 --limit 600 [--profile]
+    python3 bench/harness.py --sizes 50x20:3,1000x50:1 --shapes beat,outlet --send 100000
     python3 bench/harness.py ... --write-results  # also replace "## Harness" in RESULTS.md
 
 For each size (feeds x items) it starts, each in its own process so that they use none
@@ -22,6 +23,13 @@ Each command runs under bench/launch.py, a bare-interpreter shim that spawns it 
 reports its wall time and its own rusage from wait4: CPU time (user + sys) and peak
 RSS (children it waited for included, e.g. a process pool; RSS is the largest
 process, not a sum). The shim keeps the harness's own size out of ru_maxrss.
+
+Each size runs in each --shapes (bench/feeds.py --shape: `beat`, the news beat with
+wire copies and captions; `outlet`, issue 19's outlet-shaped RSS). rss2email is run only
+up to --r2e-max articles (at 1000x50 it takes minutes). After the runs, unless
+--no-extras: the parse CPU per 1,000 items of the served bytes (bench_parse.py --dir:
+feedparser-rs alone, digest's parser, read_feed, feedparser) and the imports of one
+more cold build under `-X importtime`. --send N adds bench/bench_send.py at N recipients.
 
 Every run is checked: what the server answered (200s cold, 304s warm, one per feed),
 the issue written (and its issue.json within [layout] max_html_kb), the digests the
@@ -61,7 +69,10 @@ ROOT = BENCH.parent
 VENV = BENCH / ".venv-r2e"
 DIGEST_NOW = "2026-11-30T08:00:00+00:00"  # two hours after the newest generated item
 MAX_HTML_KB = 100
-TARGETS = {"cold": 4.0, "warm": 1.5, "linear": 1.3, "rss_mb": 400}
+# Issue 19: cold >= 4x rss2email (both shapes), parse CPU <= 2x feedparser-rs' own time
+# on the same bytes, wall per article at the biggest size <= that at the smallest, peak
+# RSS < 300 MB there, send >= 0.9x the raw blast. Warm is issue 9's.
+TARGETS = {"cold": 4.0, "warm": 1.5, "linear": 1.0, "rss_mb": 300, "parse": 2.0, "send": 0.9}
 
 
 # --------------------------------------------------------------------------- running
@@ -163,9 +174,10 @@ class Service:
 
 
 class FeedServer(Service):
-    def __init__(self, feeds: int, items: int, seed: int) -> None:
+    def __init__(self, feeds: int, items: int, seed: int, shape: str = "beat") -> None:
         super().__init__([sys.executable, str(BENCH / "feeds.py"), "serve", "--feeds",
-                          str(feeds), "--items", str(items), "--seed", str(seed)])
+                          str(feeds), "--items", str(items), "--seed", str(seed),
+                          "--shape", shape])
         info = json.loads(self.line)
         self.base: str = info["base"]
         self.paths: list[str] = info["feeds"]
@@ -293,12 +305,15 @@ LABELS = {"floor": "`digest --version` (floor)", "digest_cold": "`digest build` 
 class SizeResult:
     feeds: int
     items: int
+    shape: str = "beat"
     runs: dict[str, list[Run]] = field(default_factory=lambda: {m: [] for m in MEASURES})
     html: list[tuple[int, int]] = field(default_factory=list)  # (html_bytes, dropped_cards)
     sections: dict[str, int] = field(default_factory=dict)
     xml_kb: float = 0
     stories: int = 0  # distinct stories the generator made (items - stories are copies)
     profile: str = ""
+    parse: dict = field(default_factory=dict)  # bench_parse.py --dir --json: ms per 1,000
+    imports: dict = field(default_factory=dict)  # -X importtime of one cold build
     load: list[float] = field(default_factory=list)  # 1-minute load average, start and end
     checkout: str = ""
 
@@ -308,7 +323,7 @@ class SizeResult:
 
     @property
     def label(self) -> str:
-        return f"{self.feeds}x{self.items}"
+        return f"{self.feeds}x{self.items}" + ("" if self.shape == "beat" else f" {self.shape}")
 
     def ok(self, measure: str) -> list[Run]:
         return [r for r in self.runs[measure] if r.ok]
@@ -364,12 +379,13 @@ def check_r2e(run: Run, mails: list[dict], stats: dict, feeds: int, items: int,
 
 
 def bench_size(feeds: int, items: int, runs: int, args: argparse.Namespace, digest: Path,
-               r2e: Path, work: Path) -> SizeResult:
-    result = SizeResult(feeds, items)
+               r2e: Path, work: Path, shape: str = "beat") -> SizeResult:
+    result = SizeResult(feeds, items, shape)
+    with_r2e = feeds * items <= args.r2e_max
     size_dir = Path(tempfile.mkdtemp(prefix=f"{feeds}x{items}-", dir=work))
     print(f"\n== {feeds} feeds x {items} items: generating and serving ...", flush=True)
     started = time.perf_counter()
-    server = FeedServer(feeds, items, args.seed)
+    server = FeedServer(feeds, items, args.seed, shape)
     sink = SmtpSink(VENV / "bin" / "python", size_dir / "sink.jsonl")
     result.xml_kb = server.xml_bytes / 1024
     result.stories = server.stories
@@ -431,16 +447,67 @@ def bench_size(feeds: int, items: int, runs: int, args: argparse.Namespace, dige
             step("floor", n, run_dir)
             for phase in ("cold", "warm"):
                 for tool in order:
-                    step(f"{tool}_{phase}", n, run_dir)
+                    if tool == "digest" or with_r2e:
+                        step(f"{tool}_{phase}", n, run_dir)
             if not args.keep:
                 shutil.rmtree(run_dir, ignore_errors=True)
         result.load.append(os.getloadavg()[0])
         if args.profile:
             result.profile = profile_cold(digest, server, size_dir, digest_env, args)
+        if not args.no_extras:
+            result.parse = parse_cpu(server, size_dir, digest_env, args)
+            result.imports = import_times(digest, server, size_dir, digest_env, args)
     finally:
         server.stop()
         sink.stop()
     return result
+
+
+PARSE_FEEDS = 50  # feeds of a size whose bytes the parse measurement reads
+
+
+def parse_cpu(server: FeedServer, size_dir: Path, env: dict[str, str],
+              args: argparse.Namespace) -> dict:
+    """Parse CPU per 1,000 items on the served bytes (the first PARSE_FEEDS feeds), in a
+    process of its own with digest's environment: bench_parse.py --dir --json."""
+    folder = size_dir / "parse-bytes"
+    folder.mkdir(exist_ok=True)
+    for path in server.paths[:PARSE_FEEDS]:
+        with urllib.request.urlopen(f"{server.base}{path}", timeout=60) as r:  # no gzip
+            (folder / path.rsplit("/", 1)[1]).write_bytes(r.read())
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_parse.py"), "--dir", str(folder),
+                           "--rounds", str(args.parse_rounds), "--json"], env=env,
+                          capture_output=True, text=True, cwd=ROOT)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+
+
+def import_times(digest: Path, server: FeedServer, size_dir: Path, env: dict[str, str],
+                 args: argparse.Namespace) -> dict:
+    """One more cold build (untimed) under `python -X importtime`: the imports' total
+    (top-level cumulative microseconds) and the biggest top-level packages."""
+    folder = size_dir / "importtime"
+    config = digest_config(folder, server)
+    first = digest.read_text(errors="replace").splitlines()[0]
+    python = first[2:].strip() if first.startswith("#!") else sys.executable
+    proc = subprocess.run([*python.split(), "-X", "importtime", str(digest), "--config",
+                           str(config), "build"], env=env, cwd=folder, capture_output=True,
+                          text=True, timeout=args.limit)
+    per: dict[str, int] = {}
+    total = 0
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line[len("import time:"):].split("|", 2)
+        if name.startswith(" ") and not name.startswith("  ") and cumulative.strip().isdigit():
+            top = name.strip().split(".")[0]  # a top-level import (one space of indent)
+            per[top] = per.get(top, 0) + int(cumulative)
+            total += int(cumulative)
+    top = sorted(per.items(), key=lambda kv: kv[1], reverse=True)[:8]
+    return {"total_ms": total / 1000, "top": [(k, v / 1000) for k, v in top],
+            "ok": proc.returncode == 0}
 
 
 def profile_cold(digest: Path, server: FeedServer, size_dir: Path, env: dict[str, str],
@@ -487,6 +554,20 @@ def profile_cold(digest: Path, server: FeedServer, size_dir: Path, env: dict[str
 # --------------------------------------------------------------------------- report
 
 
+def run_send(args: argparse.Namespace) -> str:
+    """bench/bench_send.py at --send recipients: its summary lines, with the target."""
+    started = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_send.py"), "--recipients",
+                           str(args.send), "--naive", "0", "--no-write"], cwd=ROOT,
+                          capture_output=True, text=True)
+    out = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0:
+        return f"Send at {args.send:,}: failed: {(proc.stderr.strip().splitlines() or [''])[-1]}"
+    return (f"Send at {args.send:,} recipients (`bench/bench_send.py --recipients {args.send} "
+            f"--naive 0`, load {started:.1f} -> {os.getloadavg()[0]:.1f}):\n\n"
+            + "\n".join(f"    {line}" for line in out))
+
+
 def fmt(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -507,7 +588,8 @@ def report(results: list[SizeResult], args: argparse.Namespace) -> str:
         for m in MEASURES:
             runs = r.runs[m]
             if not runs:
-                status = "skipped (cold over limit)" if m.endswith("warm") else "-"
+                status = ("skipped (cold over limit)" if m.endswith("warm")
+                          and r.over(m.replace("warm", "cold")) else "not run")
             else:
                 status = f"{len(r.ok(m))}/{len(runs)}"
                 notes = sorted({x.note for x in runs if x.note})
@@ -516,7 +598,7 @@ def report(results: list[SizeResult], args: argparse.Namespace) -> str:
             out.append(f"| {r.label} | {r.articles:,} | {LABELS[m]} | {cell(r, m, 'wall')} | "
                        f"{cell(r, m, 'cpu')} | {cell(r, m, 'rss_mb', '.0f')} | {status} |")
     out.append("")
-    out.append("Medians over the runs that passed their checks. Targets (issue 9):")
+    out.append("Medians over the runs that passed their checks. Targets (issues 9 and 19):")
     out.append("")
     for r in results:
         out.extend(ratios(r))
@@ -558,6 +640,24 @@ def ratios(r: SizeResult) -> list[str]:
         lines.append(f"- {r.label} issue.json decisions: {parts}; the generator made "
                      f"{r.articles - r.stories:,} copies of a story (wire copies, reworded or "
                      f"not, and titles repeated up to case and punctuation)")
+    if r.parse and "error" not in r.parse:
+        p = r.parse
+        fast, read, floor = p["fast_ms"], p["read_ms"], p["floor_ms"]
+        lines.append(
+            f"- {r.label} parse CPU per 1,000 items ({p['feeds']} feeds, {p['items']} items, "
+            f"{p['fast_feeds']} read by the fast path): feedparser-rs alone {floor:.1f} ms; "
+            f"digest's parser (fastparse.parse) {fast:.1f} ms = **{fast / floor:.1f}x** the "
+            f"floor; bytes -> Articles (read_feed, cleaning included) {read:.1f} ms = "
+            f"**{read / floor:.1f}x**; feedparser alone {p['feedparser_ms']:.1f} ms; target "
+            f"≤ {TARGETS['parse']:g}x: {verdict(fast / floor <= TARGETS['parse'])} (parser), "
+            f"{verdict(read / floor <= TARGETS['parse'])} (read_feed)")
+    elif r.parse:
+        lines.append(f"- {r.label} parse CPU: not measured ({r.parse['error']})")
+    if r.imports:
+        top = ", ".join(f"{k} {v:.0f}" for k, v in r.imports["top"])
+        lines.append(f"- {r.label} imports of one cold build (`-X importtime`, inflated by "
+                     f"the tracing): {r.imports['total_ms']:.0f} ms; biggest top-level: {top}"
+                     + ("" if r.imports["ok"] else " (that build failed)"))
     if r.profile:
         lines.append("")
         lines.append(r.profile)
@@ -565,7 +665,14 @@ def ratios(r: SizeResult) -> list[str]:
     return lines
 
 
-def scaling(results: list[SizeResult]) -> list[str]:
+def scaling(all_results: list[SizeResult]) -> list[str]:
+    lines = []
+    for shape in dict.fromkeys(r.shape for r in all_results):
+        lines.extend(_scaling([r for r in all_results if r.shape == shape]))
+    return lines
+
+
+def _scaling(results: list[SizeResult]) -> list[str]:
     if len(results) < 2:
         return []
     small = min(results, key=lambda r: r.articles)
@@ -657,6 +764,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="also one cold build per size under cProfile (untimed)")
     parser.add_argument("--profile-top", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
+    parser.add_argument("--shapes", default="beat,outlet",
+                        help="feed shapes (bench/feeds.py --shape) [default: %(default)s]")
+    parser.add_argument("--r2e-max", type=int, default=10_000,
+                        help="run rss2email only at sizes of at most this many articles "
+                             "[default: %(default)s]")
+    parser.add_argument("--parse-rounds", type=int, default=3)
+    parser.add_argument("--no-extras", action="store_true",
+                        help="no parse CPU or import-time measurement")
+    parser.add_argument("--send", type=int, default=0,
+                        help="also bench/bench_send.py at this many recipients [default: 0]")
     parser.add_argument("--write-results", action="store_true",
                         help='replace the "## Harness" section of bench/RESULTS.md')
     args = parser.parse_args(argv)
@@ -687,8 +804,11 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(header), flush=True)
     results = []
     try:
-        for feeds, items, runs in sizes:
-            results.append(bench_size(feeds, items, runs, args, digest, r2e, work))
+        for shape in args.shapes.split(","):
+            for feeds, items, runs in sizes:
+                results.append(bench_size(feeds, items, runs, args, digest, r2e, work,
+                                          shape.strip()))
+        send = run_send(args) if args.send else ""
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -702,6 +822,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{r.label}: {r.checkout}" for r in results)
     text = "\n".join(header) + (f"\n- XML served per cold run: {xml}\n- 1-minute load "
                                 f"average before -> after each size: {load}\n\n") + table
+    if send:
+        text += "\n\n" + send
     print("\n" + text)
     if args.write_results:
         write_results("## Harness\n\n" + text)

@@ -48,6 +48,18 @@ def parse(data: bytes, headers: Mapping[str, str]) -> Any:
 
 def parse_with_reason(data: bytes, headers: Mapping[str, str]) -> tuple[Any, str | None]:
     """(result, why feedparser read it): the reason is None when the fast path did."""
+    fast, reason = _fast(data, headers)
+    return (fast, None) if reason is None else (reference(data, headers), reason)
+
+
+def parse_fast(data: bytes, headers: Mapping[str, str]) -> Any | None:
+    """parse(data, headers) when the fast path reads it, else None (feedparser has not
+    been called)."""
+    return _fast(data, headers)[0]
+
+
+def _fast(data: bytes, headers: Mapping[str, str]) -> tuple[Any | None, str | None]:
+    """(the fast path's result, None), or (None, why feedparser should read it)."""
     reason = _not_utf8(data, headers) or _distrust_bytes(data)
     if reason is None:
         if feedparser_rs is None:
@@ -57,10 +69,10 @@ def parse_with_reason(data: bytes, headers: Mapping[str, str]) -> tuple[Any, str
                 fast = feedparser_rs.parse(data, sanitize_html=False, resolve_relative_uris=False)
                 reason = _distrust(fast, data)
                 if reason is None:
-                    return _converted(fast, headers), None
+                    return _converted(fast, headers, _untyped(data)), None
             except Exception as e:  # a bug in the fast parser is feedparser's to read
                 reason = f"exception {type(e).__name__}"
-    return reference(data, headers), reason
+    return None, reason
 
 
 def _distrust_bytes(data: bytes) -> str | None:
@@ -76,10 +88,44 @@ def _distrust_bytes(data: bytes) -> str | None:
         return "C1 controls"  # feedparser reads them as windows-1252
     if _MARKUP_IN_TEXT.search(data):
         return "raw markup inside a title or description"  # feedparser-rs keeps the first text
-    if _MEDIA_TEXT.search(data):
-        # feedparser files <media:title> as content and <media:description> as summary
-        return "media:title or media:description"
+    if _MEDIA_TEXT.search(data) and not _media_text_last(data):
+        # feedparser files <media:title> as the title and <media:description> as the
+        # summary or the content, by the order and depth they come in
+        return "media:title or media:description before the item's own text"
     return None
+
+
+def _media_text_last(data: bytes) -> bool:
+    """Whether every <media:title> and <media:description> comes after its item's own
+    <title>, <description>/<summary> and <content>, inside a media:content or
+    media:group, in an item that has a <title> (and a <content>, where there is a
+    media:description): there feedparser keeps the
+    item's own title, summary and content, as the fast path reads them (it files the
+    caption as the summary's type, deeper down, and digest.collect.parse reads the
+    caption from the XML itself). tests/collect/test_fast_parse_media_text.py tries
+    the orders."""
+    if _MEDIA_TEXT_ATTRIBUTES.search(data):
+        return False  # a type= of its own: feedparser takes it for the summary's type
+    items = [m.start() for m in _ITEM_START.finditer(data)]
+    if not items or _MEDIA_TEXT.search(data, 0, items[0]):
+        return False  # the channel's own media text: its title
+    for start, end in zip(items, [*items[1:], len(data)], strict=True):
+        media = _MEDIA_TEXT.search(data, start, end)
+        if media is None:
+            continue
+        if _OWN_TEXT.search(data, media.start(), end) \
+                or _OWN_TITLE.search(data, start, media.start()) is None:
+            return False
+        # Without a <content> of its own before it, feedparser makes the first
+        # <media:description> the item's content, read as text/plain or HTML by a guess
+        if data.find(b"<media:description", start, end) >= 0 \
+                and _OWN_CONTENT.search(data, start, media.start()) is None:
+            return False
+        # Media text outside a media:content or media:group is at the item's own
+        # depth, where feedparser lets it replace the item's summary
+        if _MEDIA_TEXT.search(_MEDIA_BLOCK.sub(b"", data[start:end])):
+            return False
+    return True
 
 
 def _distrust(fast: Any, data: bytes) -> str | None:
@@ -92,14 +138,27 @@ def _distrust(fast: Any, data: bytes) -> str | None:
         return "at the fast parser's entry limit"
     if not str(fast.version or "").startswith(("rss", "atom1", "atom10")):
         return f"version {str(fast.version)[:20]!r}"  # Atom 0.3 (base64 content), RDF, JSON
+    if not str(fast.version).startswith("rss"):
+        if _PREFIXED_ATOM.search(data):
+            return "the Atom namespace with a prefix"  # the type checks below read <title ...>
+        first = _ITEM_START.search(data)
+        entries = first.start() if first else 0
+        if any(_ATOM_HTML[key].search(data, entries) for key in _untyped(data)):
+            # feedparser-rs calls an Atom <title> without type= HTML; feedparser (and
+            # RFC 4287) text: only a feed where no such element says html is mapped
+            return "Atom text with and without type=html"
     if _PERMALINK_GUID.search(data) and any(not _WEB.match(e.id or "") for e in fast.entries):
         # feedparser's guidislink depends on whether <guid> comes before <link>
         return "a permalink <guid> that is no web address"
     at = 0
     rss = not str(fast.version).startswith("atom")
+    media_text = _MEDIA_TEXT.search(data) is not None
+    declared = b"<!DOCTYPE" in data or b"<!ENTITY" in data
     for e in fast.entries:
         if not e.link:
             return "an entry without a link"
+        if media_text and not e.title:
+            return "an entry without a title beside media text"  # feedparser's: media:title
         # feedparser-rs makes a relative or missing link absolute (xml:base, the
         # channel's link); feedparser does it differently: only links the feed spells out
         found = _find_link(data, e.link, at)
@@ -112,8 +171,11 @@ def _distrust(fast: Any, data: bytes) -> str | None:
             return "an entity in an Atom link"  # feedparser-rs leaves &amp; in an href
         if len(e.tags or ()) >= MAX_TAGS or len(e.content or ()) >= MAX_CONTENT:
             return "at the fast parser's tag or content limit"
-        if any("<" in (t.term or "") or "&" in (t.term or "") for t in e.tags or ()):
-            return "markup in a category"  # the two unescape attributes differently
+        if declared and any("&" in (t.term or "") or "&" in (t.label or "")
+                            for t in e.tags or ()):
+            # feedparser-rs leaves an attribute's references as written (unescaped in
+            # _entry), but not one a DOCTYPE declares
+            return "an entity in a category of a feed with a DOCTYPE"
     return None
 
 
@@ -175,6 +237,19 @@ _PLAIN_DATE = re.compile(
 # feedparser-rs' default limits (ParserLimits): a feed at one of them may have been cut
 MAX_ENTRIES, MAX_TAGS, MAX_CONTENT = 10_000, 100, 10
 _MEDIA_TEXT = re.compile(rb"<media:(?:title|description)[\s>/]")
+_ITEM_START = re.compile(rb"<(?:item|entry)[\s>/]")
+_OWN_TEXT = re.compile(rb"<(?:title|description|summary|content(?::encoded)?)[\s>/]")
+_OWN_TITLE = re.compile(rb"<title[\s>/]")
+_OWN_CONTENT = re.compile(rb"<content(?::encoded)?[\s>]")
+_MEDIA_TEXT_ATTRIBUTES = re.compile(rb"<media:(?:title|description)\s+[^\s>/]")
+_MEDIA_BLOCK = re.compile(rb"<media:(content|group)\b[^>]*(?<!/)>.*?</media:\1\s*>", re.S)
+_PREFIXED_ATOM = re.compile(rb"xmlns:[\w.-]+\s*=\s*[\"']http://www\.w3\.org/2005/Atom[\"']")
+_ATOM_UNTYPED = {k: re.compile(rb"<%s(?:\s(?![^>]*\btype\s*=)[^>]*)?>" % k.encode())
+                 for k in ("title", "summary")}
+_ATOM_HTML = {k: re.compile(rb"<%s\s[^>]*\btype\s*=\s*[\"'](?:html|text/html)[\"']"
+                            % k.encode()) for k in ("title", "summary")}
+_REFERENCE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|lt|gt|amp|quot|apos);")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _PERMALINK_GUID = re.compile(rb"<guid(?:\s*>|[^>]*ispermalink\s*=\s*[\"']?true)", re.I)
 _WEB = re.compile(r"https?://", re.I)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -184,13 +259,39 @@ _MARKUP_IN_TEXT = re.compile(
     rb"<(?:title|description|summary)(?:\s[^>]*)?>[^<]*<(?![/!])", re.I)
 
 
-def _text(into: dict[str, Any], source: Any, key: str, rss: bool) -> None:
+def _attribute(value: str | None) -> str | None:
+    """An attribute value as an XML parser gives it: the five named references and
+    numeric ones replaced (expat has checked the document: there are no others)."""
+    if not value or "&" not in value:
+        return value
+    return _REFERENCE.sub(_referenced, value)
+
+
+def _referenced(match: re.Match[str]) -> str:
+    name = match[1]
+    if name[0] == "#":
+        number = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+        return chr(number)
+    return _NAMED[name]
+
+
+def _untyped(data: bytes) -> frozenset[str]:
+    """The Atom text elements (title, summary) some entry writes without a type=."""
+    first = _ITEM_START.search(data)
+    entries = first.start() if first else 0
+    return frozenset(k for k, pattern in _ATOM_UNTYPED.items() if pattern.search(data, entries))
+
+
+def _text(into: dict[str, Any], source: Any, key: str, rss: bool,
+          untyped: frozenset[str] = frozenset()) -> None:
     value = getattr(source, key, None)
     if value is not None:
         into[key] = value
     detail = getattr(source, f"{key}_detail", None)
     if detail is not None:
         kind = detail.type or "text/plain"
+        if not rss and key in untyped and kind == "text/html":
+            kind = "text/plain"  # no type= is type="text" (_distrust: none says html)
         if rss and key == "title":  # RSS says nothing: feedparser guesses, as here
             text = detail.value or ""  # HTML to feedparser needs a close tag or an entity
             html = ("<" in text or "&" in text) and looks_like_html(text)
@@ -213,12 +314,12 @@ def _dates(into: dict[str, Any], source: Any) -> None:
                 into[f"{key}_parsed"] = parsed
 
 
-def _entry(e: Any, rss: bool) -> Any:
+def _entry(e: Any, rss: bool, untyped: frozenset[str]) -> Any:
     out: dict[str, Any] = dict(link=e.link, guidislink=bool(e.guidislink))
     if e.id is not None:
         out["id"] = e.id
-    _text(out, e, "title", rss)
-    _text(out, e, "summary", rss)
+    _text(out, e, "title", rss, untyped)
+    _text(out, e, "summary", rss, untyped)
     _dates(out, e)
     if e.author:
         out["author"] = e.author
@@ -226,7 +327,11 @@ def _entry(e: Any, rss: bool) -> Any:
         out["content"] = [dict(type=c.type or "text/plain", value=c.value or "")
                           for c in e.content]
     if e.tags:
-        out["tags"] = [dict(term=t.term, scheme=t.scheme, label=t.label) for t in e.tags]
+        # An RSS <category> is element text, read alike; Atom's term and label, and
+        # RSS's domain, are attributes, whose references feedparser-rs leaves as written
+        out["tags"] = [dict(term=t.term if rss else _attribute(t.term),
+                            scheme=_attribute(t.scheme), label=_attribute(t.label))
+                       for t in e.tags]
     source = e.source
     if source is not None:
         out["source"] = dict({k: v for k in ("title", "href", "link")
@@ -234,7 +339,7 @@ def _entry(e: Any, rss: bool) -> Any:
     return out
 
 
-def _converted(fast: Any, headers: Mapping[str, str]) -> Any:
+def _converted(fast: Any, headers: Mapping[str, str], untyped: frozenset[str]) -> Any:
     rss = not str(fast.version).startswith("atom")
     feed: dict[str, Any] = {}
     _text(feed, fast.feed, "title", rss)
@@ -242,4 +347,4 @@ def _converted(fast: Any, headers: Mapping[str, str]) -> Any:
         feed["language"] = fast.feed.language
     _dates(feed, fast.feed)
     return _Dict(version=fast.version, bozo=False, encoding="utf-8", feed=feed,
-                 entries=[_entry(e, rss) for e in fast.entries], headers=dict(headers))
+                 entries=[_entry(e, rss, untyped) for e in fast.entries], headers=dict(headers))

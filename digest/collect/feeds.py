@@ -24,9 +24,9 @@ from stat import S_ISREG
 
 import httpx
 
-from digest.collect.fetch import Fetched, fetch_http
+from digest.collect.fetch import DeferredTrust, Fetched, fetch_http
 from digest.collect.hosts import Resolver, system_resolve
-from digest.collect.parse import ParsedFeed, read_feed
+from digest.collect.parse import ParsedFeed, read_feed, read_feed_fast
 from digest.collect.workers import start_worker
 from digest.config.load import is_web, local_path
 from digest.config.schema import CollectConfig, FeedConfig
@@ -55,6 +55,7 @@ def make_client(settings: CollectConfig) -> httpx.AsyncClient:
                  "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                            "text/xml;q=0.8, */*;q=0.1"},
         limits=httpx.Limits(max_connections=settings.concurrency),
+        verify=DeferredTrust(),
     )
 
 
@@ -83,10 +84,12 @@ def collect_feeds(
 
 
 # Parsing is CPU work under the GIL (with our cleaning, ~0.3 ms per item on the fast path,
-# ~0.7 ms through feedparser: bench/bench_parse.py), and a hostile feed
-# can make it take minutes: it goes to worker processes, one per CPU, each feed with a
-# deadline ([collect] timeout), and a worker still busy when collect ends is stopped.
-# Results are the same as parsing in this process (tests/collect/test_parse_pool.py).
+# ~0.7 ms through feedparser: bench/bench_parse.py), and a hostile feed read by feedparser
+# can make it take minutes: such feeds, and big ones, go to worker processes, one per
+# CPU, each feed with a deadline ([collect] timeout), and a worker still busy when
+# collect ends is stopped. A small feed the fast parser takes is read here instead
+# (INLINE_MAX_BYTES). Results are the same either way (tests/collect/test_parse_pool.py,
+# tests/collect/test_parse_inline.py).
 POOL_MIN_FEEDS = 1
 POOL_MAX_WORKERS = 8
 WORKER_START = 60.0  # seconds to wait for the first worker to be up
@@ -137,23 +140,46 @@ def _cpus() -> int:
 # How a worker reads a feed's bytes: read_feed, or (in tests) a module-level function
 # of the same arguments that pickles by reference.
 FeedReader = Callable[[bytes, FeedConfig, str, Mapping[str, str] | None], ParsedFeed]
+# How this process reads a small feed: read_feed_fast (None: not the fast parser's).
+InlineReader = Callable[[bytes, FeedConfig, str, Mapping[str, str] | None], ParsedFeed | None]
+
+# A feed up to this size that the fast parser takes is read here, not in a worker: its
+# reading is bounded by its size (a hostile 256 KB one took at most ~0.2 s of CPU), and
+# for a feed this small (about ten stories) the round trip to a worker costs about as
+# much as the reading. Measured (bench/RESULTS.md, "Cold path"), reading every feed of
+# up to 256 KB here bought nothing at 50 feeds x 20 items on two CPUs and lost the
+# second CPU at 1,000 x 50: bigger feeds, and those feedparser must read (unbounded on
+# hostile input), go to the pool, where the deadline stops them.
+INLINE_MAX_BYTES = 32 * 1024
 
 
 async def _parse(pool: ProcessPoolExecutor | None, fetched: Fetched, feed: FeedConfig,
-                 deadline: float, read: FeedReader = read_feed) -> ParsedFeed:
+                 deadline: float, read: FeedReader = read_feed,
+                 inline: InlineReader | None = read_feed_fast) -> ParsedFeed:
     args = (fetched.body, feed, fetched.base_url, fetched.headers)
+    if inline is not None and len(fetched.body) <= INLINE_MAX_BYTES:
+        started = time.monotonic()
+        here = inline(*args)
+        if here is not None:
+            if time.monotonic() - started > deadline:  # the same rule as in a worker
+                raise _too_long(feed, deadline)
+            return here
     if pool is None:  # a caller of collect_feed without a pool: a thread
         return await asyncio.to_thread(read, *args)
     try:
         return await asyncio.wait_for(
             asyncio.get_running_loop().run_in_executor(pool, read, *args), deadline)
     except TimeoutError:
-        raise FeedError(f"feed {feed.name!r} ({feed.url}): reading it took over {deadline:g} s "
-                        "(too big or too complex a document); it is left out this time; "
-                        "raise [collect] timeout if it is right") from None
+        raise _too_long(feed, deadline) from None
     except BrokenProcessPool:  # the worker died: the OOM killer, say
         raise FeedError(f"feed {feed.name!r} ({feed.url}): the process reading it stopped "
                         "(out of memory?); it is left out this time") from None
+
+
+def _too_long(feed: FeedConfig, deadline: float) -> FeedError:
+    return FeedError(f"feed {feed.name!r} ({feed.url}): reading it took over {deadline:g} s "
+                     "(too big or too complex a document); it is left out this time; "
+                     "raise [collect] timeout if it is right")
 
 
 async def _collect_all(
@@ -195,10 +221,13 @@ async def collect_feed(
     pool: ProcessPoolExecutor | None = None,
     *,
     read: FeedReader = read_feed,
+    inline: InlineReader | None = read_feed_fast,
 ) -> FeedResult:
     """Fetch and parse one feed (in `pool`, within [collect] timeout, when there is one).
     `read` parses the fetched bytes: read_feed, or a test's stand-in that blocks until
-    it is told to before calling read_feed (tests/collect/test_parse_pool.py)."""
+    it is told to before calling read_feed (tests/collect/test_parse_pool.py). A feed
+    of at most INLINE_MAX_BYTES is first offered to `inline` in this process, which
+    reads it if the fast parser takes it (None: nothing is read here)."""
     started = time.monotonic()
     try:
         if is_web(feed.url):  # HTTP:// too
@@ -209,7 +238,7 @@ async def collect_feed(
             return FeedResult(feed, "not_modified", etag=fetched.etag,
                               last_modified=fetched.last_modified,
                               seconds=time.monotonic() - started)
-        parsed = await _parse(pool, fetched, feed, settings.timeout, read)
+        parsed = await _parse(pool, fetched, feed, settings.timeout, read, inline)
         return FeedResult(feed, "warning" if parsed.problem else "ok", tuple(parsed.articles),
                           fetched.etag, fetched.last_modified, error=parsed.problem,
                           seconds=time.monotonic() - started)

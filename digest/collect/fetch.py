@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,44 @@ from digest.errors import FeedError
 from digest.models import FeedState
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class DeferredTrust(ssl.SSLContext):
+    """httpx's default context (verify=True: certificates and host names checked
+    against certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set), except that
+    the CA bundle is read on the first TLS connection, not when the client is made:
+    reading it costs 15-70 ms, and a build of http:// and file feeds makes no TLS
+    connection at all (bench/RESULTS.md)."""
+
+    def __new__(cls) -> DeferredTrust:
+        return super().__new__(cls, ssl.PROTOCOL_TLS_CLIENT)  # checks host and chain
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._trust_lock = threading.Lock()
+        self._trusted = False
+
+    def _trust(self) -> None:
+        with self._trust_lock:
+            if self._trusted:
+                return
+            if os.environ.get("SSL_CERT_FILE"):  # as httpx's trust_env reads them
+                self.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+            elif os.environ.get("SSL_CERT_DIR"):
+                self.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+            else:
+                import certifi
+
+                self.load_verify_locations(cafile=certifi.where())
+            self._trusted = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._trust()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._trust()  # asyncio's and anyio's TLS
+        return super().wrap_bio(*args, **kwargs)
 
 T = TypeVar("T")
 

@@ -105,7 +105,7 @@ def test_a_feed_that_takes_too_long_to_read_is_left_out(tmp_path: Path) -> None:
         async def the_blocked_one(client: httpx.AsyncClient) -> FeedResult:
             try:
                 return await collect_feed(blocked, None, client, CollectConfig(timeout=0.5),
-                                          tmp_path, pool=pool,
+                                          tmp_path, pool=pool, inline=None,
                                           read=functools.partial(_read_when_opened, gate))
             finally:
                 gate.touch()  # the worker may go on (and then read it, for nobody)
