@@ -195,7 +195,7 @@ def preview(
     """The same build, written to outbox/preview/, changing no state at all (pictures
     are fetched, conditionally on what the state database has, but not kept)."""
     start = _Start.of(config, draft)
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
         report = None

@@ -282,7 +282,7 @@ def _each(ctx: click.Context, status: str | None, use):  # type: ignore[no-untyp
 
     config = get_config(ctx)
     with failures():
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
     try:
         return use(Subscribers(store.conn).each(status))
     finally:

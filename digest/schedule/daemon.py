@@ -170,7 +170,7 @@ def run_send(config: Config, number: int, stop: threading.Event) -> str:
 
 
 def _issue_for_slot(config: Config, key: str) -> IssueRecord | None:
-    store = open_store(config.state_path)
+    store = open_store(config.state_db)
     try:
         return store.issue_for_slot(key)
     finally:

@@ -1,4 +1,7 @@
-"""One digest process at a time: an exclusive lock file beside the state database.
+"""One digest process at a time: an exclusive lock file beside the state database, or,
+with PostgreSQL, an advisory lock in the database (held by a connection of its own, so
+processes on different machines exclude each other; a killed holder's connection
+closes and the lock is free).
 
 An flock belongs to the open file, shared by every process that has a copy of the
 descriptor: a forked child (a feed-parsing worker) that kept one would hold the lock
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from digest.errors import LockError, StateError
+from digest.state.backend import Where, describe
 
 _held: set[int] = set()  # lock descriptors open in this process
 
@@ -38,9 +42,20 @@ def lock_path(state_path: Path) -> Path:
 
 
 @contextmanager
-def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
+def state_lock(where: Where, timeout: float) -> Iterator[None]:
     """Hold the state lock for the block; wait up to `timeout` seconds for a holder."""
-    path = lock_path(state_path)
+    if isinstance(where, str):
+        from digest.state.postgres import STATE_LOCK
+
+        def busy_db(holder: str) -> str:
+            return (f"another digest process holds the state lock of {describe(where)} "
+                    f"({holder}); waited {timeout:g}s. Try again when it finishes, or raise "
+                    "[state] lock_timeout")
+
+        with advisory(where, STATE_LOCK, timeout, busy_db):
+            yield
+        return
+    path = lock_path(where)
 
     def busy(holder: str) -> str:
         return (f"another digest process holds {path} ({holder}); waited {timeout:g}s. "
@@ -81,6 +96,26 @@ def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterato
     finally:
         _held.discard(fd)
         os.close(fd)  # closing releases the flock
+
+
+@contextmanager
+def advisory(url: str, key: int, timeout: float | None,
+             busy: Callable[[str], str]) -> Iterator[None]:
+    """PostgreSQL advisory lock `key` for the block, on a connection of its own. If
+    another session holds it past `timeout` seconds (None: wait for ever), raise
+    LockError(busy(<who holds it>))."""
+    from digest.state import postgres
+
+    conn = postgres.connect(url, pooled=False)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not postgres.try_lock(conn, key):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise LockError(busy(postgres.lock_holder(conn, key)))
+            time.sleep(0.2)
+        yield
+    finally:
+        conn.close()  # ending the session releases the lock
 
 
 def _command() -> list[str]:

@@ -86,8 +86,8 @@ class Readers:
     per_client: Limiter
 
     @property
-    def db(self) -> Path:
-        return self.config.state_path
+    def db(self) -> Path | str:
+        return self.config.state_db
 
     @property
     def name(self) -> str:
@@ -147,7 +147,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
     if secret is None:
         raise ConfigError("digest serve needs the token secret: set the environment "
                           f"variable [delivery] secret_env names ({config.delivery.secret_env})")
-    open_store(config.state_path).close()  # creates and migrates the database
+    open_store(config.state_db).close()  # creates and migrates the database
     proxies = TrustedProxies(config.web.trusted_proxies)
     routes: list[Any] = [
         Route("/healthz", healthz),
@@ -185,7 +185,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
     app = ReadersApp(routes=routes, wrap=wrap, lifespan=lifespan)
     app.state.readers = Readers(
         config, secret, base, load_templates(config), clock,
-        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock, db=config.state_path,
+        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock, db=config.state_db,
                 name="client", salt=secret))
     return app
 
@@ -305,17 +305,17 @@ async def metrics_page(request: Request) -> Response:
         **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def _request(db: Path, email: str, name: str, now_ms: int) -> RequestOutcome:
+def _request(db: Path | str, email: str, name: str, now_ms: int) -> RequestOutcome:
     with Subscribers.opened(db) as subscribers:
         return subscribers.request(email, name, now_ms)
 
 
-def _confirm(db: Path, email: str, issued_ms: int, client: str, now_ms: int) -> str:
+def _confirm(db: Path | str, email: str, issued_ms: int, client: str, now_ms: int) -> str:
     with Subscribers.opened(db) as subscribers:
         return subscribers.confirm(email, issued_ms, client, now_ms)
 
 
-def _unsubscribe(db: Path, email: str, now_ms: int) -> None:
+def _unsubscribe(db: Path | str, email: str, now_ms: int) -> None:
     with Subscribers.opened(db) as subscribers:
         subscribers.unsubscribe(email, now_ms)
 
