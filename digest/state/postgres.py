@@ -1,4 +1,4 @@
-"""The PostgreSQL backend (psycopg 3): connections from a small pool per URL, wrapped
+"""The PostgreSQL backend (psycopg 3): connections from a small pool per URL (`Pool`), wrapped
 so the query code written for sqlite3 runs unchanged, and its failures turned into
 one-line StateErrors.
 
@@ -35,12 +35,11 @@ from digest.state.backend import check_url, describe
 
 if TYPE_CHECKING:
     import psycopg
-    from psycopg_pool import ConnectionPool
 
 # pg_advisory locks are two int4 keys: a namespace for digest, then which lock.
 NAMESPACE = 0x64696765  # "dige"
 WRITE_LOCK, STATE_LOCK, LEADER_LOCK = 1, 2, 3
-POOL_MIN, POOL_MAX = 0, 8
+POOL_MAX = 8  # idle connections kept per URL and process
 CONNECT_TIMEOUT = 10  # seconds to reach the server
 LOCK_TIMEOUT = "30s"  # how long a write transaction waits for the write lock
 
@@ -164,6 +163,16 @@ def state_error(error: Exception, url: str) -> StateError | None:
         return StateError(
             f"PostgreSQL state database {name}: permission denied ({detail}); connect as the "
             "database's owner in [state] url, or grant this user its tables")
+    if isinstance(error, errors.InvalidCatalogName) or isinstance(
+            error, psycopg.OperationalError) and re.search(r'database ".*" does not exist', detail):
+        return StateError(
+            f"PostgreSQL state database {name} does not exist ({detail}); create it "
+            "(createdb) or fix [state] url")
+    if isinstance(error, errors.InvalidPassword | errors.InvalidAuthorizationSpecification) \
+            or "authentication failed" in detail:
+        return StateError(
+            f"PostgreSQL state database {name} refused the login ({detail}); check the user "
+            "and password in [state] url (or DIGEST_DATABASE_URL, or ~/.pgpass)")
     if isinstance(error, errors.AdminShutdown | errors.CannotConnectNow
                   | errors.CrashShutdown | errors.ConnectionException) \
             or isinstance(error, psycopg.OperationalError) and _is_connection(error):
@@ -171,10 +180,6 @@ def state_error(error: Exception, url: str) -> StateError | None:
             f"cannot reach PostgreSQL state database {name} ({detail}); check that the "
             "server is running and that [state] url (or DIGEST_DATABASE_URL) names it, "
             "then run the command again")
-    if isinstance(error, errors.InvalidCatalogName):
-        return StateError(
-            f"PostgreSQL state database {name} does not exist ({detail}); create it "
-            "(createdb) or fix [state] url")
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return StateError(
             f"PostgreSQL state database {name}: {detail}; check the server and [state] url, "
@@ -198,15 +203,8 @@ def _first_line(error: Exception) -> str:
 @contextmanager
 def translated(url: str) -> Iterator[None]:
     psycopg = _psycopg()
-    from psycopg_pool import PoolTimeout
-
     try:
         yield
-    except PoolTimeout:
-        raise StateError(
-            f"PostgreSQL state database {describe(url)}: no connection free after "
-            f"{CONNECT_TIMEOUT}s (the server is slow or at its connection limit); try "
-            "again") from None
     except psycopg.Error as e:
         error = state_error(e, url)
         if error is None:
@@ -263,7 +261,7 @@ class PgConnection:
     dialect = "postgresql"
     path: Path | None = None
 
-    def __init__(self, conn: Any, url: str, pool: ConnectionPool | None = None) -> None:
+    def __init__(self, conn: Any, url: str, pool: Pool | None = None) -> None:
         self._conn = conn
         self.url = url
         self._pool = pool
@@ -330,39 +328,92 @@ class PgConnection:
             pass
 
 
-_pools: dict[str, ConnectionPool] = {}
+class Pool:
+    """The idle connections of one URL in this process, kept for the next query: a web
+    request or a queue poll costs no new session. A connection is checked before it
+    is handed out (a server restarted meanwhile: a new one is made) and kept only when
+    idle, outside any transaction. Failures to connect surface at once, with their
+    cause (psycopg_pool's ConnectionPool retries in the background and reports only a
+    timeout: not a message that says what to do)."""
+
+    def __init__(self, url: str, keep: int = POOL_MAX) -> None:
+        self.url = url
+        self.keep = keep
+        self.idle: list[Any] = []
+        self.lock = threading.Lock()
+
+    def getconn(self) -> Any:
+        from psycopg.pq import ConnStatus, TransactionStatus
+
+        while True:
+            with self.lock:
+                conn = self.idle.pop() if self.idle else None
+            if conn is None:
+                return _new_connection(self.url)
+            if conn.closed or conn.pgconn.status != ConnStatus.OK \
+                    or conn.info.transaction_status != TransactionStatus.IDLE:
+                _close_quietly(conn)
+                continue
+            return conn
+
+    def putconn(self, conn: Any) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if not conn.closed and conn.info.transaction_status == TransactionStatus.INTRANS:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                pass
+        with self.lock:
+            if len(self.idle) < self.keep and not conn.closed \
+                    and conn.info.transaction_status == TransactionStatus.IDLE:
+                self.idle.append(conn)
+                return
+        _close_quietly(conn)
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for conn in idle:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass
+
+
+def _new_connection(url: str) -> Any:
+    psycopg = _psycopg()
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                           application_name=application_name())
+    conn.row_factory = _row_factory
+    return conn
+
+
+_pools: dict[str, Pool] = {}
 _pools_lock = threading.Lock()
 _pools_pid = os.getpid()
 
 
-def _configure(conn: Any) -> None:
-    conn.row_factory = _row_factory
-
-
-def _pool(url: str) -> ConnectionPool:
+def _pool(url: str) -> Pool:
     """The pool of this process for `url` (a forked child makes its own: a socket
     shared with the parent would mix both sides' messages)."""
     global _pools_pid
-    from psycopg_pool import ConnectionPool
-
     with _pools_lock:
         if _pools_pid != os.getpid():
             _pools.clear()
             _pools_pid = os.getpid()
         pool = _pools.get(url)
         if pool is None:
-            pool = ConnectionPool(
-                url, min_size=POOL_MIN, max_size=POOL_MAX, open=True, timeout=CONNECT_TIMEOUT,
-                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
-                        "application_name": application_name()},
-                configure=_configure, check=ConnectionPool.check_connection,
-                name="digest-state")
-            _pools[url] = pool
+            pool = _pools[url] = Pool(url)
         return pool
 
 
 def close_pools() -> None:
-    """Close every pool of this process (tests; a server stopping)."""
+    """Close every pool's idle connections in this process (tests; a server stopping)."""
     with _pools_lock:
         pools = list(_pools.values())
         _pools.clear()
@@ -373,17 +424,13 @@ def close_pools() -> None:
 def connect(url: str, *, pooled: bool = True) -> PgConnection:
     """A connection to the database at `url` (autocommit), from this process's pool
     unless `pooled` is False (a lock's connection, held for as long as the lock)."""
-    psycopg = _psycopg()
+    _psycopg()
     check_url(url)
     with translated(url):
         if not pooled:
-            conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                   application_name=application_name())
-            _configure(conn)
-            return PgConnection(conn, url)
+            return PgConnection(_new_connection(url), url)
         pool = _pool(url)
-        conn = pool.getconn()
-    return PgConnection(conn, url, pool)
+        return PgConnection(pool.getconn(), url, pool)
 
 
 def application_name() -> str:
