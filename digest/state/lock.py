@@ -14,10 +14,12 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from digest.errors import LockError, StateError
 from digest.state.backend import Where, describe
@@ -116,6 +118,52 @@ def advisory(url: str, key: int, timeout: float | None,
         yield
     finally:
         conn.close()  # ending the session releases the lock
+
+
+class Lead:
+    """A daemon's lead (`leader_lock`): `held()` says whether it still is, asking the
+    server every few seconds (a lost connection ends the session, and the lock with it:
+    a standby may be leading already). A lead on a SQLite file is always held."""
+
+    CHECK_EVERY = 5.0
+
+    def __init__(self, conn: Any = None) -> None:
+        self.conn = conn
+        self.checked = time.monotonic()
+
+    def held(self) -> bool:
+        if self.conn is None or time.monotonic() - self.checked < self.CHECK_EVERY:
+            return True
+        self.checked = time.monotonic()
+        try:
+            self.conn.execute("SELECT 1").fetchone()
+        except StateError:
+            return False
+        return True
+
+
+@contextmanager
+def leader_lock(url: str, stop: threading.Event,
+                waiting: Callable[[str], None]) -> Iterator[Lead | None]:
+    """Lead for the block: PostgreSQL's advisory lock LEADER_LOCK, one holder among
+    every process on every machine. While another holds it, call `waiting(<who>)` once
+    and wait as a standby, trying again every second, until it is free (the leader
+    stopped, or was killed: its session ended) or `stop` is set (then yield None)."""
+    from digest.state import postgres
+
+    conn = postgres.connect(url, pooled=False)
+    try:
+        told = False
+        while not postgres.try_lock(conn, postgres.LEADER_LOCK):
+            if not told:
+                waiting(postgres.lock_holder(conn, postgres.LEADER_LOCK))
+                told = True
+            if stop.wait(1.0):
+                yield None
+                return
+        yield Lead(conn)
+    finally:
+        conn.close()
 
 
 def _command() -> list[str]:
