@@ -1,10 +1,16 @@
-"""State: the SQLite store and the only SQL, its lock, migrations, errors, doctor and recovery."""
+"""State: the store (a SQLite file or a PostgreSQL database) and the only SQL, its locks,
+migrations, errors, doctor, copy and recovery."""
 
 from __future__ import annotations
 
 from digest.exports import lazy
 
 _EXPORTS = {
+    "Where": "digest.state.backend",
+    "describe": "digest.state.backend",
+    "copy_state": "digest.state.copy",
+    "Lead": "digest.state.lock",
+    "leader_lock": "digest.state.lock",
     "BounceLog": "digest.state.bounces",
     "Confirmations": "digest.state.confirmations",
     "Queued": "digest.state.confirmations",
