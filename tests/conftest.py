@@ -110,3 +110,4 @@ def state_db(request: pytest.FixtureRequest, tmp_path: Path,
     url: str = request.getfixturevalue("postgres_url")
     monkeypatch.setenv("DIGEST_DATABASE_URL", url)
     return url
+

@@ -20,6 +20,7 @@ one-line StateErrors.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import sys
@@ -312,6 +313,13 @@ class PgConnection:
         if self.in_transaction:
             self.execute("ROLLBACK")
 
+    def __del__(self) -> None:
+        # A connection kept for a process's life (the rate limits of `digest serve`) and
+        # never closed: end its session quietly instead of psycopg's ResourceWarning.
+        conn, self._conn = getattr(self, "_conn", None), None
+        if conn is not None:
+            _close_quietly(conn)
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
@@ -385,11 +393,27 @@ def _close_quietly(conn: Any) -> None:
         pass
 
 
-def _new_connection(url: str) -> Any:
+@lru_cache(maxsize=1)
+def _connection_class() -> Any:
     psycopg = _psycopg()
-    conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                           application_name=application_name())
+
+    class Quiet(psycopg.Connection):  # type: ignore[misc,name-defined]
+        """A connection that a garbage collection may end (one kept for a server's
+        life, found in a reference cycle at exit): its session ends without psycopg's
+        ResourceWarning, only in the process that opened it."""
+
+        def __del__(self) -> None:
+            if not self.closed and getattr(self, "opened_in", None) == os.getpid():
+                _close_quietly(self)
+
+    return Quiet
+
+
+def _new_connection(url: str) -> Any:
+    conn = _connection_class().connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                       application_name=application_name())
     conn.row_factory = _row_factory
+    conn.opened_in = os.getpid()  # a forked child never ends the parent's session
     return conn
 
 
@@ -412,6 +436,7 @@ def _pool(url: str) -> Pool:
         return pool
 
 
+@atexit.register
 def close_pools() -> None:
     """Close every pool's idle connections in this process (tests; a server stopping)."""
     with _pools_lock:
