@@ -33,6 +33,7 @@ from digest.clock import utcnow
 from digest.models import DELIVERY_STATES, SUBSCRIBER_STATUSES, DeliveryState, IssueState
 from digest.state.backend import Connection, Where, suppression_key
 from digest.state.errors import TranslatingConnection, translated
+from digest.state.postgres import PgConnection
 from digest.state.store import Store
 
 STATES = DELIVERY_STATES
@@ -303,8 +304,12 @@ class Subscribers:
         if status:
             query += " WHERE status = ?"
             args = (status,)
+        query += " ORDER BY created_at, email"
+        if isinstance(self.conn, PgConnection):
+            yield from (Subscriber(*row) for row in self.conn.stream(query, args))
+            return
         try:
-            cursor = self.conn.execute(query + " ORDER BY created_at, email", args)
+            cursor = self.conn.execute(query, args)
         except sqlite3.OperationalError:  # a database from before the table: no one
             return
         for row in cursor:  # the columns in the order of Subscriber's fields

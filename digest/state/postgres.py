@@ -42,6 +42,7 @@ NAMESPACE = 0x64696765  # "dige"
 WRITE_LOCK, STATE_LOCK, LEADER_LOCK = 1, 2, 3
 POOL_MAX = 8  # idle connections kept per URL and process
 CONNECT_TIMEOUT = 10  # seconds to reach the server
+STREAM_BATCH = 2000  # rows a server-side cursor fetches at a time
 LOCK_TIMEOUT = "30s"  # how long a write transaction waits for the write lock
 
 
@@ -296,6 +297,22 @@ class PgConnection:
             if rows:
                 cursor.executemany(translate(sql), rows)
         return PgCursor(cursor, self.url)
+
+    def stream(self, sql: str, parameters: Any = ()) -> Iterator[Any]:
+        """The rows of a query as they are used, a batch at a time from a server-side
+        cursor (the client-side one holds every row at once: 200,000 subscribers)."""
+        cursor = self._conn.cursor(name=f"digest_stream_{id(self):x}", withhold=True)
+        try:
+            with translated(self.url):
+                cursor.execute(translate(sql) if parameters else sql, parameters or None)
+            while True:
+                with translated(self.url):
+                    rows = cursor.fetchmany(STREAM_BATCH)
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            cursor.close()
 
     def _begin_write(self) -> PgCursor:
         cursor = self._conn.cursor()

@@ -64,7 +64,7 @@ def test_sigkill_midway_then_resume_sends_each_recipient_once(
         # The killed sender's session ended with it: its state lock is free at once.
         resumed = subprocess.run([sys.executable, "-m", "digest", "--config", str(path), "send"],
                                  env=env, capture_output=True, text=True, timeout=120)
-        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert f"{len(in_flight)} in flight" in resumed.stdout
         after = dict(handler.counts)
         everyone = {f"reader{i:05d}@example.net" for i in range(N)}

@@ -269,3 +269,18 @@ def test_both_engines_make_the_same_schema(tmp_path: Path, postgres_url: str) ->
     assert found == _columns_sqlite(tmp_path / "state.db")
     assert {"suppressions_key", "deliveries_state", "bounces_seq", "confirmations_due",
             "rate_limits_free_at", "articles_url"} <= indexes
+
+
+def test_subscribers_stream_past_a_batch(state_db: Path | str) -> None:
+    """More subscribers than one server-side batch (digest.state.postgres.STREAM_BATCH)
+    come back, all of them, in order."""
+    open_store(state_db).close()
+    people = [Subscriber(f"r{i:05d}@example.net", "active", created_at="2026-11-30T08:00:00")
+              for i in range(4500)]
+    with Subscribers.opened(state_db) as subscribers:
+        assert subscribers.upsert(people) == (4500, 0)
+        streamed = subscribers.each("active")
+        first = next(streamed)
+        assert subscribers.get("r00001@example.net") is not None  # the connection stays usable
+        rest = [s.email for s in streamed]
+    assert [first.email, *rest] == [p.email for p in people]
