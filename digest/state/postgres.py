@@ -37,7 +37,12 @@ from digest.state.backend import check_url, describe
 if TYPE_CHECKING:
     import psycopg
 
-# pg_advisory locks are two int4 keys: a namespace for digest, then which lock.
+# pg_advisory locks are two int4 keys: a namespace for digest, then which lock. Room
+# for what issue 20's items 3 and 4 add: several senders of one issue claim batches of
+# its delivery rows with `SELECT ... FOR UPDATE SKIP LOCKED` inside a plain BEGIN (not
+# BEGIN IMMEDIATE, which serialises on WRITE_LOCK) and need no key here; several web
+# nodes already share subscribers, the confirmation queue and rate_limits through the
+# database (tests/web/test_serve_postgres.py).
 NAMESPACE = 0x64696765  # "dige"
 WRITE_LOCK, STATE_LOCK, LEADER_LOCK = 1, 2, 3
 POOL_MAX = 8  # idle connections kept per URL and process
