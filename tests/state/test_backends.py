@@ -284,3 +284,12 @@ def test_subscribers_stream_past_a_batch(state_db: Path | str) -> None:
         assert subscribers.get("r00001@example.net") is not None  # the connection stays usable
         rest = [s.email for s in streamed]
     assert [first.email, *rest] == [p.email for p in people]
+
+
+def test_quoted_text_and_percent_signs_reach_the_engine_as_written(state_db: Path | str) -> None:
+    """`?`, `:name` and `%` inside quoted text are text, not parameters, on both engines."""
+    with open_store(state_db) as store:
+        row = store.conn.execute(
+            "SELECT '100% ?:x', ? || '%', 7 % 4, :n FROM meta WHERE key LIKE 'state%'"
+            .replace(":n", "?"), ("a", 3)).fetchone()
+        assert tuple(row) == ("100% ?:x", "a%", 3, 3)
