@@ -1,4 +1,5 @@
-"""The state database: one SQLite file (WAL), schema versioned by PRAGMA user_version.
+"""The state database: one SQLite file (WAL), schema versioned by PRAGMA user_version,
+or a PostgreSQL database (`[state] url`: digest.state.postgres, the same queries).
 
 Tables: feeds (validators, health), articles (everything collected, kept between
 runs), issues (committed issues), issue_articles (which article an issue consumed,
@@ -405,8 +406,9 @@ def locked_store(config: Config) -> Iterator[Store]:
 
 
 def _open_postgres(url: str, readonly: bool = False) -> Store:
-    """The PostgreSQL state database at `url`, migrated (unless `readonly`: then one
-    never migrated reads as empty, from temporary tables of this session only)."""
+    """The PostgreSQL state database at `url`, migrated; or, `readonly`, on a session of
+    its own that the server keeps read-only (a database never migrated reads as empty,
+    from temporary tables of that session only)."""
     from digest.state import postgres
 
     conn = postgres.connect(url, pooled=not readonly)
@@ -423,10 +425,9 @@ def _open_postgres(url: str, readonly: bool = False) -> Store:
             raise StateError(
                 f"state database {describe(url)} is at schema {version}, this digest "
                 f"expects {SCHEMA_VERSION}; run `digest collect` once to migrate it")
+        if readonly:
+            conn.execute("SET default_transaction_read_only = on")
     except BaseException:
         conn.close()
         raise
-    if readonly and version != 0:
-        conn.close()
-        conn = postgres.connect(url)
     return Store(conn, None)

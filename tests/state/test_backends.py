@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import StateError
 from digest.models import Article, CachedImage, CachedPage, CuratedIssue, Decision, FeedState
 from digest.state.bounces import BounceLog
 from digest.state.confirmations import Confirmations
@@ -293,3 +294,10 @@ def test_quoted_text_and_percent_signs_reach_the_engine_as_written(state_db: Pat
             "SELECT '100% ?:x', ? || '%', 7 % 4, :n FROM meta WHERE key LIKE 'state%'"
             .replace(":n", "?"), ("a", 3)).fetchone()
         assert tuple(row) == ("100% ?:x", "a%", 3, 3)
+
+
+def test_a_readonly_store_cannot_write(state_db: Path | str) -> None:
+    open_store(state_db).close()
+    with open_readonly(state_db) as store, pytest.raises(StateError) as caught:
+        store.conn.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+    assert "read-only" in str(caught.value) or "readonly" in str(caught.value)
