@@ -28,6 +28,8 @@ def test_build_then_send_over_smtp(tmp_path: Path, state_db: Path | str) -> None
         assert sorted(smtp.handler.counts) == READERS
         again = run(config, "send", expect=0)  # nothing is sent twice
         assert sorted(smtp.handler.counts) == READERS, again.output
+        status = run(config, "status", "1", expect=0).output
+        assert "delivered" in status and "2" in status, status
         (tmp_path / "feed.xml").write_bytes(rss(5, "Beta"))
         run(config, "build", expect=0)
     file = tmp_path / ".digest" / "state.db"
