@@ -68,3 +68,20 @@ def test_a_missing_database_says_create_it(tmp_path: Path, postgres_server: Any)
     config = config_with(tmp_path, extra=f'[state]\nurl = "{postgres_server.url("absent")}"\n')
     line = error_line(run(config, "collect", expect=1))
     assert "/absent does not exist" in line and "createdb" in line
+
+
+def test_a_newer_schema_says_upgrade_digest(tmp_path: Path, postgres_url: str) -> None:
+    from digest.state import postgres
+    from digest.state.migrations import SCHEMA_VERSION
+
+    open_store(postgres_url).close()
+    conn = postgres.connect(postgres_url)
+    try:
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    finally:
+        conn.close()
+    config = config_with(tmp_path, extra=f'[state]\nurl = "{postgres_url}"\n')
+    for command in (("collect",), ("status",)):
+        line = error_line(run(config, *command, expect=1))
+        assert f"is at schema {SCHEMA_VERSION + 1}, newer than this digest" in line
+        assert line.endswith("upgrade digest")
