@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 NAMESPACE = 0x64696765  # "dige"
 WRITE_LOCK, STATE_LOCK, LEADER_LOCK = 1, 2, 3
 POOL_MAX = 8  # idle connections kept per URL and process
+CHECK_IDLE = 5.0  # seconds idle after which a pooled connection is checked before use
 CONNECT_TIMEOUT = 10  # seconds to reach the server
 STREAM_BATCH = 2000  # rows a server-side cursor fetches at a time
 LOCK_TIMEOUT = "30s"  # how long a write transaction waits for the write lock
@@ -372,7 +374,7 @@ class Pool:
     def __init__(self, url: str, keep: int = POOL_MAX) -> None:
         self.url = url
         self.keep = keep
-        self.idle: list[Any] = []
+        self.idle: list[tuple[Any, float]] = []  # (connection, idle since)
         self.lock = threading.Lock()
 
     def getconn(self) -> Any:
@@ -380,11 +382,12 @@ class Pool:
 
         while True:
             with self.lock:
-                conn = self.idle.pop() if self.idle else None
+                conn, since = self.idle.pop() if self.idle else (None, 0.0)
             if conn is None:
                 return _new_connection(self.url)
             if conn.closed or conn.pgconn.status != ConnStatus.OK \
-                    or conn.info.transaction_status != TransactionStatus.IDLE:
+                    or conn.info.transaction_status != TransactionStatus.IDLE \
+                    or time.monotonic() - since > CHECK_IDLE and not _alive(conn):
                 _close_quietly(conn)
                 continue
             return conn
@@ -400,15 +403,25 @@ class Pool:
         with self.lock:
             if len(self.idle) < self.keep and not conn.closed \
                     and conn.info.transaction_status == TransactionStatus.IDLE:
-                self.idle.append(conn)
+                self.idle.append((conn, time.monotonic()))
                 return
         _close_quietly(conn)
 
     def close(self) -> None:
         with self.lock:
             idle, self.idle = self.idle, []
-        for conn in idle:
+        for conn, _ in idle:
             _close_quietly(conn)
+
+
+def _alive(conn: Any) -> bool:
+    """One round trip: a connection idle for a while may have lost its server (a
+    restart), which only a query tells."""
+    try:
+        conn.execute("SELECT 1")
+    except Exception:
+        return False
+    return True
 
 
 def _close_quietly(conn: Any) -> None:

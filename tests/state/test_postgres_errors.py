@@ -85,3 +85,18 @@ def test_a_newer_schema_says_upgrade_digest(tmp_path: Path, postgres_url: str) -
         line = error_line(run(config, *command, expect=1))
         assert f"is at schema {SCHEMA_VERSION + 1}, newer than this digest" in line
         assert line.endswith("upgrade digest")
+
+
+def test_a_pooled_connection_outlives_a_server_restart(postgres_server: Any, postgres_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection idle in the pool when the server restarted is checked before use
+    (after CHECK_IDLE seconds idle; 0 here) and replaced: the next web request works."""
+    from digest.state import postgres
+    from digest.state.deliveries import Subscribers
+
+    monkeypatch.setattr(postgres, "CHECK_IDLE", 0.0)
+    open_store(postgres_url).close()  # its connection waits in the pool
+    postgres_server.stop()
+    postgres_server.start()
+    with Subscribers.opened(postgres_url) as subscribers:
+        assert subscribers.get("ann@example.net") is None
