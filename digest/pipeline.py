@@ -254,7 +254,7 @@ def preview_candidates(
     resolve: Resolver = system_resolve,
 ) -> PreviewCandidates:
     """The candidates of a preview, reading the state database only."""
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         articles: dict[str, Article] = {a.id: a for a in store.unused_articles()}
         report = None
@@ -298,7 +298,7 @@ def render_preview(
 def _preview_issue(config: Config, start: _Start, candidates: Sequence[Article],
                    client: httpx.AsyncClient | None, resolve: Resolver,
                    wanted: TopicSet = FULL) -> PreviewIssue | NothingToBuild:
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         with open_cache(config.state_path, make_folder=False) as cache:  # never the state
             plan = prepare(config, store, start, preview=True, client=client,

@@ -32,7 +32,7 @@ def run_script(tmp_path: Path, failing: str) -> tuple[subprocess.CompletedProces
     (repo / "scripts").mkdir(parents=True)
     bin_dir.mkdir()
     shutil.copy(ROOT / "scripts" / "test", repo / "scripts" / "test")
-    for name in ("python3", "chromium", "spamassassin"):
+    for name in ("python3", "chromium", "spamassassin", "initdb"):
         executable(bin_dir / name, STAND_IN.format(calls=calls, failing=failing))
     executable(repo / "scripts" / "check-wheel", STAND_IN.format(calls=calls, failing='"nothing"'))
     env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}

@@ -20,6 +20,7 @@ from digest.cli import readers as cli_readers
 from digest.cli import report as cli_report
 from digest.cli import run as cli_run
 from digest.cli import send as cli_send
+from digest.cli import state as cli_state
 from digest.cli import subscribers as cli_subscribers
 from digest.config.load import default_config_path
 
@@ -42,6 +43,6 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for _module in (cli_build, cli_draft, cli_readers, cli_run, cli_send, cli_subscribers,
-                cli_init, cli_doctor, cli_report, cli_preview):
+                cli_init, cli_doctor, cli_report, cli_preview, cli_state):
     for _command in _module.COMMANDS:
         main.add_command(_command)

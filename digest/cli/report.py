@@ -56,7 +56,7 @@ def _opened(ctx: click.Context, number: int | None) -> Iterator[tuple[Store, Iss
 
     config = get_config(ctx)
     with failures():
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
         try:
             issue = pick_issue(store, number)
             if issue is None:

@@ -93,7 +93,7 @@ def _last_collect(config: Config) -> datetime | None:
     from digest.schedule.daemon import last_collect
 
     try:
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
     except StateError:
         return None  # an older database: treat as never collected; nothing is changed
     try:

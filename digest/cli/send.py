@@ -207,7 +207,7 @@ def status(ctx: click.Context, issue: int | None) -> None:
     """
     config = get_config(ctx)
     with failures():
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
     try:
         issues = store.issues()
         if not issues:
@@ -277,7 +277,7 @@ def print_local_batches(config: Config, store: Store, record: IssueRecord) -> No
 def _suppression_log(ctx: click.Context) -> DeliveryLog:
     config = get_config(ctx)
     with failures():
-        return DeliveryLog.of(open_store(config.state_path))
+        return DeliveryLog.of(open_store(config.state_db))
 
 
 def _address(email: str) -> Address:

@@ -195,7 +195,7 @@ def _stored_topics(ctx: click.Context) -> dict[str, str]:
 
     config = get_config(ctx)
     with failures():
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
     try:
         return all_topics(store.conn)
     finally:
@@ -253,7 +253,7 @@ def _zones(ctx: click.Context) -> dict[str, str]:
 
     config = get_config(ctx)
     with failures():
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
     try:
         return subscriber_zones(store.conn)
     finally:
@@ -406,7 +406,7 @@ def _each(ctx: click.Context, status: str | None, use):  # type: ignore[no-untyp
 
     config = get_config(ctx)
     with failures():
-        store = open_readonly(config.state_path)
+        store = open_readonly(config.state_db)
     try:
         return use(Subscribers(store.conn).each(status))
     finally:

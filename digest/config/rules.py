@@ -161,6 +161,7 @@ RULES: dict[str, Rule] = {
     "[dkim] domain": ONE_LINE,
     "[state] path": Rule(one_line=True, nonempty="give a file like '.digest/state.db'"),
     "[state] lock_timeout": _ranged(0, 86_400),
+    "[state] url": ONE_LINE,
     "[delivery] recipients": ONE_LINE,
     "[[feeds]] url": Rule(one_line=True, nonempty="give an http(s) URL or a path"),
     "[[feeds]] weight": Rule(low=0, high=100, at="[[feeds]] #{i} ({item.name}) weight"),

@@ -4,6 +4,7 @@ takes its choices from these)."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -257,6 +258,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class StateConfig:
     path: str = ".digest/state.db"
+    url: str = ""  # postgresql://user@host/db: PostgreSQL instead of the file at `path`
     lock_timeout: float = 30.0
 
 
@@ -289,6 +291,12 @@ class Config:
     @property
     def state_path(self) -> Path:
         return self.path(self.state.path)
+
+    @property
+    def state_db(self) -> Path | str:
+        """Where the state is: `[state] url` (or $DIGEST_DATABASE_URL), a PostgreSQL
+        URL, else the SQLite file at `[state] path`."""
+        return self.state.url or os.environ.get("DIGEST_DATABASE_URL") or self.state_path
 
     @property
     def outbox_path(self) -> Path:

@@ -300,6 +300,10 @@ def _bounce_store(config: Config) -> Iterator[Store]:
     current: a send holds the lock for its whole run, and the reports that come in
     meanwhile must reach it. SQLite orders the writes (each its own transaction, as the
     web app's). An older schema is migrated under the lock, as every writer does."""
+    if isinstance(config.state_db, str):  # PostgreSQL: a store migrates under its own lock
+        with open_store(config.state_db) as store:
+            yield store
+        return
     try:
         conn = sqlite3.connect(f"file:{config.state_path}?mode=ro", uri=True, timeout=30)
         try:
@@ -312,7 +316,7 @@ def _bounce_store(config: Config) -> Iterator[Store]:
         with locked_store(config) as store:
             yield store
         return
-    with open_store(config.state_path) as store:
+    with open_store(config.state_db) as store:
         yield store
 
 

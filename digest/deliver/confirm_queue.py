@@ -43,7 +43,7 @@ class ConfirmationWorker:
     def __init__(self, config: Config, secret: bytes, base: str,
                  clock: Callable[[], float]) -> None:
         self.config, self.secret, self.base, self.clock = config, secret, base, clock
-        self.db: Path = config.state_path
+        self.db: Path | str = config.state_db
         self.dkim = load_dkim(config)  # a bad key stops `digest serve` at start
         self.attempts = config.web.confirm_attempts
         self.delay = config.web.confirm_retry_delay

@@ -55,7 +55,7 @@ class Unsent:
 def unsent_issues(config: Config) -> tuple[Unsent, ...]:
     """Every issue not fully sent, oldest first: with smtp delivery each one built and
     not sent to everyone; with outbox delivery those whose send was begun."""
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         return _unsent(config, store)
     finally:
@@ -92,7 +92,7 @@ def check_send_order(config: Config, number: int | None, *, allow_older: bool = 
     is migrated here, not refused (a read-only open cannot migrate). No database yet: no
     issue went out, so there is no order to keep, and none is made here (the send says
     what is missing, the secret first)."""
-    if not config.state_path.exists():
+    if not isinstance(config.state_db, str) and not config.state_path.exists():
         return
     with locked_store(config) as store:
         issues = store.issues()

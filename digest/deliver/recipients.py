@@ -65,7 +65,7 @@ def load_recipients(config: Config) -> RecipientList:
     address once. Raises ConfigError only if the file can't be read."""
     listed = configured_recipients(config)
 
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         active = Subscribers(store.conn).rows("active")
     finally:

@@ -130,9 +130,9 @@ def resolve_in_flight(
         return _locked_send(config, number, dry_run=False, resend_in_flight=True,
                             only_in_flight=True, stop=stop, on_progress=on_progress)
     started = time.monotonic()
-    with state_lock(config.state_path, config.state.lock_timeout):
+    with state_lock(config.state_db, config.state.lock_timeout):
         issue = _existing_issue(config, number)
-        delivery_log = DeliveryLog.open_shared(config.state_path)
+        delivery_log = DeliveryLog.open_shared(config.state_db)
         try:
             marked = delivery_log.mark_in_flight(
                 issue.number, "delivered",
@@ -149,7 +149,7 @@ def resolve_in_flight(
 
 
 def _existing_issue(config: Config, number: int) -> IssueRecord:
-    store = open_store(config.state_path)
+    store = open_store(config.state_db)
     try:
         issue = store.get_issue(number)
     finally:
@@ -169,8 +169,8 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
     load_secret(config)  # a missing token secret stops us before anything else
     stop = stop or threading.Event()
     started = time.monotonic()
-    with state_lock(config.state_path, config.state.lock_timeout):
-        store = open_store(config.state_path)
+    with state_lock(config.state_db, config.state.lock_timeout):
+        store = open_store(config.state_db)
         try:
             issue = _pick_issue(store, number)
             if issue is None:
@@ -186,7 +186,7 @@ def _locked_send(config: Config, number: int | None, *, dry_run: bool,
                                     dry_run)
         finally:
             store.close()
-        delivery_log = DeliveryLog.open_shared(config.state_path)
+        delivery_log = DeliveryLog.open_shared(config.state_db)
         try:
             report = _send(config, issue, folder, delivery_log, dry_run=dry_run,
                            resend_in_flight=resend_in_flight, only_in_flight=only_in_flight,
@@ -241,7 +241,7 @@ def send_test(config: Config, number: int | None, addresses: list[str]) -> SendR
     the issue is untouched, and the real send later goes to everyone as before."""
     load_secret(config)
     started = time.monotonic()
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         issue = store.get_issue(number) if number is not None else \
             next(iter(reversed(store.issues())), None)

@@ -40,7 +40,7 @@ def reader_topics(config: Config, listed: RecipientList,
     [[topics]] is ignored; `unknown` gets a line for each configured recipient's."""
     if not config.topics:
         return {}
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         stored = active_topics(store.conn)
     finally:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sqlite3
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from digest.config.load import parse_duration
 from digest.config.schema import Config
 from digest.errors import ConfigError
 from digest.models import IssueRecord
+from digest.state.backend import Connection
 
 if TYPE_CHECKING:
     from digest.state.store import Store
@@ -167,7 +167,7 @@ class ZoneOf:
         return clean_zone(self.subscribers.get(key, "")) or self.default
 
 
-def zone_of(config: Config, conn: sqlite3.Connection) -> ZoneOf:
+def zone_of(config: Config, conn: Connection) -> ZoneOf:
     from digest.state.zones import subscriber_zones
 
     return ZoneOf(config.newsletter.timezone, subscriber_zones(conn))
@@ -224,7 +224,7 @@ def next_pass(config: Config, now: datetime) -> datetime | None:
     at; None if none waits."""
     from digest.state.store import open_readonly
 
-    store = open_readonly(config.state_path)
+    store = open_readonly(config.state_db)
     try:
         instants = [b.due_at for issue in store.issues() if may_be_due(config, issue, now)
                     for b in owed_batches(config, store, issue, now) if b.state == "waiting"]

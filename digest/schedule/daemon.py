@@ -38,8 +38,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -62,7 +62,8 @@ from digest.schedule.slots import (
     slot_key,
 )
 from digest.schedule.stopping import stop_on_signals
-from digest.state.lock import exclusive
+from digest.state.backend import describe
+from digest.state.lock import Lead, exclusive, leader_lock
 from digest.state.store import Store, locked_store, open_store
 
 log = logging.getLogger("digest.run")
@@ -188,7 +189,7 @@ def local_issues(config: Config, now: datetime) -> list[int]:
     `digest status` shows them."""
     from digest.deliver.zones import may_be_due
 
-    store = open_store(config.state_path)
+    store = open_store(config.state_db)
     try:
         return [i.number for i in store.issues() if may_be_due(config, i, now)]
     finally:
@@ -196,7 +197,7 @@ def local_issues(config: Config, now: datetime) -> list[int]:
 
 
 def _issue_for_slot(config: Config, key: str) -> IssueRecord | None:
-    store = open_store(config.state_path)
+    store = open_store(config.state_db)
     try:
         return store.issue_for_slot(key)
     finally:
@@ -227,7 +228,11 @@ class Daemon:
         )
 
     def run(self) -> int:
-        with run_lock(self.config), stop_on_signals(self.stop, _log_signal):
+        code = 0
+        with stop_on_signals(self.stop, _log_signal), run_lock(self.config, self.stop) as lead:
+            if lead is None:  # stopped while a standby
+                log.info("stopped (a standby, never leading)")
+                return 0
             self._start()
             while not self.stop.wait(0.5):
                 if self._replan.is_set():
@@ -235,10 +240,16 @@ class Daemon:
                     # with shutdown, which holds the job store while it waits for jobs.
                     self._replan.clear()
                     self._plan_local()
+                if not lead.held():
+                    log.error("lost the lead (the connection to the state database ended): "
+                              "stopping, so that only the new leader builds; start this "
+                              "daemon again to stand by")
+                    code = 1
+                    self.stop.set()
             log.info("stopping: letting a running job finish")
             self.scheduler.shutdown(wait=True)
         log.info("stopped")
-        return 0
+        return code
 
     def _start(self) -> None:
         now = self.clock.now(self.schedule.tz)
@@ -413,12 +424,26 @@ def _log_signal(name: str, again: bool) -> None:
         log.info("%s received: finishing the running job, then stopping", name)
 
 
-def run_lock(config: Config) -> AbstractContextManager[None]:
-    """One `digest run` per state database; held for the daemon's whole life."""
+@contextmanager
+def run_lock(config: Config, stop: threading.Event | None = None) -> Iterator[Lead | None]:
+    """One `digest run` leads per state database, for its whole life. On a SQLite file
+    a second one exits at once; with PostgreSQL, a second one (on any machine) waits as
+    a standby and takes over when the leader stops or dies (None: `stop` came first)."""
+    where = config.state_db
+    if isinstance(where, str):
+        def waiting(holder: str) -> None:
+            log.info("standby: %s leads for %s; waiting to take over", holder, describe(where))
+
+        with leader_lock(where, stop or threading.Event(), waiting) as lead:
+            if lead is not None:
+                log.info("leading for %s (pid %d)", describe(where), os.getpid())
+            yield lead
+        return
     path = config.state_path.with_name(config.state_path.name + ".run.lock")
-    return exclusive(path, 0, lambda holder: (
-        f"`digest run` is already running for {config.state_path} ({holder}); stop it "
-        "first, or use `digest run --once`"))
+    with exclusive(path, 0, lambda holder: (
+            f"`digest run` is already running for {config.state_path} ({holder}); stop it "
+            "first, or use `digest run --once`")):
+        yield Lead()
 
 
 def run_once(config: Config, now: datetime | None = None) -> list[str]:

@@ -1,5 +1,5 @@
-"""State: the SQLite store and the only SQL, its lock, migrations, errors, doctor and recovery;
-the fetch cache beside it."""
+"""State: the store (a SQLite file or a PostgreSQL database) and the only SQL, its locks,
+migrations, errors, doctor, copy and recovery; the fetch cache beside it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ _EXPORTS = {
     "pause_note": "digest.state.audit",
     "record_unsubscribe": "digest.state.audit",
     "trace_bounce": "digest.state.audit",
+    "Connection": "digest.state.backend",
+    "Where": "digest.state.backend",
+    "describe": "digest.state.backend",
+    "copy_state": "digest.state.copy",
+    "Lead": "digest.state.lock",
+    "leader_lock": "digest.state.lock",
     "BounceLog": "digest.state.bounces",
     "FRESH_FOR": "digest.state.cache",
     "Cache": "digest.state.cache",

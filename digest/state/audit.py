@@ -19,12 +19,12 @@ move an event between two issues that address received.
 
 from __future__ import annotations
 
-import sqlite3
+from digest.state.backend import Connection
 
 _SENT = "('delivered', 'sending')"
 
 
-def traced_issue(conn: sqlite3.Connection, key: str, message_id: str = "") -> int | None:
+def traced_issue(conn: Connection, key: str, message_id: str = "") -> int | None:
     """The issue an event about address `key` belongs to (the rules above)."""
     if message_id:
         row = conn.execute("SELECT issue_number FROM deliveries WHERE email = ? AND "
@@ -36,7 +36,7 @@ def traced_issue(conn: sqlite3.Connection, key: str, message_id: str = "") -> in
     return int(row[0]) if row and row[0] is not None else None
 
 
-def trace_bounce(conn: sqlite3.Connection, report_id: str, key: str,
+def trace_bounce(conn: Connection, report_id: str, key: str,
                  message_id: str = "") -> int | None:
     """Put the bounce log's row for (report `report_id`, address `key`) to its issue;
     returns the issue."""
@@ -47,7 +47,7 @@ def trace_bounce(conn: sqlite3.Connection, report_id: str, key: str,
     return issue
 
 
-def record_unsubscribe(conn: sqlite3.Connection, key: str, reason: str, at: str,
+def record_unsubscribe(conn: Connection, key: str, reason: str, at: str,
                        message_id: str = "") -> int | None:
     """Note that address `key` left (`reason`: "unsubscribed" from the web, "complaint"
     from a feedback loop) at `at`, traced to its issue, inside the caller's
@@ -64,21 +64,21 @@ def _pause_key(issue: int) -> str:
     return f"paused:{issue}"
 
 
-def note_pause(conn: sqlite3.Connection, issue: int, why: str) -> None:
+def note_pause(conn: Connection, issue: int, why: str) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
                  "SET value = excluded.value", (_pause_key(issue), why))
 
 
-def pause_note(conn: sqlite3.Connection, issue: int) -> str | None:
+def pause_note(conn: Connection, issue: int) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_pause_key(issue),)).fetchone()
     return str(row[0]) if row else None
 
 
-def clear_pause(conn: sqlite3.Connection, issue: int) -> None:
+def clear_pause(conn: Connection, issue: int) -> None:
     conn.execute("DELETE FROM meta WHERE key = ?", (_pause_key(issue),))
 
 
-def issue_events(conn: sqlite3.Connection, issue: int) -> dict[str, int]:
+def issue_events(conn: Connection, issue: int) -> dict[str, int]:
     """Hard bounces and complaints traced to `issue` so far (the pause check's figures
     from `digest bounces`): {"hard": n, "complaint": m}."""
     found = {"hard": 0, "complaint": 0}

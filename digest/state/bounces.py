@@ -4,19 +4,21 @@ are not read again), and what the bounce rules ask of the delivery log."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from digest.clock import utcnow
 from digest.models import BounceKind
+from digest.state.backend import Connection
 
 SOFT_WINDOW = timedelta(days=30)  # for soft bounces that no issue sent explains
+# Reports are numbered in the order they came (soft_streak reads them newest first).
+_NEXT = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM bounces)"
 
 
 class BounceLog:
     """Queries on the `bounces` and `deliveries` tables for digest.deliver.bounces."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def mailed(self) -> tuple[set[str], set[str]]:
@@ -29,8 +31,8 @@ class BounceLog:
     def record(self, message_id: str, key: str, kind: BounceKind, detail: str) -> bool:
         """Log one report for one address; False when this message counted already."""
         return bool(self.conn.execute(
-            """INSERT OR IGNORE INTO bounces (message_id, email, kind, detail, received_at)
-               VALUES (?, ?, ?, ?, ?)""",
+            f"""INSERT INTO bounces (message_id, email, kind, detail, received_at, seq)
+               VALUES (?, ?, ?, ?, ?, {_NEXT}) ON CONFLICT (message_id, email) DO NOTHING""",
             (message_id, key, kind, detail, utcnow().isoformat(timespec="seconds"))).rowcount)
 
     def seen(self, message_id: str) -> bool:
@@ -41,8 +43,9 @@ class BounceLog:
     def unreadable(self, message_id: str, reason: str) -> None:
         """Note a message that could not be read (no address): it is not read again."""
         self.conn.execute(
-            """INSERT OR IGNORE INTO bounces (message_id, email, kind, detail, received_at)
-               VALUES (?, '', 'unreadable', ?, ?)""",
+            f"""INSERT INTO bounces (message_id, email, kind, detail, received_at, seq)
+               VALUES (?, '', 'unreadable', ?, ?, {_NEXT})
+               ON CONFLICT (message_id, email) DO NOTHING""",
             (message_id, reason[:300], utcnow().isoformat(timespec="seconds")))
 
     def soft_streak(self, key: str) -> int:
@@ -55,7 +58,7 @@ class BounceLog:
         one issue's, not three. Soft bounces before any issue was delivered to it count
         by day, and only within SOFT_WINDOW."""
         rows = self.conn.execute(
-            "SELECT kind, received_at FROM bounces WHERE email = ? ORDER BY rowid DESC",
+            "SELECT kind, received_at FROM bounces WHERE email = ? ORDER BY seq DESC",
             (key,)).fetchall()
         softs: list[datetime] = []
         for kind, at in rows:

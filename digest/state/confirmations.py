@@ -17,12 +17,11 @@ Times are integer milliseconds, as the confirmation token carries them.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
+from digest.state.backend import Connection, Where
 from digest.state.deliveries import _shared_connection, stamp_ms
 
 
@@ -38,12 +37,12 @@ class Queued:
 class Confirmations:
     """Queries over `confirmations` (and the pending subscribers it expires)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     @classmethod
     @contextmanager
-    def opened(cls, path: Path) -> Iterator[Confirmations]:
+    def opened(cls, path: Where) -> Iterator[Confirmations]:
         conn = _shared_connection(path)
         try:
             yield cls(conn)

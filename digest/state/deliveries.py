@@ -27,13 +27,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 from digest.clock import utcnow
 from digest.models import DELIVERY_STATES, SUBSCRIBER_STATUSES, DeliveryState, IssueState
 from digest.state.audit import record_unsubscribe
+from digest.state.backend import Connection, Where, suppression_key
 from digest.state.errors import TranslatingConnection, translated
+from digest.state.postgres import PgConnection
 from digest.state.store import Store
 
 STATES = DELIVERY_STATES
@@ -41,9 +42,14 @@ TO_SEND: tuple[DeliveryState, ...] = ("pending", "deferred")
 
 
 
-def _shared_connection(path: Path, *, threads: bool = False) -> sqlite3.Connection:
+def _shared_connection(path: Where, *, threads: bool = False) -> Connection:
     """A connection beside other processes' on a migrated database: autocommit (each
-    write its own transaction), waiting up to 30 s for a lock, rows by name."""
+    write its own transaction), waiting up to 30 s for a lock, rows by name (with
+    PostgreSQL: one from the pool, digest.state.postgres)."""
+    if isinstance(path, str):
+        from digest.state import postgres
+
+        return postgres.connect(path)
     conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None, timeout=30,
                            check_same_thread=not threads)
     conn.row_factory = sqlite3.Row
@@ -71,15 +77,18 @@ class DeliveryLog:
     Safe to share between threads when built with `open_shared`: one lock around the
     connection, each write its own transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.key = suppression_key(conn)
         self.lock = threading.Lock()
 
     @classmethod
-    def open_shared(cls, path: Path) -> DeliveryLog:
+    def open_shared(cls, path: Where) -> DeliveryLog:
         """A connection the SMTP worker threads share (the schema must be migrated).
         A failing disk under it is a StateError naming the file (digest.state.errors),
         never a traceback in the middle of a send."""
+        if isinstance(path, str):
+            return cls(_shared_connection(path, threads=True))
         with translated(path):
             conn = sqlite3.connect(f"file:{path}", uri=True, isolation_level=None,
                                    timeout=30, check_same_thread=False,
@@ -184,12 +193,13 @@ class DeliveryLog:
     # suppressions -----------------------------------------------------------
     # Rows are keyed by digest.addresses' key (Address.key). A row written before every
     # address was normalised may carry surrounding whitespace (the old check let
-    # 'ann@example.org\n' through): _KEY reads it as the key it should have had.
+    # 'ann@example.org\n' through): self.key (the engine's spelling of _KEY) reads it
+    # as the key it should have had.
 
     def suppressed(self) -> set[str]:
         """The keys of every suppressed address."""
         with self.lock:
-            return {r[0] for r in self.conn.execute(f"SELECT {_KEY} FROM suppressions")}
+            return {r[0] for r in self.conn.execute(f"SELECT {self.key} FROM suppressions")}
 
     def unwanted(self, key: str, *, subscriber: bool = False) -> str | None:
         """Why the address `key` must not be mailed now: the reason it is on the
@@ -197,7 +207,7 @@ class DeliveryLog:
         its status once no longer `active`; None if it may be. Two indexed look-ups."""
         with self.lock:
             row = self.conn.execute(
-                f"SELECT reason FROM suppressions WHERE email = ? OR {_KEY} = ? LIMIT 1",
+                f"SELECT reason FROM suppressions WHERE email = ? OR {self.key} = ? LIMIT 1",
                 (key, key)).fetchone()
             if row is None and subscriber:
                 row = self.conn.execute(
@@ -223,25 +233,25 @@ class DeliveryLog:
         was not there."""
         with self.lock:
             cur = self.conn.execute(
-                f"DELETE FROM suppressions WHERE email = ? OR {_KEY} = ?", (key, key))
+                f"DELETE FROM suppressions WHERE email = ? OR {self.key} = ?", (key, key))
         return cur.rowcount >= 1
 
     def suppression_count(self) -> int:
         with self.lock:
             return int(self.conn.execute(
-                f"SELECT COUNT(DISTINCT {_KEY}) FROM suppressions").fetchone()[0])
+                f"SELECT COUNT(DISTINCT {self.key}) FROM suppressions").fetchone()[0])
 
 
-_KEY = "lower(trim(email, ' ' || char(9, 10, 11, 12, 13)))"
+_KEY = suppression_key(None)  # SQLite's spelling; each log uses its connection's
 
 
-def _add_suppression(conn: sqlite3.Connection, key: str, reason: str, now: str) -> bool:
+def _add_suppression(conn: Connection, key: str, reason: str, now: str) -> bool:
     """Suppress an address (its key) inside the caller's transaction; False if it
     already was."""
     cur = conn.execute(
         f"""INSERT INTO suppressions (email, reason, created_at)
             SELECT ?, ?, ? WHERE NOT EXISTS
-            (SELECT 1 FROM suppressions WHERE email = ? OR {_KEY} = ?)""",
+            (SELECT 1 FROM suppressions WHERE email = ? OR {suppression_key(conn)} = ?)""",
         (key, reason, now, key, key))
     return cur.rowcount == 1
 
@@ -268,12 +278,13 @@ class Subscribers:
     ones (with `[delivery] recipients` / `recipients_file`), minus the suppression list;
     unsubscribing here also suppresses the address, so every list honours it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.key = suppression_key(conn)
 
     @classmethod
     @contextmanager
-    def opened(cls, path: Path) -> Iterator[Subscribers]:
+    def opened(cls, path: Where) -> Iterator[Subscribers]:
         """The list on a connection of its own, closed afterwards: one web request's
         (the schema must be migrated; each write is its own transaction)."""
         conn = _shared_connection(path)
@@ -294,8 +305,12 @@ class Subscribers:
         if status:
             query += " WHERE status = ?"
             args = (status,)
+        query += " ORDER BY created_at, email"
+        if isinstance(self.conn, PgConnection):
+            yield from (Subscriber(*row) for row in self.conn.stream(query, args))
+            return
         try:
-            cursor = self.conn.execute(query + " ORDER BY created_at, email", args)
+            cursor = self.conn.execute(query, args)
         except sqlite3.OperationalError:  # a database from before the table: no one
             return
         for row in cursor:  # the columns in the order of Subscriber's fields
@@ -304,7 +319,7 @@ class Subscribers:
     def suppression_reasons(self) -> dict[str, str]:
         """Address key -> why it is on the suppression list (every suppressed address)."""
         return {str(r[0]): str(r[1]) for r in self.conn.execute(
-            f"SELECT {_KEY}, reason FROM suppressions")}
+            f"SELECT {self.key}, reason FROM suppressions")}
 
     def get(self, email: str) -> Subscriber | None:
         """One subscriber, by address (any case)."""
@@ -374,7 +389,7 @@ class Subscribers:
             row = self.conn.execute("SELECT status FROM subscribers WHERE email = ?",
                                     (key,)).fetchone()
             barred = self.conn.execute(
-                f"SELECT 1 FROM suppressions WHERE {_KEY} = ? AND reason IN {HARD_REASONS}",
+                f"SELECT 1 FROM suppressions WHERE {self.key} = ? AND reason IN {HARD_REASONS}",
                 (key,)).fetchone()
             recent = self.conn.execute(
                 "SELECT 1 FROM confirmations WHERE email = ? AND (state = 'queued' OR "
@@ -414,7 +429,7 @@ class Subscribers:
             row = self.conn.execute("SELECT status, updated_at FROM subscribers WHERE email = ?",
                                     (key,)).fetchone()
             barred = self.conn.execute(
-                f"SELECT 1 FROM suppressions WHERE {_KEY} = ? AND reason IN {HARD_REASONS}",
+                f"SELECT 1 FROM suppressions WHERE {self.key} = ? AND reason IN {HARD_REASONS}",
                 (key,)).fetchone()
             if row is not None and row[0] == "active":
                 outcome = "already"
@@ -426,7 +441,7 @@ class Subscribers:
                            confirmed_at = ?, confirm_ip = ? WHERE email = ?""",
                     (now, now, client, key))
                 self.conn.execute(
-                    f"DELETE FROM suppressions WHERE {_KEY} = ? AND reason NOT IN "
+                    f"DELETE FROM suppressions WHERE {self.key} = ? AND reason NOT IN "
                     f"{HARD_REASONS}", (key,))
                 outcome = "active"
         except BaseException:
@@ -449,8 +464,8 @@ class Subscribers:
                 """INSERT INTO subscribers (email, address, status, source, created_at,
                        updated_at) VALUES (?, ?, 'unsubscribed', 'web', ?, ?)
                    ON CONFLICT (email) DO UPDATE SET updated_at = excluded.updated_at,
-                       status = CASE status WHEN 'bounced' THEN 'bounced'
-                                            ELSE 'unsubscribed' END""",
+                       status = CASE subscribers.status WHEN 'bounced' THEN 'bounced'
+                                                        ELSE 'unsubscribed' END""",
                 (key, email, now, now))
             if _add_suppression(self.conn, key, "unsubscribed", now):  # once, for the audit
                 record_unsubscribe(self.conn, key, "unsubscribed", now)

@@ -26,6 +26,7 @@ from digest.clock import utcnow
 from digest.config.schema import Config
 from digest.errors import StateError
 from digest.outbox.folder import scan_outbox
+from digest.state.backend import describe, is_url
 from digest.state.errors import DAMAGED, first_problem, newer_schema, translated
 from digest.state.lock import state_lock
 from digest.state.migrations import SCHEMA_VERSION
@@ -142,7 +143,7 @@ def _open_source(path: Path) -> sqlite3.Connection:
 def _salvage(source: Path, target: Path) -> tuple[TableReport, ...]:
     """Copy every table of the current schema from `source`, as far as it reads."""
     store = open_store(target)  # a new database with the current schema
-    conn = store.conn
+    conn: sqlite3.Connection = store.conn  # type: ignore[assignment]  # a SQLite file
     try:
         conn.execute("PRAGMA foreign_keys = OFF")  # keep deliveries of a lost issue row
         src = _open_source(source)
@@ -326,6 +327,12 @@ def _code(error: sqlite3.Error) -> int:
 
 def doctor(config: Config) -> DoctorReport:
     """Check the state database; repair it, under the state lock, when it is damaged."""
+    if is_url(config.state_db):
+        raise StateError(
+            f"digest doctor checks and repairs a SQLite state file; the state is the "
+            f"PostgreSQL database {describe(config.state_db)} ([state] url or "
+            "DIGEST_DATABASE_URL): check it with PostgreSQL's own tools (pg_amcheck, and "
+            "pg_dump for a copy)")
     report = check_state(config.state_path)
     if report.status != "damaged":
         return report

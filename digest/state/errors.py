@@ -30,13 +30,13 @@ DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 READ_ONLY = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)
 
 
-def damaged(path: Path | None, detail: str) -> StateError:
+def damaged(path: Path | str | None, detail: str) -> StateError:
     return StateError(
         f"state database {_name(path)} is damaged ({detail}); run `digest doctor` to check "
         "it and write a repaired copy that keeps the suppression list and the delivery log")
 
 
-def newer_schema(path: Path | None, version: int, expected: int) -> StateError:
+def newer_schema(path: Path | str | None, version: int, expected: int) -> StateError:
     return StateError(
         f"state database {_name(path)} is at schema {version}, newer than this digest "
         f"understands ({expected}); upgrade digest")
@@ -103,7 +103,7 @@ def translated(path: Path | None, cursor: sqlite3.Cursor | None = None) -> Itera
         raise error from None
 
 
-def _name(path: Path | None) -> str:
+def _name(path: Path | str | None) -> str:
     return str(path) if path else "(in memory)"
 
 
@@ -150,6 +150,7 @@ class TranslatingConnection(sqlite3.Connection):
     `path` (None for an in-memory copy)."""
 
     path: Path | None = None
+    dialect = "sqlite"
 
     def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
         return super().cursor(factory or TranslatingCursor)

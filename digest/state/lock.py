@@ -1,4 +1,7 @@
-"""One digest process at a time: an exclusive lock file beside the state database.
+"""One digest process at a time: an exclusive lock file beside the state database, or,
+with PostgreSQL, an advisory lock in the database (held by a connection of its own, so
+processes on different machines exclude each other; a killed holder's connection
+closes and the lock is free).
 
 An flock belongs to the open file, shared by every process that has a copy of the
 descriptor: a forked child (a feed-parsing worker) that kept one would hold the lock
@@ -11,12 +14,15 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from digest.errors import LockError, StateError
+from digest.state.backend import Where, describe
 
 _held: set[int] = set()  # lock descriptors open in this process
 
@@ -38,9 +44,20 @@ def lock_path(state_path: Path) -> Path:
 
 
 @contextmanager
-def state_lock(state_path: Path, timeout: float) -> Iterator[None]:
+def state_lock(where: Where, timeout: float) -> Iterator[None]:
     """Hold the state lock for the block; wait up to `timeout` seconds for a holder."""
-    path = lock_path(state_path)
+    if isinstance(where, str):
+        from digest.state.postgres import STATE_LOCK
+
+        def busy_db(holder: str) -> str:
+            return (f"another digest process holds the state lock of {describe(where)} "
+                    f"({holder}); waited {timeout:g}s. Try again when it finishes, or raise "
+                    "[state] lock_timeout")
+
+        with advisory(where, STATE_LOCK, timeout, busy_db):
+            yield
+        return
+    path = lock_path(where)
 
     def busy(holder: str) -> str:
         return (f"another digest process holds {path} ({holder}); waited {timeout:g}s. "
@@ -81,6 +98,72 @@ def exclusive(path: Path, timeout: float, busy: Callable[[str], str]) -> Iterato
     finally:
         _held.discard(fd)
         os.close(fd)  # closing releases the flock
+
+
+@contextmanager
+def advisory(url: str, key: int, timeout: float | None,
+             busy: Callable[[str], str]) -> Iterator[None]:
+    """PostgreSQL advisory lock `key` for the block, on a connection of its own. If
+    another session holds it past `timeout` seconds (None: wait for ever), raise
+    LockError(busy(<who holds it>))."""
+    from digest.state import postgres
+
+    conn = postgres.connect(url, pooled=False)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not postgres.try_lock(conn, key):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise LockError(busy(postgres.lock_holder(conn, key)))
+            time.sleep(0.2)
+        yield
+    finally:
+        conn.close()  # ending the session releases the lock
+
+
+class Lead:
+    """A daemon's lead (`leader_lock`): `held()` says whether it still is, asking the
+    server every few seconds (a lost connection ends the session, and the lock with it:
+    a standby may be leading already). A lead on a SQLite file is always held."""
+
+    CHECK_EVERY = 5.0
+
+    def __init__(self, conn: Any = None) -> None:
+        self.conn = conn
+        self.checked = time.monotonic()
+
+    def held(self) -> bool:
+        if self.conn is None or time.monotonic() - self.checked < self.CHECK_EVERY:
+            return True
+        self.checked = time.monotonic()
+        try:
+            self.conn.execute("SELECT 1").fetchone()
+        except StateError:
+            return False
+        return True
+
+
+@contextmanager
+def leader_lock(url: str, stop: threading.Event,
+                waiting: Callable[[str], None]) -> Iterator[Lead | None]:
+    """Lead for the block: PostgreSQL's advisory lock LEADER_LOCK, one holder among
+    every process on every machine. While another holds it, call `waiting(<who>)` once
+    and wait as a standby, trying again every second, until it is free (the leader
+    stopped, or was killed: its session ended) or `stop` is set (then yield None)."""
+    from digest.state import postgres
+
+    conn = postgres.connect(url, pooled=False)
+    try:
+        told = False
+        while not postgres.try_lock(conn, postgres.LEADER_LOCK):
+            if not told:
+                waiting(postgres.lock_holder(conn, postgres.LEADER_LOCK))
+                told = True
+            if stop.wait(1.0):
+                yield None
+                return
+        yield Lead(conn)
+    finally:
+        conn.close()
 
 
 def _command() -> list[str]:

@@ -1,16 +1,59 @@
-"""The state database's schema, as numbered migrations applied in order (PRAGMA
-user_version holds how many have run); each runs in one transaction."""
+"""The state database's schema, as numbered migrations applied in order; each runs in
+one transaction. The same list runs on both engines: SQLite keeps how many have run
+in PRAGMA user_version, PostgreSQL in the one-row table `schema_version`.
+
+A migration is portable SQL (a str: plain CREATE TABLE with TEXT / INTEGER / REAL /
+BLOB columns, ALTER TABLE ... ADD COLUMN, CREATE INDEX), which PostgreSQL runs in its
+own types (digest.state.postgres.ddl), or, where it cannot be portable, `PerEngine`,
+one text for each."""
 
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
+from digest.state.backend import SUPPRESSION_KEY, Dialect, Where, describe, dialect
 from digest.state.errors import (
     newer_schema,
 )
 
-MIGRATIONS: list[str] = [
+
+@dataclass(frozen=True)
+class PerEngine:
+    """A migration written once for each engine."""
+
+    sqlite: str
+    postgresql: str
+
+
+# Migration 11 (below): SQLite cannot change a CHECK in place, so the table is copied.
+_M11 = """
+    CREATE TABLE deliveries_10 (
+        issue_number INTEGER NOT NULL REFERENCES issues(number),
+        email TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'sending', 'delivered', 'deferred', 'failed',
+                             'suppressed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_reply TEXT,
+        message_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (issue_number, email)
+    );
+    INSERT INTO deliveries_10 (issue_number, email, address, state, attempts, last_reply,
+                               message_id, updated_at)
+        SELECT issue_number, email, address, state, attempts, last_reply, message_id,
+               updated_at FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_10 RENAME TO deliveries;
+    CREATE INDEX deliveries_state ON deliveries(issue_number, state);
+    CREATE INDEX suppressions_key
+        ON suppressions(lower(trim(email, ' ' || char(9, 10, 11, 12, 13))));
+"""
+
+MIGRATIONS: list[str | PerEngine] = [
     # 1: feeds, articles, issues
     """
     CREATE TABLE feeds (
@@ -79,10 +122,16 @@ MIGRATIONS: list[str] = [
     """,
     # 3: this database's identity, written into every issue manifest, so recovery and
     # sending only take issue folders that this database made
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
-    """,
+    PerEngine(
+        sqlite="""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));
+        """,
+        postgresql="""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta (key, value)
+            VALUES ('state_id', replace(gen_random_uuid()::text, '-', ''));
+        """),
     # 4: the picture cache: each source picture as made for one slot (the cropped,
     # resized JPEG and its size), with the source's validators for a conditional GET
     """
@@ -181,30 +230,8 @@ MIGRATIONS: list[str] = [
     # ran: never sent), and the suppression list is looked up by key before each message
     # (digest.deliver.engine), so the key expression has an index. SQLite cannot change
     # a CHECK in place: the table is copied (every column of migration 2's table).
-    """
-    CREATE TABLE deliveries_10 (
-        issue_number INTEGER NOT NULL REFERENCES issues(number),
-        email TEXT NOT NULL,
-        address TEXT NOT NULL,
-        state TEXT NOT NULL
-            CHECK (state IN ('pending', 'sending', 'delivered', 'deferred', 'failed',
-                             'suppressed')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_reply TEXT,
-        message_id TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (issue_number, email)
-    );
-    INSERT INTO deliveries_10 (issue_number, email, address, state, attempts, last_reply,
-                               message_id, updated_at)
-        SELECT issue_number, email, address, state, attempts, last_reply, message_id,
-               updated_at FROM deliveries;
-    DROP TABLE deliveries;
-    ALTER TABLE deliveries_10 RENAME TO deliveries;
-    CREATE INDEX deliveries_state ON deliveries(issue_number, state);
-    CREATE INDEX suppressions_key
-        ON suppressions(lower(trim(email, ' ' || char(9, 10, 11, 12, 13))));
-    """,
+    PerEngine(sqlite=_M11, postgresql=_M11.replace(SUPPRESSION_KEY["sqlite"],
+                                                   SUPPRESSION_KEY["postgresql"])),
     # 12: the audit of an issue (`digest report`, digest.state.audit): the issue each
     # bounce and complaint is traced to, and every unsubscribe (the web's, a complaint's)
     # with the issue it is traced to; deliveries looked up by address for the tracing
@@ -229,13 +256,52 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE subscribers ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';
     """,
+    # 15: the order bounce reports came in (digest.state.bounces.soft_streak), which
+    # SQLite's rowid gave and PostgreSQL has no column for
+    PerEngine(
+        sqlite="""
+        ALTER TABLE bounces ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE bounces SET seq = rowid;
+        CREATE INDEX bounces_seq ON bounces (seq);
+        """,
+        postgresql="""
+        ALTER TABLE bounces ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX bounces_seq ON bounces (seq);
+        """),
 ]
 
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection, path: Path) -> None:
+def statements(migration: str | PerEngine, engine: Dialect) -> list[str]:
+    """A migration's statements as `engine` runs them."""
+    if isinstance(migration, PerEngine):
+        text = migration.postgresql if engine == "postgresql" else migration.sqlite
+    else:
+        text = migration
+    found = [s.strip() for s in text.split(";") if s.strip()]
+    if engine == "postgresql":
+        from digest.state.postgres import ddl
+
+        found = [ddl(s) for s in found]
+    return found
+
+
+def schema_version(conn: Any) -> int:
+    """How many migrations have run on this database (0: none, or no database yet)."""
+    if dialect(conn) == "sqlite":
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if not conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: Any, path: Where) -> None:
+    if dialect(conn) == "postgresql":
+        _migrate_postgres(conn, str(path))
+        return
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise newer_schema(path, version, SCHEMA_VERSION)
@@ -254,12 +320,34 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     for number in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(MIGRATIONS[number], "sqlite"):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _migrate_postgres(conn: Any, url: str) -> None:
+    """Every migration not run yet, in one transaction (PostgreSQL's DDL is
+    transactional) under the write lock: two processes starting at once migrate once."""
+    if schema_version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            raise newer_schema(describe(url), version, SCHEMA_VERSION)
+        for number in range(version, SCHEMA_VERSION):
+            for statement in statements(MIGRATIONS[number], "postgresql"):
+                conn.execute(statement)
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -15,7 +15,6 @@ has one (readers' topics), else "full": every reader got the whole issue.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from digest.models import DELIVERY_STATES, IssueRecord
 from digest.state.audit import pause_note
+from digest.state.backend import Connection
 from digest.state.store import Store
 
 FULL = "full"  # the variant of a database (or row) that names none
@@ -83,7 +83,7 @@ class IssueReport:
         return dict(sorted(Counter(e.kind for e in self.unsubscribes).items()))
 
 
-def _batched(cursor: sqlite3.Cursor) -> Iterator[Any]:
+def _batched(cursor: Any) -> Iterator[Any]:
     while rows := cursor.fetchmany(BATCH):
         yield from rows
 
@@ -92,7 +92,7 @@ def domain_of(key: str) -> str:
     return key.rpartition("@")[2]
 
 
-def has_variant(conn: sqlite3.Connection) -> bool:
+def has_variant(conn: Connection) -> bool:
     """Whether the delivery log records a variant per row (read defensively: a database
     from before readers' topics has no such column)."""
     cursor = conn.execute("SELECT * FROM deliveries LIMIT 0")  # portable, unlike a PRAGMA
@@ -114,7 +114,7 @@ def issue_report(store: Store, issue: IssueRecord) -> IssueReport:
                        else None, counts(conn, issue.number), *events(conn, issue.number))
 
 
-def counts(conn: sqlite3.Connection, number: int) -> Counts:
+def counts(conn: Connection, number: int) -> Counts:
     """One pass over the issue's delivery rows."""
     variant = "variant" if has_variant(conn) else "''"
     by_state: Counter[str] = Counter()
@@ -138,7 +138,7 @@ def counts(conn: sqlite3.Connection, number: int) -> Counts:
                   {d: {s: c[s] for s in DELIVERY_STATES if c[s]} for d, c in ordered})
 
 
-def events(conn: sqlite3.Connection, number: int
+def events(conn: Connection, number: int
            ) -> tuple[list[Event], list[Event], list[Event]]:
     """(bounces, complaints, unsubscribes) traced to the issue, each by address then
     time: one indexed pass over each log."""
@@ -156,7 +156,7 @@ def events(conn: sqlite3.Connection, number: int
     return bounces, complaints, unsubscribes
 
 
-def recipients(conn: sqlite3.Connection, number: int) -> Iterator[RecipientRow]:
+def recipients(conn: Connection, number: int) -> Iterator[RecipientRow]:
     """The issue's delivery rows in address order, read from the cursor as used."""
     variant = "variant" if has_variant(conn) else "''"
     cursor = conn.execute(

@@ -1,4 +1,5 @@
-"""The state database: one SQLite file (WAL), schema versioned by PRAGMA user_version.
+"""The state database: one SQLite file (WAL), schema versioned by PRAGMA user_version,
+or a PostgreSQL database (`[state] url`: digest.state.postgres, the same queries).
 
 Tables: feeds (validators, health), articles (everything collected, kept between
 runs), issues (committed issues), issue_articles (which article an issue consumed,
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from digest.clock import utcnow
 from digest.config.schema import Config
@@ -30,6 +32,7 @@ from digest.models import (
     IssueRecord,
     IssueState,
 )
+from digest.state.backend import Connection, Where, describe
 from digest.state.errors import (
     TranslatingConnection,
     damaged,
@@ -38,7 +41,7 @@ from digest.state.errors import (
     translated,
 )
 from digest.state.lock import state_lock
-from digest.state.migrations import SCHEMA_VERSION, migrate
+from digest.state.migrations import SCHEMA_VERSION, migrate, schema_version
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -52,7 +55,7 @@ def _dt(value: str | None) -> datetime | None:
 class Store:
     """A connection to the state database. Use `open_store` / `open_readonly`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+    def __init__(self, conn: Connection, path: Path | None) -> None:
         self.conn = conn
         self.path = path
 
@@ -66,8 +69,9 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+    def transaction(self) -> Iterator[Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (on PostgreSQL: a
+        transaction holding the write lock, digest.state.postgres)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -119,10 +123,11 @@ class Store:
     def add_articles(self, articles: Iterable[Article], seen_at: datetime) -> int:
         """Insert articles not stored yet; return how many were new."""
         cur = self.conn.executemany(
-            """INSERT OR IGNORE INTO articles (id, feed_url, feed_name, url, title, summary,
+            """INSERT INTO articles (id, feed_url, feed_name, url, title, summary,
                    body_html, category, author, image, published, first_seen, position,
                    undated, language, tags)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO NOTHING""",
             [
                 (a.id, a.feed_url, a.feed_name, a.url, a.title, a.summary, a.body_html,
                  a.category, a.author, _image_json(a.image), _iso(a.published), _iso(seen_at),
@@ -178,8 +183,11 @@ class Store:
         with self.transaction() as conn:
             conn.execute("DELETE FROM pages WHERE fetched_at < ?", (cutoff,))
             conn.executemany(
-                """INSERT OR REPLACE INTO pages (url, etag, last_modified, facts, fetched_at)
-                   VALUES (:url, :etag, :last_modified, :facts, :fetched_at)""", rows)
+                """INSERT INTO pages (url, etag, last_modified, facts, fetched_at)
+                   VALUES (:url, :etag, :last_modified, :facts, :fetched_at)
+                   ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,
+                     last_modified = excluded.last_modified, facts = excluded.facts,
+                     fetched_at = excluded.fetched_at""", rows)
 
     def cached_images(self, url: str) -> dict[str, CachedImage]:
         """The picture at `url` as made for each slot so far, by slot."""
@@ -196,10 +204,16 @@ class Store:
         with self.transaction() as conn:
             conn.execute("DELETE FROM images WHERE fetched_at < ?", (cutoff,))
             conn.executemany(
-                """INSERT OR REPLACE INTO images (url, slot, etag, last_modified, source_width,
+                """INSERT INTO images (url, slot, etag, last_modified, source_width,
                        source_height, name, width, height, data, fetched_at)
                    VALUES (:url, :slot, :etag, :last_modified, :source_width, :source_height,
-                           :name, :width, :height, :data, :fetched_at)""",
+                           :name, :width, :height, :data, :fetched_at)
+                   ON CONFLICT (url, slot) DO UPDATE SET etag = excluded.etag,
+                     last_modified = excluded.last_modified,
+                     source_width = excluded.source_width,
+                     source_height = excluded.source_height, name = excluded.name,
+                     width = excluded.width, height = excluded.height, data = excluded.data,
+                     fetched_at = excluded.fetched_at""",
                 rows)
 
     # issues ----------------------------------------------------------------
@@ -273,7 +287,7 @@ def _image_json(image: Image | None) -> str | None:
     return json.dumps(image.__dict__, sort_keys=True) if image else None
 
 
-def _article(row: sqlite3.Row) -> Article:
+def _article(row: Any) -> Article:
     image = json.loads(row["image"]) if row["image"] else None
     return Article(
         id=row["id"], feed_url=row["feed_url"], feed_name=row["feed_name"], url=row["url"],
@@ -301,11 +315,14 @@ def _connect(uri: str, path: Path | None) -> TranslatingConnection:
     return conn
 
 
-def open_store(path: Path) -> Store:
+def open_store(path: Where) -> Store:
     """Open (creating and migrating as needed) the state database for writing.
 
     Everything that would stop the command later stops it here, before any work: a
-    newer schema, a damaged file, a file or folder this process cannot write."""
+    newer schema, a damaged file, a file or folder this process cannot write (or, for
+    PostgreSQL, a server that cannot be reached)."""
+    if isinstance(path, str):
+        return _open_postgres(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -323,10 +340,12 @@ def open_store(path: Path) -> Store:
     return Store(conn, path)
 
 
-def open_readonly(path: Path) -> Store:
+def open_readonly(path: Where) -> Store:
     """Open the state database without changing a byte of it (for previews).
 
     A missing database reads as an empty one (an in-memory copy of the schema)."""
+    if isinstance(path, str):
+        return _open_postgres(path, readonly=True)
     if not path.exists():
         conn = _connect("file::memory:", None)
         migrate(conn, path)
@@ -381,6 +400,34 @@ def _probe_write(conn: sqlite3.Connection, version: int) -> None:
 def locked_store(config: Config) -> Iterator[Store]:
     """The state database for writing, under the state lock: what every command that
     changes state opens (`with locked_store(config) as store:`); closed, then unlocked."""
-    with state_lock(config.state_path, config.state.lock_timeout), \
-            open_store(config.state_path) as store:
+    with state_lock(config.state_db, config.state.lock_timeout), \
+            open_store(config.state_db) as store:
         yield store
+
+
+def _open_postgres(url: str, readonly: bool = False) -> Store:
+    """The PostgreSQL state database at `url`, migrated; or, `readonly`, on a session of
+    its own that the server keeps read-only (a database never migrated reads as empty,
+    from temporary tables of that session only)."""
+    from digest.state import postgres
+
+    conn = postgres.connect(url, pooled=not readonly)
+    try:
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            raise newer_schema(describe(url), version, SCHEMA_VERSION)
+        if not readonly:
+            migrate(conn, url)
+        elif version == 0:
+            conn.execute("SET search_path = pg_temp")
+            migrate(conn, url)
+        elif version != SCHEMA_VERSION:
+            raise StateError(
+                f"state database {describe(url)} is at schema {version}, this digest "
+                f"expects {SCHEMA_VERSION}; run `digest collect` once to migrate it")
+        if readonly:
+            conn.execute("SET default_transaction_read_only = on")
+    except BaseException:
+        conn.close()
+        raise
+    return Store(conn, None)

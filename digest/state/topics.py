@@ -7,8 +7,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from digest.state.backend import Connection
 
-def active_topics(conn: sqlite3.Connection) -> dict[str, str]:
+
+def active_topics(conn: Connection) -> dict[str, str]:
     """Address key -> topics text, for the active subscribers who ticked any."""
     try:
         rows = conn.execute("SELECT email, topics FROM subscribers "
@@ -18,7 +20,7 @@ def active_topics(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-def topics_of(conn: sqlite3.Connection, email: str) -> str:
+def topics_of(conn: Connection, email: str) -> str:
     """One subscriber's topics text ("" for none, or no such subscriber)."""
     try:
         row = conn.execute("SELECT topics FROM subscribers WHERE email = ?",
@@ -28,7 +30,7 @@ def topics_of(conn: sqlite3.Connection, email: str) -> str:
     return str(row[0]) if row else ""
 
 
-def all_topics(conn: sqlite3.Connection) -> dict[str, str]:
+def all_topics(conn: Connection) -> dict[str, str]:
     """Address key -> topics text, for every subscriber who ticked any (the export)."""
     try:
         rows = conn.execute("SELECT email, topics FROM subscribers WHERE topics <> ''")
@@ -37,7 +39,7 @@ def all_topics(conn: sqlite3.Connection) -> dict[str, str]:
         return {}
 
 
-def set_topics(conn: sqlite3.Connection, pairs: Iterable[tuple[str, str]], *,
+def set_topics(conn: Connection, pairs: Iterable[tuple[str, str]], *,
                only_new_since: str = "") -> int:
     """Store (address, topics text) pairs, in one transaction; returns the rows written.
     With `only_new_since` (a created_at stamp), only a pending row made at that moment

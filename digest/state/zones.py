@@ -8,8 +8,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 
+from digest.state.backend import Connection
 
-def subscriber_zones(conn: sqlite3.Connection) -> dict[str, str]:
+
+def subscriber_zones(conn: Connection) -> dict[str, str]:
     """Subscriber key -> zone, for those who have one."""
     try:
         rows = conn.execute(
@@ -19,7 +21,7 @@ def subscriber_zones(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-def set_zones(conn: sqlite3.Connection, zones: Mapping[str, str]) -> None:
+def set_zones(conn: Connection, zones: Mapping[str, str]) -> None:
     """Set the zone of each subscriber key given (one transaction)."""
     if not zones:
         return
@@ -33,7 +35,7 @@ def set_zones(conn: sqlite3.Connection, zones: Mapping[str, str]) -> None:
     conn.execute("COMMIT")
 
 
-def set_pending_zone(conn: sqlite3.Connection, key: str, zone: str) -> None:
+def set_pending_zone(conn: Connection, key: str, zone: str) -> None:
     """A sign-up's zone, kept only while the address is pending (an unconfirmed form
     never changes a confirmed record). The row is written whatever its status, so a
     known address costs the same I/O as a new one (see Subscribers.request)."""

@@ -91,8 +91,8 @@ class Readers:
     per_client: Limiter
 
     @property
-    def db(self) -> Path:
-        return self.config.state_path
+    def db(self) -> Path | str:
+        return self.config.state_db
 
     @property
     def name(self) -> str:
@@ -173,7 +173,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
     if secret is None:
         raise ConfigError("digest serve needs the token secret: set the environment "
                           f"variable [delivery] secret_env names ({config.delivery.secret_env})")
-    open_store(config.state_path).close()  # creates and migrates the database
+    open_store(config.state_db).close()  # creates and migrates the database
     proxies = TrustedProxies(config.web.trusted_proxies)
     routes: list[Any] = [
         Route("/healthz", healthz),
@@ -211,7 +211,7 @@ def make_app(config: Config, *, clock: Callable[[], float] = time.time) -> Starl
     app = ReadersApp(routes=routes, wrap=wrap, lifespan=lifespan)
     app.state.readers = Readers(
         config, secret, base, load_templates(config), clock,
-        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock, db=config.state_path,
+        Limiter(SUBSCRIBES_PER_WINDOW, WINDOW_SECONDS, clock, db=config.state_db,
                 name="client", salt=secret))
     return app
 
@@ -358,7 +358,7 @@ async def metrics_page(request: Request) -> Response:
         **HEADERS, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def _request(db: Path, email: str, name: str, now_ms: int, topics: str = "",
+def _request(db: Path | str, email: str, name: str, now_ms: int, topics: str = "",
              zone: str = "") -> RequestOutcome:
     with Subscribers.opened(db) as subscribers:
         outcome = subscribers.request(email, name, now_ms)
@@ -370,22 +370,22 @@ def _request(db: Path, email: str, name: str, now_ms: int, topics: str = "",
         return outcome
 
 
-def _topics_of(db: Path, email: str) -> str:
+def _topics_of(db: Path | str, email: str) -> str:
     with Subscribers.opened(db) as subscribers:
         return topics_of(subscribers.conn, email)
 
 
-def _set_topics(db: Path, email: str, topics: str) -> bool:
+def _set_topics(db: Path | str, email: str, topics: str) -> bool:
     with Subscribers.opened(db) as subscribers:
         return set_topics(subscribers.conn, [(email, topics)]) > 0
 
 
-def _confirm(db: Path, email: str, issued_ms: int, client: str, now_ms: int) -> str:
+def _confirm(db: Path | str, email: str, issued_ms: int, client: str, now_ms: int) -> str:
     with Subscribers.opened(db) as subscribers:
         return subscribers.confirm(email, issued_ms, client, now_ms)
 
 
-def _unsubscribe(db: Path, email: str, now_ms: int) -> None:
+def _unsubscribe(db: Path | str, email: str, now_ms: int) -> None:
     with Subscribers.opened(db) as subscribers:
         subscribers.unsubscribe(email, now_ms)
 

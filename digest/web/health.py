@@ -7,18 +7,21 @@ from __future__ import annotations
 import smtplib
 import sqlite3
 import ssl
-from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from digest.config.schema import Config
+from digest.errors import StateError
+from digest.state.backend import Where
 
 TIMEOUT = 5  # seconds for each check
 
 
-def database_problem(db: Path) -> str | None:
+def database_problem(db: Where) -> str | None:
+    if isinstance(db, str):
+        return _postgres_problem(db)
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=TIMEOUT)
         try:
@@ -26,6 +29,20 @@ def database_problem(db: Path) -> str | None:
         finally:
             conn.close()
     except sqlite3.Error as e:
+        return f"database: {e}"
+    return None
+
+
+def _postgres_problem(url: str) -> str | None:
+    from digest.state import postgres
+
+    try:
+        conn = postgres.connect(url)
+        try:
+            conn.execute("SELECT count(*) FROM (SELECT 1 FROM subscribers LIMIT 1) AS s")
+        finally:
+            conn.close()
+    except StateError as e:
         return f"database: {e}"
     return None
 
@@ -52,7 +69,7 @@ def smtp_problem(config: Config) -> str | None:
 
 
 def checks(config: Config) -> list[str]:
-    problems = [database_problem(config.state_path)]
+    problems = [database_problem(config.state_db)]
     if config.web.health_smtp:
         problems.append(smtp_problem(config))
     return [p for p in problems if p]

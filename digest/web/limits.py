@@ -20,7 +20,7 @@ class Limiter:
     `db`, the table is private to this limiter (in memory)."""
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float], *,
-                 db: Path | None = None, name: str = "", salt: bytes = b"") -> None:
+                 db: Path | str | None = None, name: str = "", salt: bytes = b"") -> None:
         self.limit, self.window, self.clock = limit, window, clock
         self.name, self.salt = name, salt
         self.table = RateLimits(db)

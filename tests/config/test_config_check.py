@@ -427,7 +427,8 @@ FULL = {
              "rate_per_second": 10_000.0, "timeout": 3600, "max_attempts": 100,
              "retry_delay": 3600, "ca_file": "ca.pem"},
     "dkim": {"key_file": "dkim.pem", "selector": "s1", "domain": "example.com"},
-    "state": {"path": "state/digest.db", "lock_timeout": 86_400},
+    "state": {"path": "state/digest.db", "lock_timeout": 86_400,
+              "url": "postgresql://digest@db.example.org/digest"},
     "log": {"format": "json", "level": "WARNING"},
 }
 

@@ -18,7 +18,7 @@ READERS = ["ann@example.net", "bo@example.net"]
 
 
 def _as_schema_8(state: Path) -> None:
-    """What migrations 9-14 added, taken away again (the deliveries table is empty)."""
+    """What migrations 9-15 added, taken away again (the deliveries table is empty)."""
     conn = sqlite3.connect(state)
     conn.executescript("DROP TABLE unsubscribes; DROP INDEX bounces_issue; "
                        "DROP INDEX deliveries_email; ALTER TABLE bounces DROP COLUMN "
@@ -27,7 +27,8 @@ def _as_schema_8(state: Path) -> None:
                        "DROP INDEX suppressions_key; PRAGMA user_version = 8;")
     # and what later migrations added to older tables
     conn.executescript("ALTER TABLE subscribers DROP COLUMN topics; "  # 13
-                       "ALTER TABLE subscribers DROP COLUMN time_zone;")  # 14
+                       "ALTER TABLE subscribers DROP COLUMN time_zone; "  # 14
+                       "DROP INDEX bounces_seq; ALTER TABLE bounces DROP COLUMN seq;")  # 15
     conn.close()
 
 
