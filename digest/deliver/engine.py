@@ -153,7 +153,8 @@ class Run:
         if code != 354:
             return self._refused(conn, job, code, reply)
         try:
-            self.log.mark(self.issue, recipient.key, "sending", attempt=True)
+            self.log.mark(self.issue, recipient.key, "sending", attempt=True,
+                          variant=self.template.variant(recipient))
         except BaseException:
             close_quietly(conn)  # no end-of-data dot: the server keeps nothing
             raise

@@ -229,6 +229,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE subscribers ADD COLUMN time_zone TEXT NOT NULL DEFAULT '';
     """,
+    # 15: the topic edition each delivery row was sent ("markets+tech"; '' the full
+    # issue), written as the message starts, read by `digest report`
+    """
+    ALTER TABLE deliveries ADD COLUMN variant TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 
