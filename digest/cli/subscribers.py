@@ -191,6 +191,9 @@ class _TopicColumn:
 
 
 def _stored_topics(ctx: click.Context) -> dict[str, str]:
+    """Address key -> topics text for the export: only names still in [[topics]] (as
+    the send reads them), so the file imports again after a topic was removed."""
+    from digest.curate.topics import read_topics, topics_text
     from digest.state.store import open_readonly
     from digest.state.topics import all_topics
 
@@ -198,9 +201,10 @@ def _stored_topics(ctx: click.Context) -> dict[str, str]:
     with failures():
         store = open_readonly(config.state_path)
     try:
-        return all_topics(store.conn)
+        stored = all_topics(store.conn)
     finally:
         store.close()
+    return {key: topics_text(read_topics(text, config)[0]) for key, text in stored.items()}
 
 
 ZONE_COLUMNS = ("tz", "time_zone")
