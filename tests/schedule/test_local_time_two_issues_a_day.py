@@ -6,11 +6,12 @@ newer had begun in an earlier zone (the daemon): issue #1 never reached Shanghai
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.helpers import config_with, rss, run, set_schedule
+from tests.helpers import Digest, config_with, rss, run, set_schedule
 from tests.smtp_server import Recorder, SmtpServer
 
 DAY = datetime(2027, 3, 10, tzinfo=UTC)
@@ -54,3 +55,24 @@ def test_two_issues_due_in_one_zone_at_once_both_go_out_oldest_first(tmp_path: P
         assert smtp.handler.counts["shanghai@example.net"] == 2
         shanghai = [n for n, a, _ in got if a == "shanghai@example.net"]
         assert shanghai == [1, 2]  # the older first
+
+
+def test_the_daemons_pass_sends_both_issues_due_at_once(tmp_path: Path) -> None:
+    with SmtpServer(Recorder(keep_content=False)) as smtp:
+        config = project(tmp_path, smtp.port)
+        for hours in (0, 1.5):  # issue #1; Kathmandu's 07:00
+            run(config, "run", "--once", now=(DAY + timedelta(hours=hours)).isoformat(),
+                expect=0)
+        (tmp_path / "feed.xml").write_bytes(rss(8, "Evening"))
+        run(config, "run", "--once", now=(DAY + timedelta(hours=12)).isoformat(), expect=0)
+        # The daemon, started just before Shanghai's 07:00 (23:00 UTC), when both are due.
+        daemon = Digest(config, "run", now=(DAY + timedelta(hours=22, minutes=59,
+                                                            seconds=50)).isoformat())
+        try:
+            daemon.wait_for(lambda ls: smtp.handler.counts["shanghai@example.net"] >= 2
+                            or any("not sent: it is older" in line for line in ls), 60)
+        finally:
+            daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.finish() == 0, daemon.log
+        shanghai = [n for n, a, _ in delivered(config) if a == "shanghai@example.net"]
+        assert shanghai == [1, 2], daemon.log
