@@ -47,7 +47,7 @@ from digest.deliver.variants import Letters, issue_letters
 from digest.errors import DeliveryError, HeaderRefused, StateError
 from digest.models import IssueRecord, IssueState
 from digest.outbox.folder import IssueFolder
-from digest.state.audit import clear_pause, note_pause, pause_note
+from digest.state.audit import clear_pause, note_counted_from, note_pause, pause_note
 from digest.state.deliveries import TO_SEND, DeliveryLog
 from digest.state.lock import state_lock
 from digest.state.store import Store, open_readonly, open_store
@@ -329,6 +329,9 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
             template.wire(jobs[0].recipient)
         except HeaderRefused:
             pass  # that address's own message: it alone fails, in the run
+    if issue.state == "paused" and not only_in_flight and not dry_run:
+        with log.lock:  # a resume: the pause counts start afresh (digest.deliver.pause)
+            note_counted_from(log.conn, issue.number)
     if local and not jobs and not dry_run:  # nobody's time now: no connection
         _log_owed(log, issue.number, template, owed)
         _settle_issue(log, issue.number, {r.key for r in recipients})
@@ -352,6 +355,7 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         if jobs:
             with log.lock:
                 clear_pause(log.conn, issue.number)
+
     except BaseException:
         quit_quietly(first)
         raise
