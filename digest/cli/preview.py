@@ -96,9 +96,10 @@ def _listen(host: str, port: int) -> socket.socket:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM)[0]
         listener = socket.socket(family, kind, proto)
-    except OSError as e:
-        raise Failure(f"--host {host}: {e.strerror or e}; give an address of this "
-                      "machine, such as 127.0.0.1") from None
+    except (OSError, ValueError) as e:  # ValueError: a name IDNA cannot spell, a NUL
+        why = getattr(e, "strerror", None) or str(e)
+        raise Failure(f"--host {host!r}: {why}; give an address of this machine, such as "
+                      "127.0.0.1") from None
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(address)

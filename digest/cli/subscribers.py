@@ -127,8 +127,9 @@ def import_(ctx: click.Context, file: Path, source: str) -> None:
 
     config = get_config(ctx)
     topics: dict[str, str] = {}  # address key -> topics text, when the file has the column
-    rows, columns = _read_import(file, source, _TopicColumn(file, config, topics))
-    zones = _import_zones(file)
+    cells: dict[str, tuple[int, str, str]] = {}  # address key -> (line, column, zone)
+    rows, columns = _read_import(file, source, _TopicColumn(file, config, topics), cells)
+    zones = _import_zones(file, cells)
     with failures(), locked_store(config) as store:
         subscribers = Subscribers(store.conn)
         stored = {s.email.lower(): s for s in subscribers.each()}
@@ -190,6 +191,9 @@ class _TopicColumn:
 
 
 def _stored_topics(ctx: click.Context) -> dict[str, str]:
+    """Address key -> topics text for the export: only names still in [[topics]] (as
+    the send reads them), so the file imports again after a topic was removed."""
+    from digest.curate.topics import read_topics, topics_text
     from digest.state.store import open_readonly
     from digest.state.topics import all_topics
 
@@ -197,52 +201,32 @@ def _stored_topics(ctx: click.Context) -> dict[str, str]:
     with failures():
         store = open_readonly(config.state_db)
     try:
-        return all_topics(store.conn)
+        stored = all_topics(store.conn)
     finally:
         store.close()
+    return {key: topics_text(read_topics(text, config)[0]) for key, text in stored.items()}
 
 
 ZONE_COLUMNS = ("tz", "time_zone")
 
 
-def _import_zones(file: Path) -> dict[str, str]:
-    """Address key -> time zone, from the file's `tz` or `time_zone` column (a second
-    read of the file, which _read_import has checked); an empty cell keeps the zone a
-    subscriber has, an unknown name is warned about and ignored."""
-    from digest.addresses import AddressError, parse_address, shown
+def _import_zones(file: Path, cells: dict[str, tuple[int, str, str]]) -> dict[str, str]:
+    """Address key -> time zone, from the `tz` or `time_zone` cells of the rows the
+    import keeps (_read_import gathers them: a row it skips, a second one of an
+    address too, gives none); an empty cell keeps the zone a subscriber has, an
+    unknown name is warned about and ignored."""
+    from digest.addresses import shown
     from digest.deliver.zones import clean_zone
 
     found: dict[str, str] = {}
-    with open(file, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        try:
-            fields = [unescape_cell(h).strip().lower() for h in next(reader, None) or []]
-        except csv.Error:
-            return found
-        at = next((fields.index(c) for c in ZONE_COLUMNS if c in fields), None)
-        if at is None:
-            return found
-        at_email = fields.index("email")
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error:
-                continue  # _read_import named it
-            if len(cells) <= max(at, at_email) or not (cell := cells[at].strip()):
-                continue
-            try:
-                key = parse_address(unescape_cell(cells[at_email]).strip()).key
-            except AddressError:
-                continue  # _read_import named it
-            zone = clean_zone(unescape_cell(cell))
-            if zone:
-                found[key] = zone
-            else:
-                warn(f"{file} line {reader.line_num}: {fields[at]} {shown(cell, 60)} is not a "
-                     "time zone; use an IANA name like Asia/Kathmandu (ignored: the "
-                     "newsletter's zone applies)")
+    for key, (line, column, cell) in sorted(cells.items(), key=lambda c: c[1][0]):
+        zone = clean_zone(cell)
+        if zone:
+            found[key] = zone
+        else:
+            warn(f"{file} line {line}: {column} {shown(cell, 60)} is not a time zone; use "
+                 "an IANA name like Asia/Kathmandu (ignored: the newsletter's zone "
+                 "applies)")
     return found
 
 
@@ -260,9 +244,11 @@ def _zones(ctx: click.Context) -> dict[str, str]:
         store.close()
 
 
-def _read_import(file: Path, source: str, topics: _TopicColumn | None = None
+def _read_import(file: Path, source: str, topics: _TopicColumn | None = None,
+                 zones: dict[str, tuple[int, str, str]] | None = None
                  ) -> tuple[list[Subscriber], set[str]]:
-    """The file's good rows (each bad one warned about and skipped) and its columns."""
+    """The file's good rows (each bad one warned about and skipped) and its columns;
+    `zones` gets each good row's non-empty `tz` (else `time_zone`) cell."""
     from digest.addresses import AddressError, clean_name, parse_address, shown
     from digest.state.deliveries import SUBSCRIBER_STATES, Subscriber
 
@@ -315,6 +301,8 @@ def _read_import(file: Path, source: str, topics: _TopicColumn | None = None
                         not topics.take(email, row, line):
                     continue
                 seen.add(email.lower())
+                if zones is not None:
+                    _zone_cell(zones, email.lower(), row, line)
                 rows.append(Subscriber(email, status, clean_name(row.get("name", "")),
                                        clean_name(row.get("source", "")) or source,
                                        times["created_at"] or "", "", times["confirmed_at"],
@@ -325,6 +313,13 @@ def _read_import(file: Path, source: str, topics: _TopicColumn | None = None
     except OSError as e:
         raise BadConfig(f"{file}: cannot read it: {e.strerror}") from None
     return rows, columns
+
+
+def _zone_cell(zones: dict[str, tuple[int, str, str]], key: str, row: dict[str, str],
+               line: int) -> None:
+    column = next((c for c in ZONE_COLUMNS if c in row), None)
+    if column is not None and row[column]:
+        zones[key] = (line, column, row[column])
 
 
 def consent_time(value: str, column: str = "") -> str | None:

@@ -81,7 +81,8 @@ class Run:
         self.done = self.delivered = self.failed = self.suppressed = 0
         self.errors: list[BaseException] = []
         self.secrets: tuple[str, ...] = ()  # the password's forms, kept out of replies
-        self.pause = PauseWatch(config.delivery, issue, log)
+        self.pause = PauseWatch(config.delivery, issue, log,
+                                whole_issue=config.schedule.deliver == "local")
 
     def go(self, first: smtplib.SMTP, password: str | None) -> None:
         self.secrets = secret_forms(self.smtp.username, password)
@@ -153,7 +154,8 @@ class Run:
         if code != 354:
             return self._refused(conn, job, code, reply)
         try:
-            self.log.mark(self.issue, recipient.key, "sending", attempt=True)
+            self.log.mark(self.issue, recipient.key, "sending", attempt=True,
+                          variant=self.template.variant(recipient))
         except BaseException:
             close_quietly(conn)  # no end-of-data dot: the server keeps nothing
             raise

@@ -237,6 +237,11 @@ class MessageTemplate:
     def message_id(self, recipient: Recipient) -> str:
         return message_id(self.issue_key, recipient.email, self.sender, self.id_key)
 
+    def variant(self, recipient: Recipient) -> str:
+        """The topic edition this message is, for the delivery log: "" (the whole
+        issue; digest.deliver.variants.Editions names the others)."""
+        return ""
+
     def unsubscribe_url(self, email: str) -> str:
         return unsubscribe_link(self.unsubscribe_template, self.unsubscribe_mailto,
                                 self.secret, email)

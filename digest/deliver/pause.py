@@ -25,7 +25,7 @@ import time
 
 from digest.config.schema import DeliveryConfig
 from digest.models import DeliveryState
-from digest.state.audit import issue_events
+from digest.state.audit import counted_from, issue_events, issue_figures
 from digest.state.deliveries import DeliveryLog
 
 CHECK_EVERY = 20  # messages between two looks at the bounce log
@@ -37,7 +37,8 @@ class PauseWatch:
     """The thresholds of one run of a send of `issue`; `outcome` is called as each
     message ends (from any worker thread)."""
 
-    def __init__(self, delivery: DeliveryConfig, issue: int, log: DeliveryLog) -> None:
+    def __init__(self, delivery: DeliveryConfig, issue: int, log: DeliveryLog, *,
+                 whole_issue: bool = False) -> None:
         self.rate = delivery.pause_hard_bounce_rate
         self.min_sent = delivery.pause_min_sent
         self.complaints = delivery.pause_complaints
@@ -47,8 +48,23 @@ class PauseWatch:
         self.sent = self.refused = self.since = 0
         self.base = self._events()  # the issue's, before this run
         self.seen = dict(self.base)
+        if whole_issue:  # local time: one count over the passes (see _whole_issue)
+            self._whole_issue()
         self.looked = time.monotonic()
         self.reason: str | None = None  # why the send paused; None while it runs
+
+    def _whole_issue(self) -> None:
+        """[schedule] deliver = "local": a pass sends one zone's batch, hours after the
+        last, and the complaints about the earlier batches come in between; counted per
+        pass, a threshold would rarely be reached. So the counts run over all the
+        issue's passes, from its first or its last `--resume`."""
+        with self.log.lock:
+            now = issue_figures(self.log.conn, self.issue)
+            start = counted_from(self.log.conn, self.issue)
+        self.sent = max(0, now["sent"] - start["sent"])
+        self.refused = max(0, now["refused"] - start["refused"])
+        self.base = {"hard": start["hard"], "complaint": start["complaint"]}
+        self.seen = {"hard": now["hard"], "complaint": now["complaint"]}
 
     def _events(self) -> dict[str, int]:
         with self.log.lock:

@@ -45,9 +45,9 @@ from digest.deliver.recipients import Recipient, load_recipients
 from digest.deliver.redact import secret_forms
 from digest.deliver.variants import Letters, issue_letters
 from digest.errors import DeliveryError, HeaderRefused, StateError
-from digest.models import IssueRecord
+from digest.models import IssueRecord, IssueState
 from digest.outbox.folder import IssueFolder
-from digest.state.audit import clear_pause, note_pause, pause_note
+from digest.state.audit import clear_pause, note_counted_from, note_pause, pause_note
 from digest.state.deliveries import TO_SEND, DeliveryLog
 from digest.state.lock import state_lock
 from digest.state.store import Store, open_readonly, open_store
@@ -329,6 +329,9 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
             template.wire(jobs[0].recipient)
         except HeaderRefused:
             pass  # that address's own message: it alone fails, in the run
+    if issue.state == "paused" and not only_in_flight and not dry_run:
+        with log.lock:  # a resume: the pause counts start afresh (digest.deliver.pause)
+            note_counted_from(log.conn, issue.number)
     if local and not jobs and not dry_run:  # nobody's time now: no connection
         _log_owed(log, issue.number, template, owed)
         _settle_issue(log, issue.number, {r.key for r in recipients})
@@ -352,6 +355,7 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         if jobs:
             with log.lock:
                 clear_pause(log.conn, issue.number)
+
     except BaseException:
         quit_quietly(first)
         raise
@@ -361,7 +365,10 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
         run.go(first, password)
     finally:
         keys = {r.key for r in recipients}
-        rows = _settle_issue(log, issue.number, keys)
+        # A retry of the messages in flight leaves a paused issue paused: only
+        # `--resume` takes up the rest.
+        rows = _settle_issue(log, issue.number, keys, "paused" if only_in_flight and
+                             issue.state == "paused" else "sending")
     left = any(rows.get(k) and rows[k].state in (*TO_SEND, "sending") for k in keys)
     paused = _paused(log, issue.number, run, left)
     all_in_flight = tuple(sorted(rows[k].address for k in keys
@@ -376,13 +383,14 @@ def _send(config: Config, issue: IssueRecord, folder: IssueFolder, log: Delivery
     return _with_message(report)
 
 
-def _settle_issue(log: DeliveryLog, number: int, keys: set[str]) -> dict[str, Any]:
+def _settle_issue(log: DeliveryLog, number: int, keys: set[str],
+                  busy: IssueState = "sending") -> dict[str, Any]:
     """The issue is `sent` once no recipient on the list is owed it or in flight, else
-    `sending`; returns its rows."""
+    `busy`; returns its rows."""
     counts = log.counts(number)
     rows = log.rows(number)
     left = [k for k in keys if rows.get(k) and rows[k].state in (*TO_SEND, "sending")]
-    log.set_issue_state(number, "sending" if left or counts["sending"] else "sent")
+    log.set_issue_state(number, busy if left or counts["sending"] else "sent")
     return rows
 
 

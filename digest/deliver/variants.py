@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from digest.config.schema import Config
-from digest.curate.topics import FULL, TopicSet, nearest, read_topics
+from digest.curate.topics import FULL, TopicSet, nearest, read_topics, set_key
 from digest.deliver.message import MessageTemplate
 from digest.deliver.recipients import Recipient, RecipientList
 from digest.outbox.folder import IssueFolder
@@ -32,6 +32,8 @@ class Letters(Protocol):
     def envelope_for(self, recipient: Recipient) -> str: ...
 
     def message_id(self, recipient: Recipient) -> str: ...
+
+    def variant(self, recipient: Recipient) -> str: ...
 
 
 def reader_topics(config: Config, listed: RecipientList,
@@ -78,6 +80,11 @@ class Editions:
     def of(self, recipient: Recipient) -> MessageTemplate:
         topics = self.pick.get(self.sets.get(recipient.key, FULL), FULL)
         return self.editions.get(topics, self.full) if topics else self.full
+
+    def variant(self, recipient: Recipient) -> str:
+        """The key of the edition `recipient` gets ("" the full issue), for the log."""
+        topics = self.pick.get(self.sets.get(recipient.key, FULL), FULL)
+        return set_key(topics) if topics in self.editions else ""
 
     def wire(self, recipient: Recipient) -> bytes:
         return self.of(recipient).wire(recipient)

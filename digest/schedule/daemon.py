@@ -164,16 +164,18 @@ def run_issue(config: Config, schedule: Schedule, slot: datetime,
 
 
 def run_send(config: Config, number: int, stop: threading.Event,
-             now: Callable[[], datetime] | None = None) -> str:
+             now: Callable[[], datetime] | None = None, *, in_turn: bool = False) -> str:
     """Send issue `number`; with local-time delivery, to the readers whose time has come
     at `now()`, read as the send starts (the daemon's running clock; default: the
-    clock)."""
+    clock). `in_turn`: a local-time pass over local_issues, oldest first, which keeps
+    each reader's order itself (see local_issues), so the order rule does not apply."""
     if stop.is_set():
         return f"stopping, so issue #{number} was not sent (the next start sends it)"
     from digest.deliver.smtp import send_issue  # only smtp delivery needs it
 
     try:  # never an issue older than one that went out (`digest send N --allow-older`)
-        pipeline.check_send_order(config, number)
+        if not in_turn:
+            pipeline.check_send_order(config, number)
     except DigestError as e:
         log.warning("send: %s", e)
         return f"issue #{number} not sent: it is older than an issue that went out"
@@ -186,7 +188,10 @@ def local_issues(config: Config, now: datetime) -> list[int]:
     """Local-time delivery: the scheduled issues not fully sent whose zones can still be
     due (every zone's time is within a day of the slot), oldest first; each send pass
     takes the readers whose time has come. An older one holds only late batches:
-    `digest status` shows them."""
+    `digest status` shows them. A zone's batch of an issue falls due no later than
+    its batch of a newer one (each is the first local_time after the issue's slot),
+    so a pass over these, oldest first, never mails a reader an older issue after a
+    newer one: two issues due at once in a zone go out in turn."""
     from digest.deliver.zones import may_be_due
 
     store = open_store(config.state_db)
@@ -338,7 +343,7 @@ class Daemon:
     def local_job(self) -> None:
         def send_due() -> str:
             now = self.clock.now(self.schedule.tz)
-            done = [run_send(self.config, number, self.stop, self._pass_now)
+            done = [run_send(self.config, number, self.stop, self._pass_now, in_turn=True)
                     for number in local_issues(self.config, now)]
             return "; ".join(done) or "no issue waits for a local time"
 
@@ -456,12 +461,20 @@ def run_once(config: Config, now: datetime | None = None) -> list[str]:
     if not due.slot:  # an issue job reports them itself
         warn_waiting(config, due.resume)
     with stop_on_signals(stop, _log_signal):
+        resume = due.resume
+        if config.delivery.mode == "smtp" and config.schedule.deliver == "local":
+            # Every issue a zone may be due for, oldest first, before a new slot's
+            # issue: cron's passes are the daemon's local-send job too.
+            for number in local_issues(config, now):
+                lines.append(_timed("send", lambda n=number: run_send(
+                    config, n, stop, lambda: now, in_turn=True)))
+                resume = None if resume == number else resume
         if due.slot:
             slot = due.slot
             lines.append(_timed("issue", lambda: run_issue(config, schedule, slot, stop,
                                                            lambda: now)))
-        if due.resume is not None:
-            number = due.resume
+        if resume is not None:
+            number = resume
             lines.append(_timed("send", lambda: run_send(config, number, stop, lambda: now)))
         if due.collect and not due.slot and not stop.is_set():  # a build collects anyway
             lines.append(_timed("collect", lambda: run_collect(config)))

@@ -7,7 +7,10 @@ from digest.exports import lazy
 
 _EXPORTS = {
     "clear_pause": "digest.state.audit",
+    "counted_from": "digest.state.audit",
     "issue_events": "digest.state.audit",
+    "issue_figures": "digest.state.audit",
+    "note_counted_from": "digest.state.audit",
     "note_pause": "digest.state.audit",
     "pause_note": "digest.state.audit",
     "record_unsubscribe": "digest.state.audit",

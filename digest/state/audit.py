@@ -19,6 +19,8 @@ move an event between two issues that address received.
 
 from __future__ import annotations
 
+import json
+
 from digest.state.backend import Connection
 
 _SENT = "('delivered', 'sending')"
@@ -87,3 +89,42 @@ def issue_events(conn: Connection, issue: int) -> dict[str, int]:
             "('hard', 'complaint') GROUP BY kind", (issue,)):
         found[str(kind)] = int(n)
     return found
+
+
+# Where a local-time issue's pause counts start ([schedule] deliver = "local": one count
+# over all its passes, from its first or from its last `--resume`).
+
+def _counted_key(issue: int) -> str:
+    return f"pause-counted-from:{issue}"
+
+
+def issue_figures(conn: Connection, issue: int) -> dict[str, int]:
+    """The issue's pause figures so far: messages sent (delivered, refused, in flight),
+    those the server refused with a 5xx, and its hard bounces and complaints."""
+    row = conn.execute(
+        "SELECT SUM(CASE WHEN state IN ('delivered', 'failed', 'sending') THEN 1 ELSE 0 "
+        "END), SUM(CASE WHEN state = 'failed' AND last_reply LIKE '5%' THEN 1 ELSE 0 END) "
+        "FROM deliveries WHERE issue_number = ?", (issue,)).fetchone()
+    return {"sent": int(row[0] or 0), "refused": int(row[1] or 0),
+            **issue_events(conn, issue)}
+
+
+def note_counted_from(conn: Connection, issue: int) -> None:
+    """A resume: the issue's pause counts start again from its figures now."""
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                 "SET value = excluded.value",
+                 (_counted_key(issue), json.dumps(issue_figures(conn, issue))))
+
+
+def counted_from(conn: Connection, issue: int) -> dict[str, int]:
+    """The figures the issue's pause counts start from (zeros: its first pass)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?",
+                       (_counted_key(issue),)).fetchone()
+    zero = {"sent": 0, "refused": 0, "hard": 0, "complaint": 0}
+    if row is None:
+        return zero
+    try:
+        found = json.loads(str(row[0]))
+        return {k: int(found.get(k, 0)) for k in zero}
+    except (ValueError, TypeError, AttributeError):
+        return zero

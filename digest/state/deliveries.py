@@ -65,6 +65,7 @@ class Delivery:
     last_reply: str | None
     message_id: str
     updated_at: str
+    variant: str = ""  # the topic edition sent ("markets+tech"); "" the full issue
 
 
 def _now() -> str:
@@ -157,14 +158,15 @@ class DeliveryLog:
         return cur.rowcount
 
     def mark(self, issue: int, email: str, state: DeliveryState, reply: str | None = None, *,
-             attempt: bool = False) -> None:
-        """Record one step for one recipient, committed at once. `attempt` counts a try."""
+             attempt: bool = False, variant: str | None = None) -> None:
+        """Record one step for one recipient, committed at once. `attempt` counts a try;
+        `variant`: the topic edition the message is ("" the full issue)."""
         with self.lock:
             self.conn.execute(
                 """UPDATE deliveries SET state = ?, last_reply = COALESCE(?, last_reply),
-                     attempts = attempts + ?, updated_at = ?
+                     attempts = attempts + ?, updated_at = ?, variant = COALESCE(?, variant)
                    WHERE issue_number = ? AND email = ?""",
-                (state, reply, int(attempt), _now(), issue, email))
+                (state, reply, int(attempt), _now(), variant, issue, email))
 
     def mark_in_flight(self, issue: int, state: DeliveryState, reply: str) -> int:
         """Every row of `issue` in flight (`sending`) becomes `state`, in one

@@ -268,6 +268,11 @@ MIGRATIONS: list[str | PerEngine] = [
         ALTER TABLE bounces ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX bounces_seq ON bounces (seq);
         """),
+    # 16: the topic edition each delivery row was sent ("markets+tech"; '' the full
+    # issue), written as the message starts, read by `digest report`
+    """
+    ALTER TABLE deliveries ADD COLUMN variant TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 

@@ -100,9 +100,10 @@ def has_variant(conn: Connection) -> bool:
 
 
 def pick_issue(store: Store, number: int | None) -> IssueRecord | None:
-    """Issue `number`, or the latest issue (None when there is none)."""
+    """Issue `number`, or the latest issue (None when there is none, or no issue can
+    have that number: past SQLite's 64-bit integers)."""
     if number is not None:
-        return store.get_issue(number)
+        return store.get_issue(number) if -2**63 <= number < 2**63 else None
     issues = store.issues()
     return issues[-1] if issues else None
 

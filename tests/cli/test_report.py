@@ -194,15 +194,14 @@ def test_a_missing_issue_is_one_line(sent: Path) -> None:
 
 
 def test_a_variant_column_in_the_delivery_log_is_reported(sent: Path, tmp_path: Path) -> None:
-    """Readers' topics may record a variant per delivery row: the report reads it when
-    the column is there (a row without one got the full issue)."""
+    """The delivery log records a variant per row (migration 15): the report reads it
+    (a row without one got the full issue)."""
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(sent.parent, copy)
     conn = sqlite3.connect(copy / ".digest" / "state.db")
     try:
-        conn.execute("ALTER TABLE deliveries ADD COLUMN variant TEXT NOT NULL DEFAULT ''")
         conn.execute("UPDATE deliveries SET variant = 'markets' WHERE email LIKE 'bo%'")
         conn.commit()
     finally:

@@ -18,7 +18,7 @@ READERS = ["ann@example.net", "bo@example.net"]
 
 
 def _as_schema_8(state: Path) -> None:
-    """What migrations 9-15 added, taken away again (the deliveries table is empty)."""
+    """What migrations 9-16 added, taken away again (the deliveries table is empty)."""
     conn = sqlite3.connect(state)
     conn.executescript("DROP TABLE unsubscribes; DROP INDEX bounces_issue; "
                        "DROP INDEX deliveries_email; ALTER TABLE bounces DROP COLUMN "
