@@ -42,7 +42,7 @@ TEXT, TEXT_WORDS = 0.3, 10  # every block shows a story's summary: one with this
 NO_DATE_HOURS = 240.0  # a story with no date at all and no first-seen time
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one a candidate: 50,000 at 1,000 feeds
 class Score:
     freshness: float
     place: float

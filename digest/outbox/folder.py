@@ -51,6 +51,7 @@ STALE_SECONDS = 600  # a temp folder older than this was abandoned by a killed r
 # in the outbox is ever removed (it may be a web root, or the config's own folder).
 _TEMP = re.compile(r"^\.(?:\d{4}-\d{2}-\d{2}-[a-z0-9-]+-\d+|preview)\.[A-Za-z0-9_]{8}$|"
                    r"^\.(?:\d{4}-\d{2}-\d{2}-[a-z0-9-]+-\d+|preview)\.old$")
+_NO_DECISIONS = '\n  "decisions": []'  # where Manifest.json_chunks puts them
 _ISSUE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-([a-z0-9-]+)-(\d{1,9})$")
 
 
@@ -108,6 +109,16 @@ class DecisionRecord:
     reason: str
     url: str | None = None  # the article's canonical URL
     score: dict[str, float | bool] | None = None  # digest.curate.rank.Score.parts()
+
+    def as_dict(self) -> dict[str, object]:
+        """As in issue.json: `asdict` less an empty url or score, the score not copied."""
+        data: dict[str, object] = {"article_id": self.article_id, "section": self.section,
+                                   "position": self.position, "reason": self.reason}
+        if self.url is not None:
+            data["url"] = self.url
+        if self.score is not None:
+            data["score"] = self.score
+        return data
 
 
 @dataclass(frozen=True)
@@ -176,21 +187,35 @@ class Manifest:
             ),
             decisions=tuple(DecisionRecord(d.article_id, d.section, d.position, d.reason,
                                            urls.get(d.article_id),
-                                           dict(d.score) if d.score else None)
+                                           _score(d.score))
                             for d in issue.decisions),
             images=images,
         )
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
+        return "".join(self.json_chunks())
+
+    def json_chunks(self) -> Iterator[str]:
+        """issue.json's text in pieces, one decision a piece: the same text as
+        `json.dumps(asdict(self), indent=2)` less the decisions' empty url and score,
+        without a copy of its ~50,000 decisions (at 1,000 feeds) held at once."""
+        data = dataclasses.asdict(dataclasses.replace(self, decisions=()))
         data = {"manifest_version": data.pop("manifest_version"), **data}
-        for d in data["decisions"]:
-            for key in ("url", "score"):
-                if d[key] is None:
-                    del d[key]
         if not data["variants"]:  # an issue without topic editions reads as before
             del data["variants"]
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        if not self.decisions:
+            yield text
+            return
+        # A JSON string holds no raw newline: this is the key, never text inside one.
+        head, tail = text.split(_NO_DECISIONS, 1)
+        yield head + '\n  "decisions": ['
+        sep = "\n    "
+        for d in self.decisions:
+            yield sep + json.dumps(d.as_dict(), indent=2, ensure_ascii=False).replace(
+                "\n", "\n    ")
+            sep = ",\n    "
+        yield "\n  ]" + tail
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -258,6 +283,14 @@ class Manifest:
         """The placed stories' ids, in the issue's order."""
         s = self.sections
         return tuple(p.id for p in s.big_story + s.need_to_know + s.read_more)
+
+
+def _score(score: Mapping[str, float | bool] | None) -> dict[str, float | bool] | None:
+    """A decision's score parts as a dict: Score.parts() made one already (not copied
+    again: 50,000 of them at 1,000 feeds)."""
+    if not score:
+        return None
+    return score if type(score) is dict else dict(score)
 
 
 def _variant(data: dict[str, object]) -> VariantRecord:
@@ -378,7 +411,8 @@ class IssueFolder:
             raise OutboxError(f"cannot read {path / MANIFEST}: {_why(e)}") from None
         try:
             manifest = Manifest.from_json(text)
-            manifest.to_json().encode("utf-8")
+            for chunk in manifest.json_chunks():
+                chunk.encode("utf-8")
         except UnicodeEncodeError as e:
             raise OutboxError(f"{path / MANIFEST}: damaged manifest: a lone surrogate "
                               f"({e.object[e.start:e.end]!a}) in its text") from None
@@ -559,9 +593,13 @@ def _why(e: OSError | UnicodeDecodeError) -> str:
 def _write_parts(folder: Path, files: IssueFiles) -> None:
     for file, data in ((HTML, files.html), (TEXT, files.text), (EML, files.eml),
                        (TEMPLATE_HTML, files.template_html),
-                       (TEMPLATE_TEXT, files.template_text),
-                       (MANIFEST, files.manifest.to_json())):
+                       (TEMPLATE_TEXT, files.template_text)):
         _write(folder / file, data.encode("utf-8") if isinstance(data, str) else data)
+    with open(folder / MANIFEST, "wb") as f:  # a piece at a time: see Manifest.json_chunks
+        for chunk in files.manifest.json_chunks():
+            f.write(chunk.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _write(path: Path, data: bytes) -> None:
